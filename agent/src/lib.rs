@@ -4,4 +4,5 @@
 
 pub mod daemon;
 pub mod dataplane;
+pub mod net;
 pub mod wire;

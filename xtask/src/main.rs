@@ -1,1 +1,59 @@
-fn main() {}
+//! `cargo xtask`: set up a machine, build, run, demo and test xvrrp.
+
+mod cmd;
+mod lab;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "xvrrp developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the build and tests need (idempotent): Debian packages,
+    /// rust-src for nightly, bpf-linker 0.13 against nightly's LLVM; check the kernel.
+    Setup,
+    /// Build the agent with the XDP program embedded.
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build and run the agent as root (sudo when not root): `cargo xtask run -- ARGS`.
+    Run {
+        #[arg(long)]
+        release: bool,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The live demo in network namespaces (see README).
+    Lab,
+    /// fmt, clippy -D warnings, unit tests and the privileged integration tests.
+    Test {
+        /// Only tests whose name contains this (passed to cargo test).
+        filter: Option<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup => setup::main(),
+        Task::Build { release } => cmd::build_agent(release).map(|_| ()),
+        Task::Run { release, args } => cmd::run_agent(release, &args),
+        Task::Lab => lab::main(),
+        Task::Test { filter } => test::main(filter.as_deref()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! `Repr` with `parse` / `emit` / `buffer_len`. Checksums are explicit.
 
 pub mod arp;
+pub mod build;
 pub mod checksum;
 pub mod ethernet;
 pub mod icmpv6;

@@ -192,11 +192,9 @@ mod props {
             .prop_flat_map(|(v3, v6, vrid, prio, int, n, pass, with_pass)| {
                 let v6 = v3 && v6;
                 let addrs = if v6 {
-                    proptest::collection::vec(any::<[u8; 16]>().prop_map(|o| IpAddr::from(o)), n)
-                        .boxed()
+                    proptest::collection::vec(any::<[u8; 16]>().prop_map(IpAddr::from), n).boxed()
                 } else {
-                    proptest::collection::vec(any::<[u8; 4]>().prop_map(|o| IpAddr::from(o)), n)
-                        .boxed()
+                    proptest::collection::vec(any::<[u8; 4]>().prop_map(IpAddr::from), n).boxed()
                 };
                 addrs.prop_map(move |addresses| Repr {
                     version: if v3 { Version::V3 } else { Version::V2 },

@@ -1,0 +1,3 @@
+//! Sockets and rtnetlink: the I/O under the election.
+
+pub mod packet;

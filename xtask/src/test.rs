@@ -1,0 +1,31 @@
+//! `cargo xtask test`: the whole suite, privileged tests included. It fails
+//! (never skips) when it cannot run something.
+
+use anyhow::bail;
+
+use crate::cmd::{self, cargo, run};
+
+pub fn main(filter: Option<&str>) -> anyhow::Result<()> {
+    if !cmd::is_root() {
+        bail!(
+            "the integration tests need root (network namespaces, XDP, raw sockets): \
+             run `sudo -E cargo xtask test`"
+        );
+    }
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    cmd::build_agent(false)?;
+    let mut test = cargo();
+    test.args(["test", "--workspace"]);
+    if let Some(f) = filter {
+        test.arg(f);
+    }
+    run(&mut test)
+}
