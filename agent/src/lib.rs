@@ -5,4 +5,5 @@
 pub mod daemon;
 pub mod dataplane;
 pub mod net;
+pub mod proto;
 pub mod wire;

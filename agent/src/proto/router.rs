@@ -1,0 +1,565 @@
+//! One virtual router: RFC 9568 §6.4 (v3) and RFC 3768 §6.4 (v2).
+
+use std::{
+    collections::{BTreeSet, HashSet},
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use super::{timing, Action, Config, Discard, Input, Reason, Received, State};
+use crate::wire::vrrp::{self, Auth, Family, Version};
+
+/// The election state of one virtual router.
+#[derive(Debug, Clone)]
+pub struct Router {
+    config: Config,
+    state: State,
+    /// Sum of tracker weights (keepalived: added to the configured priority).
+    weight: i32,
+    /// A tracked item without weight, or the interface, is down.
+    own_fault: bool,
+    /// The sync group holds us in Fault.
+    group_fault: bool,
+    /// Active_Adver_Interval learned from the Active (RFC 9568 §6.1).
+    active_interval_cs: u16,
+    /// The Active we follow and its priority, for status.
+    active: Option<(IpAddr, u8)>,
+    adver_timer: Option<Instant>,
+    down_timer: Option<Instant>,
+    /// Due times of gratuitous ARP rounds still to send.
+    garp_due: Vec<Instant>,
+    garp_refresh: Option<Instant>,
+    /// preempt_delay: when we first heard a lower-priority Active.
+    lower_since: Option<Instant>,
+    /// Sources we hear v3 from (mixed mode ignores their v2 twins).
+    v3_sources: HashSet<IpAddr>,
+    /// Address sets already reported as conflicting, per source.
+    reported_conflicts: HashSet<(IpAddr, BTreeSet<IpAddr>)>,
+}
+
+impl Router {
+    pub fn new(config: Config) -> Router {
+        Router {
+            active_interval_cs: config.interval_cs,
+            config,
+            state: State::Initialize,
+            weight: 0,
+            own_fault: false,
+            group_fault: false,
+            active: None,
+            adver_timer: None,
+            down_timer: None,
+            garp_due: Vec::new(),
+            garp_refresh: None,
+            lower_since: None,
+            v3_sources: HashSet::new(),
+            reported_conflicts: HashSet::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The Active we last accepted (address, priority), when not us.
+    pub fn active_router(&self) -> Option<(IpAddr, u8)> {
+        self.active
+    }
+
+    pub fn active_interval_cs(&self) -> u16 {
+        self.active_interval_cs
+    }
+
+    /// keepalived's effective priority: configured + weights, clamped to
+    /// 1..254; an owner (255) is never changed.
+    pub fn priority(&self) -> u8 {
+        if self.config.is_owner() {
+            return 255;
+        }
+        (self.config.priority as i32 + self.weight).clamp(1, 254) as u8
+    }
+
+    /// A tracked item of this member (not its group) is down.
+    pub fn own_fault(&self) -> bool {
+        self.own_fault
+    }
+
+    /// Held in Fault by its sync group.
+    pub fn held_by_group(&self) -> bool {
+        self.group_fault
+    }
+
+    fn faulty(&self) -> bool {
+        self.own_fault || self.group_fault
+    }
+
+    /// The earliest time `handle(_, Input::Timeout)` has work to do.
+    #[must_use]
+    pub fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.adver_timer,
+            self.down_timer,
+            self.garp_due.first().copied(),
+            self.garp_refresh,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Feeds one input; returns what to do, in order.
+    #[must_use]
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::Startup => self.startup(now, &mut out),
+            Input::Shutdown => self.shutdown(&mut out),
+            Input::Timeout => self.timeout(now, &mut out),
+            Input::Advert(rx) => self.advert(now, rx, &mut out),
+            Input::Health { weight, fault } => self.health(now, weight, fault, &mut out),
+            Input::Group(state) => self.group(now, state, &mut out),
+        }
+        out
+    }
+
+    // ---- transitions -------------------------------------------------------
+
+    fn transition(&mut self, to: State, reason: Reason, out: &mut Vec<Action>) {
+        let from = self.state;
+        self.state = to;
+        out.push(Action::Transition { from, to, reason });
+    }
+
+    fn advert_repr(&self, priority: u8, version: Version) -> vrrp::Repr {
+        let interval_cs = match version {
+            // RFC 3768: whole seconds, at least 1.
+            Version::V2 => (self.config.interval_cs / 100).max(1) * 100,
+            Version::V3 => self.config.interval_cs,
+        };
+        vrrp::Repr {
+            version,
+            vrid: self.config.vrid,
+            priority,
+            interval_cs,
+            auth: if version == Version::V2 {
+                self.config.auth
+            } else {
+                Auth::None
+            },
+            addresses: self.config.vips.clone(),
+        }
+    }
+
+    fn send_advert(&self, priority: u8, out: &mut Vec<Action>) {
+        out.push(Action::SendAdvert(
+            self.advert_repr(priority, self.config.version),
+        ));
+        // RFC 9568 §8.4: in mixed mode also speak v2 to the v2 routers.
+        if self.config.mixed_v2
+            && self.config.version == Version::V3
+            && self.config.family == Family::V4
+        {
+            out.push(Action::SendAdvert(self.advert_repr(priority, Version::V2)));
+        }
+    }
+
+    fn adver_interval(&self) -> Duration {
+        timing::interval(self.config.interval_cs)
+    }
+
+    fn active_down(&self) -> Duration {
+        timing::active_down(
+            self.priority(),
+            self.active_interval_cs,
+            self.config.down_timer_adverts,
+        )
+    }
+
+    /// RFC 9568 §6.4.1 / §6.4.2 "transition to Active": send an advert, add the
+    /// VIPs, GARP/NA, start the Adver_Timer (keepalived's order, KEEPALIVED.md).
+    fn become_active(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        self.down_timer = None;
+        self.lower_since = None;
+        self.active = None;
+        self.transition(State::Active, reason, out);
+        self.send_advert(self.priority(), out);
+        self.adver_timer = Some(now + self.adver_interval());
+        out.push(Action::AddVips);
+        out.push(Action::Dataplane {
+            active: true,
+            accept: self.config.accept || self.config.is_owner(),
+        });
+        self.schedule_garp(now);
+        self.fire_garp(now, out);
+        out.push(Action::Notify {
+            state: State::Active,
+            priority: self.priority(),
+        });
+    }
+
+    /// Into Backup with Active_Down_Timer armed (`extra` = preempt_delay at start).
+    fn become_backup(
+        &mut self,
+        now: Instant,
+        reason: Reason,
+        extra: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        let was_active = self.state == State::Active;
+        self.adver_timer = None;
+        self.garp_due.clear();
+        self.garp_refresh = None;
+        self.transition(State::Backup, reason, out);
+        // RFC 9568 §6.4.2: a Backup MUST NOT answer ARP/ND for the VIPs nor
+        // accept packets addressed to them.
+        if was_active {
+            out.push(Action::RemoveVips);
+        }
+        out.push(Action::Dataplane {
+            active: false,
+            accept: false,
+        });
+        self.down_timer = Some(now + self.active_down() + extra);
+        out.push(Action::Notify {
+            state: State::Backup,
+            priority: self.priority(),
+        });
+    }
+
+    fn become_fault(&mut self, reason: Reason, out: &mut Vec<Action>) {
+        if self.state == State::Active {
+            // keepalived leaves MASTER for FAULT with a priority-0 advert so the
+            // Backups take over after Skew_Time instead of Active_Down_Interval.
+            self.send_advert(0, out);
+            out.push(Action::RemoveVips);
+        }
+        self.adver_timer = None;
+        self.down_timer = None;
+        self.garp_due.clear();
+        self.garp_refresh = None;
+        self.active = None;
+        self.transition(State::Fault, reason, out);
+        out.push(Action::Dataplane {
+            active: false,
+            accept: false,
+        });
+        out.push(Action::Notify {
+            state: State::Fault,
+            priority: self.priority(),
+        });
+    }
+
+    fn schedule_garp(&mut self, now: Instant) {
+        let g = &self.config.garp;
+        self.garp_due.clear();
+        for i in 0..g.repeat.max(1) {
+            self.garp_due.push(now + g.interval * i);
+        }
+        if !g.delay.is_zero() {
+            for i in 0..g.repeat.max(1) {
+                self.garp_due.push(now + g.delay + g.interval * i);
+            }
+        }
+        self.garp_due.sort();
+        self.garp_refresh = g.refresh.map(|r| now + r);
+    }
+
+    fn fire_garp(&mut self, now: Instant, out: &mut Vec<Action>) {
+        while self.garp_due.first().is_some_and(|t| *t <= now) {
+            self.garp_due.remove(0);
+            out.push(Action::SendGarp);
+        }
+        if let (Some(at), Some(period)) = (self.garp_refresh, self.config.garp.refresh) {
+            if at <= now {
+                let g = &self.config.garp;
+                for i in 0..g.refresh_repeat.max(1) {
+                    self.garp_due.push(now + g.interval * i);
+                }
+                self.garp_due.sort();
+                self.garp_refresh = Some(now + period);
+                while self.garp_due.first().is_some_and(|t| *t <= now) {
+                    self.garp_due.remove(0);
+                    out.push(Action::SendGarp);
+                }
+            }
+        }
+    }
+
+    // ---- inputs ------------------------------------------------------------
+
+    /// RFC 9568 §6.4.1 Initialize, on the Startup event.
+    fn startup(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.state != State::Initialize {
+            return;
+        }
+        if self.faulty() {
+            self.become_fault(Reason::Fault, out);
+        } else if self.config.is_owner() {
+            self.become_active(now, Reason::Owner, out);
+        } else {
+            self.active_interval_cs = self.config.interval_cs;
+            // keepalived adds preempt_delay to the first down timer.
+            let extra = self.config.preempt_delay;
+            self.become_backup(now, Reason::Startup, extra, out);
+        }
+    }
+
+    /// RFC 9568 §6.4.2 / §6.4.3 Shutdown: an Active sends priority 0 first.
+    fn shutdown(&mut self, out: &mut Vec<Action>) {
+        if self.state == State::Active {
+            self.send_advert(0, out);
+            out.push(Action::RemoveVips);
+        }
+        self.adver_timer = None;
+        self.down_timer = None;
+        self.garp_due.clear();
+        self.garp_refresh = None;
+        if self.state != State::Initialize {
+            self.transition(State::Initialize, Reason::Shutdown, out);
+            out.push(Action::Dataplane {
+                active: false,
+                accept: false,
+            });
+            out.push(Action::Notify {
+                state: State::Initialize,
+                priority: self.priority(),
+            });
+        }
+    }
+
+    fn timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
+        match self.state {
+            State::Backup => {
+                if self.down_timer.is_some_and(|t| t <= now) {
+                    // RFC 9568 §6.4.2: Active_Down_Timer fired.
+                    self.become_active(now, Reason::ActiveDown, out);
+                }
+            }
+            State::Active => {
+                if self.adver_timer.is_some_and(|t| t <= now) {
+                    // RFC 9568 §6.4.3: Adver_Timer fired.
+                    self.send_advert(self.priority(), out);
+                    self.adver_timer = Some(now + self.adver_interval());
+                }
+                self.fire_garp(now, out);
+            }
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    /// RFC 9568 §7.1 receive checks that need the configuration, then the
+    /// state's rules.
+    fn advert(&mut self, now: Instant, rx: Received, out: &mut Vec<Action>) {
+        let from = rx.src;
+        let discard = |reason, out: &mut Vec<Action>| out.push(Action::Discarded { from, reason });
+        if self.config.vips.contains(&from) || from == self.config.primary {
+            return discard(Discard::Own, out);
+        }
+        if Family::of(&from) != self.config.family {
+            return discard(Discard::Family, out);
+        }
+        // RFC 9568 §7.1: the TTL/hop limit MUST be 255 (keepalived exempts unicast).
+        if rx.ttl != vrrp::TTL && !rx.unicast {
+            return discard(Discard::Ttl, out);
+        }
+        if !self.config.unicast_peers.is_empty() && !self.config.unicast_peers.contains(&from) {
+            return discard(Discard::NotPeer, out);
+        }
+        let adv = &rx.advert;
+        match (self.config.version, adv.version) {
+            (Version::V3, Version::V3) => {
+                self.v3_sources.insert(from);
+            }
+            (Version::V2, Version::V2) => {}
+            (Version::V3, Version::V2) if self.config.mixed_v2 => {
+                // RFC 9568 §8.4: a router sending both versions is heard once.
+                if self.v3_sources.contains(&from) {
+                    return discard(Discard::MixedDuplicate, out);
+                }
+            }
+            _ => return discard(Discard::Version, out),
+        }
+        if adv.version == Version::V2 {
+            // RFC 3768 §7.1: authentication must match ...
+            if adv.auth != self.config.auth {
+                return discard(Discard::Auth, out);
+            }
+            // ... and so must the Adver Interval (v2 does not learn it).
+            let ours = (self.config.interval_cs / 100).max(1) * 100;
+            if adv.interval_cs != ours && self.config.version == Version::V2 {
+                return discard(Discard::Interval, out);
+            }
+        }
+        self.check_addresses(&rx, out);
+        match self.state {
+            State::Backup => self.advert_in_backup(now, &rx, out),
+            State::Active => self.advert_in_active(now, &rx, out),
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    /// RFC 9568 §7.1 MAY verify the address list; keepalived ≥ 2.3.3 logs it
+    /// once per Active and still accepts the advert (so no dual Active).
+    fn check_addresses(&mut self, rx: &Received, out: &mut Vec<Action>) {
+        if self.config.skip_check_adv_addr && self.active.is_some_and(|(a, _)| a == rx.src) {
+            return;
+        }
+        let theirs: BTreeSet<IpAddr> = rx.advert.addresses.iter().copied().collect();
+        let ours: BTreeSet<IpAddr> = self.config.vips.iter().copied().collect();
+        if rx.advert.priority == 0 || theirs == ours {
+            return;
+        }
+        if self.reported_conflicts.insert((rx.src, theirs.clone())) {
+            out.push(Action::Conflict {
+                from: rx.src,
+                theirs: theirs.into_iter().collect(),
+                ours: ours.into_iter().collect(),
+            });
+        }
+    }
+
+    /// Adopts the advert's interval (v3: RFC 9568 §6.4.2 Active_Adver_Interval).
+    fn learn_interval(&mut self, rx: &Received, out: &mut Vec<Action>) {
+        let cs = rx.advert.interval_cs;
+        if cs != 0 && cs != self.active_interval_cs {
+            self.active_interval_cs = cs;
+            if cs != self.config.interval_cs {
+                out.push(Action::IntervalLearned {
+                    from: rx.src,
+                    interval_cs: cs,
+                });
+            }
+        }
+    }
+
+    /// RFC 9568 §6.4.2 Backup, on an advert.
+    fn advert_in_backup(&mut self, now: Instant, rx: &Received, out: &mut Vec<Action>) {
+        let prio = rx.advert.priority;
+        if prio == 0 {
+            // The Active is leaving: take over after Skew_Time only.
+            self.down_timer = Some(now + timing::skew(self.priority(), self.active_interval_cs));
+            self.active = None;
+            return;
+        }
+        // RFC 9568 §8.4: never preempt a v2 Active from a mixed-mode v3 router.
+        let v2_active = rx.advert.version == Version::V2 && self.config.version == Version::V3;
+        let lower = prio < self.priority();
+        if self.config.preempt && lower && !v2_active {
+            let since = *self.lower_since.get_or_insert(now);
+            if now >= since + self.config.preempt_delay {
+                // Discard: the down timer runs out and we preempt.
+                out.push(Action::Discarded {
+                    from: rx.src,
+                    reason: Discard::LowerPriority,
+                });
+                return;
+            }
+        } else {
+            self.lower_since = None;
+        }
+        self.learn_interval(rx, out);
+        self.active = Some((rx.src, prio));
+        self.down_timer = Some(now + self.active_down());
+    }
+
+    /// RFC 9568 §6.4.3 Active, on an advert.
+    fn advert_in_active(&mut self, now: Instant, rx: &Received, out: &mut Vec<Action>) {
+        let prio = rx.advert.priority;
+        let ours = self.priority();
+        if prio == 0 {
+            // Someone left: assert ourselves at once.
+            self.send_advert(ours, out);
+            self.adver_timer = Some(now + self.adver_interval());
+            return;
+        }
+        let ip_u128 = |a: &IpAddr| match a {
+            IpAddr::V4(v) => u32::from(*v) as u128,
+            IpAddr::V6(v) => u128::from(*v),
+        };
+        // Unsigned big-endian comparison of the primary addresses.
+        let higher_addr = prio == ours && ip_u128(&rx.src) > ip_u128(&self.config.primary);
+        if prio > ours || higher_addr {
+            self.learn_interval(rx, out);
+            let reason = if prio > ours {
+                Reason::HigherPriority {
+                    from: rx.src,
+                    priority: prio,
+                }
+            } else {
+                Reason::HigherAddress {
+                    from: rx.src,
+                    priority: prio,
+                }
+            };
+            self.become_backup(now, reason, Duration::ZERO, out);
+            self.active = Some((rx.src, prio));
+        } else {
+            // A lower-priority Active exists (it just recovered, or split
+            // brain healed): answer at once so it backs off within one advert
+            // (keepalived does the same; the RFC only discards).
+            self.send_advert(ours, out);
+            self.adver_timer = Some(now + self.adver_interval());
+        }
+    }
+
+    fn health(&mut self, now: Instant, weight: i32, fault: bool, out: &mut Vec<Action>) {
+        let before = self.priority();
+        self.weight = weight;
+        let after = self.priority();
+        if before != after {
+            out.push(Action::Priority {
+                from: before,
+                to: after,
+            });
+            // The new priority goes out in an advert at once.
+            if self.state == State::Active {
+                self.send_advert(after, out);
+                self.adver_timer = Some(now + self.adver_interval());
+            }
+        }
+        if fault != self.own_fault {
+            self.own_fault = fault;
+            self.fault_changed(now, out);
+        }
+    }
+
+    fn fault_changed(&mut self, now: Instant, out: &mut Vec<Action>) {
+        match (self.faulty(), self.state) {
+            (true, State::Backup | State::Active) => self.become_fault(Reason::Fault, out),
+            (false, State::Fault) => {
+                if self.config.is_owner() {
+                    self.become_active(now, Reason::FaultCleared, out);
+                } else {
+                    self.active_interval_cs = self.config.interval_cs;
+                    self.become_backup(now, Reason::FaultCleared, Duration::ZERO, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// vrrp_sync_group: another member moved, so this one follows.
+    fn group(&mut self, now: Instant, to: State, out: &mut Vec<Action>) {
+        match to {
+            State::Fault if !self.group_fault => {
+                self.group_fault = true;
+                self.fault_changed(now, out);
+            }
+            State::Backup | State::Active if self.group_fault => {
+                self.group_fault = false;
+                self.fault_changed(now, out);
+            }
+            State::Active if self.state == State::Backup => {
+                self.become_active(now, Reason::Group(State::Active), out)
+            }
+            State::Backup if self.state == State::Active => {
+                self.become_backup(now, Reason::Group(State::Backup), Duration::ZERO, out)
+            }
+            _ => {}
+        }
+    }
+}

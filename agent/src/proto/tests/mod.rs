@@ -1,0 +1,777 @@
+//! One test per RFC rule, on the pure state machine with virtual time.
+
+mod sim;
+
+use std::{
+    net::IpAddr,
+    time::{Duration, Instant},
+};
+
+use super::*;
+use crate::wire::vrrp::{Auth, Repr, Version};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn cfg(prio: u8) -> Config {
+    let mut c = Config::new("VI_1", 51, ip("10.0.0.1"), vec![ip("10.0.0.100")]);
+    c.priority = prio;
+    c
+}
+
+fn advert_from(src: &str, prio: u8, interval_cs: u16) -> Input {
+    Input::Advert(Received {
+        src: ip(src),
+        ttl: 255,
+        unicast: false,
+        advert: Repr {
+            version: Version::V3,
+            vrid: 51,
+            priority: prio,
+            interval_cs,
+            auth: Auth::None,
+            addresses: vec![ip("10.0.0.100")],
+        },
+    })
+}
+
+fn started(prio: u8) -> (Router, Instant) {
+    let t0 = Instant::now();
+    let mut r = Router::new(cfg(prio));
+    let _ = r.handle(t0, Input::Startup);
+    (r, t0)
+}
+
+fn sent_priorities(actions: &[Action]) -> Vec<u8> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SendAdvert(r) => Some(r.priority),
+            _ => None,
+        })
+        .collect()
+}
+
+fn transitions(actions: &[Action]) -> Vec<State> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Transition { to, .. } => Some(*to),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs timeouts until `until`, collecting actions.
+fn run_until(r: &mut Router, until: Instant) -> Vec<Action> {
+    let mut out = Vec::new();
+    for _ in 0..100_000 {
+        match r.next_deadline() {
+            Some(t) if t <= until => out.extend(r.handle(t, Input::Timeout)),
+            _ => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn rfc9568_6_4_1_owner_goes_active_at_once_in_keepalived_order() {
+    let t0 = Instant::now();
+    let mut r = Router::new(cfg(255));
+    let a = r.handle(t0, Input::Startup);
+    assert_eq!(r.state(), State::Active);
+    // send advert -> VIPs -> dataplane -> GARP burst -> notify
+    let kinds: Vec<&str> = a
+        .iter()
+        .map(|a| match a {
+            Action::Transition { .. } => "transition",
+            Action::SendAdvert(_) => "advert",
+            Action::AddVips => "vips",
+            Action::Dataplane { .. } => "dataplane",
+            Action::SendGarp => "garp",
+            Action::Notify { .. } => "notify",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "transition",
+            "advert",
+            "vips",
+            "dataplane",
+            "garp",
+            "garp",
+            "garp",
+            "garp",
+            "garp",
+            "notify"
+        ]
+    );
+    assert_eq!(sent_priorities(&a), [255]);
+    assert_eq!(r.next_deadline(), Some(t0 + Duration::from_secs(1)));
+}
+
+#[test]
+fn rfc9568_6_4_1_non_owner_starts_backup_with_active_down_timer() {
+    let (r, t0) = started(100);
+    assert_eq!(r.state(), State::Backup);
+    assert_eq!(
+        r.next_deadline(),
+        Some(t0 + timing::active_down(100, 100, 3))
+    );
+}
+
+#[test]
+fn rfc9568_6_4_2_active_down_timer_expiry_makes_the_backup_active() {
+    let (mut r, t0) = started(100);
+    let a = run_until(&mut r, t0 + Duration::from_secs(4));
+    assert_eq!(transitions(&a), [State::Active]);
+    assert!(a.iter().any(|x| matches!(
+        x,
+        Action::Transition {
+            reason: Reason::ActiveDown,
+            ..
+        }
+    )));
+    assert_eq!(r.state(), State::Active);
+}
+
+#[test]
+fn rfc9568_6_4_2_backup_accepts_higher_or_equal_and_resets_timer() {
+    let (mut r, t0) = started(100);
+    let t1 = t0 + Duration::from_secs(3);
+    let _ = r.handle(t1, advert_from("10.0.0.2", 100, 100));
+    assert_eq!(
+        r.next_deadline(),
+        Some(t1 + timing::active_down(100, 100, 3))
+    );
+    assert_eq!(r.active_router(), Some((ip("10.0.0.2"), 100)));
+    let t2 = t1 + Duration::from_secs(3);
+    let _ = r.handle(t2, advert_from("10.0.0.2", 200, 100));
+    assert_eq!(
+        r.next_deadline(),
+        Some(t2 + timing::active_down(100, 100, 3))
+    );
+    assert_eq!(r.state(), State::Backup);
+}
+
+#[test]
+fn rfc9568_6_4_2_backup_learns_the_active_adver_interval() {
+    let (mut r, t0) = started(100);
+    let a = r.handle(t0, advert_from("10.0.0.2", 200, 10));
+    assert_eq!(r.active_interval_cs(), 10);
+    assert!(a.contains(&Action::IntervalLearned {
+        from: ip("10.0.0.2"),
+        interval_cs: 10
+    }));
+    // Active_Down_Interval is recomputed from the learned 100 ms.
+    assert_eq!(
+        r.next_deadline(),
+        Some(t0 + timing::active_down(100, 10, 3))
+    );
+}
+
+#[test]
+fn rfc9568_6_4_2_priority_zero_sets_the_timer_to_skew_time() {
+    let (mut r, t0) = started(100);
+    let _ = r.handle(t0, advert_from("10.0.0.2", 200, 100));
+    let t1 = t0 + Duration::from_millis(500);
+    let _ = r.handle(t1, advert_from("10.0.0.2", 0, 100));
+    assert_eq!(r.next_deadline(), Some(t1 + timing::skew(100, 100)));
+    let a = run_until(&mut r, t1 + timing::skew(100, 100));
+    assert_eq!(transitions(&a), [State::Active]);
+}
+
+#[test]
+fn rfc9568_6_4_2_preempt_discards_lower_priority_and_takes_over() {
+    let (mut r, t0) = started(150);
+    let a = r.handle(t0, advert_from("10.0.0.2", 100, 100));
+    assert!(a.contains(&Action::Discarded {
+        from: ip("10.0.0.2"),
+        reason: Discard::LowerPriority
+    }));
+    assert_eq!(
+        r.next_deadline(),
+        Some(t0 + timing::active_down(150, 100, 3))
+    );
+}
+
+#[test]
+fn rfc9568_6_4_2_nopreempt_follows_a_lower_priority_active() {
+    let mut c = cfg(150);
+    c.preempt = false;
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    for i in 1..20 {
+        let t = t0 + Duration::from_secs(i);
+        let a = r.handle(t, advert_from("10.0.0.2", 100, 100));
+        assert!(transitions(&a).is_empty());
+        let _ = run_until(&mut r, t + Duration::from_millis(999));
+    }
+    assert_eq!(r.state(), State::Backup);
+}
+
+#[test]
+fn keepalived_preempt_delay_holds_off_preemption() {
+    let mut c = cfg(150);
+    c.preempt_delay = Duration::from_secs(5);
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    // The first down timer includes preempt_delay.
+    assert_eq!(
+        r.next_deadline(),
+        Some(t0 + timing::active_down(150, 100, 3) + Duration::from_secs(5))
+    );
+    // A lower-priority Active is followed for 5 s, then discarded.
+    for i in 1..=4 {
+        let a = r.handle(
+            t0 + Duration::from_secs(i),
+            advert_from("10.0.0.2", 100, 100),
+        );
+        assert!(
+            !a.iter().any(|x| matches!(x, Action::Discarded { .. })),
+            "at {i}s"
+        );
+    }
+    let a = r.handle(
+        t0 + Duration::from_secs(6),
+        advert_from("10.0.0.2", 100, 100),
+    );
+    assert!(a.iter().any(|x| matches!(
+        x,
+        Action::Discarded {
+            reason: Discard::LowerPriority,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn rfc9568_6_4_3_active_advertises_every_interval() {
+    let (mut r, t0) = started(255);
+    let a = run_until(&mut r, t0 + Duration::from_millis(5500));
+    assert_eq!(sent_priorities(&a), [255; 5]);
+}
+
+#[test]
+fn rfc9568_6_4_3_higher_priority_sends_the_active_to_backup() {
+    let (mut r, t0) = started(100);
+    let _ = run_until(&mut r, t0 + Duration::from_secs(4));
+    assert_eq!(r.state(), State::Active);
+    let t = t0 + Duration::from_secs(5);
+    let a = r.handle(t, advert_from("10.0.0.2", 200, 100));
+    assert_eq!(transitions(&a), [State::Backup]);
+    assert!(a.contains(&Action::RemoveVips));
+    assert!(a.contains(&Action::Dataplane {
+        active: false,
+        accept: false
+    }));
+    assert!(a.iter().any(|x| matches!(
+        x,
+        Action::Transition {
+            reason: Reason::HigherPriority { priority: 200, .. },
+            ..
+        }
+    )));
+    assert_eq!(r.active_router(), Some((ip("10.0.0.2"), 200)));
+}
+
+#[test]
+fn rfc9568_6_4_3_equal_priority_tie_broken_by_primary_address() {
+    let (mut r, t0) = started(100);
+    let _ = run_until(&mut r, t0 + Duration::from_secs(4));
+    // 10.0.0.0 < 10.0.0.1 (ours): we stay Active and reassert.
+    let a = r.handle(
+        t0 + Duration::from_secs(5),
+        advert_from("10.0.0.0", 100, 100),
+    );
+    assert!(transitions(&a).is_empty());
+    assert_eq!(sent_priorities(&a), [100]);
+    // 10.0.0.2 > 10.0.0.1: we yield. Unsigned big-endian: 10.0.0.200 > 10.0.0.3.
+    let a = r.handle(
+        t0 + Duration::from_secs(6),
+        advert_from("10.0.0.200", 100, 100),
+    );
+    assert_eq!(transitions(&a), [State::Backup]);
+}
+
+#[test]
+fn active_answers_a_lower_priority_advert_at_once() {
+    let (mut r, t0) = started(255);
+    let t = t0 + Duration::from_millis(300);
+    let a = r.handle(t, advert_from("10.0.0.2", 100, 100));
+    assert_eq!(sent_priorities(&a), [255]);
+    assert_eq!(r.next_deadline(), Some(t + Duration::from_secs(1)));
+}
+
+#[test]
+fn rfc9568_6_4_3_priority_zero_in_active_sends_an_advert() {
+    let (mut r, t0) = started(255);
+    let a = r.handle(
+        t0 + Duration::from_millis(10),
+        advert_from("10.0.0.2", 0, 100),
+    );
+    assert_eq!(sent_priorities(&a), [255]);
+}
+
+#[test]
+fn rfc9568_6_4_3_shutdown_sends_priority_zero_and_removes_vips() {
+    let (mut r, t0) = started(255);
+    let a = r.handle(t0 + Duration::from_millis(10), Input::Shutdown);
+    assert_eq!(sent_priorities(&a), [0]);
+    assert!(a.contains(&Action::RemoveVips));
+    assert_eq!(r.state(), State::Initialize);
+    assert_eq!(r.next_deadline(), None);
+}
+
+#[test]
+fn rfc9568_6_4_2_shutdown_from_backup_sends_nothing() {
+    let (mut r, t0) = started(100);
+    let a = r.handle(t0, Input::Shutdown);
+    assert!(sent_priorities(&a).is_empty());
+    assert!(!a.contains(&Action::RemoveVips));
+}
+
+#[test]
+fn rfc9568_7_1_ttl_must_be_255_except_unicast() {
+    let (mut r, t0) = started(100);
+    let mut rx = match advert_from("10.0.0.2", 200, 100) {
+        Input::Advert(rx) => rx,
+        _ => unreachable!(),
+    };
+    rx.ttl = 254;
+    let a = r.handle(t0, Input::Advert(rx.clone()));
+    assert_eq!(
+        a,
+        [Action::Discarded {
+            from: ip("10.0.0.2"),
+            reason: Discard::Ttl
+        }]
+    );
+    rx.unicast = true;
+    let a = r.handle(t0, Input::Advert(rx));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(r.active_router(), Some((ip("10.0.0.2"), 200)));
+}
+
+#[test]
+fn own_adverts_looped_back_are_ignored() {
+    let (mut r, t0) = started(255);
+    let a = r.handle(t0, advert_from("10.0.0.1", 255, 100));
+    assert_eq!(
+        a,
+        [Action::Discarded {
+            from: ip("10.0.0.1"),
+            reason: Discard::Own
+        }]
+    );
+    assert_eq!(r.state(), State::Active);
+}
+
+#[test]
+fn unicast_peers_only() {
+    let mut c = cfg(100);
+    c.unicast_peers = vec![ip("10.0.0.3")];
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    let a = r.handle(t0, advert_from("10.0.0.2", 200, 100));
+    assert_eq!(
+        a,
+        [Action::Discarded {
+            from: ip("10.0.0.2"),
+            reason: Discard::NotPeer
+        }]
+    );
+    let a = r.handle(t0, advert_from("10.0.0.3", 200, 100));
+    assert!(a.is_empty());
+}
+
+fn v2_cfg(prio: u8) -> Config {
+    let mut c = cfg(prio);
+    c.version = Version::V2;
+    c.checksum = crate::wire::vrrp::ChecksumMode::Plain;
+    c.auth = Auth::pass("secret");
+    c
+}
+
+fn v2_advert(src: &str, prio: u8, interval_cs: u16, auth: Auth) -> Input {
+    Input::Advert(Received {
+        src: ip(src),
+        ttl: 255,
+        unicast: false,
+        advert: Repr {
+            version: Version::V2,
+            vrid: 51,
+            priority: prio,
+            interval_cs,
+            auth,
+            addresses: vec![ip("10.0.0.100")],
+        },
+    })
+}
+
+#[test]
+fn rfc3768_7_1_auth_must_match() {
+    let t0 = Instant::now();
+    let mut r = Router::new(v2_cfg(100));
+    let _ = r.handle(t0, Input::Startup);
+    let a = r.handle(t0, v2_advert("10.0.0.2", 200, 100, Auth::pass("wrong")));
+    assert_eq!(
+        a,
+        [Action::Discarded {
+            from: ip("10.0.0.2"),
+            reason: Discard::Auth
+        }]
+    );
+    let a = r.handle(t0, v2_advert("10.0.0.2", 200, 100, Auth::None));
+    assert_eq!(
+        a,
+        [Action::Discarded {
+            from: ip("10.0.0.2"),
+            reason: Discard::Auth
+        }]
+    );
+    let a = r.handle(t0, v2_advert("10.0.0.2", 200, 100, Auth::pass("secret")));
+    assert!(a.is_empty());
+}
+
+#[test]
+fn rfc3768_7_1_v2_interval_mismatch_is_discarded() {
+    let t0 = Instant::now();
+    let mut r = Router::new(v2_cfg(100));
+    let _ = r.handle(t0, Input::Startup);
+    let a = r.handle(t0, v2_advert("10.0.0.2", 200, 200, Auth::pass("secret")));
+    assert_eq!(
+        a,
+        [Action::Discarded {
+            from: ip("10.0.0.2"),
+            reason: Discard::Interval
+        }]
+    );
+    assert_eq!(r.active_interval_cs(), 100);
+}
+
+#[test]
+fn rfc3768_v2_adverts_carry_whole_seconds_and_auth() {
+    let mut c = v2_cfg(255);
+    c.interval_cs = 150; // keepalived rounds v2 fractions down, at least 1 s
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let a = r.handle(t0, Input::Startup);
+    let adv = a.iter().find_map(|x| match x {
+        Action::SendAdvert(r) => Some(r.clone()),
+        _ => None,
+    });
+    let adv = adv.unwrap();
+    assert_eq!(adv.version, Version::V2);
+    assert_eq!(adv.interval_cs, 100);
+    assert_eq!(adv.auth, Auth::pass("secret"));
+}
+
+#[test]
+fn v3_router_ignores_v2_adverts_unless_mixed() {
+    let (mut r, t0) = started(100);
+    let a = r.handle(t0, v2_advert("10.0.0.2", 200, 100, Auth::None));
+    assert_eq!(
+        a,
+        [Action::Discarded {
+            from: ip("10.0.0.2"),
+            reason: Discard::Version
+        }]
+    );
+}
+
+#[test]
+fn rfc9568_8_4_mixed_mode_sends_both_and_hears_v2() {
+    let mut c = cfg(255);
+    c.mixed_v2 = true;
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let a = r.handle(t0, Input::Startup);
+    let versions: Vec<Version> = a
+        .iter()
+        .filter_map(|x| match x {
+            Action::SendAdvert(r) => Some(r.version),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(versions, [Version::V3, Version::V2]);
+
+    // A mixed Backup follows a v2 Active even of lower priority (never
+    // preempts a v2 router), and ignores the v2 twin of a v3 sender.
+    let mut c = cfg(200);
+    c.mixed_v2 = true;
+    let mut b = Router::new(c);
+    let _ = b.handle(t0, Input::Startup);
+    let a = b.handle(t0, v2_advert("10.0.0.9", 100, 100, Auth::None));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(b.active_router(), Some((ip("10.0.0.9"), 100)));
+    let _ = b.handle(t0, advert_from("10.0.0.2", 250, 100));
+    let a = b.handle(t0, v2_advert("10.0.0.2", 250, 100, Auth::None));
+    assert_eq!(
+        a,
+        [Action::Discarded {
+            from: ip("10.0.0.2"),
+            reason: Discard::MixedDuplicate
+        }]
+    );
+}
+
+#[test]
+fn effective_priority_is_configured_plus_weights_clamped() {
+    let (mut r, t0) = started(100);
+    let _ = r.handle(
+        t0,
+        Input::Health {
+            weight: 200,
+            fault: false,
+        },
+    );
+    assert_eq!(r.priority(), 254);
+    let _ = r.handle(
+        t0,
+        Input::Health {
+            weight: -200,
+            fault: false,
+        },
+    );
+    assert_eq!(r.priority(), 1);
+    let (mut owner, _) = started(255);
+    let _ = owner.handle(
+        t0,
+        Input::Health {
+            weight: -50,
+            fault: false,
+        },
+    );
+    assert_eq!(owner.priority(), 255, "the owner's 255 is never changed");
+}
+
+#[test]
+fn a_priority_change_goes_out_in_an_advert_at_once() {
+    let (mut r, t0) = started(100);
+    let _ = run_until(&mut r, t0 + Duration::from_secs(4));
+    let t = t0 + Duration::from_millis(4100);
+    let a = r.handle(
+        t,
+        Input::Health {
+            weight: -30,
+            fault: false,
+        },
+    );
+    assert!(a.contains(&Action::Priority { from: 100, to: 70 }));
+    assert_eq!(sent_priorities(&a), [70]);
+}
+
+#[test]
+fn fault_from_active_sends_priority_zero_and_recovery_returns_to_backup() {
+    let (mut r, t0) = started(100);
+    let _ = run_until(&mut r, t0 + Duration::from_secs(4));
+    let t = t0 + Duration::from_secs(5);
+    let a = r.handle(
+        t,
+        Input::Health {
+            weight: 0,
+            fault: true,
+        },
+    );
+    assert_eq!(r.state(), State::Fault);
+    assert_eq!(sent_priorities(&a), [0]);
+    assert!(a.contains(&Action::RemoveVips));
+    assert!(a.contains(&Action::Notify {
+        state: State::Fault,
+        priority: 100
+    }));
+    assert_eq!(r.next_deadline(), None, "no adverts, no timers in Fault");
+    // Adverts are ignored in Fault.
+    assert!(transitions(&r.handle(t, advert_from("10.0.0.2", 200, 100))).is_empty());
+    let a = r.handle(
+        t + Duration::from_secs(1),
+        Input::Health {
+            weight: 0,
+            fault: false,
+        },
+    );
+    assert_eq!(transitions(&a), [State::Backup]);
+}
+
+#[test]
+fn fault_at_startup_stays_in_fault() {
+    let t0 = Instant::now();
+    let mut r = Router::new(cfg(255));
+    let _ = r.handle(
+        t0,
+        Input::Health {
+            weight: 0,
+            fault: true,
+        },
+    );
+    let a = r.handle(t0, Input::Startup);
+    assert_eq!(transitions(&a), [State::Fault]);
+    let a = r.handle(
+        t0,
+        Input::Health {
+            weight: 0,
+            fault: false,
+        },
+    );
+    assert_eq!(transitions(&a), [State::Active]);
+}
+
+#[test]
+fn rfc9568_7_1_different_address_set_is_diagnosed_once_and_accepted() {
+    let (mut r, t0) = started(100);
+    let mut rx = match advert_from("10.0.0.2", 200, 100) {
+        Input::Advert(rx) => rx,
+        _ => unreachable!(),
+    };
+    rx.advert.addresses = vec![ip("10.1.7.58")];
+    let a = r.handle(t0, Input::Advert(rx.clone()));
+    assert_eq!(
+        a,
+        [Action::Conflict {
+            from: ip("10.0.0.2"),
+            theirs: vec![ip("10.1.7.58")],
+            ours: vec![ip("10.0.0.100")]
+        }]
+    );
+    assert_eq!(
+        r.active_router(),
+        Some((ip("10.0.0.2"), 200)),
+        "still accepted"
+    );
+    let a = r.handle(t0 + Duration::from_secs(1), Input::Advert(rx));
+    assert!(
+        a.is_empty(),
+        "logged once per source and address set: {a:?}"
+    );
+}
+
+#[test]
+fn skip_check_adv_addr_skips_the_accepted_active() {
+    let mut c = cfg(100);
+    c.skip_check_adv_addr = true;
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    let _ = r.handle(t0, advert_from("10.0.0.2", 200, 100));
+    let mut rx = match advert_from("10.0.0.2", 200, 100) {
+        Input::Advert(rx) => rx,
+        _ => unreachable!(),
+    };
+    rx.advert.addresses = vec![ip("10.9.9.9")];
+    assert!(r.handle(t0, Input::Advert(rx)).is_empty());
+}
+
+#[test]
+fn garp_bursts_follow_the_schedule() {
+    let mut c = cfg(255);
+    c.garp = GarpSchedule {
+        repeat: 3,
+        delay: Duration::from_secs(5),
+        refresh: Some(Duration::from_secs(60)),
+        refresh_repeat: 2,
+        interval: Duration::from_millis(10),
+    };
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let a = r.handle(t0, Input::Startup);
+    let garps = |a: &[Action]| a.iter().filter(|x| **x == Action::SendGarp).count();
+    assert_eq!(
+        garps(&a),
+        1,
+        "one now, the next two spaced by vrrp_garp_interval"
+    );
+    assert_eq!(garps(&run_until(&mut r, t0 + Duration::from_millis(25))), 2);
+    assert_eq!(
+        garps(&run_until(&mut r, t0 + Duration::from_millis(4999))),
+        0
+    );
+    assert_eq!(
+        garps(&run_until(&mut r, t0 + Duration::from_millis(5030))),
+        3
+    );
+    assert_eq!(
+        garps(&run_until(&mut r, t0 + Duration::from_millis(60_020))),
+        2
+    );
+}
+
+#[test]
+fn sync_group_moves_together_and_faults_together() {
+    let t0 = Instant::now();
+    let mut a = cfg(100);
+    a.name = "A".into();
+    let mut b = Config::new("B", 52, ip("10.0.0.1"), vec![ip("10.0.0.101")]);
+    b.priority = 100;
+    let mut g = group::SyncGroup::new("G", vec![Router::new(a), Router::new(b)]);
+    let _ = g.handle(t0, 0, Input::Startup);
+    // B hears an Active and keeps its timer; A's timer fires: both go Active.
+    let _ = g.handle(
+        t0 + Duration::from_secs(1),
+        1,
+        Input::Advert(Received {
+            src: ip("10.0.0.2"),
+            ttl: 255,
+            unicast: false,
+            advert: Repr {
+                version: Version::V3,
+                vrid: 52,
+                priority: 150,
+                interval_cs: 100,
+                auth: Auth::None,
+                addresses: vec![ip("10.0.0.101")],
+            },
+        }),
+    );
+    let mut out = Vec::new();
+    for _ in 0..100 {
+        match g.next_deadline() {
+            Some(t) if t <= t0 + Duration::from_millis(3700) => {
+                out.extend(g.handle(t, 0, Input::Timeout))
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(g.members()[0].state(), State::Active);
+    assert_eq!(g.members()[1].state(), State::Active, "dragged along by A");
+    assert!(out.iter().any(|(i, x)| *i == 1
+        && matches!(
+            x,
+            Action::Transition {
+                reason: Reason::Group(State::Active),
+                ..
+            }
+        )));
+
+    // One member's fault puts the group in Fault, and recovery releases both.
+    let t = t0 + Duration::from_secs(5);
+    let _ = g.handle(
+        t,
+        1,
+        Input::Health {
+            weight: 0,
+            fault: true,
+        },
+    );
+    assert_eq!(g.state(), State::Fault);
+    assert!(g.members().iter().all(|m| m.state() == State::Fault));
+    let _ = g.handle(
+        t + Duration::from_secs(1),
+        1,
+        Input::Health {
+            weight: 0,
+            fault: false,
+        },
+    );
+    assert!(
+        g.members().iter().all(|m| m.state() == State::Backup),
+        "{:?}",
+        g.members().iter().map(|m| m.state()).collect::<Vec<_>>()
+    );
+}
