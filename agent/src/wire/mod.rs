@@ -6,6 +6,7 @@ pub mod arp;
 pub mod build;
 pub mod checksum;
 pub mod ethernet;
+pub mod fuzz;
 pub mod icmpv6;
 pub mod ip;
 pub mod vrrp;
