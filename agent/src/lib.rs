@@ -2,6 +2,7 @@
 //! reads keepalived.conf. See shared/DESIGN.md for the layout; data flows
 //! wire -> proto -> actions, with I/O only in dataplane/ and net/.
 
+pub mod config;
 pub mod daemon;
 pub mod dataplane;
 pub mod net;

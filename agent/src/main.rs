@@ -38,6 +38,9 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// keepalived's config id (`-i`) for `@ID` conditional lines.
+        #[arg(long, short = 'i')]
+        config_id: Option<String>,
     },
     /// Show the running agent's instances.
     Status {
@@ -67,9 +70,13 @@ fn main() -> std::process::ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(xvrrp::daemon::run_monitor(&interface, xdp_mode))),
-        Command::Check { .. } | Command::Status { .. } => Err(anyhow::anyhow!(
-            "not available in this build yet: `check` arrives with the keepalived.conf reader, \
-             `status` with the agent"
+        Command::Check {
+            config,
+            json,
+            config_id,
+        } => return check(&config, json, config_id),
+        Command::Status { .. } => Err(anyhow::anyhow!(
+            "no agent to ask: `status` talks to a running `xvrrp run -c ...`, which arrives with the agent"
         )),
     };
     match result {
@@ -78,5 +85,23 @@ fn main() -> std::process::ExitCode {
             eprintln!("xvrrp: {err:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `xvrrp check`: exit 0 when the config loads (warnings allowed), 1 with
+/// every error found.
+fn check(path: &std::path::Path, json: bool, config_id: Option<String>) -> std::process::ExitCode {
+    let opts = xvrrp::config::LoadOptions { config_id };
+    let (cfg, diags) = xvrrp::config::load(path, &opts);
+    let report = if json {
+        xvrrp::config::check::json(cfg.as_ref(), &diags)
+    } else {
+        xvrrp::config::check::table(cfg.as_ref(), &diags)
+    };
+    println!("{}", report.trim_end());
+    if diags.has_errors() {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
     }
 }

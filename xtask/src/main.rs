@@ -1,6 +1,7 @@
 //! `cargo xtask`: set up a machine, build, run, demo and test xvrrp.
 
 mod cmd;
+mod fuzz;
 mod lab;
 mod setup;
 mod test;
@@ -33,7 +34,12 @@ enum Task {
     },
     /// The live demo in network namespaces (see README).
     Lab,
-    /// fmt, clippy -D warnings, unit tests and the privileged integration tests.
+    /// Run every cargo-fuzz target (agent/fuzz) for a while.
+    Fuzz {
+        #[arg(long, default_value_t = 60)]
+        seconds: u32,
+    },
+    /// fmt, clippy -D warnings, unit tests, the privileged integration tests, a fuzz smoke run.
     Test {
         /// Only tests whose name contains this (passed to cargo test).
         filter: Option<String>,
@@ -47,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Task::Build { release } => cmd::build_agent(release).map(|_| ()),
         Task::Run { release, args } => cmd::run_agent(release, &args),
         Task::Lab => lab::main(),
+        Task::Fuzz { seconds } => fuzz::main(seconds),
         Task::Test { filter } => test::main(filter.as_deref()),
     };
     match result {

@@ -25,6 +25,7 @@ pub fn main() -> anyhow::Result<()> {
     debian_packages()?;
     nightly_rust_src()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     kernel()?;
     eprintln!("setup: ok");
     Ok(())
@@ -153,6 +154,15 @@ fn bpf_linker() -> anyhow::Result<()> {
     })?;
     fs::write(&stamp_path, stamp)?;
     Ok(())
+}
+
+/// cargo-fuzz runs the parsers' fuzz targets (agent/fuzz) in `cargo xtask test`.
+fn cargo_fuzz() -> anyhow::Result<()> {
+    if output(Command::new("cargo").args(["fuzz", "--version"])).is_some() {
+        eprintln!("setup: cargo-fuzz present");
+        return Ok(());
+    }
+    run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]))
 }
 
 fn kernel() -> anyhow::Result<()> {

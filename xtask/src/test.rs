@@ -26,6 +26,12 @@ pub fn main(filter: Option<&str>) -> anyhow::Result<()> {
     test.args(["test", "--workspace"]);
     if let Some(f) = filter {
         test.arg(f);
+        return run(&mut test);
     }
-    run(&mut test)
+    run(&mut test)?;
+    crate::fuzz::main(FUZZ_SECONDS_IN_TEST)
 }
+
+/// Each fuzz target runs this long in `cargo xtask test` (a smoke run; use
+/// `cargo xtask fuzz --seconds N` for real campaigns).
+const FUZZ_SECONDS_IN_TEST: u32 = 10;

@@ -8,45 +8,64 @@ use super::{arp, ethernet, icmpv6, ip, vrrp};
 
 /// First byte picks the family; the rest is a VRRP message.
 pub fn vrrp(data: &[u8]) {
-    let Some((&sel, msg)) = data.split_first() else { return };
+    let Some((&sel, msg)) = data.split_first() else {
+        return;
+    };
     let (family, ep) = if sel & 1 == 0 {
         (vrrp::Family::V4, endpoints("10.0.0.1", "224.0.0.18"))
     } else {
         (vrrp::Family::V6, endpoints("fe80::1", "ff02::12"))
     };
-    let Ok(packet) = vrrp::Packet::new_checked(msg, family) else { return };
+    let Ok(packet) = vrrp::Packet::new_checked(msg, family) else {
+        return;
+    };
     let verified = packet.verify_checksum(&ep);
-    let Ok(repr) = vrrp::Repr::parse(&packet) else { return };
-    if repr.addresses.is_empty() || (repr.version == vrrp::Version::V2 && repr.interval_cs % 100 != 0) {
+    let Ok(repr) = vrrp::Repr::parse(&packet) else {
+        return;
+    };
+    if repr.addresses.is_empty()
+        || (repr.version == vrrp::Version::V2 && repr.interval_cs % 100 != 0)
+    {
         return;
     }
     let mode = verified.unwrap_or(vrrp::ChecksumMode::PseudoHeader);
     let bytes = repr.to_bytes(mode, &ep);
     let again = vrrp::Packet::new_checked(&bytes[..], family).expect("emitted advert parses");
-    assert!(again.verify_checksum(&ep).is_ok(), "emitted checksum verifies");
+    assert!(
+        again.verify_checksum(&ep).is_ok(),
+        "emitted checksum verifies"
+    );
     assert_eq!(vrrp::Repr::parse(&again).expect("parses"), repr);
 }
 
 /// A whole frame, dispatched like the agent's receive path.
 pub fn frame(data: &[u8]) {
-    let Ok((eth, payload)) = ethernet::split(data) else { return };
+    let Ok((eth, payload)) = ethernet::split(data) else {
+        return;
+    };
     match eth.ethertype {
         ethernet::ethertype::ARP => {
             if let Ok(p) = arp::Packet::new_checked(payload) {
                 if let Ok(r) = arp::Repr::parse(&p) {
                     let b = r.to_bytes();
-                    let back = arp::Repr::parse(&arp::Packet::new_checked(&b[..]).expect("emitted ARP"));
+                    let back =
+                        arp::Repr::parse(&arp::Packet::new_checked(&b[..]).expect("emitted ARP"));
                     assert_eq!(back.expect("parses"), r);
                 }
             }
         }
         ethernet::ethertype::IPV4 | ethernet::ethertype::IPV6 => {
-            let Ok((iph, body)) = ip::Repr::parse(payload) else { return };
+            let Ok((iph, body)) = ip::Repr::parse(payload) else {
+                return;
+            };
             match iph.protocol {
                 vrrp::PROTOCOL => {
                     let fam = vrrp::Family::of(&iph.src);
                     if let Ok(p) = vrrp::Packet::new_checked(body, fam) {
-                        let _ = p.verify_checksum(&vrrp::Endpoints { src: iph.src, dst: iph.dst });
+                        let _ = p.verify_checksum(&vrrp::Endpoints {
+                            src: iph.src,
+                            dst: iph.dst,
+                        });
                         let _ = vrrp::Repr::parse(&p);
                     }
                 }
@@ -64,11 +83,16 @@ pub fn frame(data: &[u8]) {
 }
 
 pub fn icmpv6(data: &[u8]) {
-    let Ok(repr) = icmpv6::Repr::parse(data) else { return };
+    let Ok(repr) = icmpv6::Repr::parse(data) else {
+        return;
+    };
     let (s, d): (Ipv6Addr, Ipv6Addr) = ("fe80::1".parse().unwrap(), icmpv6::ALL_NODES);
     let bytes = repr.to_bytes(s, d);
     assert!(icmpv6::verify_checksum(&bytes, s, d));
-    assert_eq!(icmpv6::Repr::parse(&bytes).expect("emitted ND parses"), repr);
+    assert_eq!(
+        icmpv6::Repr::parse(&bytes).expect("emitted ND parses"),
+        repr
+    );
 }
 
 fn endpoints(src: &str, dst: &str) -> vrrp::Endpoints {

@@ -341,6 +341,14 @@ impl Repr {
                 value: packet.msg_type() as u32,
             });
         }
+        // An interval of 0 would make the Backups' timers fire at once.
+        if packet.interval_cs() == 0 {
+            return Err(Error::Field {
+                what: "VRRP",
+                field: "interval",
+                value: 0,
+            });
+        }
         let version = packet.version();
         let auth = match (version, packet.auth_type()) {
             (Version::V3, _) => Auth::None,

@@ -174,6 +174,25 @@ fn wrong_version_and_type_are_named() {
     ));
 }
 
+#[test]
+fn interval_zero_is_refused() {
+    // Found by cargo-fuzz: a v2 advert with Adver Int 0 parsed, then
+    // re-emitted as 1 s.
+    let crash = [
+        0x21, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x32, 0x00, 0x32, 0x32,
+        0xff, 0xf9, 0x00, 0x00, 0x0c, 0x00,
+    ];
+    let p = Packet::new_checked(&crash[..], Family::V4).unwrap();
+    assert!(matches!(
+        Repr::parse(&p),
+        Err(Error::Field {
+            field: "interval",
+            ..
+        })
+    ));
+    crate::wire::fuzz::vrrp(&[&[0u8][..], &crash[..]].concat());
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;

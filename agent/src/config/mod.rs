@@ -1,0 +1,75 @@
+//! keepalived.conf -> typed `Config`, with file:line:col errors and fixes.
+//! `load` reads and checks everything and reports every problem found.
+
+pub mod check;
+pub mod diag;
+pub mod keywords;
+pub mod lexer;
+pub mod model;
+pub mod proto_config;
+pub mod tree;
+pub mod typed;
+pub mod validate;
+
+use std::path::Path;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use model::Config;
+
+/// Options that change how a file reads.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// keepalived's config id (`-i`), for `@ID` conditional lines.
+    pub config_id: Option<String>,
+}
+
+/// Reads, parses and checks `path`. The config is returned when there are
+/// no errors; the diagnostics always (warnings included).
+pub fn load(path: &Path, opts: &LoadOptions) -> (Option<Config>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut tokens = Vec::new();
+    let files = {
+        let mut reader = lexer::Reader::new(&mut diags, opts.config_id.clone());
+        reader.read_file(path, &mut tokens);
+        reader.files
+    };
+    finish(&tokens, files, diags)
+}
+
+/// Parses `text` as if read from `path` (no file-permission checks; includes
+/// are still read from disk). For tests and tools.
+pub fn parse_str(text: &str, path: &Path, opts: &LoadOptions) -> (Option<Config>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut tokens = Vec::new();
+    let files = {
+        let mut reader = lexer::Reader::new(&mut diags, opts.config_id.clone());
+        reader.read_text(path, text, &mut tokens);
+        let mut files = vec![path.to_path_buf()];
+        files.extend(reader.files);
+        files
+    };
+    finish(&tokens, files, diags)
+}
+
+fn finish(
+    tokens: &[lexer::Tok],
+    files: Vec<std::path::PathBuf>,
+    mut diags: Diagnostics,
+) -> (Option<Config>, Diagnostics) {
+    let nodes = tree::parse(tokens, &mut diags);
+    let cfg = typed::Builder::new(&mut diags).config(&nodes, files);
+    validate::validate(&cfg, &mut diags);
+    // Report in reading order: file problems first, then by position.
+    diags.0.sort_by(|a, b| {
+        let key = |d: &Diagnostic| d.pos.as_ref().map(|p| (p.file.clone(), p.line, p.col));
+        key(a).cmp(&key(b))
+    });
+    if diags.has_errors() {
+        (None, diags)
+    } else {
+        (Some(cfg), diags)
+    }
+}
+
+#[cfg(test)]
+mod tests;

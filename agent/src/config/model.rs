@@ -1,0 +1,238 @@
+//! keepalived.conf, typed, with keepalived's defaults.
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+    time::Duration,
+};
+
+use serde::Serialize;
+
+use super::diag::Pos;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub global: Global,
+    pub scripts: BTreeMap<String, VrrpScript>,
+    pub track_files: BTreeMap<String, TrackFileDef>,
+    pub instances: Vec<Instance>,
+    pub groups: Vec<SyncGroup>,
+    /// Every file read (the main one, then includes).
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Global {
+    pub router_id: Option<String>,
+    /// vrrp_version: 2 unless set (IPv6 instances are always 3).
+    pub vrrp_version: u8,
+    pub mcast_group4: Ipv4Addr,
+    pub mcast_group6: Ipv6Addr,
+    pub garp_interval: Duration,
+    pub gna_interval: Duration,
+    pub garp_master_delay: Duration,
+    pub garp_master_repeat: u32,
+    pub garp_master_refresh: Option<Duration>,
+    pub garp_master_refresh_repeat: u32,
+    pub skip_check_adv_addr: bool,
+    pub strict: bool,
+    pub enable_script_security: bool,
+    pub script_user: Option<ScriptUser>,
+    pub check_unicast_src: bool,
+    pub startup_delay: Duration,
+    /// v3_checksum_as_v2: v3/IPv4 checksum without the pseudo-header.
+    pub v3_checksum_as_v2: bool,
+    pub notify_fifo: Option<Fifo>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            router_id: None,
+            vrrp_version: 2,
+            mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
+            mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+            garp_interval: Duration::ZERO,
+            gna_interval: Duration::ZERO,
+            garp_master_delay: Duration::from_secs(5),
+            garp_master_repeat: 5,
+            garp_master_refresh: None,
+            garp_master_refresh_repeat: 1,
+            skip_check_adv_addr: false,
+            strict: false,
+            enable_script_security: false,
+            script_user: None,
+            check_unicast_src: false,
+            startup_delay: Duration::ZERO,
+            v3_checksum_as_v2: false,
+            notify_fifo: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScriptUser {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fifo {
+    pub path: PathBuf,
+    /// A script keepalived starts to read the fifo.
+    pub script: Option<Command>,
+}
+
+/// A command line as keepalived splits it (quotes group words).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Command {
+    pub argv: Vec<String>,
+    /// The text as written, for messages.
+    pub text: String,
+    #[serde(skip)]
+    pub pos: Option<Pos>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VrrpScript {
+    pub name: String,
+    pub script: Option<Command>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub weight: i32,
+    /// `weight N reverse`: the weight applies while the script fails.
+    pub weight_reverse: bool,
+    pub rise: u32,
+    pub fall: u32,
+    pub user: Option<ScriptUser>,
+    pub init_fail: bool,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackFileDef {
+    pub name: String,
+    pub file: PathBuf,
+    pub weight: i32,
+    pub reverse: bool,
+    /// init_file [VALUE] [overwrite]
+    pub init: Option<(i64, bool)>,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum InitialState {
+    Master,
+    Backup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum AuthType {
+    Pass,
+    Ah,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Authentication {
+    pub kind: AuthType,
+    pub pass: String,
+}
+
+/// One virtual_ipaddress line: `ADDR[/PREFIX] [dev IF] [label L] [brd B] [scope S]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Vip {
+    pub addr: IpAddr,
+    pub prefix: u8,
+    pub dev: Option<String>,
+    pub label: Option<String>,
+    pub brd: Option<Ipv4Addr>,
+    pub scope: Option<String>,
+    #[serde(skip)]
+    pub pos: Option<Pos>,
+}
+
+/// A tracked item with an optional weight override and `reverse`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Track {
+    pub name: String,
+    pub weight: Option<i32>,
+    pub reverse: bool,
+    #[serde(skip)]
+    pub pos: Option<Pos>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Notify {
+    pub master: Option<Command>,
+    pub backup: Option<Command>,
+    pub fault: Option<Command>,
+    pub stop: Option<Command>,
+    pub deleted: Option<Command>,
+    pub master_rx_lower_pri: Option<Command>,
+    /// `notify`: run after the specific one with 4 arguments appended.
+    pub generic: Option<Command>,
+    pub fifo: Option<Fifo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instance {
+    pub name: String,
+    pub state: InitialState,
+    pub interface: String,
+    pub vrid: u8,
+    /// Configured priority (default 100; 255 when omitted with `state MASTER`).
+    pub priority: u8,
+    /// Advertisement interval in centiseconds.
+    pub advert_int_cs: u16,
+    pub version: u8,
+    pub preempt: bool,
+    pub preempt_delay: Duration,
+    /// accept / no_accept; None = keepalived's default (on unless strict).
+    pub accept: Option<bool>,
+    pub auth: Option<Authentication>,
+    pub vips: Vec<Vip>,
+    pub vips_excluded: Vec<Vip>,
+    pub unicast_src_ip: Option<IpAddr>,
+    pub unicast_peers: Vec<IpAddr>,
+    pub track_interfaces: Vec<Track>,
+    pub track_scripts: Vec<Track>,
+    pub track_files: Vec<Track>,
+    pub notify: Notify,
+    pub garp_master_delay: Option<Duration>,
+    pub garp_master_repeat: Option<u32>,
+    pub garp_master_refresh: Option<Duration>,
+    pub garp_master_refresh_repeat: Option<u32>,
+    /// use_vmac [NAME]: Some("") for the default name vrrp.VRID.
+    pub use_vmac: Option<String>,
+    pub vmac_xmit_base: bool,
+    pub dont_track_primary: bool,
+    pub native_ipv6: bool,
+    pub check_unicast_src: bool,
+    pub skip_check_adv_addr: Option<bool>,
+    pub strict: Option<bool>,
+    pub down_timer_adverts: u32,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+impl Instance {
+    /// IPv6 when the (first) VIP is IPv6.
+    pub fn is_ipv6(&self) -> bool {
+        self.vips.first().is_some_and(|v| v.addr.is_ipv6())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncGroup {
+    pub name: String,
+    pub members: Vec<String>,
+    pub notify: Notify,
+    pub track_interfaces: Vec<Track>,
+    pub track_scripts: Vec<Track>,
+    pub track_files: Vec<Track>,
+    #[serde(skip)]
+    pub pos: Pos,
+}

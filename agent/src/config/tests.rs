@@ -1,0 +1,369 @@
+//! The config reader against its corpus: every VRRP config in fixtures/ok
+//! (the seed's demos, Debian's samples) loads; every file in fixtures/bad
+//! gives exactly the diagnostics in its `.expected` golden file
+//! (regenerate with XVRRP_BLESS=1, then review the diff).
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use super::*;
+
+fn fixtures(kind: &str) -> Vec<PathBuf> {
+    let dir = Path::new("src/config/fixtures").join(kind);
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn opts_for(path: &Path) -> LoadOptions {
+    // Debian's conditional sample needs a config id, as `keepalived -i high`.
+    let id = path
+        .to_string_lossy()
+        .contains("conditional")
+        .then(|| "high".to_owned());
+    LoadOptions { config_id: id }
+}
+
+#[test]
+fn every_vrrp_config_of_the_corpus_loads() {
+    let files = fixtures("ok");
+    assert!(files.len() >= 12, "corpus missing: {files:?}");
+    for f in files {
+        let (cfg, diags) = load(&f, &opts_for(&f));
+        assert!(!diags.has_errors(), "{}:\n{diags}", f.display());
+        let cfg = cfg.unwrap();
+        assert!(!cfg.instances.is_empty(), "{} has no instance", f.display());
+        for i in &cfg.instances {
+            assert!((1..=255).contains(&i.vrid));
+            assert!(!i.vips.is_empty());
+        }
+    }
+}
+
+#[test]
+fn broken_configs_give_their_golden_diagnostics() {
+    let bless = std::env::var_os("XVRRP_BLESS").is_some();
+    let mut failures = Vec::new();
+    let bad = fixtures("bad");
+    assert!(bad.len() >= 10);
+    for f in bad {
+        let (cfg, diags) = load(&f, &LoadOptions::default());
+        assert!(
+            cfg.is_none() && diags.has_errors(),
+            "{} loaded",
+            f.display()
+        );
+        let got = check::table(None, &diags);
+        let golden = f.with_extension("expected");
+        if bless {
+            fs::write(&golden, &got).unwrap();
+            continue;
+        }
+        let want = fs::read_to_string(&golden).unwrap_or_default();
+        if got != want {
+            failures.push(format!("--- {}\n{got}", golden.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "diagnostics differ from the goldens (XVRRP_BLESS=1 to regenerate, then review):\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn seed_demo_reads_as_keepalived_would() {
+    let (cfg, diags) = load(
+        Path::new("src/config/fixtures/ok/seed_demo.conf"),
+        &LoadOptions::default(),
+    );
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    assert!(cfg.global.skip_check_adv_addr);
+    assert_eq!(
+        cfg.global.garp_interval,
+        Duration::ZERO,
+        "keepalived #2319: 0 accepted"
+    );
+    assert_eq!(cfg.global.router_id.as_deref(), Some("LVS_DEVEL"));
+    let i = &cfg.instances[0];
+    assert_eq!(
+        (i.name.as_str(), i.interface.as_str(), i.vrid, i.priority),
+        ("VI_1", "eno1", 51, 100)
+    );
+    assert_eq!(i.state, model::InitialState::Master);
+    assert_eq!(i.version, 2);
+    assert_eq!(
+        i.auth,
+        Some(model::Authentication {
+            kind: model::AuthType::Pass,
+            pass: "admin".into()
+        })
+    );
+    assert_eq!(i.vips[0].addr.to_string(), "192.168.1.8");
+    assert_eq!(i.vips[0].prefix, 24);
+    let p = proto_config::router_config(i, &cfg.global, "192.168.1.2".parse().unwrap());
+    assert_eq!(p.auth, crate::wire::vrrp::Auth::pass("admin"));
+    assert_eq!(p.version, crate::wire::vrrp::Version::V2);
+    assert!(p.accept, "accept on without vrrp_strict");
+    assert!(p.skip_check_adv_addr);
+}
+
+#[test]
+fn seed_health_check_demo_tracks_its_script() {
+    let (cfg, diags) = load(
+        Path::new("src/config/fixtures/ok/seed_health_check.conf"),
+        &LoadOptions::default(),
+    );
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let s = &cfg.scripts["check"];
+    assert_eq!(
+        s.script.as_ref().unwrap().argv,
+        ["/server/scripts/check_list"]
+    );
+    assert_eq!(s.interval, Duration::from_secs(10));
+    assert_eq!(
+        s.timeout,
+        Duration::from_secs(10),
+        "timeout defaults to interval"
+    );
+    assert_eq!((s.weight, s.rise, s.fall), (0, 1, 1));
+    assert_eq!(cfg.instances[0].track_scripts[0].name, "check");
+    assert_eq!(cfg.instances[0].priority, 150);
+}
+
+#[test]
+fn includes_definitions_and_layouts() {
+    let (cfg, diags) = load(
+        Path::new("src/config/fixtures/ok/with_includes.conf"),
+        &LoadOptions::default(),
+    );
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    assert_eq!(cfg.files.len(), 3, "main + two included: {:?}", cfg.files);
+    assert_eq!(cfg.global.router_id.as_deref(), Some("lb 01"));
+    let vi = cfg
+        .instances
+        .iter()
+        .find(|i| i.name == "VI_eth0")
+        .expect("${IFACE} substituted");
+    assert_eq!(vi.version, 3, "global vrrp_version");
+    assert_eq!(vi.advert_int_cs, 5);
+    let v = &vi.vips[0];
+    assert_eq!(v.addr.to_string(), "192.0.2.42");
+    assert_eq!(v.dev.as_deref(), Some("eth0"));
+    assert_eq!(v.label.as_deref(), Some("eth0:vip"));
+    assert_eq!(v.brd.map(|b| b.to_string()).as_deref(), Some("192.0.2.255"));
+    assert_eq!(v.scope.as_deref(), Some("global"));
+    assert_eq!(vi.vips_excluded[0].prefix, 64);
+    assert_eq!(vi.track_scripts[0].weight, Some(-30));
+    assert_eq!(
+        vi.notify.generic.as_ref().unwrap().argv,
+        ["/bin/echo", "two words", "arg"]
+    );
+    let s = &cfg.scripts["chk_included"];
+    assert_eq!(
+        (s.weight, s.weight_reverse, s.rise, s.fall),
+        (-10, true, 3, 2)
+    );
+    assert!(
+        cfg.instances
+            .iter()
+            .any(|i| i.name == "FROM_INCLUDE" && i.vips.len() == 1),
+        "one-line block"
+    );
+}
+
+#[test]
+fn conditional_lines_follow_the_config_id() {
+    let path = Path::new("src/config/fixtures/ok/debian_conditional_conf.conf");
+    let high = load(
+        path,
+        &LoadOptions {
+            config_id: Some("high".into()),
+        },
+    )
+    .0
+    .unwrap();
+    let low = load(
+        path,
+        &LoadOptions {
+            config_id: Some("low".into()),
+        },
+    )
+    .0
+    .unwrap();
+    assert_eq!(high.instances[0].priority, 170);
+    assert_eq!(low.instances[0].priority, 85);
+    assert!(high.scripts["check_VI_0"]
+        .script
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("high"));
+    assert_eq!(high.instances[0].advert_int_cs, 1200);
+}
+
+#[test]
+fn defaults_follow_keepalived() {
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n state MASTER\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n\
+                vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n fd00::1\n }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let a = &cfg.instances[0];
+    assert_eq!(a.priority, 255, "state MASTER without priority = owner");
+    assert_eq!((a.version, a.advert_int_cs, a.preempt), (2, 100, true));
+    assert_eq!(a.vips[0].prefix, 32);
+    let b = &cfg.instances[1];
+    assert_eq!((b.priority, b.version), (100, 3), "IPv6 instances are v3");
+    assert_eq!(b.vips[0].prefix, 128);
+    let g = &cfg.global;
+    assert_eq!(
+        (
+            g.garp_master_delay,
+            g.garp_master_repeat,
+            g.garp_master_refresh
+        ),
+        (Duration::from_secs(5), 5, None)
+    );
+}
+
+#[test]
+fn v2_fractional_advert_int_is_rounded_with_a_warning() {
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n advert_int 1.4\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    assert_eq!(cfg.unwrap().instances[0].advert_int_cs, 100);
+    assert!(diags
+        .warnings()
+        .any(|d| d.message.contains("whole seconds")));
+}
+
+/// A scratch directory under target/, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/config-tests")
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        Scratch(p)
+    }
+
+    fn file(&self, name: &str, text: &str, mode: u32) -> PathBuf {
+        let p = self.0.join(name);
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+const MINIMAL: &str = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n";
+
+#[test]
+fn seed_q3_config_file_permissions_are_refused_with_the_fix() {
+    let s = Scratch::new("perms");
+    let writable = s.file("writable.conf", MINIMAL, 0o666);
+    let (_, d) = load(&writable, &LoadOptions::default());
+    assert_eq!(
+        d.errors().next().unwrap().fix.as_deref(),
+        Some(format!("chmod go-w {}", writable.display()).as_str())
+    );
+    let exec = s.file("exec.conf", MINIMAL, 0o755);
+    let (_, d) = load(&exec, &LoadOptions::default());
+    let e = d.errors().next().unwrap();
+    assert!(e.message.contains("not a regular non-executable file"));
+    assert_eq!(
+        e.fix.as_deref(),
+        Some(format!("chmod 644 {}", exec.display()).as_str())
+    );
+    let (_, d) = load(&s.0, &LoadOptions::default());
+    assert!(d
+        .errors()
+        .next()
+        .unwrap()
+        .message
+        .contains("not a regular file"));
+    let (_, d) = load(&s.0.join("missing.conf"), &LoadOptions::default());
+    assert!(d.has_errors());
+    // An included file is checked too.
+    s.file("inc.conf", "", 0o646);
+    let main = s.file("main.conf", &format!("include inc.conf\n{MINIMAL}"), 0o644);
+    let (_, d) = load(&main, &LoadOptions::default());
+    assert!(
+        d.errors().any(|e| e
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.starts_with("chmod go-w") && f.ends_with("inc.conf"))),
+        "{d}"
+    );
+    let ok = s.file("ok.conf", MINIMAL, 0o644);
+    assert!(!load(&ok, &LoadOptions::default()).1.has_errors());
+}
+
+#[test]
+fn unsafe_scripts_are_refused_with_the_fix() {
+    let s = Scratch::new("scripts");
+    let script = s.file("check.sh", "#!/bin/sh\nexit 0\n", 0o757);
+    let conf = |p: &Path| {
+        format!(
+            "vrrp_script chk {{\n script \"{}\"\n}}\n{}",
+            p.display(),
+            MINIMAL.replace(
+                "virtual_ipaddress",
+                "track_script {\n chk\n }\n virtual_ipaddress"
+            )
+        )
+    };
+    let main = s.file("a.conf", &conf(&script), 0o644);
+    let (_, d) = load(&main, &LoadOptions::default());
+    let e = d.errors().next().unwrap_or_else(|| panic!("no error: {d}"));
+    assert!(e.message.contains("writable by non-root"), "{e}");
+    assert_eq!(
+        e.fix.as_deref(),
+        Some(format!("chmod go-w {}", script.display()).as_str())
+    );
+    // Safe script, unsafe directory.
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&s.0, fs::Permissions::from_mode(0o777)).unwrap();
+    let (_, d) = load(&main, &LoadOptions::default());
+    let e = d.errors().next().unwrap_or_else(|| panic!("no error: {d}"));
+    assert_eq!(
+        e.fix.as_deref(),
+        Some(format!("chmod go-w {}", s.0.display()).as_str())
+    );
+    fs::set_permissions(&s.0, fs::Permissions::from_mode(0o755)).unwrap();
+    let (cfg, d) = load(&main, &LoadOptions::default());
+    assert!(cfg.is_some(), "{d}");
+}
+
+#[test]
+fn every_error_is_reported_not_only_the_first() {
+    let (_, d) = load(
+        Path::new("src/config/fixtures/bad/ranges.conf"),
+        &LoadOptions::default(),
+    );
+    assert!(d.errors().count() >= 6, "{d}");
+}
+
+#[test]
+fn parser_never_panics_on_arbitrary_text() {
+    use proptest::prelude::*;
+    proptest!(ProptestConfig::with_cases(500), |(text in "[a-z_ {}\"!#$@^0-9./:\n\t]{0,300}")| {
+        let _ = parse_str(&text, Path::new("fuzz.conf"), &LoadOptions { config_id: Some("a".into()) });
+    });
+}

@@ -1,0 +1,1095 @@
+//! The statement tree -> typed `Config`, with keepalived's defaults. Every
+//! problem is recorded with its position; building goes on so that `check`
+//! reports all of them.
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+    str::FromStr,
+    time::Duration,
+};
+
+use super::{
+    diag::{Diagnostic, Diagnostics},
+    keywords::{did_you_mean, unsupported, Unsupported},
+    lexer::Token,
+    model::*,
+    tree::Node,
+};
+
+const TOP: &[&str] = &[
+    "global_defs",
+    "vrrp_script",
+    "vrrp_instance",
+    "vrrp_sync_group",
+    "vrrp_track_file",
+    "track_file",
+];
+
+const GLOBAL: &[&str] = &[
+    "router_id",
+    "vrrp_version",
+    "vrrp_mcast_group4",
+    "vrrp_mcast_group6",
+    "vrrp_garp_interval",
+    "vrrp_gna_interval",
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat",
+    "vrrp_skip_check_adv_addr",
+    "vrrp_strict",
+    "enable_script_security",
+    "script_user",
+    "vrrp_check_unicast_src",
+    "vrrp_startup_delay",
+    "v3_checksum_as_v2",
+    "vrrp_v3_checksum_as_v2",
+    "notify_fifo",
+    "notify_fifo_script",
+    "vrrp_notify_fifo",
+    "vrrp_notify_fifo_script",
+];
+
+const SCRIPT: &[&str] = &[
+    "script",
+    "interval",
+    "timeout",
+    "weight",
+    "rise",
+    "fall",
+    "user",
+    "init_fail",
+];
+
+const INSTANCE: &[&str] = &[
+    "state",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "version",
+    "nopreempt",
+    "preempt",
+    "preempt_delay",
+    "accept",
+    "no_accept",
+    "authentication",
+    "virtual_ipaddress",
+    "virtual_ipaddress_excluded",
+    "unicast_src_ip",
+    "mcast_src_ip",
+    "unicast_peer",
+    "track_interface",
+    "track_script",
+    "track_file",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify_deleted",
+    "notify_master_rx_lower_pri",
+    "notify",
+    "notify_fifo",
+    "notify_fifo_script",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "use_vmac",
+    "vmac_xmit_base",
+    "dont_track_primary",
+    "native_ipv6",
+    "check_unicast_src",
+    "skip_check_adv_addr",
+    "strict_mode",
+    "down_timer_adverts",
+    "v3_checksum_as_v2",
+];
+
+const GROUP: &[&str] = &[
+    "group",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify",
+    "notify_fifo",
+    "track_interface",
+    "track_script",
+    "track_file",
+];
+
+const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
+
+pub struct Builder<'a> {
+    pub diags: &'a mut Diagnostics,
+    /// Unsupported keywords reported so far (once each).
+    reported: Vec<String>,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(diags: &'a mut Diagnostics) -> Builder<'a> {
+        Builder {
+            diags,
+            reported: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, t: &Token, msg: impl Into<String>, fix: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::error(&t.pos, &t.text, msg).fix(fix));
+    }
+
+    /// An unknown keyword in a block whose keywords are `known`.
+    fn unknown(&mut self, key: &Token, block: &str, known: &[&str]) {
+        let known = known.to_vec();
+        match unsupported(&key.text) {
+            Some(Unsupported::Lvs) => self.error(
+                key,
+                format!("`{}` is keepalived's LVS/health-checker configuration; xvrrp manages VRRP only", key.text),
+                "keep virtual_server / real_server blocks in a separate keepalived.conf run by keepalived (with its VRRP side removed), and give xvrrp the VRRP part",
+            ),
+            Some(Unsupported::Ignored) => {
+                if !self.reported.contains(&key.text) {
+                    self.reported.push(key.text.clone());
+                    self.diags.push(
+                        Diagnostic::warning(&key.pos, &key.text, format!("keepalived keyword `{}` is not supported by xvrrp and is ignored", key.text))
+                            .fix("nothing to do; remove it to silence this warning"),
+                    );
+                }
+            }
+            Some(Unsupported::NotApplied(why)) => {
+                self.diags.push(
+                    Diagnostic::warning(&key.pos, &key.text, format!("keepalived keyword `{}` is not supported by xvrrp: {why}", key.text))
+                        .fix("check that the host does not depend on it, then remove it"),
+                );
+            }
+            None => {
+                let mut all: Vec<&str> = known;
+                all.extend_from_slice(TOP);
+                let msg = format!("unknown keyword `{}` in {block}", key.text);
+                let fix = match did_you_mean(&key.text, &all) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "remove it: it is neither an xvrrp nor a keepalived keyword here".into(),
+                };
+                self.error(key, msg, fix);
+            }
+        }
+    }
+
+    // ---- values -------------------------------------------------------------
+
+    fn value<'n>(&mut self, n: &'n Node, what: &str) -> Option<&'n Token> {
+        let v = n.arg(0);
+        if v.is_none() {
+            self.error(
+                &n.key,
+                format!("`{}` needs {what}", n.key.text),
+                format!("write `{} <{what}>`", n.key.text),
+            );
+        }
+        v
+    }
+
+    fn number<T: FromStr + PartialOrd + std::fmt::Display + Copy>(
+        &mut self,
+        n: &Node,
+        lo: T,
+        hi: T,
+    ) -> Option<T> {
+        let t = self.value(n, "a number")?;
+        match t.text.parse::<T>() {
+            Ok(v) if v >= lo && v <= hi => Some(v),
+            Ok(_) => {
+                self.error(
+                    t,
+                    format!("`{}` {} is out of range", n.key.text, t.text),
+                    format!("use a value from {lo} to {hi}"),
+                );
+                None
+            }
+            Err(_) => {
+                self.error(
+                    t,
+                    format!("`{}` expects a number, not `{}`", n.key.text, t.text),
+                    format!("use a number from {lo} to {hi}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn seconds(&mut self, n: &Node, hi: f64) -> Option<Duration> {
+        self.number::<f64>(n, 0.0, hi).map(Duration::from_secs_f64)
+    }
+
+    fn addr(&mut self, t: &Token) -> Option<IpAddr> {
+        match t.text.parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.error(
+                    t,
+                    format!("`{}` is not an IP address", t.text),
+                    "write an IPv4 (192.0.2.1) or IPv6 (2001:db8::1) address",
+                );
+                None
+            }
+        }
+    }
+
+    fn no_block(&mut self, n: &Node) {
+        if let Some(first) = n.block.as_ref().and_then(|b| b.first()) {
+            self.error(
+                &first.key,
+                format!("`{}` takes no block", n.key.text),
+                format!("remove the braces after `{}`", n.key.text),
+            );
+        }
+    }
+
+    /// `script "/path arg"`, `notify_master /path arg`, …
+    fn command(&mut self, n: &Node) -> Option<Command> {
+        if n.args.is_empty() {
+            self.error(
+                &n.key,
+                format!("`{}` needs a command", n.key.text),
+                format!("write `{} \"/path/to/script arg\"`", n.key.text),
+            );
+            return None;
+        }
+        let text = n
+            .args
+            .iter()
+            .map(|t| t.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let argv = if n.args.len() == 1 && n.args[0].quoted {
+            split_command(&n.args[0].text)
+        } else {
+            n.args
+                .iter()
+                .map(|t| t.text.clone())
+                .filter(|w| !w.is_empty())
+                .collect()
+        };
+        if argv.is_empty() {
+            self.error(
+                &n.args[0],
+                "empty command",
+                "put the script's path inside the quotes",
+            );
+            return None;
+        }
+        Some(Command {
+            argv,
+            text,
+            pos: Some(n.key.pos.clone()),
+        })
+    }
+
+    fn block<'n>(&mut self, n: &'n Node) -> &'n [Node] {
+        if n.block.is_none() {
+            self.error(
+                &n.key,
+                format!("`{}` needs a block", n.key.text),
+                format!("write `{} {{ ... }}`", n.key.text),
+            );
+        }
+        n.children()
+    }
+
+    fn name<'n>(&mut self, n: &'n Node) -> Option<&'n Token> {
+        let t = n.arg(0);
+        if t.is_none() {
+            self.error(
+                &n.key,
+                format!("`{}` needs a name", n.key.text),
+                format!("write `{} NAME {{`", n.key.text),
+            );
+        }
+        t
+    }
+
+    // ---- blocks -------------------------------------------------------------
+
+    pub fn config(&mut self, nodes: &[Node], files: Vec<PathBuf>) -> Config {
+        let mut cfg = Config {
+            global: Global::default(),
+            scripts: BTreeMap::new(),
+            track_files: BTreeMap::new(),
+            instances: Vec::new(),
+            groups: Vec::new(),
+            files,
+        };
+        for n in nodes {
+            match n.key.text.as_str() {
+                "global_defs" => {
+                    let children = self.block(n);
+                    self.global(children, &mut cfg.global);
+                }
+                "vrrp_script" => {
+                    if let Some(s) = self.script(n) {
+                        if cfg.scripts.contains_key(&s.name) {
+                            self.error(
+                                &n.key,
+                                format!("vrrp_script {} is defined twice", s.name),
+                                "rename or remove one of them",
+                            );
+                        }
+                        cfg.scripts.insert(s.name.clone(), s);
+                    }
+                }
+                "vrrp_track_file" | "track_file" => {
+                    if let Some(t) = self.track_file_def(n) {
+                        cfg.track_files.insert(t.name.clone(), t);
+                    }
+                }
+                "vrrp_instance" => {
+                    if let Some(i) = self.instance(n, &cfg.global) {
+                        if cfg.instances.iter().any(|o| o.name == i.name) {
+                            self.error(
+                                &n.key,
+                                format!("vrrp_instance {} is defined twice", i.name),
+                                "give each instance its own name",
+                            );
+                        }
+                        cfg.instances.push(i);
+                    }
+                }
+                "vrrp_sync_group" => {
+                    if let Some(g) = self.group(n) {
+                        cfg.groups.push(g);
+                    }
+                }
+                _ => self.unknown(&n.key, "the top level", TOP),
+            }
+        }
+        cfg
+    }
+
+    fn global(&mut self, nodes: &[Node], g: &mut Global) {
+        for n in nodes {
+            let k = n.key.text.as_str();
+            match k {
+                "router_id" => g.router_id = self.value(n, "a name").map(|t| t.text.clone()),
+                "vrrp_version" => {
+                    if let Some(v) = self.number::<u8>(n, 2, 3) {
+                        g.vrrp_version = v;
+                    }
+                }
+                "vrrp_mcast_group4" => {
+                    if let Some(t) = self.value(n, "an IPv4 multicast address") {
+                        match t.text.parse::<Ipv4Addr>() {
+                            Ok(a) if a.is_multicast() => g.mcast_group4 = a,
+                            _ => self.error(
+                                t,
+                                format!("`{}` is not an IPv4 multicast address", t.text),
+                                "use an address in 224.0.0.0/4, e.g. 224.0.0.18",
+                            ),
+                        }
+                    }
+                }
+                "vrrp_mcast_group6" => {
+                    if let Some(t) = self.value(n, "an IPv6 multicast address") {
+                        match t.text.parse::<Ipv6Addr>() {
+                            Ok(a) if a.is_multicast() => g.mcast_group6 = a,
+                            _ => self.error(
+                                t,
+                                format!("`{}` is not an IPv6 multicast address", t.text),
+                                "use an address in ff00::/8, e.g. ff02::12",
+                            ),
+                        }
+                    }
+                }
+                // keepalived #2319: Debian's 2.2.7 wrongly rejects 0; 0 = no spacing.
+                "vrrp_garp_interval" => {
+                    g.garp_interval = self.seconds(n, 1000.0).unwrap_or(g.garp_interval)
+                }
+                "vrrp_gna_interval" => {
+                    g.gna_interval = self.seconds(n, 1000.0).unwrap_or(g.gna_interval)
+                }
+                "vrrp_garp_master_delay" => {
+                    g.garp_master_delay = self.seconds(n, 1000.0).unwrap_or(g.garp_master_delay)
+                }
+                "vrrp_garp_master_repeat" => {
+                    g.garp_master_repeat = self.number(n, 0, 10_000).unwrap_or(g.garp_master_repeat)
+                }
+                "vrrp_garp_master_refresh" => {
+                    g.garp_master_refresh = self.seconds(n, 1_000_000.0).filter(|d| !d.is_zero())
+                }
+                "vrrp_garp_master_refresh_repeat" => {
+                    g.garp_master_refresh_repeat = self
+                        .number(n, 1, 10_000)
+                        .unwrap_or(g.garp_master_refresh_repeat)
+                }
+                "vrrp_skip_check_adv_addr" => g.skip_check_adv_addr = true,
+                "vrrp_strict" => g.strict = true,
+                "enable_script_security" => g.enable_script_security = true,
+                "script_user" => {
+                    if let Some(u) = self.value(n, "a user name") {
+                        g.script_user = Some(ScriptUser {
+                            user: u.text.clone(),
+                            group: n.arg(1).map(|t| t.text.clone()),
+                        });
+                    }
+                }
+                "vrrp_check_unicast_src" => g.check_unicast_src = true,
+                "vrrp_startup_delay" => {
+                    g.startup_delay = self.seconds(n, 3600.0).unwrap_or_default()
+                }
+                "v3_checksum_as_v2" | "vrrp_v3_checksum_as_v2" => g.v3_checksum_as_v2 = true,
+                "notify_fifo" | "vrrp_notify_fifo" => {
+                    if let Some(t) = self.value(n, "a path") {
+                        let script = g.notify_fifo.as_ref().and_then(|f| f.script.clone());
+                        g.notify_fifo = Some(Fifo {
+                            path: PathBuf::from(&t.text),
+                            script,
+                        });
+                    }
+                }
+                "notify_fifo_script" | "vrrp_notify_fifo_script" => {
+                    let cmd = self.command(n);
+                    match &mut g.notify_fifo {
+                        Some(f) => f.script = cmd,
+                        None => self.error(
+                            &n.key,
+                            "notify_fifo_script without notify_fifo",
+                            "add `notify_fifo /run/keepalived.fifo` before it",
+                        ),
+                    }
+                }
+                _ => self.unknown(&n.key, "global_defs", GLOBAL),
+            }
+            if !matches!(k, "notification_email") {
+                self.no_block(n);
+            }
+        }
+    }
+
+    fn script(&mut self, n: &Node) -> Option<VrrpScript> {
+        let name = self.name(n)?.text.clone();
+        let mut s = VrrpScript {
+            name,
+            script: None,
+            interval: Duration::from_secs(1),
+            timeout: Duration::ZERO,
+            weight: 0,
+            weight_reverse: false,
+            rise: 1,
+            fall: 1,
+            user: None,
+            init_fail: false,
+            pos: n.key.pos.clone(),
+        };
+        let mut timeout_set = false;
+        for c in self.block(n) {
+            match c.key.text.as_str() {
+                "script" => s.script = self.command(c),
+                "interval" => {
+                    s.interval = self
+                        .seconds(c, 86_400.0)
+                        .filter(|d| !d.is_zero())
+                        .unwrap_or(s.interval)
+                }
+                "timeout" => {
+                    if let Some(d) = self.seconds(c, 86_400.0) {
+                        s.timeout = d;
+                        timeout_set = true;
+                    }
+                }
+                "weight" => {
+                    if let Some(w) = self.number::<i32>(c, -253, 253) {
+                        s.weight = w;
+                    }
+                    s.weight_reverse = c.arg(1).is_some_and(|t| t.text == "reverse");
+                }
+                "rise" => s.rise = self.number(c, 1, 1_000_000).unwrap_or(1),
+                "fall" => s.fall = self.number(c, 1, 1_000_000).unwrap_or(1),
+                "user" => {
+                    if let Some(u) = self.value(c, "a user name") {
+                        s.user = Some(ScriptUser {
+                            user: u.text.clone(),
+                            group: c.arg(1).map(|t| t.text.clone()),
+                        });
+                    }
+                }
+                "init_fail" => s.init_fail = true,
+                _ => self.unknown(&c.key, "vrrp_script", SCRIPT),
+            }
+        }
+        if !timeout_set {
+            s.timeout = s.interval;
+        }
+        if s.script.is_none() {
+            self.error(
+                &n.key,
+                format!("vrrp_script {} has no `script`", s.name),
+                "add `script \"/path/to/check\"` inside the block",
+            );
+        }
+        Some(s)
+    }
+
+    fn track_file_def(&mut self, n: &Node) -> Option<TrackFileDef> {
+        let name = self.name(n)?.text.clone();
+        let mut t = TrackFileDef {
+            name,
+            file: PathBuf::new(),
+            weight: 1,
+            reverse: false,
+            init: None,
+            pos: n.key.pos.clone(),
+        };
+        for c in self.block(n) {
+            match c.key.text.as_str() {
+                "file" => {
+                    t.file = self
+                        .value(c, "a path")
+                        .map(|v| PathBuf::from(&v.text))
+                        .unwrap_or_default()
+                }
+                "weight" => {
+                    t.weight = self.number(c, -254, 254).unwrap_or(1);
+                    t.reverse = c.arg(1).is_some_and(|a| a.text == "reverse");
+                }
+                "init_file" => {
+                    let value = c
+                        .arg(0)
+                        .and_then(|v| v.text.parse::<i64>().ok())
+                        .unwrap_or(0);
+                    let overwrite = c.args.iter().any(|a| a.text == "overwrite");
+                    t.init = Some((value, overwrite));
+                }
+                _ => self.unknown(&c.key, "vrrp_track_file", TRACK_FILE),
+            }
+        }
+        if t.file.as_os_str().is_empty() {
+            self.error(
+                &n.key,
+                format!("track file {} has no `file`", t.name),
+                "add `file /path/to/file` inside the block",
+            );
+        }
+        Some(t)
+    }
+
+    /// `track_script { NAME [weight N [reverse]] }` and the like.
+    fn tracks(&mut self, n: &Node) -> Vec<Track> {
+        let mut out = Vec::new();
+        for c in self.block(n) {
+            let mut t = Track {
+                name: c.key.text.clone(),
+                weight: None,
+                reverse: false,
+                pos: Some(c.key.pos.clone()),
+            };
+            let mut i = 0;
+            while i < c.args.len() {
+                match c.args[i].text.as_str() {
+                    "weight" => {
+                        match c.args.get(i + 1).map(|w| (w, w.text.parse::<i32>())) {
+                            Some((_, Ok(w))) if (-254..=254).contains(&w) => t.weight = Some(w),
+                            Some((w, _)) => self.error(
+                                w,
+                                format!("weight `{}` is not a number from -254 to 254", w.text),
+                                "write `weight -20` (or a value up to ±254)",
+                            ),
+                            None => self.error(
+                                &c.args[i],
+                                "`weight` needs a number",
+                                "write `weight -20`",
+                            ),
+                        }
+                        i += 2;
+                    }
+                    "reverse" => {
+                        t.reverse = true;
+                        i += 1;
+                    }
+                    "noreverse" => i += 1,
+                    other => {
+                        self.error(
+                            &c.args[i],
+                            format!("unexpected `{other}` after {}", t.name),
+                            "only `weight N` and `reverse` may follow the name",
+                        );
+                        i += 1;
+                    }
+                }
+            }
+            out.push(t);
+        }
+        out
+    }
+
+    fn vips(&mut self, n: &Node) -> Vec<Vip> {
+        let mut out = Vec::new();
+        for c in self.block(n) {
+            if let Some(v) = self.vip(c) {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    fn vip(&mut self, c: &Node) -> Option<Vip> {
+        let (addr_text, prefix_text) = match c.key.text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (c.key.text.as_str(), None),
+        };
+        let Ok(addr) = addr_text.parse::<IpAddr>() else {
+            self.error(
+                &c.key,
+                format!("`{}` is not an IP address", c.key.text),
+                "write `192.0.2.10/24` or `2001:db8::10/64`",
+            );
+            return None;
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix_text.map(|p| p.parse::<u8>()) {
+            None => max,
+            Some(Ok(p)) if p <= max => p,
+            Some(_) => {
+                self.error(
+                    &c.key,
+                    format!("bad prefix length in `{}`", c.key.text),
+                    format!("use /0 to /{max}"),
+                );
+                return None;
+            }
+        };
+        let mut vip = Vip {
+            addr,
+            prefix,
+            dev: None,
+            label: None,
+            brd: None,
+            scope: None,
+            pos: Some(c.key.pos.clone()),
+        };
+        let mut i = 0;
+        while i < c.args.len() {
+            let opt = &c.args[i];
+            let val = c.args.get(i + 1);
+            match (opt.text.as_str(), val) {
+                ("dev", Some(v)) => vip.dev = Some(v.text.clone()),
+                ("label", Some(v)) => vip.label = Some(v.text.clone()),
+                ("scope", Some(v)) => vip.scope = Some(v.text.clone()),
+                ("brd" | "broadcast", Some(v)) => match v.text.parse::<Ipv4Addr>() {
+                    Ok(b) => vip.brd = Some(b),
+                    Err(_) => self.error(
+                        v,
+                        format!("`{}` is not an IPv4 broadcast address", v.text),
+                        "write `brd 192.0.2.255`",
+                    ),
+                },
+                ("no_track" | "home" | "-nodad" | "nodad" | "noprefixroute" | "autojoin", _) => {
+                    i += 1;
+                    continue;
+                }
+                ("dev" | "label" | "scope" | "brd" | "broadcast", None) => self.error(
+                    opt,
+                    format!("`{}` needs a value", opt.text),
+                    format!("write `{} VALUE`", opt.text),
+                ),
+                (other, _) => self.error(
+                    opt,
+                    format!("unknown address option `{other}`"),
+                    "valid: dev, label, brd, scope",
+                ),
+            }
+            i += 2;
+        }
+        Some(vip)
+    }
+
+    fn notify_field(&mut self, c: &Node, notify: &mut Notify) -> bool {
+        let slot = match c.key.text.as_str() {
+            "notify_master" => &mut notify.master,
+            "notify_backup" => &mut notify.backup,
+            "notify_fault" => &mut notify.fault,
+            "notify_stop" => &mut notify.stop,
+            "notify_deleted" => &mut notify.deleted,
+            "notify_master_rx_lower_pri" => &mut notify.master_rx_lower_pri,
+            "notify" => &mut notify.generic,
+            "notify_fifo" => {
+                if let Some(t) = self.value(c, "a path") {
+                    notify.fifo = Some(Fifo {
+                        path: PathBuf::from(&t.text),
+                        script: None,
+                    });
+                }
+                return true;
+            }
+            "notify_fifo_script" => {
+                let cmd = self.command(c);
+                match &mut notify.fifo {
+                    Some(f) => f.script = cmd,
+                    None => self.error(
+                        &c.key,
+                        "notify_fifo_script without notify_fifo",
+                        "add `notify_fifo PATH` before it",
+                    ),
+                }
+                return true;
+            }
+            _ => return false,
+        };
+        *slot = self.command(c);
+        true
+    }
+
+    fn instance(&mut self, n: &Node, global: &Global) -> Option<Instance> {
+        let name = self.name(n)?.text.clone();
+        let mut i = Instance {
+            name,
+            state: InitialState::Backup,
+            interface: String::new(),
+            vrid: 0,
+            priority: 100,
+            advert_int_cs: 100,
+            version: global.vrrp_version,
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            accept: None,
+            auth: None,
+            vips: Vec::new(),
+            vips_excluded: Vec::new(),
+            unicast_src_ip: None,
+            unicast_peers: Vec::new(),
+            track_interfaces: Vec::new(),
+            track_scripts: Vec::new(),
+            track_files: Vec::new(),
+            notify: Notify::default(),
+            garp_master_delay: None,
+            garp_master_repeat: None,
+            garp_master_refresh: None,
+            garp_master_refresh_repeat: None,
+            use_vmac: None,
+            vmac_xmit_base: false,
+            dont_track_primary: false,
+            native_ipv6: false,
+            check_unicast_src: global.check_unicast_src,
+            skip_check_adv_addr: None,
+            strict: None,
+            down_timer_adverts: 3,
+            pos: n.key.pos.clone(),
+        };
+        let mut priority_set = false;
+        let mut version_set = false;
+        let mut advert_int: Option<(f64, Token)> = None;
+        let mut vrid_set = false;
+        let mut interface_set = false;
+        for c in self.block(n) {
+            let k = c.key.text.as_str();
+            if self.notify_field(c, &mut i.notify) {
+                continue;
+            }
+            match k {
+                "state" => match self
+                    .value(c, "MASTER or BACKUP")
+                    .map(|t| (t, t.text.to_ascii_uppercase()))
+                {
+                    Some((_, s)) if s == "MASTER" => i.state = InitialState::Master,
+                    Some((_, s)) if s == "BACKUP" => i.state = InitialState::Backup,
+                    Some((t, _)) => self.error(
+                        t,
+                        format!("state `{}` is neither MASTER nor BACKUP", t.text),
+                        "write `state MASTER` or `state BACKUP`",
+                    ),
+                    None => {}
+                },
+                "interface" => {
+                    interface_set = true;
+                    i.interface = self
+                        .value(c, "an interface name")
+                        .map(|t| t.text.clone())
+                        .unwrap_or_default()
+                }
+                "virtual_router_id" => {
+                    vrid_set = true;
+                    if let Some(t) = self.value(c, "a number from 1 to 255") {
+                        match t.text.parse::<u32>() {
+                            Ok(v) if (1..=255).contains(&v) => i.vrid = v as u8,
+                            _ => self.error(
+                                t,
+                                format!("virtual_router_id `{}` is not from 1 to 255", t.text),
+                                "pick a VRID from 1 to 255, unique on this network segment",
+                            ),
+                        }
+                    }
+                }
+                "priority" => {
+                    if let Some(t) = self.value(c, "a number from 1 to 255") {
+                        match t.text.parse::<u32>() {
+                            Ok(v) if (1..=255).contains(&v) => {
+                                i.priority = v as u8;
+                                priority_set = true;
+                            }
+                            _ => self.error(
+                                t,
+                                format!("priority `{}` is not from 1 to 255", t.text),
+                                "use 1-254, or 255 only on the address owner",
+                            ),
+                        }
+                    }
+                }
+                "advert_int" => {
+                    if let Some(t) = self.value(c, "seconds") {
+                        match t.text.parse::<f64>() {
+                            Ok(v) if v > 0.0 => advert_int = Some((v, t.clone())),
+                            _ => self.error(
+                                t,
+                                format!(
+                                    "advert_int `{}` is not a positive number of seconds",
+                                    t.text
+                                ),
+                                "write `advert_int 1` (v3 allows 0.01 to 40.95)",
+                            ),
+                        }
+                    }
+                }
+                "version" => {
+                    if let Some(v) = self.number::<u8>(c, 2, 3) {
+                        i.version = v;
+                        version_set = true;
+                    }
+                }
+                "nopreempt" => i.preempt = false,
+                "preempt" => i.preempt = true,
+                "preempt_delay" => i.preempt_delay = self.seconds(c, 1000.0).unwrap_or_default(),
+                "accept" => i.accept = Some(true),
+                "no_accept" => i.accept = Some(false),
+                "authentication" => i.auth = self.authentication(c),
+                "virtual_ipaddress" => i.vips = self.vips(c),
+                "virtual_ipaddress_excluded" => i.vips_excluded = self.vips(c),
+                "unicast_src_ip" | "mcast_src_ip" => {
+                    i.unicast_src_ip = self.value(c, "an IP address").and_then(|t| {
+                        let t = t.clone();
+                        self.addr(&t)
+                    })
+                }
+                "unicast_peer" => {
+                    for p in self.block(c) {
+                        if let Some(a) = self.addr(&p.key) {
+                            i.unicast_peers.push(a);
+                        }
+                    }
+                }
+                "track_interface" => i.track_interfaces = self.tracks(c),
+                "track_script" => i.track_scripts = self.tracks(c),
+                "track_file" => i.track_files = self.tracks(c),
+                "garp_master_delay" => i.garp_master_delay = self.seconds(c, 1000.0),
+                "garp_master_repeat" => i.garp_master_repeat = self.number(c, 0, 10_000),
+                "garp_master_refresh" => i.garp_master_refresh = self.seconds(c, 1_000_000.0),
+                "garp_master_refresh_repeat" => {
+                    i.garp_master_refresh_repeat = self.number(c, 1, 10_000)
+                }
+                "use_vmac" => {
+                    i.use_vmac = Some(c.arg(0).map(|t| t.text.clone()).unwrap_or_default())
+                }
+                "vmac_xmit_base" => i.vmac_xmit_base = true,
+                "dont_track_primary" => i.dont_track_primary = true,
+                "native_ipv6" => i.native_ipv6 = true,
+                "check_unicast_src" => i.check_unicast_src = true,
+                "skip_check_adv_addr" => i.skip_check_adv_addr = Some(true),
+                "strict_mode" => {
+                    i.strict = Some(
+                        c.arg(0)
+                            .is_none_or(|t| t.text != "off" && t.text != "false"),
+                    )
+                }
+                "down_timer_adverts" => i.down_timer_adverts = self.number(c, 1, 100).unwrap_or(3),
+                _ => self.unknown(&c.key, &format!("vrrp_instance {}", i.name), INSTANCE),
+            }
+        }
+        if !interface_set {
+            self.error(
+                &n.key,
+                format!("vrrp_instance {} has no `interface`", i.name),
+                "add `interface eth0` (the interface adverts go out on)",
+            );
+        }
+        if !vrid_set {
+            self.error(&n.key, format!("vrrp_instance {} has no `virtual_router_id`", i.name), "add `virtual_router_id N` with N from 1 to 255, the same on every router of this VIP");
+        }
+        // keepalived: priority defaults to 255 (owner) when omitted with state MASTER.
+        if !priority_set && i.state == InitialState::Master {
+            i.priority = 255;
+        }
+        // IPv6 instances are always version 3.
+        if i.is_ipv6() {
+            if version_set && i.version == 2 {
+                self.error(
+                    &n.key,
+                    format!(
+                        "vrrp_instance {} has IPv6 addresses but `version 2`",
+                        i.name
+                    ),
+                    "VRRPv2 is IPv4 only: use `version 3`",
+                );
+            }
+            i.version = 3;
+        }
+        if let Some((secs, t)) = advert_int {
+            i.advert_int_cs = self.advert_int(secs, &t, i.version);
+        }
+        Some(i)
+    }
+
+    /// v2: whole seconds 1–255 (fractions rounded, at least 1); v3: 0.01–40.95 s.
+    fn advert_int(&mut self, secs: f64, t: &Token, version: u8) -> u16 {
+        if version == 2 {
+            if secs > 255.0 {
+                self.error(
+                    t,
+                    format!("advert_int {} is above 255 s, the VRRPv2 maximum", t.text),
+                    "use 1 to 255 seconds",
+                );
+                return 100;
+            }
+            let whole = secs.round().max(1.0);
+            if whole != secs {
+                self.diags.push(
+                    Diagnostic::warning(
+                        &t.pos,
+                        &t.text,
+                        format!(
+                            "VRRPv2 carries whole seconds: advert_int {} becomes {}",
+                            t.text, whole
+                        ),
+                    )
+                    .fix("use `version 3` for sub-second adverts, or write a whole number"),
+                );
+            }
+            (whole as u16) * 100
+        } else {
+            let cs = (secs * 100.0).round();
+            if !(1.0..=4095.0).contains(&cs) {
+                self.error(
+                    t,
+                    format!("advert_int {} is outside VRRPv3's 0.01 to 40.95 s", t.text),
+                    "use a value from 0.01 to 40.95",
+                );
+                return 100;
+            }
+            cs as u16
+        }
+    }
+
+    fn authentication(&mut self, n: &Node) -> Option<Authentication> {
+        let mut kind = None;
+        let mut pass = String::new();
+        for c in self.block(n) {
+            match c.key.text.as_str() {
+                "auth_type" => match self
+                    .value(c, "PASS or AH")
+                    .map(|t| (t.clone(), t.text.to_ascii_uppercase()))
+                {
+                    Some((_, s)) if s == "PASS" => kind = Some(AuthType::Pass),
+                    Some((_, s)) if s == "AH" => kind = Some(AuthType::Ah),
+                    Some((t, _)) => self.error(
+                        &t,
+                        format!("auth_type `{}` is neither PASS nor AH", t.text),
+                        "write `auth_type PASS`",
+                    ),
+                    None => {}
+                },
+                "auth_pass" => {
+                    if let Some(t) = self.value(c, "a password") {
+                        pass = t.text.clone();
+                        if pass.len() > 8 {
+                            self.diags.push(
+                                Diagnostic::warning(&t.pos, &t.text, "auth_pass is longer than 8 characters: only the first 8 are sent (as keepalived does)")
+                                    .fix("shorten it to 8 characters to make that visible"),
+                            );
+                        }
+                    }
+                }
+                _ => self.unknown(&c.key, "authentication", &["auth_type", "auth_pass"]),
+            }
+        }
+        match kind {
+            Some(kind) => Some(Authentication { kind, pass }),
+            None => {
+                self.error(
+                    &n.key,
+                    "authentication without `auth_type`",
+                    "add `auth_type PASS` (or remove the block)",
+                );
+                None
+            }
+        }
+    }
+
+    fn group(&mut self, n: &Node) -> Option<SyncGroup> {
+        let name = self.name(n)?.text.clone();
+        let mut g = SyncGroup {
+            name,
+            members: Vec::new(),
+            notify: Notify::default(),
+            track_interfaces: Vec::new(),
+            track_scripts: Vec::new(),
+            track_files: Vec::new(),
+            pos: n.key.pos.clone(),
+        };
+        for c in self.block(n) {
+            if self.notify_field(c, &mut g.notify) {
+                continue;
+            }
+            match c.key.text.as_str() {
+                "group" => {
+                    for m in self.block(c) {
+                        g.members.extend(m.words().map(|t| t.text.clone()));
+                    }
+                    g.members.extend(c.args.iter().map(|t| t.text.clone()));
+                }
+                "track_interface" => g.track_interfaces = self.tracks(c),
+                "track_script" => g.track_scripts = self.tracks(c),
+                "track_file" => g.track_files = self.tracks(c),
+                // Old syntax: members listed directly in the block.
+                name if name.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
+                    && c.block.is_none()
+                    && unsupported(name).is_none()
+                    && !GROUP.contains(&name) =>
+                {
+                    g.members.extend(c.words().map(|t| t.text.clone()));
+                }
+                _ => self.unknown(&c.key, &format!("vrrp_sync_group {}", g.name), GROUP),
+            }
+        }
+        Some(g)
+    }
+}
+
+/// Splits a command as keepalived does: on blanks, with '…' grouping.
+pub fn split_command(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_quote = false;
+    let mut has = false;
+    for ch in text.chars() {
+        match ch {
+            '\'' => {
+                in_quote = !in_quote;
+                has = true;
+            }
+            c if c.is_whitespace() && !in_quote => {
+                if has {
+                    out.push(std::mem::take(&mut cur));
+                    has = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                has = true;
+            }
+        }
+    }
+    if has {
+        out.push(cur);
+    }
+    out
+}
