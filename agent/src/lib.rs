@@ -3,6 +3,7 @@
 //! wire -> proto -> actions, with I/O only in dataplane/ and net/.
 
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod net;

@@ -20,9 +20,21 @@ struct Cli {
 enum Command {
     /// Run in the foreground (systemd does the daemonising).
     Run {
-        /// Attach the XDP program to this interface and log the adverts it sees.
-        #[arg(long, short = 'i')]
-        interface: String,
+        #[arg(
+            short = 'c',
+            long = "config",
+            default_value = "/etc/keepalived/keepalived.conf"
+        )]
+        config: PathBuf,
+        /// keepalived's config id (`-i`) for `@ID` conditional lines.
+        #[arg(long)]
+        config_id: Option<String>,
+        /// Where the control socket and lock live (default: per network namespace under /run/xvrrp).
+        #[arg(long)]
+        runtime_dir: Option<PathBuf>,
+        /// Monitor mode: attach only the XDP program to this interface and log the adverts it sees.
+        #[arg(long)]
+        interface: Option<String>,
         /// How to attach the XDP program.
         #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
         xdp_mode: AttachMode,
@@ -44,10 +56,15 @@ enum Command {
     },
     /// Show the running agent's instances.
     Status {
+        /// The agent's status as JSON.
         #[arg(long)]
         json: bool,
+        /// Prometheus text format.
         #[arg(long)]
         metrics: bool,
+        /// The agent's runtime directory (default: this network namespace's).
+        #[arg(long)]
+        runtime_dir: Option<PathBuf>,
     },
 }
 
@@ -63,21 +80,52 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {
+            config,
+            config_id,
+            runtime_dir,
             interface,
             xdp_mode,
         } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(xvrrp::daemon::run_monitor(&interface, xdp_mode))),
+            .and_then(|rt| {
+                rt.block_on(async {
+                    match interface {
+                        Some(ifname) => xvrrp::daemon::run_monitor(&ifname, xdp_mode).await,
+                        None => {
+                            xvrrp::daemon::run(xvrrp::daemon::Options {
+                                config,
+                                config_id,
+                                runtime_dir,
+                            })
+                            .await
+                        }
+                    }
+                })
+            }),
         Command::Check {
             config,
             json,
             config_id,
         } => return check(&config, json, config_id),
-        Command::Status { .. } => Err(anyhow::anyhow!(
-            "no agent to ask: `status` talks to a running `xvrrp run -c ...`, which arrives with the agent"
-        )),
+        Command::Status {
+            json,
+            metrics,
+            runtime_dir,
+        } => {
+            let dir = xvrrp::control::runtime_dir(runtime_dir.as_deref());
+            xvrrp::control::fetch(&dir).map(|status| {
+                let text = if json {
+                    xvrrp::control::render::json(&status)
+                } else if metrics {
+                    xvrrp::control::render::metrics(&status)
+                } else {
+                    xvrrp::control::render::table(&status)
+                };
+                println!("{}", text.trim_end());
+            })
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

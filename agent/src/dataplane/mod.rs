@@ -11,7 +11,7 @@ use aya::{
     programs::{links::FdLink, Xdp, XdpMode},
     Ebpf,
 };
-use tokio::io::{unix::AsyncFd, Interest};
+use tokio::io::unix::AsyncFd;
 use xvrrp_common::{counter, AdvertRecord, MAP_COUNTERS, MAP_EVENTS, PROGRAM_NAME};
 
 /// How to attach the XDP program (`--xdp-mode`).
@@ -140,15 +140,7 @@ pub fn take_events(ebpf: &mut Ebpf) -> anyhow::Result<AdvertEvents> {
         .take_map(MAP_EVENTS)
         .ok_or_else(|| anyhow!("no map {MAP_EVENTS} (already taken?)"))?;
     let ring = RingBuf::try_from(map)?;
-    // SAFETY: the RingBuf owns its map fd and keeps it open, unchanged, for as
-    // long as it lives inside this AsyncFd.
-    let ring =
-        unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(|e| {
-            anyhow!(
-                "registering the ring buffer with tokio: {}",
-                e.into_parts().1
-            )
-        })?;
+    let ring = crate::net::async_fd(ring).context("registering the ring buffer with tokio")?;
     Ok(AdvertEvents { ring })
 }
 

@@ -1,4 +1,4 @@
-//! Wires the pieces together and runs them under tokio.
+//! `xvrrp run --interface IF`: the XDP program alone, logging adverts.
 
 use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};

@@ -1,0 +1,129 @@
+//! Status and metrics over a root-only unix socket. The daemon publishes a
+//! `Status` snapshot after every event; a connection gets it as JSON and the
+//! `xvrrp status` client renders it (table, JSON or Prometheus text).
+
+pub mod render;
+
+use std::{
+    collections::BTreeMap,
+    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tokio::{io::AsyncWriteExt as _, net::UnixListener, sync::watch};
+
+/// What `xvrrp status` shows.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Status {
+    pub pid: u32,
+    pub config: String,
+    pub instances: Vec<InstanceStatus>,
+    /// Daemon-wide counters (adverts invalid by reason, unknown VRIDs, …).
+    pub counters: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub group: Option<String>,
+    pub interface: String,
+    pub vrid: u8,
+    pub family: String,
+    pub version: u8,
+    pub state: String,
+    pub priority: u8,
+    pub configured_priority: u8,
+    /// The Active we follow (or ourselves when Active).
+    pub active: Option<String>,
+    pub last_transition: Option<Transition>,
+    pub vips: Vec<String>,
+    pub adverts_sent: u64,
+    pub adverts_received: u64,
+    pub transitions: u64,
+    /// Adverts not used, by reason.
+    pub discarded: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Transition {
+    /// Seconds since the Unix epoch.
+    pub at: f64,
+    pub from: String,
+    pub to: String,
+    pub reason: String,
+}
+
+/// The runtime directory: per network namespace by default, so that agents
+/// in different namespaces on one host never collide.
+pub fn runtime_dir(flag: Option<&Path>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.to_path_buf();
+    }
+    let ns = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| m.ino())
+        .unwrap_or(0);
+    PathBuf::from(format!("/run/xvrrp/netns-{ns}"))
+}
+
+pub fn socket_path(dir: &Path) -> PathBuf {
+    dir.join("xvrrp.sock")
+}
+
+/// Holds the single-instance lock of a runtime directory.
+pub struct Lock {
+    _file: std::fs::File,
+}
+
+/// Creates the runtime directory (0700) and takes its lock.
+pub fn lock(dir: &Path) -> anyhow::Result<Lock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    let path = dir.join("xvrrp.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        anyhow::bail!(
+            "another xvrrp runs in this network namespace (lock {} is held); stop it first, or give this one its own --runtime-dir",
+            path.display()
+        );
+    }
+    Ok(Lock { _file: file })
+}
+
+/// Serves the latest status to each connection until the process exits.
+pub async fn serve(path: PathBuf, status: watch::Receiver<Status>) -> anyhow::Result<()> {
+    let _ = std::fs::remove_file(&path);
+    let listener =
+        UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    loop {
+        let (mut conn, _) = listener.accept().await?;
+        let body = serde_json::to_vec(&*status.borrow()).unwrap_or_default();
+        tokio::spawn(async move {
+            let _ = conn.write_all(&body).await;
+            let _ = conn.shutdown().await;
+        });
+    }
+}
+
+/// `xvrrp status`: reads the snapshot from the socket.
+pub fn fetch(dir: &Path) -> anyhow::Result<Status> {
+    use std::io::Read as _;
+    let path = socket_path(dir);
+    let mut conn = std::os::unix::net::UnixStream::connect(&path).with_context(|| {
+        format!(
+            "no xvrrp agent answers at {} (is `xvrrp run` running in this network namespace? as root?)",
+            path.display()
+        )
+    })?;
+    let mut buf = Vec::new();
+    conn.read_to_end(&mut buf)?;
+    serde_json::from_slice(&buf).context("the agent's answer is not valid status JSON")
+}

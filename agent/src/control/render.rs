@@ -1,0 +1,167 @@
+//! `xvrrp status` output: a table, JSON, or Prometheus text.
+
+use std::fmt::Write as _;
+
+use super::Status;
+
+pub fn table(s: &Status) -> String {
+    let header = [
+        "INSTANCE",
+        "INTERFACE",
+        "VRID",
+        "STATE",
+        "PRIO(EFF/CONF)",
+        "ACTIVE",
+        "LAST TRANSITION",
+        "VIPS",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    for i in &s.instances {
+        rows.push(vec![
+            i.name.clone(),
+            i.interface.clone(),
+            i.vrid.to_string(),
+            i.state.clone(),
+            format!("{}/{}", i.priority, i.configured_priority),
+            i.active.clone().unwrap_or_else(|| "-".into()),
+            i.last_transition
+                .as_ref()
+                .map(|t| {
+                    format!(
+                        "{:.0}s ago: {}->{} ({})",
+                        (now - t.at).max(0.0),
+                        t.from,
+                        t.to,
+                        t.reason
+                    )
+                })
+                .unwrap_or_else(|| "-".into()),
+            i.vips.join(","),
+        ]);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+pub fn json(s: &Status) -> String {
+    serde_json::to_string_pretty(s).expect("serializable")
+}
+
+/// Prometheus text exposition format.
+pub fn metrics(s: &Status) -> String {
+    let mut out = String::new();
+    let states = ["Initialize", "Backup", "Active", "Fault"];
+    let _ = writeln!(
+        out,
+        "# HELP xvrrp_state 1 for the instance's current state.\n# TYPE xvrrp_state gauge"
+    );
+    for i in &s.instances {
+        for st in states {
+            let _ = writeln!(
+                out,
+                "xvrrp_state{{instance=\"{}\",state=\"{st}\"}} {}",
+                i.name,
+                u8::from(i.state == st)
+            );
+        }
+    }
+    type Field = fn(&super::InstanceStatus) -> u64;
+    let per: [(&str, &str, &str, Field); 4] = [
+        (
+            "xvrrp_priority",
+            "gauge",
+            "Effective priority.",
+            |i: &super::InstanceStatus| i.priority as u64,
+        ),
+        (
+            "xvrrp_transitions_total",
+            "counter",
+            "State transitions.",
+            |i: &super::InstanceStatus| i.transitions,
+        ),
+        (
+            "xvrrp_adverts_sent_total",
+            "counter",
+            "Adverts sent.",
+            |i: &super::InstanceStatus| i.adverts_sent,
+        ),
+        (
+            "xvrrp_adverts_received_total",
+            "counter",
+            "Adverts received for this instance.",
+            |i: &super::InstanceStatus| i.adverts_received,
+        ),
+    ];
+    for (name, kind, help, f) in per {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for i in &s.instances {
+            let _ = writeln!(out, "{name}{{instance=\"{}\"}} {}", i.name, f(i));
+        }
+    }
+    let _ = writeln!(out, "# HELP xvrrp_adverts_discarded_total Adverts not used, by reason.\n# TYPE xvrrp_adverts_discarded_total counter");
+    for i in &s.instances {
+        for (reason, n) in &i.discarded {
+            let _ = writeln!(
+                out,
+                "xvrrp_adverts_discarded_total{{instance=\"{}\",reason=\"{reason}\"}} {n}",
+                i.name
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP xvrrp_events_total Daemon-wide events (invalid adverts by reason, checksum forms, unknown VRIDs).\n# TYPE xvrrp_events_total counter");
+    for (k, v) in &s.counters {
+        let _ = writeln!(out, "xvrrp_events_total{{event=\"{k}\"}} {v}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::InstanceStatus;
+
+    #[test]
+    fn renders_every_format() {
+        let mut s = Status::default();
+        s.instances.push(InstanceStatus {
+            name: "VI_1".into(),
+            interface: "eth0".into(),
+            vrid: 51,
+            state: "Active".into(),
+            priority: 90,
+            configured_priority: 100,
+            vips: vec!["192.0.2.8/24".into()],
+            transitions: 2,
+            ..Default::default()
+        });
+        s.instances[0].discarded.insert("ttl".into(), 3);
+        s.counters.insert("invalid_checksum".into(), 1);
+        let t = table(&s);
+        assert!(
+            t.contains("VI_1") && t.contains("90/100") && t.contains("192.0.2.8/24"),
+            "{t}"
+        );
+        let m = metrics(&s);
+        assert!(m.contains("xvrrp_state{instance=\"VI_1\",state=\"Active\"} 1"));
+        assert!(m.contains("xvrrp_transitions_total{instance=\"VI_1\"} 2"));
+        assert!(m.contains("xvrrp_adverts_discarded_total{instance=\"VI_1\",reason=\"ttl\"} 3"));
+        assert!(m.contains("xvrrp_events_total{event=\"invalid_checksum\"} 1"));
+        let back: Status = serde_json::from_str(&json(&s)).unwrap();
+        assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,195 @@
+//! One vrrp_instance at run time: its sockets and addresses, and the I/O
+//! that carries out the election's actions.
+
+use std::{
+    collections::BTreeMap,
+    net::IpAddr,
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use tracing::{debug, error, info, warn};
+
+use crate::{
+    config::model::Instance,
+    control::{InstanceStatus, Transition},
+    net::{advert::AdvertTx, packet::PacketSocket, rtnl},
+    proto::{self, Action, Router, State},
+    wire::{build, ethernet, vrrp},
+};
+
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub sent: u64,
+    pub received: u64,
+    pub transitions: u64,
+    pub discarded: BTreeMap<String, u64>,
+}
+
+pub struct Member {
+    pub instance: Instance,
+    pub group: Option<String>,
+    pub proto: proto::Config,
+    pub ifindex: u32,
+    /// The MAC GARP/NA announce (the virtual MAC with use_vmac).
+    pub mac: [u8; 6],
+    pub vips: Vec<rtnl::Address>,
+    /// VIPs this agent added (pre-existing addresses are left alone).
+    pub added: Vec<IpAddr>,
+    pub tx: Arc<AdvertTx>,
+    pub packet: Arc<PacketSocket>,
+    pub stats: Stats,
+    pub last_transition: Option<Transition>,
+    /// IPv6 forwarding on the interface: the R flag of unsolicited NAs.
+    pub router_flag: bool,
+}
+
+impl Member {
+    fn name(&self) -> &str {
+        &self.instance.name
+    }
+
+    /// Carries out one action of the election.
+    pub fn execute(&mut self, action: &Action, router: &Router) {
+        match action {
+            Action::SendAdvert(repr) => self.send_advert(repr),
+            Action::AddVips => self.add_vips(),
+            Action::RemoveVips => self.remove_vips(),
+            Action::SendGarp => self.send_garp(),
+            Action::Dataplane { .. } => {}
+            Action::Transition { from, to, reason } => {
+                self.stats.transitions += 1;
+                info!(instance = self.name(), vrid = self.proto.vrid, "{from} -> {to}: {reason}");
+                let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+                self.last_transition = Some(Transition { at, from: from.to_string(), to: to.to_string(), reason: reason.to_string() });
+            }
+            Action::Notify { .. } => {}
+            Action::Conflict { from, theirs, ours } => {
+                warn!(
+                    instance = self.name(),
+                    vrid = self.proto.vrid,
+                    "ip address associated with VRID {} not present in MASTER advert: {from} advertises [{}], we have [{}] \
+                     (another cluster using VRID {} on this segment, or the configs drifted)",
+                    self.proto.vrid,
+                    join(theirs),
+                    join(ours),
+                    self.proto.vrid
+                );
+            }
+            Action::Discarded { from, reason } => {
+                *self.stats.discarded.entry(reason.name().to_owned()).or_default() += 1;
+                debug!(instance = self.name(), %from, reason = reason.name(), "advert discarded");
+            }
+            Action::Priority { from, to } => info!(instance = self.name(), "effective priority {from} -> {to}"),
+            Action::IntervalLearned { from, interval_cs } => info!(
+                instance = self.name(),
+                "{from} advertises every {} ms, ours is {} ms: following the Active's interval (RFC 9568 §6.4.2)",
+                *interval_cs as u32 * 10,
+                router.config().interval_cs as u32 * 10
+            ),
+        }
+    }
+
+    fn send_advert(&mut self, repr: &vrrp::Repr) {
+        let src = self.tx.source();
+        let dsts: Vec<IpAddr> = if self.proto.unicast_peers.is_empty() {
+            vec![repr.family().multicast()]
+        } else {
+            self.proto.unicast_peers.clone()
+        };
+        for dst in dsts {
+            let msg = repr.to_bytes(self.proto.checksum, &vrrp::Endpoints { src, dst });
+            match self.tx.send(&msg, dst) {
+                Ok(()) => self.stats.sent += 1,
+                Err(e) => warn!(instance = self.name(), %dst, "sending advert: {e}"),
+            }
+        }
+    }
+
+    fn add_vips(&mut self) {
+        for a in &self.vips {
+            match rtnl::add(a) {
+                Ok(true) => self.added.push(a.addr),
+                Ok(false) => {
+                    debug!(instance = self.name(), addr = %a.addr, "address already present: left as it is")
+                }
+                Err(e) => error!(instance = self.name(), addr = %a.addr, "adding VIP: {e}"),
+            }
+        }
+    }
+
+    pub fn remove_vips(&mut self) {
+        for a in &self.vips {
+            if self.added.contains(&a.addr) {
+                if let Err(e) = rtnl::remove(a) {
+                    error!(instance = self.name(), addr = %a.addr, "removing VIP: {e}");
+                }
+            }
+        }
+        self.added.clear();
+    }
+
+    /// One round: a gratuitous ARP per IPv4 VIP, an unsolicited NA per IPv6 VIP.
+    fn send_garp(&mut self) {
+        for a in &self.vips {
+            let frame = match a.addr {
+                IpAddr::V4(v) => build::garp(self.mac, v, false),
+                IpAddr::V6(v) => build::unsolicited_na(self.mac, v, self.router_flag),
+            };
+            if let Err(e) = self.packet.send(&frame) {
+                warn!(instance = self.name(), addr = %a.addr, "sending gratuitous ARP/NA: {e}");
+            }
+        }
+    }
+
+    pub fn status(&self, router: &Router) -> InstanceStatus {
+        let state = router.state();
+        InstanceStatus {
+            name: self.instance.name.clone(),
+            group: self.group.clone(),
+            interface: self.instance.interface.clone(),
+            vrid: self.proto.vrid,
+            family: if self.proto.family == vrrp::Family::V6 {
+                "IPv6"
+            } else {
+                "IPv4"
+            }
+            .into(),
+            version: self.proto.version.number(),
+            state: state.to_string(),
+            priority: router.priority(),
+            configured_priority: self.proto.priority,
+            active: match state {
+                State::Active => Some(format!("{} (this host)", self.tx.source())),
+                _ => router.active_router().map(|(a, p)| format!("{a} ({p})")),
+            },
+            last_transition: self.last_transition.clone(),
+            vips: self
+                .instance
+                .vips
+                .iter()
+                .map(|v| format!("{}/{}", v.addr, v.prefix))
+                .collect(),
+            adverts_sent: self.stats.sent,
+            adverts_received: self.stats.received,
+            transitions: self.stats.transitions,
+            discarded: self.stats.discarded.clone(),
+        }
+    }
+}
+
+fn join(a: &[IpAddr]) -> String {
+    a.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The MAC announced for a family/VRID: the virtual MAC with use_vmac.
+pub fn announce_mac(iface_mac: [u8; 6], use_vmac: bool, ipv6: bool, vrid: u8) -> [u8; 6] {
+    if use_vmac {
+        ethernet::virtual_mac(ipv6, vrid)
+    } else {
+        iface_mac
+    }
+}

@@ -1,0 +1,549 @@
+//! Wires it together: config -> sync groups of routers -> one tokio event
+//! loop fed by advert sockets, timers, signals; status on the control socket.
+
+pub mod member;
+pub mod monitor;
+pub mod sd_notify;
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::IpAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context as _};
+use tokio::{
+    signal::unix::{signal, SignalKind},
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
+use tracing::{error, info, warn};
+
+pub use monitor::run_monitor;
+
+use self::member::{announce_mac, Member, Stats};
+use crate::{
+    config::{self, model::Instance, proto_config::router_config, Config, LoadOptions},
+    control::{self, Status},
+    net::{
+        advert::{is_group, AdvertRx, AdvertTx, RawAdvert},
+        iface,
+        packet::PacketSocket,
+        rtnl,
+    },
+    proto::{group::SyncGroup, Action, Input, Received, Router},
+    wire::vrrp::{self, Family},
+};
+
+/// `xvrrp run` options.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub config: PathBuf,
+    pub config_id: Option<String>,
+    pub runtime_dir: Option<PathBuf>,
+}
+
+/// A sync group (an instance outside any group is a group of one).
+struct Group {
+    sg: SyncGroup,
+    members: Vec<Member>,
+}
+
+struct Daemon {
+    opts: Options,
+    config: Config,
+    groups: Vec<Group>,
+    /// (ifindex, family, vrid) -> (group, member)
+    index: HashMap<(u32, Family, u8), (usize, usize)>,
+    rx: HashMap<(u32, Family), JoinHandle<()>>,
+    tx: HashMap<(u32, IpAddr), Arc<AdvertTx>>,
+    packet: HashMap<u32, Arc<PacketSocket>>,
+    adverts: mpsc::Sender<(u32, RawAdvert)>,
+    counters: BTreeMap<String, u64>,
+    /// (reason, source) pairs already logged: each bad input is logged once.
+    logged: std::collections::HashSet<(String, IpAddr)>,
+}
+
+/// Loads the config or says every error.
+fn load(opts: &Options) -> anyhow::Result<Config> {
+    let (cfg, diags) = config::load(
+        &opts.config,
+        &LoadOptions {
+            config_id: opts.config_id.clone(),
+        },
+    );
+    for d in diags.warnings() {
+        warn!("{d}");
+    }
+    match cfg {
+        Some(c) => Ok(c),
+        None => {
+            for d in diags.errors() {
+                error!("{d}");
+            }
+            bail!(
+                "{} has {} error(s) (above); `xvrrp check -c {}` lists them",
+                opts.config.display(),
+                diags.errors().count(),
+                opts.config.display()
+            )
+        }
+    }
+}
+
+/// The instance with positions cleared: what must be equal for a reload
+/// to keep the running state.
+fn identity(i: &Instance) -> String {
+    let mut c = i.clone();
+    c.pos = Default::default();
+    for v in c.vips.iter_mut().chain(c.vips_excluded.iter_mut()) {
+        v.pos = None;
+    }
+    for t in c
+        .track_interfaces
+        .iter_mut()
+        .chain(c.track_scripts.iter_mut())
+        .chain(c.track_files.iter_mut())
+    {
+        t.pos = None;
+    }
+    for n in [
+        &mut c.notify.master,
+        &mut c.notify.backup,
+        &mut c.notify.fault,
+        &mut c.notify.stop,
+        &mut c.notify.generic,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        n.pos = None;
+    }
+    format!("{c:?}")
+}
+
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let config = load(&opts)?;
+    let dir = control::runtime_dir(opts.runtime_dir.as_deref());
+    let _lock = control::lock(&dir)?;
+    let (status_tx, status_rx) = watch::channel(Status::default());
+    let server = tokio::spawn(control::serve(control::socket_path(&dir), status_rx));
+    let (adverts_tx, mut adverts) = mpsc::channel(1024);
+    let mut d = Daemon {
+        opts,
+        config: Config {
+            instances: vec![],
+            groups: vec![],
+            scripts: Default::default(),
+            track_files: Default::default(),
+            files: vec![],
+            global: Default::default(),
+        },
+        groups: Vec::new(),
+        index: HashMap::new(),
+        rx: HashMap::new(),
+        tx: HashMap::new(),
+        packet: HashMap::new(),
+        adverts: adverts_tx,
+        counters: BTreeMap::new(),
+        logged: Default::default(),
+    };
+    let groups = d.build(&config)?;
+    d.config = config;
+    d.groups = groups;
+    d.reindex();
+    if !d.config.global.startup_delay.is_zero() {
+        info!(
+            "vrrp_startup_delay: waiting {:?} before starting",
+            d.config.global.startup_delay
+        );
+        tokio::time::sleep(d.config.global.startup_delay).await;
+    }
+    let now = Instant::now();
+    for g in 0..d.groups.len() {
+        d.feed(g, now, 0, Input::Startup);
+    }
+    info!(instances = d.groups.iter().map(|g| g.members.len()).sum::<usize>(), runtime = %dir.display(), "xvrrp running");
+    let _ = status_tx.send(d.status());
+    sd_notify::notify("READY=1");
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut watchdog = sd_notify::watchdog_interval().map(tokio::time::interval);
+    loop {
+        let next = d.groups.iter().filter_map(|g| g.sg.next_deadline()).min();
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
+            next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+        ));
+        let tick = async {
+            match watchdog.as_mut() {
+                Some(w) => {
+                    w.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => d.timeouts(Instant::now()),
+            Some((ifindex, raw)) = adverts.recv() => d.advert(ifindex, raw),
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sighup.recv() => d.reload(),
+            _ = tick => sd_notify::notify("WATCHDOG=1"),
+        }
+        let _ = status_tx.send(d.status());
+    }
+    sd_notify::notify("STOPPING=1");
+    info!("stopping: priority-0 adverts from Active instances, removing VIPs");
+    let now = Instant::now();
+    for g in 0..d.groups.len() {
+        d.feed(g, now, 0, Input::Shutdown);
+    }
+    for g in &mut d.groups {
+        for m in &mut g.members {
+            m.remove_vips();
+        }
+    }
+    server.abort();
+    let _ = std::fs::remove_file(control::socket_path(&dir));
+    Ok(())
+}
+
+impl Daemon {
+    /// Builds groups (with sockets) for `cfg`; sockets are shared and reused.
+    fn build(&mut self, cfg: &Config) -> anyhow::Result<Vec<Group>> {
+        let mut groups = Vec::new();
+        let mut grouped: Vec<&str> = Vec::new();
+        for g in &cfg.groups {
+            let members: Vec<&Instance> = g
+                .members
+                .iter()
+                .filter_map(|n| cfg.instances.iter().find(|i| &i.name == n))
+                .collect();
+            grouped.extend(members.iter().map(|i| i.name.as_str()));
+            groups.push(self.group(cfg, Some(&g.name), &members)?);
+        }
+        for i in &cfg.instances {
+            if !grouped.contains(&i.name.as_str()) {
+                groups.push(self.group(cfg, None, &[i])?);
+            }
+        }
+        Ok(groups)
+    }
+
+    fn group(
+        &mut self,
+        cfg: &Config,
+        name: Option<&str>,
+        instances: &[&Instance],
+    ) -> anyhow::Result<Group> {
+        let mut members = Vec::new();
+        let mut routers = Vec::new();
+        for i in instances {
+            let m = self
+                .member(cfg, name, i)
+                .with_context(|| format!("vrrp_instance {}", i.name))?;
+            routers.push(Router::new(m.proto.clone()));
+            members.push(m);
+        }
+        Ok(Group {
+            sg: SyncGroup::new(name.unwrap_or(&instances[0].name), routers),
+            members,
+        })
+    }
+
+    fn member(
+        &mut self,
+        cfg: &Config,
+        group: Option<&str>,
+        i: &Instance,
+    ) -> anyhow::Result<Member> {
+        let ifindex = iface::ifindex(&i.interface)?;
+        let v6 = i.is_ipv6();
+        let vip_addrs: Vec<IpAddr> = i.vips.iter().map(|v| v.addr).collect();
+        let source = match i.unicast_src_ip {
+            Some(a) => a,
+            None => iface::primary(&i.interface, v6, &vip_addrs).ok_or_else(|| {
+                anyhow!(
+                    "{} has no {} address to send adverts from; add one, or set unicast_src_ip",
+                    i.interface,
+                    if v6 { "IPv6 link-local" } else { "IPv4" }
+                )
+            })?,
+        };
+        let proto = router_config(i, &cfg.global, source);
+        if i.state == config::model::InitialState::Master && i.priority != 255 {
+            info!(
+                instance = %i.name,
+                "state MASTER with priority {}: starting as Backup, Active after Active_Down_Interval of silence (RFC 9568; keepalived waits about one advert interval)",
+                i.priority
+            );
+        }
+        let family = proto.family;
+        if let std::collections::hash_map::Entry::Vacant(e) = self.rx.entry((ifindex, family)) {
+            let groups = match family {
+                Family::V4 => vec![IpAddr::from(cfg.global.mcast_group4)],
+                Family::V6 => vec![IpAddr::from(cfg.global.mcast_group6)],
+            };
+            let rx = AdvertRx::open(&i.interface, ifindex, family, &groups)?;
+            let chan = self.adverts.clone();
+            e.insert(tokio::spawn(async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(raw) => {
+                            if chan.send((ifindex, raw)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            warn!(ifindex, "receiving adverts: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            }));
+        }
+        let tx = match self.tx.get(&(ifindex, source)) {
+            Some(t) => t.clone(),
+            None => {
+                let t = Arc::new(AdvertTx::open(&i.interface, ifindex, source)?);
+                self.tx.insert((ifindex, source), t.clone());
+                t
+            }
+        };
+        let packet = match self.packet.get(&ifindex) {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(PacketSocket::open(&i.interface, false)?);
+                self.packet.insert(ifindex, p.clone());
+                p
+            }
+        };
+        let mut vips = Vec::new();
+        for v in &i.vips {
+            let dev_index = match &v.dev {
+                Some(dev) => iface::ifindex(dev)?,
+                None => ifindex,
+            };
+            vips.push(rtnl::Address {
+                ifindex: dev_index,
+                addr: v.addr,
+                prefix: v.prefix,
+                broadcast: v.brd,
+                label: v.label.clone(),
+                scope: v.scope.as_deref().and_then(rtnl::scope).unwrap_or(0),
+            });
+        }
+        let forwarding = std::fs::read_to_string(format!(
+            "/proc/sys/net/ipv6/conf/{}/forwarding",
+            i.interface
+        ))
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false);
+        if i.use_vmac.is_some() {
+            warn!(instance = %i.name, "use_vmac: the macvlan interface is not created by this version; GARP/NA announce the virtual MAC from {}", i.interface);
+        }
+        Ok(Member {
+            instance: i.clone(),
+            group: group.map(str::to_owned),
+            proto,
+            ifindex,
+            mac: announce_mac(iface::mac(&i.interface)?, i.use_vmac.is_some(), v6, i.vrid),
+            vips,
+            added: Vec::new(),
+            tx,
+            packet,
+            stats: Stats::default(),
+            last_transition: None,
+            router_flag: forwarding,
+        })
+    }
+
+    fn reindex(&mut self) {
+        self.index.clear();
+        for (g, group) in self.groups.iter().enumerate() {
+            for (m, member) in group.members.iter().enumerate() {
+                self.index.insert(
+                    (member.ifindex, member.proto.family, member.proto.vrid),
+                    (g, m),
+                );
+            }
+        }
+    }
+
+    /// Feeds an input to group `g` (member `m`) and carries out the actions.
+    fn feed(&mut self, g: usize, now: Instant, m: usize, input: Input) {
+        let group = &mut self.groups[g];
+        let actions = group.sg.handle(now, m, input);
+        for (i, action) in actions {
+            let router = &group.sg.members()[i];
+            group.members[i].execute(&action, router);
+            if let Action::Conflict { .. } = action {
+                *self.counters.entry("vrid_conflict".into()).or_default() += 1;
+            }
+        }
+    }
+
+    fn timeouts(&mut self, now: Instant) {
+        for g in 0..self.groups.len() {
+            if self.groups[g].sg.next_deadline().is_some_and(|t| t <= now) {
+                self.feed(g, now, 0, Input::Timeout);
+            }
+        }
+    }
+
+    fn count_once(&mut self, reason: &str, from: IpAddr, msg: impl FnOnce() -> String) {
+        *self.counters.entry(reason.to_owned()).or_default() += 1;
+        if self.logged.len() < 10_000 && self.logged.insert((reason.to_owned(), from)) {
+            warn!(
+                "{} (further ones from {from} are counted, not logged)",
+                msg()
+            );
+        }
+    }
+
+    /// One advert off a socket: checked, parsed, dispatched to its instance.
+    fn advert(&mut self, ifindex: u32, raw: RawAdvert) {
+        let family = Family::of(&raw.src);
+        let packet = match vrrp::Packet::new_checked(&raw.payload[..], family) {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = format!("invalid_{}", e.reason());
+                return self.count_once(&reason, raw.src, || {
+                    format!("bad VRRP packet from {}: {e}", raw.src)
+                });
+            }
+        };
+        let ep = vrrp::Endpoints {
+            src: raw.src,
+            dst: raw.dst,
+        };
+        match packet.verify_checksum(&ep) {
+            Ok(vrrp::ChecksumMode::Plain) => *self.counters.entry("checksum_plain".into()).or_default() += 1,
+            Ok(vrrp::ChecksumMode::PseudoHeader) => *self.counters.entry("checksum_pseudo_header".into()).or_default() += 1,
+            Err(e) => {
+                return self.count_once("invalid_checksum", raw.src, || {
+                    format!("VRRP advert from {} for VRID {}: {e} (a v3 peer with another checksum form, or corruption)", raw.src, packet.vrid())
+                })
+            }
+        }
+        let advert = match vrrp::Repr::parse(&packet) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = format!("invalid_{}", e.reason());
+                return self.count_once(&reason, raw.src, || {
+                    format!("bad VRRP advert from {}: {e}", raw.src)
+                });
+            }
+        };
+        let Some(&(g, m)) = self.index.get(&(ifindex, family, advert.vrid)) else {
+            let vrid = advert.vrid;
+            return self.count_once("unknown_vrid", raw.src, || {
+                format!("advert for VRID {vrid} from {}, which no instance here uses (another cluster on this segment?)", raw.src)
+            });
+        };
+        self.groups[g].members[m].stats.received += 1;
+        let rx = Received {
+            src: raw.src,
+            ttl: raw.ttl,
+            unicast: !is_group(&raw.dst),
+            advert,
+        };
+        self.feed(g, Instant::now(), m, Input::Advert(rx));
+    }
+
+    /// SIGHUP: a new config replaces the running one; groups whose instances
+    /// did not change keep their state; a bad config is refused.
+    fn reload(&mut self) {
+        info!("SIGHUP: reloading {}", self.opts.config.display());
+        let cfg = match load(&self.opts) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("reload refused, the running configuration stays: {e:#}");
+                return;
+            }
+        };
+        let mut new_groups = match self.build(&cfg) {
+            Ok(g) => g,
+            Err(e) => {
+                error!("reload refused, the running configuration stays: {e:#}");
+                return;
+            }
+        };
+        let key = |members: &[Member]| {
+            members
+                .iter()
+                .map(|m| (identity(&m.instance), m.proto.clone()))
+                .map(|(a, b)| format!("{a}{b:?}"))
+                .collect::<Vec<_>>()
+        };
+        let mut old: Vec<Option<Group>> = std::mem::take(&mut self.groups)
+            .into_iter()
+            .map(Some)
+            .collect();
+        let mut started = Vec::new();
+        for (n, ng) in new_groups.iter_mut().enumerate() {
+            let k = key(&ng.members);
+            if let Some(slot) = old.iter_mut().find(|o| {
+                o.as_ref()
+                    .is_some_and(|o| key(&o.members) == k && o.sg.name == ng.sg.name)
+            }) {
+                *ng = slot.take().expect("found");
+            } else {
+                started.push(n);
+            }
+        }
+        let now = Instant::now();
+        // Stop what went away or changed.
+        self.groups = old.into_iter().flatten().collect();
+        for g in 0..self.groups.len() {
+            info!(group = %self.groups[g].sg.name, "stopping (removed or changed by the reload)");
+            self.feed(g, now, 0, Input::Shutdown);
+            for m in &mut self.groups[g].members {
+                m.remove_vips();
+            }
+        }
+        self.groups = new_groups;
+        self.config = cfg;
+        self.reindex();
+        for g in started {
+            info!(group = %self.groups[g].sg.name, "starting (new or changed by the reload)");
+            self.feed(g, now, 0, Input::Startup);
+        }
+        // Receivers for interfaces no longer used.
+        let used: Vec<(u32, Family)> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.members.iter().map(|m| (m.ifindex, m.proto.family)))
+            .collect();
+        self.rx.retain(|k, h| {
+            let keep = used.contains(k);
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        info!("reload done");
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            pid: std::process::id(),
+            config: self.opts.config.display().to_string(),
+            instances: self
+                .groups
+                .iter()
+                .flat_map(|g| {
+                    g.members
+                        .iter()
+                        .zip(g.sg.members())
+                        .map(|(m, r)| m.status(r))
+                })
+                .collect(),
+            counters: self.counters.clone(),
+        }
+    }
+}
