@@ -14,6 +14,8 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
+pub mod lan;
+
 /// Fails loudly when not root: these tests need namespaces and BPF.
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.

@@ -74,14 +74,15 @@ impl AdvertRx {
                 let rx = raw(Domain::IPV6).with_context(ctx)?;
                 rx.bind_device(Some(interface.as_bytes()))
                     .with_context(ctx)?;
-                rx.set_only_v6(true)?;
                 for g in groups {
                     if let IpAddr::V6(g) = g {
                         rx.join_multicast_v6(g, ifindex).with_context(ctx)?;
                     }
                 }
-                set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
-                set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)?;
+                set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
+                    .context("IPV6_RECVPKTINFO")?;
+                set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
+                    .context("IPV6_RECVHOPLIMIT")?;
                 rx
             }
         };
@@ -130,10 +131,14 @@ impl AdvertTx {
                     .with_context(ctx)?;
                 tx.bind(&SockAddr::from(SocketAddrV6::new(src, 0, 0, ifindex)))
                     .with_context(|| format!("{source} is not an address of {interface}"))?;
-                tx.set_multicast_hops_v6(vrrp::TTL as u32)?;
-                tx.set_unicast_hops_v6(vrrp::TTL as u32)?;
-                tx.set_multicast_loop_v6(false)?;
-                tx.set_multicast_if_v6(ifindex)?;
+                tx.set_multicast_hops_v6(vrrp::TTL as u32)
+                    .context("IPV6_MULTICAST_HOPS")?;
+                tx.set_unicast_hops_v6(vrrp::TTL as u32)
+                    .context("IPV6_UNICAST_HOPS")?;
+                tx.set_multicast_loop_v6(false)
+                    .context("IPV6_MULTICAST_LOOP")?;
+                tx.set_multicast_if_v6(ifindex)
+                    .context("IPV6_MULTICAST_IF")?;
                 tx
             }
         };

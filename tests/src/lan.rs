@@ -1,0 +1,316 @@
+//! A LAN in namespaces: a switch namespace holding a bridge, and hosts each
+//! with `eth0` on it (10.77.0.N/24, fd77::N/64). Runs xvrrp agents and real
+//! keepalived on hosts, and probes from a host who answers ARP/ND for a VIP.
+
+use std::{
+    collections::BTreeSet,
+    net::{Ipv4Addr, Ipv6Addr},
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use xvrrp::{
+    control::Status,
+    net::packet::PacketSocket,
+    wire::{arp, build, ethernet, icmpv6, ip},
+};
+
+use crate::{log_dir, sh, unique, wait_until, xvrrp_bin, Netns, Proc};
+
+pub struct Lan {
+    pub switch: Netns,
+    pub hosts: Vec<Host>,
+    pub logs: PathBuf,
+}
+
+pub struct Host {
+    pub ns: Netns,
+    pub v4: Ipv4Addr,
+    pub v6: Ipv6Addr,
+    pub mac: [u8; 6],
+}
+
+impl Lan {
+    /// `n` hosts on one bridge. Multicast snooping is off so VRRP and
+    /// neighbour discovery multicast reach every port.
+    pub fn new(test: &str, n: usize) -> anyhow::Result<Lan> {
+        let switch = Netns::new("sw")?;
+        switch.ip(&[
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ])?;
+        switch.ip(&["link", "set", "br0", "up"])?;
+        let mut hosts = Vec::new();
+        for i in 0..n {
+            let ns = Netns::new("h")?;
+            let (a, b) = (unique("la"), unique("lb"));
+            sh(
+                "ip",
+                &[
+                    "link",
+                    "add",
+                    &a,
+                    "netns",
+                    &ns.name,
+                    "type",
+                    "veth",
+                    "peer",
+                    "name",
+                    &b,
+                    "netns",
+                    &switch.name,
+                ],
+            )?;
+            switch.ip(&["link", "set", &b, "master", "br0", "up"])?;
+            ns.ip(&["link", "set", &a, "name", "eth0"])?;
+            let v4 = Ipv4Addr::new(10, 77, 0, 1 + i as u8);
+            let v6: Ipv6Addr = format!("fd77::{}", i + 1).parse()?;
+            ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "eth0"])?;
+            ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"])?;
+            ns.ip(&["link", "set", "eth0", "up"])?;
+            let mac = ns.mac("eth0")?;
+            hosts.push(Host { ns, v4, v6, mac });
+        }
+        // Link-local addresses need a moment (DAD) before IPv6 adverts can go out.
+        for h in &hosts {
+            wait_until(Duration::from_secs(5), || {
+                h.ns.ip(&["-6", "addr", "show", "dev", "eth0", "scope", "link"])
+                    .is_ok_and(|s| s.contains("fe80") && !s.contains("tentative"))
+            });
+        }
+        Ok(Lan {
+            switch,
+            hosts,
+            logs: log_dir(test),
+        })
+    }
+
+    pub fn host(&self, i: usize) -> &Host {
+        &self.hosts[i]
+    }
+
+    /// Writes a config file (mode 0644) into this test's log directory.
+    pub fn conf(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.logs.join(name);
+        std::fs::write(&p, text).expect("writing a config");
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        p
+    }
+
+    /// Starts xvrrp on host `i` with `conf`.
+    pub fn xvrrp(&self, i: usize, name: &str, conf: &str) -> anyhow::Result<Agent> {
+        let path = self.conf(&format!("{name}.conf"), conf);
+        let rt = self.logs.join(format!("rt-{name}"));
+        let bin = xvrrp_bin();
+        let proc = self.hosts[i].ns.spawn(
+            bin.to_str().expect("UTF-8 path"),
+            &[
+                "run",
+                "-c",
+                path.to_str().expect("UTF-8"),
+                "--runtime-dir",
+                rt.to_str().expect("UTF-8"),
+            ],
+            &self.logs.join(format!("{name}.log")),
+        )?;
+        let agent = Agent {
+            proc,
+            ns: self.hosts[i].ns.name.clone(),
+            runtime: rt,
+            conf: path,
+        };
+        anyhow::ensure!(
+            agent
+                .proc
+                .wait_log("xvrrp running", Duration::from_secs(10)),
+            "xvrrp {name} did not start:\n{}",
+            agent.proc.log_text()
+        );
+        Ok(agent)
+    }
+
+    /// Starts Debian's keepalived on host `i` with `conf`.
+    pub fn keepalived(&self, i: usize, name: &str, conf: &str) -> anyhow::Result<Keepalived> {
+        let path = self.conf(&format!("{name}.conf"), conf);
+        let pid = self.logs.join(format!("{name}.pid"));
+        let vpid = self.logs.join(format!("{name}.vrrp.pid"));
+        let proc = self.hosts[i].ns.spawn(
+            "keepalived",
+            &[
+                "-n",
+                "-l",
+                "-D",
+                "--no-syslog",
+                "-f",
+                path.to_str().expect("UTF-8"),
+                "-p",
+                pid.to_str().expect("UTF-8"),
+                "-r",
+                vpid.to_str().expect("UTF-8"),
+            ],
+            &self.logs.join(format!("{name}.log")),
+        )?;
+        Ok(Keepalived { proc })
+    }
+}
+
+/// Runs in a host's namespace.
+impl Host {
+    /// Every MAC that answers an ARP request for `vip` within 300 ms.
+    pub fn arp_who_has(&self, vip: Ipv4Addr) -> BTreeSet<[u8; 6]> {
+        let (mac, me) = (self.mac, self.v4);
+        self.ns
+            .run(move || {
+                let sock = PacketSocket::open("eth0", true)?;
+                sock.set_read_timeout(Duration::from_millis(50))?;
+                sock.send(&build::arp_request(mac, me, vip))?;
+                Ok(collect(&sock, |frame| {
+                    let (e, payload) = ethernet::split(frame).ok()?;
+                    if e.ethertype != ethernet::ethertype::ARP {
+                        return None;
+                    }
+                    let r = arp::Repr::parse(&arp::Packet::new_checked(payload).ok()?).ok()?;
+                    (r.operation == arp::Operation::Reply
+                        && r.sender_ip == vip
+                        && r.target_ip == me)
+                        .then_some(r.sender_mac)
+                }))
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every MAC that answers a Neighbor Solicitation for `vip` within 300 ms.
+    pub fn nd_who_has(&self, vip: Ipv6Addr) -> BTreeSet<[u8; 6]> {
+        let (mac, me) = (self.mac, self.v6);
+        self.ns
+            .run(move || {
+                let sock = PacketSocket::open("eth0", true)?;
+                sock.set_read_timeout(Duration::from_millis(50))?;
+                sock.send(&build::neighbor_solicit(mac, me, vip))?;
+                Ok(collect(&sock, |frame| {
+                    let (e, payload) = ethernet::split(frame).ok()?;
+                    if e.ethertype != ethernet::ethertype::IPV6 || e.src == mac {
+                        return None;
+                    }
+                    let (iph, body) = ip::Repr::parse(payload).ok()?;
+                    if iph.protocol != icmpv6::NEXT_HEADER {
+                        return None;
+                    }
+                    match icmpv6::Repr::parse(body).ok()? {
+                        icmpv6::Repr::Advert {
+                            target,
+                            target_lladdr,
+                            ..
+                        } if target == vip => Some(target_lladdr.unwrap_or(e.src)),
+                        _ => None,
+                    }
+                }))
+            })
+            .unwrap_or_default()
+    }
+
+    /// The MAC the host's neighbour table holds for `addr` (learned from GARP/NA or ARP).
+    pub fn neighbour(&self, addr: &str) -> Option<[u8; 6]> {
+        let out = self.ns.ip(&["neigh", "show", addr, "dev", "eth0"]).ok()?;
+        let mac = out
+            .split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)?;
+        crate::parse_mac(mac).ok()
+    }
+}
+
+fn collect(
+    sock: &PacketSocket,
+    mut pick: impl FnMut(&[u8]) -> Option<[u8; 6]>,
+) -> BTreeSet<[u8; 6]> {
+    let mut seen = BTreeSet::new();
+    let mut buf = [0u8; 2048];
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        if let Ok(n) = sock.recv(&mut buf) {
+            if let Some(m) = pick(&buf[..n]) {
+                seen.insert(m);
+            }
+        }
+    }
+    seen
+}
+
+pub struct Agent {
+    pub proc: Proc,
+    pub ns: String,
+    pub runtime: PathBuf,
+    pub conf: PathBuf,
+}
+
+impl Agent {
+    pub fn status(&self) -> anyhow::Result<Status> {
+        let bin = xvrrp_bin();
+        let out = sh(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.ns,
+                bin.to_str().expect("UTF-8"),
+                "status",
+                "--json",
+                "--runtime-dir",
+                self.runtime.to_str().expect("UTF-8"),
+            ],
+        )?;
+        Ok(serde_json::from_str(&out)?)
+    }
+
+    /// The state of `instance` ("Active", "Backup", …), or "" when unknown.
+    pub fn state(&self, instance: &str) -> String {
+        self.status()
+            .ok()
+            .and_then(|s| s.instances.into_iter().find(|i| i.name == instance))
+            .map(|i| i.state)
+            .unwrap_or_default()
+    }
+
+    pub fn transitions(&self, instance: &str) -> u64 {
+        self.status()
+            .ok()
+            .and_then(|s| s.instances.into_iter().find(|i| i.name == instance))
+            .map(|i| i.transitions)
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Waits up to `limit` for `instance` to be in `state`.
+    pub fn wait_state(&self, instance: &str, state: &str, limit: Duration) -> bool {
+        wait_until(limit, || self.state(instance) == state)
+    }
+}
+
+pub struct Keepalived {
+    pub proc: Proc,
+}
+
+impl Keepalived {
+    /// keepalived's last state from its log: "MASTER", "BACKUP", "FAULT" or "".
+    pub fn state(&self, instance: &str) -> String {
+        let text = self.proc.log_text();
+        let prefix = format!("({instance}) Entering ");
+        text.lines()
+            .filter_map(|l| {
+                l.split_once(&prefix)
+                    .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_owned())
+            })
+            .last()
+            .unwrap_or_default()
+    }
+
+    pub fn wait_state(&self, instance: &str, state: &str, limit: Duration) -> bool {
+        wait_until(limit, || self.state(instance) == state)
+    }
+}

@@ -1,0 +1,332 @@
+//! The agent end to end in namespaces: two xvrrp routers and a client on a
+//! bridge. What counts is what the client sees: who answers ARP for the VIP.
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use xvrrp_tests::{lan::Lan, require_root, wait_until};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+const SETTLE: Duration = Duration::from_secs(15);
+
+fn conf(prio: u8, extra: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  advert_int 1\n{extra}\n  virtual_ipaddress {{\n    10.77.0.100/24\n  }}\n}}\n"
+    )
+}
+
+/// The client (host 2) gets exactly one answer for the VIP, from `mac`.
+fn only_answer_from(lan: &Lan, mac: [u8; 6]) {
+    let who = lan.host(2).arp_who_has(VIP);
+    assert_eq!(
+        who.into_iter().collect::<Vec<_>>(),
+        vec![mac],
+        "answers for the VIP"
+    );
+}
+
+#[test]
+fn election_then_kill9_failover() {
+    require_root();
+    let lan = Lan::new("kill9", 3).unwrap();
+    let r1 = lan.xvrrp(0, "r1", &conf(150, "")).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &conf(100, "")).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    only_answer_from(&lan, lan.host(0).mac);
+    let st = r2.status().unwrap();
+    assert_eq!(st.instances[0].active.as_deref(), Some("10.77.0.1 (150)"));
+
+    // The client talks to the VIP, so its kernel holds a neighbour entry
+    // (Linux ignores gratuitous ARP for addresses it has no entry for).
+    lan.host(2)
+        .ns
+        .exec("ping", &["-c", "1", "-W", "1", "10.77.0.100"])
+        .unwrap();
+    assert_eq!(lan.host(2).neighbour("10.77.0.100"), Some(lan.host(0).mac));
+
+    let mut r1 = r1;
+    r1.proc.signal(libc::SIGKILL);
+    r1.proc.wait_exit(Duration::from_secs(5));
+    assert!(
+        r2.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r2.proc.log_text()
+    );
+    assert!(r2
+        .proc
+        .log_text()
+        .contains("Backup -> Active: master down timer expired"));
+    // The new Active's GARP moved the client's neighbour entry over.
+    assert!(
+        wait_until(Duration::from_secs(3), || lan
+            .host(2)
+            .neighbour("10.77.0.100")
+            == Some(lan.host(1).mac)),
+        "client still resolves the VIP to {:?}",
+        lan.host(2).neighbour("10.77.0.100")
+    );
+    assert!(lan.host(2).arp_who_has(VIP).contains(&lan.host(1).mac));
+}
+
+#[test]
+fn sigterm_hands_over_after_skew_time_and_cleans_up() {
+    require_root();
+    let lan = Lan::new("sigterm", 3).unwrap();
+    // advert_int 3: Active_Down_Interval is over 9 s, Skew_Time about 1.2 s,
+    // so a takeover well under 9 s can only come from the priority-0 advert.
+    let slow = |p| conf(p, "").replace("advert_int 1", "advert_int 3");
+    let mut r1 = lan.xvrrp(0, "r1", &slow(150)).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &slow(100)).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", Duration::from_secs(25)));
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    let started = std::time::Instant::now();
+    r1.proc.signal(libc::SIGTERM);
+    assert_eq!(
+        r1.proc.wait_exit(Duration::from_secs(5)),
+        Some(0),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(
+        r2.wait_state("VI_1", "Active", Duration::from_secs(6)),
+        "no takeover before the down timer"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "took {:?}: the priority-0 advert was not used",
+        started.elapsed()
+    );
+    let addrs = lan.host(0).ns.ip(&["addr", "show", "dev", "eth0"]).unwrap();
+    assert!(
+        !addrs.contains("10.77.0.100"),
+        "VIP left on the stopped router:\n{addrs}"
+    );
+    only_answer_from(&lan, lan.host(1).mac);
+}
+
+#[test]
+fn preempt_and_nopreempt() {
+    require_root();
+    let lan = Lan::new("preempt", 3).unwrap();
+    // preempt (default): the higher priority takes the VIP back when it returns.
+    let mut r1 = lan.xvrrp(0, "r1", &conf(150, "")).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &conf(100, "")).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    r1.proc.signal(libc::SIGTERM);
+    r1.proc.wait_exit(Duration::from_secs(5));
+    assert!(r2.wait_state("VI_1", "Active", SETTLE));
+    let r1 = lan.xvrrp(0, "r1b", &conf(150, "")).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    only_answer_from(&lan, lan.host(0).mac);
+    drop(r1);
+    drop(r2);
+
+    // nopreempt: the returning higher priority stays Backup.
+    let lan = Lan::new("nopreempt", 3).unwrap();
+    let mut r1 = lan.xvrrp(0, "r1", &conf(150, "  nopreempt")).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &conf(100, "  nopreempt")).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    r1.proc.signal(libc::SIGTERM);
+    r1.proc.wait_exit(Duration::from_secs(5));
+    assert!(r2.wait_state("VI_1", "Active", SETTLE));
+    let r1 = lan.xvrrp(0, "r1b", &conf(150, "  nopreempt")).unwrap();
+    assert!(r1.wait_state("VI_1", "Backup", SETTLE));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(r1.state("VI_1"), "Backup", "nopreempt: must not take over");
+    assert_eq!(r2.state("VI_1"), "Active");
+    only_answer_from(&lan, lan.host(1).mac);
+}
+
+#[test]
+fn sighup_reload_keeps_state_and_refuses_a_bad_config() {
+    require_root();
+    let lan = Lan::new("reload", 3).unwrap();
+    let two = |prio: u8, second_vip: &str| {
+        format!(
+            "{}\nvrrp_instance VI_2 {{\n  interface eth0\n  virtual_router_id 52\n  priority {prio}\n  virtual_ipaddress {{\n    {second_vip}\n  }}\n}}\n",
+            conf(prio, "")
+        )
+    };
+    let r1 = lan.xvrrp(0, "r1", &two(150, "10.77.0.101/24")).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &two(100, "10.77.0.101/24")).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE) && r1.wait_state("VI_2", "Active", SETTLE));
+    assert!(r2.wait_state("VI_2", "Backup", SETTLE));
+    let before = r1.transitions("VI_1");
+
+    // Same config with a comment added and VI_2 changed: VI_1 keeps its state.
+    std::fs::write(
+        &r1.conf,
+        format!("# edited\n{}", two(150, "10.77.0.102/24")),
+    )
+    .unwrap();
+    r1.proc.signal(libc::SIGHUP);
+    assert!(
+        r1.proc.wait_log("reload done", Duration::from_secs(5)),
+        "{}",
+        r1.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        r1.transitions("VI_1"),
+        before,
+        "VI_1 moved during the reload:\n{}",
+        r1.proc.log_text()
+    );
+    assert_eq!(r1.state("VI_1"), "Active");
+    assert_eq!(
+        r2.state("VI_1"),
+        "Backup",
+        "the peer saw no transition either"
+    );
+    let st = r1.status().unwrap();
+    let vi2 = st.instances.iter().find(|i| i.name == "VI_2").unwrap();
+    assert_eq!(
+        vi2.vips,
+        ["10.77.0.102/24"],
+        "the changed instance was restarted with its new VIP"
+    );
+
+    // A broken config is refused; the running one stays.
+    std::fs::write(
+        &r1.conf,
+        "vrrp_instance VI_1 {\n  interface eth0\n  priority 500\n",
+    )
+    .unwrap();
+    r1.proc.signal(libc::SIGHUP);
+    assert!(
+        r1.proc.wait_log("reload refused", Duration::from_secs(5)),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert_eq!(r1.state("VI_1"), "Active");
+    assert_eq!(r1.transitions("VI_1"), before);
+    only_answer_from(&lan, lan.host(0).mac);
+}
+
+#[test]
+fn unicast_peers() {
+    require_root();
+    let lan = Lan::new("unicast", 3).unwrap();
+    let uni = |prio, me: &str, peer: &str| {
+        conf(
+            prio,
+            &format!("  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}"),
+        )
+    };
+    let r1 = lan
+        .xvrrp(0, "r1", &uni(150, "10.77.0.1", "10.77.0.2"))
+        .unwrap();
+    let r2 = lan
+        .xvrrp(1, "r2", &uni(100, "10.77.0.2", "10.77.0.1"))
+        .unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    only_answer_from(&lan, lan.host(0).mac);
+    // A stranger's advert for our VRID is not from a peer: counted, ignored.
+    let st = r2.status().unwrap();
+    assert!(st.instances[0].adverts_received > 0);
+}
+
+#[test]
+fn status_metrics_and_bad_packets() {
+    require_root();
+    let lan = Lan::new("status", 3).unwrap();
+    let r1 = lan.xvrrp(0, "r1", &conf(150, "")).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    // Garbage and a foreign VRID from the client: counted, no crash.
+    let (mac, src) = (lan.host(2).mac, lan.host(2).v4);
+    lan.host(2)
+        .ns
+        .run(move || {
+            let s = xvrrp::net::packet::PacketSocket::open("eth0", false)?;
+            for len in 0..12u8 {
+                s.send(&xvrrp::wire::build::advert_bytes(
+                    mac,
+                    src.into(),
+                    255,
+                    &vec![0x31; len as usize],
+                ))?;
+            }
+            let foreign = xvrrp::wire::vrrp::Repr {
+                version: xvrrp::wire::vrrp::Version::V2,
+                vrid: 99,
+                priority: 100,
+                interval_cs: 100,
+                auth: xvrrp::wire::vrrp::Auth::None,
+                addresses: vec![std::net::IpAddr::V4(Ipv4Addr::new(10, 9, 9, 9))],
+            };
+            s.send(&xvrrp::wire::build::advert(
+                mac,
+                src.into(),
+                255,
+                &foreign,
+                xvrrp::wire::vrrp::ChecksumMode::Plain,
+            ))?;
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            r1.status().is_ok_and(|s| {
+                s.counters.get("unknown_vrid") == Some(&1)
+                    && s.counters.keys().any(|k| k.starts_with("invalid_"))
+            })
+        }),
+        "{:?}",
+        r1.status().map(|s| s.counters)
+    );
+    assert_eq!(r1.state("VI_1"), "Active");
+    let bin = xvrrp_tests::xvrrp_bin();
+    let rt = r1.runtime.to_str().unwrap();
+    let table = lan
+        .host(0)
+        .ns
+        .exec(bin.to_str().unwrap(), &["status", "--runtime-dir", rt])
+        .unwrap();
+    assert!(
+        table.contains("VI_1") && table.contains("Active") && table.contains("10.77.0.100/24"),
+        "{table}"
+    );
+    let metrics = lan
+        .host(0)
+        .ns
+        .exec(
+            bin.to_str().unwrap(),
+            &["status", "--metrics", "--runtime-dir", rt],
+        )
+        .unwrap();
+    assert!(
+        metrics.contains("xvrrp_state{instance=\"VI_1\",state=\"Active\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("xvrrp_events_total{event=\"unknown_vrid\"} 1"),
+        "{metrics}"
+    );
+    let sock = r1.runtime.join("xvrrp.sock");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777,
+        0o600,
+        "root-only socket"
+    );
+    // One agent per runtime directory.
+    let second = lan.xvrrp(
+        0,
+        "r1-again",
+        &conf(150, "").replace("virtual_router_id 51", "virtual_router_id 52"),
+    );
+    assert!(
+        second.is_ok(),
+        "a second agent with its own runtime dir may run"
+    );
+}

@@ -1,0 +1,173 @@
+//! Interop with Debian's keepalived 2.2.7: the same keepalived.conf text for
+//! both, keepalived on host 0, xvrrp on host 1, the client on host 2. Each
+//! mode covers both roles and both directions of failover, and at every
+//! steady state exactly one router answers the client for the VIP.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
+
+use xvrrp_tests::{lan::Lan, require_root};
+
+const SETTLE: Duration = Duration::from_secs(15);
+
+struct Mode {
+    name: &'static str,
+    global: &'static str,
+    extra: &'static str,
+    vip: &'static str,
+    unicast: bool,
+}
+
+fn conf(m: &Mode, prio: u8, me: usize) -> String {
+    let unicast = if m.unicast {
+        let peer = if me == 0 { 2 } else { 1 };
+        format!(
+            "  unicast_src_ip 10.77.0.{}\n  unicast_peer {{\n    10.77.0.{peer}\n  }}\n",
+            me + 1
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "global_defs {{\n{}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  advert_int 1\n{}{unicast}  virtual_ipaddress {{\n    {}\n  }}\n}}\n",
+        m.global, m.extra, m.vip
+    )
+}
+
+/// Exactly one MAC answers the client for the VIP, and it is `mac`.
+fn answered_only_by(lan: &Lan, vip: IpAddr, mac: [u8; 6]) {
+    let who = match vip {
+        IpAddr::V4(v) => lan.host(2).arp_who_has(v),
+        IpAddr::V6(v) => lan.host(2).nd_who_has(v),
+    };
+    assert_eq!(
+        who.into_iter().collect::<Vec<_>>(),
+        vec![mac],
+        "who answers for {vip}"
+    );
+}
+
+fn scenario(m: Mode) {
+    require_root();
+    let lan = Lan::new(m.name, 3).unwrap();
+    let vip: IpAddr = m.vip.split('/').next().unwrap().parse().unwrap();
+    let ka = lan.keepalived(0, "ka", &conf(&m, 200, 0)).unwrap();
+    let xv = lan.xvrrp(1, "xv", &conf(&m, 100, 1)).unwrap();
+    // keepalived Active, xvrrp Backup.
+    assert!(
+        ka.wait_state("VI_1", "MASTER", SETTLE),
+        "keepalived:\n{}",
+        ka.proc.log_text()
+    );
+    assert!(
+        xv.wait_state("VI_1", "Backup", SETTLE),
+        "xvrrp:\n{}",
+        xv.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        xv.state("VI_1"),
+        "Backup",
+        "xvrrp must follow keepalived:\n{}",
+        xv.proc.log_text()
+    );
+    assert_eq!(
+        xv.transitions("VI_1"),
+        1,
+        "no flapping:\n{}",
+        xv.proc.log_text()
+    );
+    answered_only_by(&lan, vip, lan.host(0).mac);
+
+    // keepalived -> xvrrp: keepalived stops (priority 0), xvrrp takes over.
+    let mut ka = ka;
+    ka.proc.signal(libc::SIGTERM);
+    ka.proc.wait_exit(Duration::from_secs(10));
+    assert!(
+        xv.wait_state("VI_1", "Active", SETTLE),
+        "xvrrp did not take over:\n{}",
+        xv.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    answered_only_by(&lan, vip, lan.host(1).mac);
+
+    // xvrrp -> keepalived: keepalived returns with the higher priority and preempts.
+    let ka2 = lan.keepalived(0, "ka2", &conf(&m, 200, 0)).unwrap();
+    assert!(
+        ka2.wait_state("VI_1", "MASTER", SETTLE),
+        "keepalived:\n{}",
+        ka2.proc.log_text()
+    );
+    assert!(
+        xv.wait_state("VI_1", "Backup", SETTLE),
+        "xvrrp:\n{}",
+        xv.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(xv.state("VI_1"), "Backup");
+    answered_only_by(&lan, vip, lan.host(0).mac);
+    let counters = xv.status().unwrap().counters;
+    assert!(
+        !counters.keys().any(|k| k.starts_with("invalid_")),
+        "xvrrp rejected keepalived's adverts: {counters:?}"
+    );
+}
+
+#[test]
+fn keepalived_v2_without_auth() {
+    scenario(Mode {
+        name: "ka-v2",
+        global: "  vrrp_version 2",
+        extra: "",
+        vip: "10.77.0.100/24",
+        unicast: false,
+    });
+}
+
+#[test]
+fn keepalived_v2_with_pass() {
+    scenario(Mode {
+        name: "ka-v2pass",
+        global: "  vrrp_version 2",
+        extra: "  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n",
+        vip: "10.77.0.100/24",
+        unicast: false,
+    });
+}
+
+#[test]
+fn keepalived_v3_ipv4() {
+    scenario(Mode {
+        name: "ka-v3",
+        global: "  vrrp_version 3",
+        extra: "",
+        vip: "10.77.0.100/24",
+        unicast: false,
+    });
+}
+
+#[test]
+fn keepalived_v3_ipv6() {
+    let _: Ipv6Addr = "fd77::100".parse().unwrap();
+    scenario(Mode {
+        name: "ka-v3v6",
+        global: "  vrrp_version 3",
+        extra: "",
+        vip: "fd77::100/64",
+        unicast: false,
+    });
+}
+
+#[test]
+fn keepalived_unicast() {
+    let _ = Ipv4Addr::LOCALHOST;
+    scenario(Mode {
+        name: "ka-uni",
+        global: "  vrrp_version 2",
+        extra: "",
+        vip: "10.77.0.100/24",
+        unicast: true,
+    });
+}
