@@ -302,11 +302,11 @@ impl Keepalived {
         let text = self.proc.log_text();
         let prefix = format!("({instance}) Entering ");
         text.lines()
-            .filter_map(|l| {
+            .rev()
+            .find_map(|l| {
                 l.split_once(&prefix)
                     .map(|(_, rest)| rest.split_whitespace().next().unwrap_or("").to_owned())
             })
-            .last()
             .unwrap_or_default()
     }
 
