@@ -54,6 +54,19 @@ enum Command {
         #[arg(long, short = 'i')]
         config_id: Option<String>,
     },
+    /// Ask who answers ARP / ND for ADDRESS on this segment, and keep asking:
+    /// one line per probe with the answering MACs (split brain shows as two).
+    Probe {
+        #[arg(long, short = 'i')]
+        interface: String,
+        address: std::net::IpAddr,
+        /// Time between probes, in milliseconds.
+        #[arg(long, default_value_t = 200)]
+        every_ms: u64,
+        /// Stop after this many probes (0 = until interrupted).
+        #[arg(long, default_value_t = 1)]
+        count: u64,
+    },
     /// Show the running agent's instances.
     Status {
         /// The agent's status as JSON.
@@ -109,6 +122,12 @@ fn main() -> std::process::ExitCode {
             json,
             config_id,
         } => return check(&config, json, config_id),
+        Command::Probe {
+            interface,
+            address,
+            every_ms,
+            count,
+        } => probe(&interface, address, every_ms, count),
         Command::Status {
             json,
             metrics,
@@ -152,4 +171,36 @@ fn check(path: &std::path::Path, json: bool, config_id: Option<String>) -> std::
     } else {
         std::process::ExitCode::SUCCESS
     }
+}
+
+/// `xvrrp probe`: `+SECONDS MAC[,MAC...]` per probe ("-" when nobody answers).
+fn probe(
+    interface: &str,
+    address: std::net::IpAddr,
+    every_ms: u64,
+    count: u64,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let prober = xvrrp::net::probe::Prober::open(interface)?;
+    let start = std::time::Instant::now();
+    let every = std::time::Duration::from_millis(every_ms.max(10));
+    let mut n = 0;
+    while count == 0 || n < count {
+        let t = start.elapsed().as_secs_f64();
+        let macs = prober.who_has(address, every.min(std::time::Duration::from_millis(300)))?;
+        let list: Vec<String> = macs.iter().map(xvrrp::net::probe::format_mac).collect();
+        println!(
+            "+{t:.3} {}",
+            if list.is_empty() {
+                "-".to_owned()
+            } else {
+                list.join(",")
+            }
+        );
+        let _ = std::io::stdout().flush();
+        n += 1;
+        let next = start + every * n as u32;
+        std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+    }
+    Ok(())
 }

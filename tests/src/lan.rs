@@ -4,16 +4,12 @@
 
 use std::{
     collections::BTreeSet,
-    net::{Ipv4Addr, Ipv6Addr},
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::PathBuf,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use xvrrp::{
-    control::Status,
-    net::packet::PacketSocket,
-    wire::{arp, build, ethernet, icmpv6, ip},
-};
+use xvrrp::{control::Status, net::probe::Prober};
 
 use crate::{log_dir, sh, unique, wait_until, xvrrp_bin, Netns, Proc};
 
@@ -164,54 +160,17 @@ impl Lan {
 impl Host {
     /// Every MAC that answers an ARP request for `vip` within 300 ms.
     pub fn arp_who_has(&self, vip: Ipv4Addr) -> BTreeSet<[u8; 6]> {
-        let (mac, me) = (self.mac, self.v4);
-        self.ns
-            .run(move || {
-                let sock = PacketSocket::open("eth0", true)?;
-                sock.set_read_timeout(Duration::from_millis(50))?;
-                sock.send(&build::arp_request(mac, me, vip))?;
-                Ok(collect(&sock, |frame| {
-                    let (e, payload) = ethernet::split(frame).ok()?;
-                    if e.ethertype != ethernet::ethertype::ARP {
-                        return None;
-                    }
-                    let r = arp::Repr::parse(&arp::Packet::new_checked(payload).ok()?).ok()?;
-                    (r.operation == arp::Operation::Reply
-                        && r.sender_ip == vip
-                        && r.target_ip == me)
-                        .then_some(r.sender_mac)
-                }))
-            })
-            .unwrap_or_default()
+        self.who_has(vip.into())
     }
 
     /// Every MAC that answers a Neighbor Solicitation for `vip` within 300 ms.
     pub fn nd_who_has(&self, vip: Ipv6Addr) -> BTreeSet<[u8; 6]> {
-        let (mac, me) = (self.mac, self.v6);
+        self.who_has(vip.into())
+    }
+
+    fn who_has(&self, target: IpAddr) -> BTreeSet<[u8; 6]> {
         self.ns
-            .run(move || {
-                let sock = PacketSocket::open("eth0", true)?;
-                sock.set_read_timeout(Duration::from_millis(50))?;
-                sock.send(&build::neighbor_solicit(mac, me, vip))?;
-                Ok(collect(&sock, |frame| {
-                    let (e, payload) = ethernet::split(frame).ok()?;
-                    if e.ethertype != ethernet::ethertype::IPV6 || e.src == mac {
-                        return None;
-                    }
-                    let (iph, body) = ip::Repr::parse(payload).ok()?;
-                    if iph.protocol != icmpv6::NEXT_HEADER {
-                        return None;
-                    }
-                    match icmpv6::Repr::parse(body).ok()? {
-                        icmpv6::Repr::Advert {
-                            target,
-                            target_lladdr,
-                            ..
-                        } if target == vip => Some(target_lladdr.unwrap_or(e.src)),
-                        _ => None,
-                    }
-                }))
-            })
+            .run(move || Prober::open("eth0")?.who_has(target, Duration::from_millis(300)))
             .unwrap_or_default()
     }
 
@@ -224,23 +183,6 @@ impl Host {
             .nth(1)?;
         crate::parse_mac(mac).ok()
     }
-}
-
-fn collect(
-    sock: &PacketSocket,
-    mut pick: impl FnMut(&[u8]) -> Option<[u8; 6]>,
-) -> BTreeSet<[u8; 6]> {
-    let mut seen = BTreeSet::new();
-    let mut buf = [0u8; 2048];
-    let until = Instant::now() + Duration::from_millis(300);
-    while Instant::now() < until {
-        if let Ok(n) = sock.recv(&mut buf) {
-            if let Some(m) = pick(&buf[..n]) {
-                seen.insert(m);
-            }
-        }
-    }
-    seen
 }
 
 pub struct Agent {

@@ -330,3 +330,29 @@ fn status_metrics_and_bad_packets() {
         "a second agent with its own runtime dir may run"
     );
 }
+
+#[test]
+fn restart_after_kill9_removes_the_stale_vip() {
+    require_root();
+    let lan = Lan::new("stale", 3).unwrap();
+    let mut r1 = lan.xvrrp(0, "r1", &conf(150, "")).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &conf(100, "")).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    r1.proc.signal(libc::SIGKILL);
+    r1.proc.wait_exit(Duration::from_secs(5));
+    assert!(r2.wait_state("VI_1", "Active", SETTLE));
+    // The dead router's VIP is still there, so its kernel answers too.
+    assert_eq!(
+        lan.host(2).arp_who_has(VIP).len(),
+        2,
+        "kill -9 leaves the VIP behind"
+    );
+    // A restarted agent (now Backup with a lower priority) removes it first.
+    let r1 = lan.xvrrp(0, "r1b", &conf(50, "")).unwrap();
+    assert!(r1.wait_state("VI_1", "Backup", SETTLE));
+    assert!(r1
+        .proc
+        .log_text()
+        .contains("removing VIP left on eth0 by a previous run"));
+    only_answer_from(&lan, lan.host(1).mac);
+}

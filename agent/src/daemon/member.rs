@@ -129,6 +129,32 @@ impl Member {
         self.added.clear();
     }
 
+    /// keepalived removes its VIPs at startup: after a crash (kill -9) they are
+    /// still on the interface and the kernel would answer ARP for them while
+    /// we are Backup. An owner's (priority 255) VIPs are its own addresses
+    /// and stay.
+    pub fn remove_stale_vips(&mut self) {
+        if self.proto.is_owner() {
+            return;
+        }
+        for a in &self.vips {
+            let ifname = if a.ifindex == self.ifindex {
+                self.instance.interface.clone()
+            } else {
+                continue;
+            };
+            if crate::net::iface::addresses(&ifname)
+                .iter()
+                .any(|(x, _)| *x == a.addr)
+            {
+                info!(instance = self.name(), addr = %a.addr, "removing VIP left on {ifname} by a previous run");
+                if let Err(e) = rtnl::remove(a) {
+                    error!(instance = self.name(), addr = %a.addr, "removing stale VIP: {e}");
+                }
+            }
+        }
+    }
+
     /// One round: a gratuitous ARP per IPv4 VIP, an unsolicited NA per IPv6 VIP.
     fn send_garp(&mut self) {
         for a in &self.vips {

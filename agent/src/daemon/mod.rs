@@ -161,6 +161,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         );
         tokio::time::sleep(d.config.global.startup_delay).await;
     }
+    for g in &mut d.groups {
+        for m in &mut g.members {
+            m.remove_stale_vips();
+        }
+    }
     let now = Instant::now();
     for g in 0..d.groups.len() {
         d.feed(g, now, 0, Input::Startup);

@@ -3,6 +3,7 @@
 pub mod advert;
 pub mod iface;
 pub mod packet;
+pub mod probe;
 pub mod rtnl;
 
 /// Registers a file-descriptor owner with tokio for readiness.
