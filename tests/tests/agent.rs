@@ -356,3 +356,70 @@ fn restart_after_kill9_removes_the_stale_vip() {
         .contains("removing VIP left on eth0 by a previous run"));
     only_answer_from(&lan, lan.host(1).mac);
 }
+
+#[test]
+fn use_vmac_answers_with_the_virtual_mac_and_excluded_vips_follow() {
+    require_root();
+    let lan = Lan::new("vmac", 3).unwrap();
+    let extra = "  use_vmac\n  virtual_ipaddress_excluded {\n    10.77.0.200/24\n  }";
+    let mut r1 = lan.xvrrp(0, "r1", &conf(150, extra)).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &conf(100, extra)).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    let vmac = [0x00, 0x00, 0x5e, 0x00, 0x01, 51];
+    let link = lan
+        .host(0)
+        .ns
+        .ip(&["-d", "link", "show", "vrrp.51"])
+        .unwrap();
+    assert!(
+        link.contains("macvlan") && link.contains("00:00:5e:00:01:33"),
+        "{link}"
+    );
+    only_answer_from(&lan, vmac);
+    // The excluded address is on the Active's vmac too, but not in the adverts.
+    let addrs = lan
+        .host(0)
+        .ns
+        .ip(&["addr", "show", "dev", "vrrp.51"])
+        .unwrap();
+    assert!(
+        addrs.contains("10.77.0.100/24") && addrs.contains("10.77.0.200/24"),
+        "{addrs}"
+    );
+    assert!(lan
+        .host(2)
+        .arp_who_has(Ipv4Addr::new(10, 77, 0, 200))
+        .contains(&vmac));
+    let st = r2.status().unwrap();
+    assert_eq!(st.instances[0].discarded.get("conflict"), None);
+    assert!(
+        !r2.proc.log_text().contains("not present in MASTER advert"),
+        "excluded VIPs leaked into adverts"
+    );
+
+    // Failover: the same MAC answers from the other router; the client's
+    // neighbour entry does not even change.
+    r1.proc.signal(libc::SIGTERM);
+    assert_eq!(r1.proc.wait_exit(Duration::from_secs(5)), Some(0));
+    assert!(r2.wait_state("VI_1", "Active", SETTLE));
+    assert!(
+        lan.host(0).ns.ip(&["link", "show", "vrrp.51"]).is_err(),
+        "vmac left behind on the stopped router"
+    );
+    let arp_ignore = lan
+        .host(0)
+        .ns
+        .exec("cat", &["/proc/sys/net/ipv4/conf/eth0/arp_ignore"])
+        .unwrap();
+    assert_eq!(
+        arp_ignore.trim(),
+        "0",
+        "the parent's arp_ignore was not restored"
+    );
+    only_answer_from(&lan, vmac);
+}

@@ -42,6 +42,8 @@ pub struct Member {
     pub last_transition: Option<Transition>,
     /// IPv6 forwarding on the interface: the R flag of unsolicited NAs.
     pub router_flag: bool,
+    /// use_vmac: the macvlan holding the VIPs (deleted with its last handle).
+    pub vmac: Option<crate::net::vmac::Vmac>,
 }
 
 impl Member {

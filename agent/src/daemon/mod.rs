@@ -214,6 +214,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     server.abort();
     let _ = std::fs::remove_file(control::socket_path(&dir));
+    drop(d); // vmacs go, parents' sysctls come back
     Ok(())
 }
 
@@ -311,27 +312,56 @@ impl Daemon {
                 }
             }));
         }
-        let tx = match self.tx.get(&(ifindex, source)) {
+        let v6_vmac = v6;
+        let vmac = match &i.use_vmac {
+            Some(name) => {
+                let name = if name.is_empty() {
+                    format!("vrrp.{}", i.vrid)
+                } else {
+                    name.clone()
+                };
+                Some(crate::net::vmac::Vmac::create(
+                    &i.interface,
+                    &name,
+                    crate::wire::ethernet::virtual_mac(v6_vmac, i.vrid),
+                    v6_vmac,
+                )?)
+            }
+            None => None,
+        };
+        // With use_vmac, IPv4 adverts leave through the vmac (source MAC the
+        // virtual MAC, RFC 9568 §7.2) unless vmac_xmit_base; IPv6 ones from
+        // the base's link-local.
+        let (tx_if, tx_index) = match &vmac {
+            Some(v) if !i.vmac_xmit_base && !v6 => (v.name.clone(), v.ifindex),
+            _ => (i.interface.clone(), ifindex),
+        };
+        let tx = match self.tx.get(&(tx_index, source)) {
             Some(t) => t.clone(),
             None => {
-                let t = Arc::new(AdvertTx::open(&i.interface, ifindex, source)?);
-                self.tx.insert((ifindex, source), t.clone());
+                let t = Arc::new(AdvertTx::open(&tx_if, tx_index, source)?);
+                self.tx.insert((tx_index, source), t.clone());
                 t
             }
         };
-        let packet = match self.packet.get(&ifindex) {
+        let (vip_if, vip_index) = match &vmac {
+            Some(v) => (v.name.clone(), v.ifindex),
+            None => (i.interface.clone(), ifindex),
+        };
+        let packet = match self.packet.get(&vip_index) {
             Some(p) => p.clone(),
             None => {
-                let p = Arc::new(PacketSocket::open(&i.interface, false)?);
-                self.packet.insert(ifindex, p.clone());
+                let p = Arc::new(PacketSocket::open(&vip_if, false)?);
+                self.packet.insert(vip_index, p.clone());
                 p
             }
         };
         let mut vips = Vec::new();
-        for v in &i.vips {
+        // virtual_ipaddress_excluded: managed like VIPs, never advertised.
+        for v in i.vips.iter().chain(&i.vips_excluded) {
             let dev_index = match &v.dev {
                 Some(dev) => iface::ifindex(dev)?,
-                None => ifindex,
+                None => vip_index,
             };
             vips.push(rtnl::Address {
                 ifindex: dev_index,
@@ -348,9 +378,6 @@ impl Daemon {
         ))
         .map(|s| s.trim() == "1")
         .unwrap_or(false);
-        if i.use_vmac.is_some() {
-            warn!(instance = %i.name, "use_vmac: the macvlan interface is not created by this version; GARP/NA announce the virtual MAC from {}", i.interface);
-        }
         Ok(Member {
             instance: i.clone(),
             group: group.map(str::to_owned),
@@ -364,6 +391,7 @@ impl Daemon {
             stats: Stats::default(),
             last_transition: None,
             router_flag: forwarding,
+            vmac,
         })
     }
 

@@ -118,11 +118,13 @@ impl AdvertTx {
                     .with_context(|| {
                         format!("{source} is not an address of this host (check unicast_src_ip)")
                     })?;
-                tx.set_multicast_ttl_v4(vrrp::TTL as u32)?;
-                tx.set_ttl(vrrp::TTL as u32)?;
-                tx.set_multicast_loop_v4(false)?;
-                tx.set_multicast_if_v4(&src)?;
-                tx.set_tos(0xc0)?; // CS6, as keepalived
+                // SO_BINDTODEVICE picks the output device for multicast too.
+                tx.set_multicast_ttl_v4(vrrp::TTL as u32)
+                    .context("IP_MULTICAST_TTL")?;
+                tx.set_ttl(vrrp::TTL as u32).context("IP_TTL")?;
+                tx.set_multicast_loop_v4(false)
+                    .context("IP_MULTICAST_LOOP")?;
+                tx.set_tos(0xc0).context("IP_TOS")?; // CS6, as keepalived
                 tx
             }
             IpAddr::V6(src) => {

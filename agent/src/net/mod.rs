@@ -5,6 +5,7 @@ pub mod iface;
 pub mod packet;
 pub mod probe;
 pub mod rtnl;
+pub mod vmac;
 
 /// Registers a file-descriptor owner with tokio for readiness.
 pub fn async_fd<T: std::os::fd::AsRawFd>(inner: T) -> std::io::Result<tokio::io::unix::AsyncFd<T>> {

@@ -45,7 +45,7 @@ pub fn scope(name: &str) -> Option<u8> {
     }
 }
 
-fn attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
+pub(crate) fn attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
     let len = 4 + data.len();
     buf.extend_from_slice(&(len as u16).to_ne_bytes());
     buf.extend_from_slice(&kind.to_ne_bytes());
@@ -54,6 +54,18 @@ fn attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
         buf.push(0);
     }
 }
+
+/// Fills in the netlink header of a message built after 16 placeholder bytes.
+pub(crate) fn finish(mut m: Vec<u8>, kind: u16, flags: u16) -> Vec<u8> {
+    let len = m.len() as u32;
+    m[0..4].copy_from_slice(&len.to_ne_bytes());
+    m[4..6].copy_from_slice(&kind.to_ne_bytes());
+    m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK | flags).to_ne_bytes());
+    m[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    m
+}
+
+pub(crate) const CREATE_EXCL: u16 = NLM_F_CREATE | NLM_F_EXCL;
 
 fn request(kind: u16, flags: u16, a: &Address) -> Vec<u8> {
     let mut m = vec![0u8; 16];
@@ -83,16 +95,11 @@ fn request(kind: u16, flags: u16, a: &Address) -> Vec<u8> {
         // A VIP moves between hosts: duplicate address detection would hold it back.
         attr(&mut m, IFA_FLAGS, &IFA_F_NODAD.to_ne_bytes());
     }
-    let len = m.len() as u32;
-    m[0..4].copy_from_slice(&len.to_ne_bytes());
-    m[4..6].copy_from_slice(&kind.to_ne_bytes());
-    m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK | flags).to_ne_bytes());
-    m[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    m
+    finish(m, kind, flags)
 }
 
 /// Sends one request and returns the kernel's errno (0 = done).
-fn transact(msg: &[u8]) -> io::Result<i32> {
+pub(crate) fn transact(msg: &[u8]) -> io::Result<i32> {
     // SAFETY: plain socket(2).
     let raw = unsafe {
         libc::socket(
