@@ -271,6 +271,20 @@ fn status_metrics_and_bad_packets() {
                 &foreign,
                 xvrrp::wire::vrrp::ChecksumMode::Plain,
             ))?;
+            // Another cluster on VRID 51 with other addresses (the seed's Q1).
+            let clash = xvrrp::wire::vrrp::Repr {
+                vrid: 51,
+                priority: 50,
+                addresses: vec![std::net::IpAddr::V4(Ipv4Addr::new(10, 1, 7, 58))],
+                ..foreign
+            };
+            s.send(&xvrrp::wire::build::advert(
+                mac,
+                src.into(),
+                255,
+                &clash,
+                xvrrp::wire::vrrp::ChecksumMode::Plain,
+            ))?;
             Ok(())
         })
         .unwrap();
@@ -285,6 +299,12 @@ fn status_metrics_and_bad_packets() {
         r1.status().map(|s| s.counters)
     );
     assert_eq!(r1.state("VI_1"), "Active");
+    assert!(
+        r1.proc.wait_log("ip address associated with VRID 51 not present in MASTER advert: 10.77.0.3 advertises [10.1.7.58]", Duration::from_secs(3)),
+        "{}\n{:?}",
+        r1.proc.log_text(),
+        r1.status().map(|s| (s.counters, s.instances[0].discarded.clone(), s.instances[0].adverts_received))
+    );
     let bin = xvrrp_tests::xvrrp_bin();
     let rt = r1.runtime.to_str().unwrap();
     let table = lan

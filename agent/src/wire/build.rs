@@ -148,6 +148,37 @@ mod tests {
     }
 
     #[test]
+    fn advert_frames_have_a_valid_ipv4_header_checksum() {
+        use super::super::checksum;
+        for (vrid, prio, a) in [
+            (99u8, 100u8, [10, 9, 9, 9]),
+            (51, 50, [10, 1, 7, 58]),
+            (1, 255, [255, 255, 255, 255]),
+        ] {
+            let repr = vrrp::Repr {
+                version: vrrp::Version::V2,
+                vrid,
+                priority: prio,
+                interval_cs: 100,
+                auth: vrrp::Auth::None,
+                addresses: vec![IpAddr::V4(Ipv4Addr::from(a))],
+            };
+            let f = advert(
+                [2, 0, 0, 0, 0, 3],
+                "10.77.0.3".parse().unwrap(),
+                255,
+                &repr,
+                vrrp::ChecksumMode::Plain,
+            );
+            assert_eq!(
+                checksum::finish(checksum::sum(&f[14..34])),
+                0,
+                "IPv4 header checksum, vrid {vrid}"
+            );
+        }
+    }
+
+    #[test]
     fn unsolicited_na_frame_parses_back() {
         let vip: Ipv6Addr = "fd00::8".parse().unwrap();
         let f = unsolicited_na([2, 0, 0, 0, 0, 1], vip, false);
