@@ -7,5 +7,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod net;
+pub mod notify;
 pub mod proto;
+pub mod track;
 pub mod wire;

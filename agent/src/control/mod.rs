@@ -44,6 +44,9 @@ pub struct InstanceStatus {
     pub transitions: u64,
     /// Adverts not used, by reason.
     pub discarded: BTreeMap<String, u64>,
+    /// Tracked items: state, last result, run time, weight contributed.
+    #[serde(default)]
+    pub checks: Vec<crate::track::CheckStatus>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

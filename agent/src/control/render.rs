@@ -55,6 +55,37 @@ pub fn table(s: &Status) -> String {
             .collect();
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
+    let checks: Vec<String> = s
+        .instances
+        .iter()
+        .flat_map(|i| i.checks.iter().map(move |c| (i, c)))
+        .map(|(i, c)| {
+            let mut line = format!("  {} {} {}: {}", i.name, c.kind, c.name, c.state);
+            if let Some(sc) = &c.script {
+                if let Some(last) = &sc.last {
+                    let _ = write!(line, ", last {last:?} in {} ms", sc.last_ms);
+                }
+                if let Some(ms) = sc.running_ms {
+                    let _ = write!(line, ", RUNNING FOR {ms} ms (slow or hanging)");
+                }
+                let _ = write!(
+                    line,
+                    ", {} runs, {} failed, {} timed out",
+                    sc.runs, sc.failures, sc.timeouts
+                );
+            }
+            if c.weight != 0 {
+                let _ = write!(line, ", weight {:+}", c.weight);
+            }
+            if c.fault {
+                line.push_str(", FAULT");
+            }
+            line
+        })
+        .collect();
+    if !checks.is_empty() {
+        let _ = writeln!(out, "checks:\n{}", checks.join("\n"));
+    }
     out
 }
 
@@ -120,6 +151,46 @@ pub fn metrics(s: &Status) -> String {
                 out,
                 "xvrrp_adverts_discarded_total{{instance=\"{}\",reason=\"{reason}\"}} {n}",
                 i.name
+            );
+        }
+    }
+    type CheckField = fn(&crate::track::script::ScriptStatus) -> u64;
+    let checks: [(&str, &str, CheckField); 3] = [
+        ("xvrrp_check_runs_total", "Script check runs.", |c| c.runs),
+        (
+            "xvrrp_check_failures_total",
+            "Script check failures (timeouts included).",
+            |c| c.failures,
+        ),
+        (
+            "xvrrp_check_timeouts_total",
+            "Script checks killed at their timeout.",
+            |c| c.timeouts,
+        ),
+    ];
+    for (name, help, f) in checks {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        for i in &s.instances {
+            for c in &i.checks {
+                if let Some(sc) = &c.script {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{instance=\"{}\",check=\"{}\"}} {}",
+                        i.name,
+                        c.name,
+                        f(sc)
+                    );
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "# HELP xvrrp_check_weight What each tracked item adds to the priority now.\n# TYPE xvrrp_check_weight gauge");
+    for i in &s.instances {
+        for c in &i.checks {
+            let _ = writeln!(
+                out,
+                "xvrrp_check_weight{{instance=\"{}\",kind=\"{}\",check=\"{}\"}} {}",
+                i.name, c.kind, c.name, c.weight
             );
         }
     }

@@ -44,6 +44,10 @@ pub struct Member {
     pub router_flag: bool,
     /// use_vmac: the macvlan holding the VIPs (deleted with its last handle).
     pub vmac: Option<crate::net::vmac::Vmac>,
+    pub notifier: crate::notify::Notifier,
+    /// The last (weight, fault) given to the election, and the checks behind it.
+    pub health: Option<(i32, bool)>,
+    pub checks: Vec<crate::track::CheckStatus>,
 }
 
 impl Member {
@@ -65,7 +69,7 @@ impl Member {
                 let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
                 self.last_transition = Some(Transition { at, from: from.to_string(), to: to.to_string(), reason: reason.to_string() });
             }
-            Action::Notify { .. } => {}
+            Action::Notify { state, priority } => self.notifier.state(*state, *priority),
             Action::Conflict { from, theirs, ours } => {
                 warn!(
                     instance = self.name(),
@@ -202,6 +206,7 @@ impl Member {
             adverts_received: self.stats.received,
             transitions: self.stats.transitions,
             discarded: self.stats.discarded.clone(),
+            checks: self.checks.clone(),
         }
     }
 }

@@ -33,7 +33,9 @@ use crate::{
         packet::PacketSocket,
         rtnl,
     },
-    proto::{group::SyncGroup, Action, Input, Received, Router},
+    notify::{FifoWriter, Notifier},
+    proto::{group::SyncGroup, Action, Input, Received, Router, State},
+    track::{TrackEvent, Tracker},
     wire::vrrp::{self, Family},
 };
 
@@ -49,6 +51,10 @@ pub struct Options {
 struct Group {
     sg: SyncGroup,
     members: Vec<Member>,
+    /// vrrp_sync_group notify (None for a lone instance).
+    notifier: Option<Notifier>,
+    /// The group state last notified.
+    notified: State,
 }
 
 struct Daemon {
@@ -64,6 +70,9 @@ struct Daemon {
     counters: BTreeMap<String, u64>,
     /// (reason, source) pairs already logged: each bad input is logged once.
     logged: std::collections::HashSet<(String, IpAddr)>,
+    tracker: Option<Tracker>,
+    track_tx: mpsc::Sender<TrackEvent>,
+    fifos: Vec<Arc<FifoWriter>>,
 }
 
 /// Loads the config or says every error.
@@ -131,6 +140,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let (status_tx, status_rx) = watch::channel(Status::default());
     let server = tokio::spawn(control::serve(control::socket_path(&dir), status_rx));
     let (adverts_tx, mut adverts) = mpsc::channel(1024);
+    let (track_tx, mut track_rx) = mpsc::channel(1024);
     let mut d = Daemon {
         opts,
         config: Config {
@@ -149,8 +159,12 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         adverts: adverts_tx,
         counters: BTreeMap::new(),
         logged: Default::default(),
+        tracker: None,
+        track_tx,
+        fifos: Vec::new(),
     };
     let groups = d.build(&config)?;
+    d.tracker = Some(Tracker::start(&config, d.track_tx.clone()));
     d.config = config;
     d.groups = groups;
     d.reindex();
@@ -167,6 +181,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
     let now = Instant::now();
+    d.health(now);
     for g in 0..d.groups.len() {
         d.feed(g, now, 0, Input::Startup);
     }
@@ -194,6 +209,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tokio::select! {
             _ = sleep => d.timeouts(Instant::now()),
             Some((ifindex, raw)) = adverts.recv() => d.advert(ifindex, raw),
+            Some(ev) = track_rx.recv() => {
+                if d.tracker.as_mut().is_some_and(|t| t.handle(ev)) {
+                    d.health(Instant::now());
+                }
+            }
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = sighup.recv() => d.reload(),
@@ -211,6 +231,16 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         for m in &mut g.members {
             m.remove_vips();
         }
+    }
+    // notify_stop and friends: give the queues a bounded moment to finish.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline
+        && d.groups.iter().any(|g| {
+            g.members.iter().any(|m| m.notifier.pending() > 0)
+                || g.notifier.as_ref().is_some_and(|n| n.pending() > 0)
+        })
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.abort();
     let _ = std::fs::remove_file(control::socket_path(&dir));
@@ -246,6 +276,16 @@ impl Daemon {
         name: Option<&str>,
         instances: &[&Instance],
     ) -> anyhow::Result<Group> {
+        let notifier = name
+            .and_then(|n| cfg.groups.iter().find(|g| g.name == n))
+            .map(|g| {
+                let fifos = crate::notify::fifos(
+                    &g.notify,
+                    cfg.global.notify_fifo.as_ref(),
+                    &mut self.fifos,
+                );
+                Notifier::spawn("GROUP", &g.name, &g.notify, script_user(cfg), fifos)
+            });
         let mut members = Vec::new();
         let mut routers = Vec::new();
         for i in instances {
@@ -258,6 +298,8 @@ impl Daemon {
         Ok(Group {
             sg: SyncGroup::new(name.unwrap_or(&instances[0].name), routers),
             members,
+            notifier,
+            notified: State::Initialize,
         })
     }
 
@@ -392,6 +434,16 @@ impl Daemon {
             last_transition: None,
             router_flag: forwarding,
             vmac,
+            notifier: {
+                let fifos = crate::notify::fifos(
+                    &i.notify,
+                    cfg.global.notify_fifo.as_ref(),
+                    &mut self.fifos,
+                );
+                Notifier::spawn("INSTANCE", &i.name, &i.notify, script_user(cfg), fifos)
+            },
+            health: None,
+            checks: Vec::new(),
         })
     }
 
@@ -417,6 +469,34 @@ impl Daemon {
             if let Action::Conflict { .. } = action {
                 *self.counters.entry("vrid_conflict".into()).or_default() += 1;
             }
+        }
+        // vrrp_sync_group notify: once per group state (priority 0, as keepalived).
+        let state = group.sg.state();
+        if state != group.notified {
+            group.notified = state;
+            if let Some(n) = &group.notifier {
+                n.state(state, 0);
+            }
+        }
+    }
+
+    /// Recomputes every instance's (weight, fault) from the trackers and
+    /// tells the election what changed.
+    fn health(&mut self, now: Instant) {
+        let Some(tracker) = &self.tracker else { return };
+        let mut inputs = Vec::new();
+        for (g, group) in self.groups.iter_mut().enumerate() {
+            for (m, member) in group.members.iter_mut().enumerate() {
+                let (weight, fault, checks) = tracker.health(&self.config, &member.instance);
+                member.checks = checks;
+                if member.health != Some((weight, fault)) {
+                    member.health = Some((weight, fault));
+                    inputs.push((g, m, Input::Health { weight, fault }));
+                }
+            }
+        }
+        for (g, m, input) in inputs {
+            self.feed(g, now, m, input);
         }
     }
 
@@ -540,8 +620,15 @@ impl Daemon {
             }
         }
         self.groups = new_groups;
+        self.tracker = Some(Tracker::start(&cfg, self.track_tx.clone()));
         self.config = cfg;
         self.reindex();
+        for g in &mut self.groups {
+            for m in &mut g.members {
+                m.health = None;
+            }
+        }
+        self.health(now);
         for g in started {
             info!(group = %self.groups[g].sg.name, "starting (new or changed by the reload)");
             self.feed(g, now, 0, Input::Startup);
@@ -562,7 +649,14 @@ impl Daemon {
         info!("reload done");
     }
 
-    fn status(&self) -> Status {
+    fn status(&mut self) -> Status {
+        if let Some(t) = &self.tracker {
+            for g in &mut self.groups {
+                for m in &mut g.members {
+                    m.checks = t.health(&self.config, &m.instance).2;
+                }
+            }
+        }
         Status {
             pid: std::process::id(),
             config: self.opts.config.display().to_string(),
@@ -579,4 +673,12 @@ impl Daemon {
             counters: self.counters.clone(),
         }
     }
+}
+
+/// Who scripts run as: script_user, else keepalived_script when it exists.
+fn script_user(cfg: &Config) -> Option<crate::config::model::ScriptUser> {
+    cfg.global
+        .script_user
+        .clone()
+        .or_else(crate::track::exec::default_user)
 }

@@ -1,0 +1,238 @@
+//! Notify scripts and fifos, as keepalived calls them: the state's own
+//! script (notify_master / notify_backup / notify_fault / notify_stop) with
+//! only its configured arguments, then `notify` with four appended:
+//! INSTANCE|GROUP, name, MASTER|BACKUP|FAULT|STOP, priority. keepalived
+//! runs them unordered; here each instance (and group) has a queue, so they
+//! run in order, in the background, each with a timeout.
+
+use std::{
+    io::Write as _,
+    os::unix::fs::OpenOptionsExt as _,
+    path::PathBuf,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::{
+    config::model::{Command, Fifo, Notify, ScriptUser},
+    proto::State,
+    track::exec,
+};
+
+/// How long one notify script may run.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A notify fifo opened for writing (O_RDWR, so opening never blocks and a
+/// reader that comes and goes does not make writes fail).
+pub struct FifoWriter {
+    path: PathBuf,
+    file: Mutex<std::fs::File>,
+    _script: Option<tokio::process::Child>,
+}
+
+impl FifoWriter {
+    /// Creates the fifo when missing and starts its notify_fifo_script.
+    pub fn open(f: &Fifo) -> anyhow::Result<Arc<FifoWriter>> {
+        if !f.path.exists() {
+            let c = std::ffi::CString::new(f.path.to_string_lossy().as_bytes())?;
+            // SAFETY: mkfifo with a valid path.
+            if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+                anyhow::bail!(
+                    "mkfifo {}: {}",
+                    f.path.display(),
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&f.path)?;
+        let script = match &f.script {
+            Some(cmd) => Some(
+                tokio::process::Command::new(&cmd.argv[0])
+                    .args(&cmd.argv[1..])
+                    .arg(&f.path)
+                    .kill_on_drop(true)
+                    .spawn()?,
+            ),
+            None => None,
+        };
+        Ok(Arc::new(FifoWriter {
+            path: f.path.clone(),
+            file: Mutex::new(file),
+            _script: script,
+        }))
+    }
+
+    fn write(&self, line: &str) {
+        let mut f = self.file.lock().expect("fifo lock");
+        if let Err(e) = f.write_all(line.as_bytes()) {
+            warn!(
+                "notify_fifo {}: {e} (line dropped: {})",
+                self.path.display(),
+                line.trim_end()
+            );
+        }
+    }
+}
+
+/// keepalived's fifo line: `INSTANCE "VI_1" MASTER 100`.
+pub fn fifo_line(kind: &str, name: &str, state: State, priority: u8) -> String {
+    format!("{kind} \"{name}\" {} {priority}\n", state.keepalived_name())
+}
+
+struct Job {
+    scripts: Vec<(Command, Vec<String>)>,
+    line: String,
+}
+
+/// The ordered notify queue of one instance or group.
+#[derive(Clone)]
+pub struct Notifier {
+    kind: &'static str,
+    name: String,
+    notify: Notify,
+    queue: mpsc::UnboundedSender<Job>,
+    /// Jobs queued or running: shutdown waits (bounded) for them.
+    pending: Arc<AtomicUsize>,
+}
+
+impl Notifier {
+    /// `kind` is "INSTANCE" or "GROUP"; `fifos` get every line.
+    pub fn spawn(
+        kind: &'static str,
+        name: &str,
+        notify: &Notify,
+        user: Option<ScriptUser>,
+        fifos: Vec<Arc<FifoWriter>>,
+    ) -> Notifier {
+        let (queue, mut rx) = mpsc::unbounded_channel::<Job>();
+        let label = format!("{kind} {name}");
+        let pending = Arc::new(AtomicUsize::new(0));
+        let done = pending.clone();
+        tokio::spawn(async move {
+            while let Some(job) = rx.recv().await {
+                for f in &fifos {
+                    f.write(&job.line);
+                }
+                for (cmd, extra) in &job.scripts {
+                    let (outcome, took) = exec::run(cmd, extra, user.as_ref(), TIMEOUT).await;
+                    match outcome {
+                        exec::Outcome::Exit(0) => debug!(
+                            "{label}: notify `{}` done in {} ms",
+                            cmd.text,
+                            took.as_millis()
+                        ),
+                        other => warn!(
+                            "{label}: notify `{}` {extra:?} ended with {other:?} after {} ms",
+                            cmd.text,
+                            took.as_millis()
+                        ),
+                    }
+                }
+                done.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+        Notifier {
+            kind,
+            name: name.to_owned(),
+            notify: notify.clone(),
+            queue,
+            pending,
+        }
+    }
+
+    /// Queues the scripts and fifo line for a new state.
+    pub fn state(&self, state: State, priority: u8) {
+        let specific = match state {
+            State::Active => &self.notify.master,
+            State::Backup => &self.notify.backup,
+            State::Fault => &self.notify.fault,
+            State::Initialize => &self.notify.stop,
+        };
+        let mut scripts = Vec::new();
+        if let Some(cmd) = specific {
+            scripts.push((cmd.clone(), Vec::new()));
+        }
+        if let Some(cmd) = &self.notify.generic {
+            scripts.push((
+                cmd.clone(),
+                vec![
+                    self.kind.to_owned(),
+                    self.name.clone(),
+                    state.keepalived_name().to_owned(),
+                    priority.to_string(),
+                ],
+            ));
+        }
+        info!(
+            "{} {}: {} (notify: {} script(s))",
+            self.kind,
+            self.name,
+            state.keepalived_name(),
+            scripts.len()
+        );
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        let _ = self.queue.send(Job {
+            scripts,
+            line: fifo_line(self.kind, &self.name, state, priority),
+        });
+    }
+
+    /// Jobs not finished yet.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+}
+
+/// Opens the fifos named in `n` (and the global one), reusing `open`.
+pub fn fifos(
+    n: &Notify,
+    global: Option<&Fifo>,
+    open: &mut Vec<Arc<FifoWriter>>,
+) -> Vec<Arc<FifoWriter>> {
+    let mut out = Vec::new();
+    for f in [global, n.fifo.as_ref()].into_iter().flatten() {
+        if let Some(w) = open.iter().find(|w| w.path == f.path) {
+            out.push(w.clone());
+            continue;
+        }
+        match FifoWriter::open(f) {
+            Ok(w) => {
+                open.push(w.clone());
+                out.push(w);
+            }
+            Err(e) => warn!("notify_fifo {}: {e}", f.path.display()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_lines_are_keepalived_s() {
+        assert_eq!(
+            fifo_line("INSTANCE", "VI_1", State::Active, 100),
+            "INSTANCE \"VI_1\" MASTER 100\n"
+        );
+        assert_eq!(
+            fifo_line("GROUP", "G", State::Fault, 0),
+            "GROUP \"G\" FAULT 0\n"
+        );
+        assert_eq!(
+            fifo_line("INSTANCE", "VI_1", State::Initialize, 90),
+            "INSTANCE \"VI_1\" STOP 90\n"
+        );
+    }
+}

@@ -1,0 +1,475 @@
+//! Health: vrrp_script, track_interface, track_file -> (weight, fault) per
+//! instance, with keepalived's arithmetic. Checks run in their own tasks
+//! and only report changes; nothing here blocks the election loop.
+
+pub mod exec;
+pub mod script;
+
+use std::{
+    collections::BTreeMap,
+    ffi::CString,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use tokio::{sync::mpsc, task::JoinHandle};
+use tracing::{info, warn};
+
+use crate::{
+    config::model::{Config, Instance, Track},
+    net::iface,
+};
+
+#[derive(Debug)]
+pub enum TrackEvent {
+    ScriptStarted {
+        name: String,
+        at: Instant,
+    },
+    Script {
+        name: String,
+        outcome: exec::Outcome,
+        took: Duration,
+    },
+    /// Some link changed state: re-read the tracked ones.
+    Link,
+    File {
+        name: String,
+        value: Option<i64>,
+    },
+}
+
+/// One tracked item as `xvrrp status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CheckStatus {
+    /// "script", "interface" or "file".
+    pub kind: String,
+    pub name: String,
+    /// "ok", "failed", "down", "up", or the file's value.
+    pub state: String,
+    /// What it adds to the priority now.
+    pub weight: i32,
+    /// It puts the instance in FAULT now.
+    pub fault: bool,
+    pub script: Option<script::ScriptStatus>,
+}
+
+/// All tracked state, fed by the tasks it started.
+pub struct Tracker {
+    pub scripts: BTreeMap<String, script::Health>,
+    pub files: BTreeMap<String, Option<i64>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn used_scripts(cfg: &Config) -> Vec<String> {
+    let mut used: Vec<String> = cfg
+        .instances
+        .iter()
+        .flat_map(|i| i.track_scripts.iter())
+        .chain(cfg.groups.iter().flat_map(|g| g.track_scripts.iter()))
+        .map(|t| t.name.clone())
+        .collect();
+    used.sort();
+    used.dedup();
+    used
+}
+
+impl Tracker {
+    /// Starts a runner per vrrp_script in use (keepalived runs only those),
+    /// the link monitor and a watcher per track file.
+    pub fn start(cfg: &Config, events: mpsc::Sender<TrackEvent>) -> Tracker {
+        let mut t = Tracker {
+            scripts: BTreeMap::new(),
+            files: BTreeMap::new(),
+            tasks: Vec::new(),
+        };
+        let default_user = cfg.global.script_user.clone().or_else(exec::default_user);
+        for name in used_scripts(cfg) {
+            let Some(s) = cfg.scripts.get(&name) else {
+                continue;
+            };
+            t.scripts.insert(name.clone(), script::Health::new(s));
+            let user = s.user.clone().or_else(|| default_user.clone());
+            t.tasks.push(tokio::spawn(script::runner(
+                s.clone(),
+                user,
+                events.clone(),
+            )));
+        }
+        match link_monitor(events.clone()) {
+            Ok(task) => t.tasks.push(task),
+            Err(e) => warn!("link monitor: {e}; interface changes are seen only at reload"),
+        }
+        for f in cfg.track_files.values() {
+            if let Some((value, overwrite)) = f.init {
+                if overwrite || !f.file.exists() {
+                    if let Err(e) = std::fs::write(&f.file, format!("{value}\n")) {
+                        warn!("init_file {}: {e}", f.file.display());
+                    }
+                }
+            }
+            t.files.insert(f.name.clone(), read_value(&f.file));
+            match file_watcher(f.name.clone(), f.file.clone(), events.clone()) {
+                Ok(task) => t.tasks.push(task),
+                Err(e) => warn!("watching {}: {e}", f.file.display()),
+            }
+        }
+        t
+    }
+
+    /// Applies one event; true when it can change some instance's health.
+    pub fn handle(&mut self, ev: TrackEvent) -> bool {
+        match ev {
+            TrackEvent::ScriptStarted { name, at } => {
+                if let Some(h) = self.scripts.get_mut(&name) {
+                    h.started = Some(at);
+                }
+                false
+            }
+            TrackEvent::Script {
+                name,
+                outcome,
+                took,
+            } => {
+                let Some(h) = self.scripts.get_mut(&name) else {
+                    return false;
+                };
+                let changed = h.record(outcome, took);
+                if changed {
+                    info!(script = %name, ?outcome, "vrrp_script is now {}", if h.status.healthy { "healthy" } else { "failed" });
+                } else if outcome == exec::Outcome::Timeout {
+                    warn!(script = %name, "vrrp_script killed at its timeout ({} ms)", took.as_millis());
+                }
+                changed
+            }
+            TrackEvent::Link => true,
+            TrackEvent::File { name, value } => {
+                let old = self.files.insert(name.clone(), value);
+                if old != Some(value) {
+                    info!(track_file = %name, ?value, "track file changed");
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    /// keepalived's sum of weights and FAULT for one instance, with the
+    /// trackers of its sync group.
+    pub fn health(&self, cfg: &Config, i: &Instance) -> (i32, bool, Vec<CheckStatus>) {
+        let group = cfg.groups.iter().find(|g| g.members.contains(&i.name));
+        let mut checks = Vec::new();
+        // The VRRP interface itself, unless dont_track_primary.
+        if !i.dont_track_primary {
+            let up = iface::is_up(&i.interface);
+            checks.push(CheckStatus {
+                kind: "interface".into(),
+                name: i.interface.clone(),
+                state: if up { "up" } else { "down" }.into(),
+                weight: 0,
+                fault: !up,
+                script: None,
+            });
+        }
+        let scripts = i
+            .track_scripts
+            .iter()
+            .chain(group.into_iter().flat_map(|g| g.track_scripts.iter()));
+        for t in scripts {
+            let Some(def) = cfg.scripts.get(&t.name) else {
+                continue;
+            };
+            let Some(h) = self.scripts.get(&t.name) else {
+                continue;
+            };
+            let mut st = h.status.clone();
+            if let Some(at) = h.started {
+                let ms = at.elapsed().as_millis() as u64;
+                if ms > def.interval.as_millis() as u64 {
+                    st.running_ms = Some(ms);
+                }
+            }
+            let (w, fault) = weigh(
+                h.status.healthy,
+                t.weight.unwrap_or(def.weight),
+                def.weight_reverse ^ t.reverse,
+            );
+            checks.push(CheckStatus {
+                kind: "script".into(),
+                name: t.name.clone(),
+                state: if h.status.healthy { "ok" } else { "failed" }.into(),
+                weight: w,
+                fault,
+                script: Some(st),
+            });
+        }
+        let ifaces = i
+            .track_interfaces
+            .iter()
+            .chain(group.into_iter().flat_map(|g| g.track_interfaces.iter()));
+        for t in ifaces {
+            let up = iface::is_up(&t.name);
+            let (w, fault) = weigh(up, t.weight.unwrap_or(0), t.reverse);
+            checks.push(CheckStatus {
+                kind: "interface".into(),
+                name: t.name.clone(),
+                state: if up { "up" } else { "down" }.into(),
+                weight: w,
+                fault,
+                script: None,
+            });
+        }
+        let files = i
+            .track_files
+            .iter()
+            .chain(group.into_iter().flat_map(|g| g.track_files.iter()));
+        for t in files {
+            let Some(def) = cfg.track_files.get(&t.name) else {
+                continue;
+            };
+            let value = self.files.get(&t.name).copied().flatten().unwrap_or(0);
+            let (w, fault) = file_weight(value, t, def.weight, def.reverse);
+            checks.push(CheckStatus {
+                kind: "file".into(),
+                name: t.name.clone(),
+                state: value.to_string(),
+                weight: w,
+                fault,
+                script: None,
+            });
+        }
+        let weight = checks.iter().map(|c| c.weight).sum();
+        let fault = checks.iter().any(|c| c.fault);
+        (weight, fault, checks)
+    }
+}
+
+/// keepalived's rule for scripts and interfaces: weight 0 -> FAULT when
+/// failed; > 0 -> added while healthy; < 0 -> added while failed; `reverse`
+/// swaps healthy and failed.
+pub fn weigh(healthy: bool, weight: i32, reverse: bool) -> (i32, bool) {
+    let good = healthy != reverse;
+    match weight {
+        0 => (0, !good),
+        w if w > 0 => (if good { w } else { 0 }, false),
+        w => (if good { 0 } else { w }, false),
+    }
+}
+
+/// track_file: value × weight; weight 0 -> any non-zero is FAULT; a result
+/// below -253 is FAULT.
+pub fn file_weight(value: i64, t: &Track, def_weight: i32, def_reverse: bool) -> (i32, bool) {
+    let w = t.weight.unwrap_or(def_weight) as i64;
+    if w == 0 {
+        return (0, value != 0);
+    }
+    let mut contrib = value.saturating_mul(w);
+    if def_reverse ^ t.reverse {
+        contrib = -contrib;
+    }
+    if contrib < -253 {
+        return (0, true);
+    }
+    (contrib.clamp(-253, 253) as i32, false)
+}
+
+pub fn read_value(path: &Path) -> Option<i64> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A netlink socket on RTMGRP_LINK: every link change wakes a re-check.
+fn link_monitor(events: mpsc::Sender<TrackEvent>) -> std::io::Result<JoinHandle<()>> {
+    // SAFETY: plain socket(2).
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as u16;
+    sa.nl_groups = libc::RTMGRP_LINK as u32;
+    // SAFETY: sa is a valid sockaddr_nl.
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        )
+    } != 0
+    {
+        return Err(std::io::Error::last_os_error());
+    }
+    let afd = crate::net::async_fd(fd)?;
+    Ok(tokio::spawn(async move {
+        let mut buf = [0u8; 8192];
+        loop {
+            let Ok(mut guard) = afd.readable().await else {
+                return;
+            };
+            // SAFETY: buf is valid for its length.
+            let n = unsafe {
+                libc::recv(
+                    afd.get_ref().as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                )
+            };
+            if n < 0 {
+                guard.clear_ready();
+                continue;
+            }
+            if events.send(TrackEvent::Link).await.is_err() {
+                return;
+            }
+        }
+    }))
+}
+
+/// inotify on the file's directory (the file may be replaced or created).
+fn file_watcher(
+    name: String,
+    path: PathBuf,
+    events: mpsc::Sender<TrackEvent>,
+) -> std::io::Result<JoinHandle<()>> {
+    // SAFETY: plain inotify_init1.
+    let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let cdir = CString::new(dir.to_string_lossy().as_bytes())
+        .map_err(|_| std::io::Error::other("NUL in path"))?;
+    let mask = libc::IN_CLOSE_WRITE
+        | libc::IN_MOVED_TO
+        | libc::IN_CREATE
+        | libc::IN_DELETE
+        | libc::IN_MODIFY;
+    // SAFETY: valid fd and C string.
+    if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), cdir.as_ptr(), mask) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let afd = crate::net::async_fd(fd)?;
+    Ok(tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        loop {
+            let Ok(mut guard) = afd.readable().await else {
+                return;
+            };
+            // SAFETY: buf is valid for its length.
+            let n = unsafe {
+                libc::read(
+                    afd.get_ref().as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            };
+            if n < 0 {
+                guard.clear_ready();
+                continue;
+            }
+            // Any event in the directory: re-read (cheap, and rename-safe).
+            let value = read_value(&path);
+            if events
+                .send(TrackEvent::File {
+                    name: name.clone(),
+                    value,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(w: Option<i32>, reverse: bool) -> Track {
+        Track {
+            name: "t".into(),
+            weight: w,
+            reverse,
+            pos: None,
+        }
+    }
+
+    #[test]
+    fn keepalived_weights() {
+        assert_eq!(
+            weigh(false, 0, false),
+            (0, true),
+            "weight 0: failed = FAULT"
+        );
+        assert_eq!(weigh(true, 0, false), (0, false));
+        assert_eq!(
+            weigh(true, 20, false),
+            (20, false),
+            "positive: added while healthy"
+        );
+        assert_eq!(weigh(false, 20, false), (0, false));
+        assert_eq!(
+            weigh(false, -20, false),
+            (-20, false),
+            "negative: added while failed"
+        );
+        assert_eq!(weigh(true, -20, false), (0, false));
+        assert_eq!(weigh(true, -20, true), (-20, false), "reverse swaps");
+        assert_eq!(weigh(true, 0, true), (0, true));
+    }
+
+    #[test]
+    fn track_file_arithmetic() {
+        assert_eq!(file_weight(3, &track(None, false), 10, false), (30, false));
+        assert_eq!(
+            file_weight(3, &track(Some(-5), false), 10, false),
+            (-15, false)
+        );
+        assert_eq!(file_weight(3, &track(None, true), 10, false), (-30, false));
+        assert_eq!(
+            file_weight(1, &track(Some(0), false), 10, false),
+            (0, true),
+            "weight 0: non-zero = FAULT"
+        );
+        assert_eq!(
+            file_weight(0, &track(Some(0), false), 10, false),
+            (0, false)
+        );
+        assert_eq!(
+            file_weight(-300, &track(None, false), 1, false),
+            (0, true),
+            "below -253 = FAULT"
+        );
+    }
+}

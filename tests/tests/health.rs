@@ -1,0 +1,447 @@
+//! Health tracking, FAULT, notify and sync groups, as keepalived operators
+//! use them: what moves the VIP, and what notify scripts receive.
+
+use std::{
+    net::Ipv4Addr,
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use xvrrp_tests::{lan::Lan, require_root, wait_until};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+const SETTLE: Duration = Duration::from_secs(15);
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn instance(name: &str, vrid: u8, prio: u8, vip: &str, extra: &str) -> String {
+    format!(
+        "vrrp_instance {name} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  priority {prio}\n  advert_int 1\n{extra}\n  virtual_ipaddress {{\n    {vip}\n  }}\n}}\n"
+    )
+}
+
+fn only(lan: &Lan, vip: Ipv4Addr, mac: [u8; 6]) {
+    assert_eq!(
+        lan.host(2).arp_who_has(vip).into_iter().collect::<Vec<_>>(),
+        vec![mac]
+    );
+}
+
+#[test]
+fn failing_script_moves_the_vip_and_recovery_brings_it_back() {
+    require_root();
+    let lan = Lan::new("script", 3).unwrap();
+    let flag = lan.logs.join("healthy");
+    std::fs::write(&flag, "").unwrap();
+    let chk = script(&lan.logs, "chk.sh", &format!("test -e {}", flag.display()));
+    let conf = format!(
+        "vrrp_script chk {{\n  script \"{}\"\n  interval 1\n  weight -100\n}}\n{}",
+        chk.display(),
+        instance(
+            "VI_1",
+            51,
+            150,
+            "10.77.0.100/24",
+            "  track_script {\n    chk\n  }"
+        )
+    );
+    let r1 = lan.xvrrp(0, "r1", &conf).unwrap();
+    let r2 = lan
+        .xvrrp(1, "r2", &instance("VI_1", 51, 100, "10.77.0.100/24", ""))
+        .unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    let st = r1.status().unwrap();
+    let check = st.instances[0]
+        .checks
+        .iter()
+        .find(|c| c.name == "chk")
+        .expect("check in status");
+    assert_eq!((check.state.as_str(), check.weight), ("ok", 0));
+
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        r2.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r1.wait_state("VI_1", "Backup", SETTLE));
+    let st = r1.status().unwrap();
+    assert_eq!(st.instances[0].priority, 50, "150 - 100");
+    let check = st.instances[0]
+        .checks
+        .iter()
+        .find(|c| c.name == "chk")
+        .unwrap();
+    assert_eq!((check.state.as_str(), check.weight), ("failed", -100));
+    only(&lan, VIP, lan.host(1).mac);
+
+    std::fs::write(&flag, "").unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "preempt back after recovery"
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    only(&lan, VIP, lan.host(0).mac);
+    let metrics = lan
+        .host(0)
+        .ns
+        .exec(
+            xvrrp_tests::xvrrp_bin().to_str().unwrap(),
+            &[
+                "status",
+                "--metrics",
+                "--runtime-dir",
+                r1.runtime.to_str().unwrap(),
+            ],
+        )
+        .unwrap();
+    assert!(
+        metrics.contains("xvrrp_check_runs_total{instance=\"VI_1\",check=\"chk\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.lines().any(|l| l
+        .starts_with("xvrrp_check_failures_total{instance=\"VI_1\",check=\"chk\"}")
+        && !l.ends_with(" 0")));
+}
+
+#[test]
+fn hanging_script_is_killed_at_its_timeout_and_adverts_keep_flowing() {
+    require_root();
+    let lan = Lan::new("hang", 3).unwrap();
+    let hang = script(&lan.logs, "hang.sh", "sleep 30");
+    let conf = format!(
+        "vrrp_script hang {{\n  script \"{}\"\n  interval 1\n  timeout 2\n  weight -10\n}}\n{}",
+        hang.display(),
+        instance(
+            "VI_1",
+            51,
+            150,
+            "10.77.0.100/24",
+            "  track_script {\n    hang\n  }"
+        )
+    );
+    let r1 = lan.xvrrp(0, "r1", &conf).unwrap();
+    let r2 = lan
+        .xvrrp(1, "r2", &instance("VI_1", 51, 100, "10.77.0.100/24", ""))
+        .unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    let before = r2.status().unwrap().instances[0].adverts_received;
+    std::thread::sleep(Duration::from_secs(6));
+    let after = r2.status().unwrap().instances[0].adverts_received;
+    assert!(
+        after - before >= 5,
+        "adverts delayed by the hanging script: {before} -> {after}"
+    );
+    assert_eq!(r2.transitions("VI_1"), 1, "the Backup never took over");
+    let st = r1.status().unwrap();
+    let c = st.instances[0]
+        .checks
+        .iter()
+        .find(|c| c.name == "hang")
+        .unwrap();
+    let sc = c.script.as_ref().unwrap();
+    assert!(sc.timeouts >= 2, "{sc:?}");
+    // While it runs past its interval, status says so.
+    let bin = xvrrp_tests::xvrrp_bin();
+    assert!(wait_until(Duration::from_secs(4), || {
+        lan.host(0)
+            .ns
+            .exec(
+                bin.to_str().unwrap(),
+                &["status", "--runtime-dir", r1.runtime.to_str().unwrap()],
+            )
+            .is_ok_and(|t| t.contains("RUNNING FOR") && t.contains("slow or hanging"))
+    }));
+    assert_eq!(c.weight, -10);
+    assert_eq!(st.instances[0].priority, 140);
+    // Killed with its process group: no pile of `sleep 30`.
+    let sleeps = std::process::Command::new("pgrep")
+        .args(["-fc", "^sleep 30$"])
+        .output()
+        .unwrap();
+    let n: u32 = String::from_utf8_lossy(&sleeps.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(n <= 2, "{n} hanging scripts left running");
+}
+
+#[test]
+fn downed_tracked_interface_faults_and_moves_the_vip() {
+    require_root();
+    let lan = Lan::new("trackif", 3).unwrap();
+    let ns = &lan.host(0).ns;
+    ns.ip(&[
+        "link", "add", "trk0", "type", "veth", "peer", "name", "trk1",
+    ])
+    .unwrap();
+    ns.ip(&["link", "set", "trk0", "up"]).unwrap();
+    ns.ip(&["link", "set", "trk1", "up"]).unwrap();
+    let conf = instance(
+        "VI_1",
+        51,
+        150,
+        "10.77.0.100/24",
+        "  track_interface {\n    trk0\n  }\n  notify_fault \"/bin/true\"",
+    );
+    let r1 = lan.xvrrp(0, "r1", &conf).unwrap();
+    let r2 = lan
+        .xvrrp(1, "r2", &instance("VI_1", 51, 100, "10.77.0.100/24", ""))
+        .unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    ns.ip(&["link", "set", "trk0", "down"]).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Fault", Duration::from_secs(3)),
+        "{}",
+        r1.proc.log_text()
+    );
+    // Leaving Active for FAULT sends priority 0: the Backup takes over at once.
+    assert!(r2.wait_state("VI_1", "Active", Duration::from_secs(3)));
+    only(&lan, VIP, lan.host(1).mac);
+    ns.ip(&["link", "set", "trk0", "up"]).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    only(&lan, VIP, lan.host(0).mac);
+}
+
+#[test]
+fn track_file_weight_changes_the_priority() {
+    require_root();
+    let lan = Lan::new("trackfile", 3).unwrap();
+    let file = lan.logs.join("prio");
+    let conf = format!(
+        "vrrp_track_file tf {{\n  file {}\n  weight 1\n  init_file 0\n}}\n{}",
+        file.display(),
+        instance(
+            "VI_1",
+            51,
+            150,
+            "10.77.0.100/24",
+            "  track_file {\n    tf weight -10\n  }"
+        )
+    );
+    let r1 = lan.xvrrp(0, "r1", &conf).unwrap();
+    let r2 = lan
+        .xvrrp(1, "r2", &instance("VI_1", 51, 100, "10.77.0.100/24", ""))
+        .unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().trim(),
+        "0",
+        "init_file wrote it"
+    );
+    std::fs::write(&file, "3\n").unwrap();
+    assert!(wait_until(Duration::from_secs(3), || r1
+        .status()
+        .is_ok_and(|s| s.instances[0].priority == 120)));
+    assert_eq!(r1.state("VI_1"), "Active", "120 still beats 100");
+    std::fs::write(&file, "6\n").unwrap();
+    assert!(wait_until(Duration::from_secs(3), || r1
+        .status()
+        .is_ok_and(|s| s.instances[0].priority == 90)));
+    assert!(r2.wait_state("VI_1", "Active", SETTLE), "90 loses to 100");
+}
+
+#[test]
+fn notify_scripts_get_keepalived_arguments_in_order() {
+    require_root();
+    let lan = Lan::new("notify", 3).unwrap();
+    let out = lan.logs.join("notify.out");
+    let n = script(
+        &lan.logs,
+        "n.sh",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let fifo = lan.logs.join("notify.fifo");
+    let extra = format!(
+        "  notify_master \"{n} master\"\n  notify_backup \"{n} backup\"\n  notify_stop \"{n} stop\"\n  notify \"{n} generic\"\n  notify_fifo {}",
+        fifo.display(),
+        n = n.display()
+    );
+    let mut r1 = lan
+        .xvrrp(
+            0,
+            "r1",
+            &instance("VI_1", 51, 150, "10.77.0.100/24", &extra),
+        )
+        .unwrap();
+    // Read the fifo as keepalived's users do.
+    let fifo_lines = lan.logs.join("fifo.out");
+    assert!(wait_until(Duration::from_secs(5), || fifo.exists()));
+    let _reader = lan
+        .host(0)
+        .ns
+        .spawn("cat", &[fifo.to_str().unwrap()], &fifo_lines)
+        .unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    r1.proc.signal(libc::SIGTERM);
+    assert_eq!(r1.proc.wait_exit(Duration::from_secs(10)), Some(0));
+    let lines: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "backup",
+            "generic INSTANCE VI_1 BACKUP 150",
+            "master",
+            "generic INSTANCE VI_1 MASTER 150",
+            "stop",
+            "generic INSTANCE VI_1 STOP 150"
+        ]
+    );
+    assert!(wait_until(Duration::from_secs(2), || {
+        std::fs::read_to_string(&fifo_lines)
+            .is_ok_and(|t| t.contains("INSTANCE \"VI_1\" MASTER 150"))
+    }));
+}
+
+#[test]
+fn sync_group_fails_over_as_one() {
+    require_root();
+    let lan = Lan::new("sync", 3).unwrap();
+    let flag = lan.logs.join("ok");
+    std::fs::write(&flag, "").unwrap();
+    let chk = script(&lan.logs, "chk.sh", &format!("test -e {}", flag.display()));
+    let out = lan.logs.join("group.out");
+    let n = script(
+        &lan.logs,
+        "g.sh",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let group = |track: bool| {
+        format!(
+            "{}vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n  notify \"{}\"\n}}\n",
+            if track {
+                format!(
+                    "vrrp_script chk {{\n  script \"{}\"\n  interval 1\n}}\n",
+                    chk.display()
+                )
+            } else {
+                String::new()
+            },
+            n.display()
+        )
+    };
+    let prio = |p: u8, track: bool| {
+        format!(
+            "{}{}{}",
+            group(track),
+            instance("VI_1", 51, p, "10.77.0.100/24", ""),
+            instance(
+                "VI_2",
+                52,
+                p,
+                "10.77.0.101/24",
+                if track {
+                    "  track_script {\n    chk\n  }"
+                } else {
+                    ""
+                }
+            )
+        )
+    };
+    let r1 = lan.xvrrp(0, "r1", &prio(150, true)).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &prio(100, false)).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE) && r1.wait_state("VI_2", "Active", SETTLE));
+    // VI_2's check fails (weight 0): VI_2 FAULT, and VI_1 with it.
+    std::fs::remove_file(&flag).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Fault", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert_eq!(r1.state("VI_2"), "Fault");
+    assert!(r2.wait_state("VI_1", "Active", SETTLE) && r2.wait_state("VI_2", "Active", SETTLE));
+    only(&lan, VIP, lan.host(1).mac);
+    only(&lan, Ipv4Addr::new(10, 77, 0, 101), lan.host(1).mac);
+    std::fs::write(&flag, "").unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE) && r1.wait_state("VI_2", "Active", SETTLE));
+    assert!(wait_until(Duration::from_secs(3), || {
+        std::fs::read_to_string(&out).is_ok_and(|t| t.contains("GROUP G FAULT 0"))
+    }));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("GROUP G MASTER 0"), "{text}");
+}
+
+/// The seed's health-check demo, config and script as written: nginx
+/// present -> Active; nginx gone -> the script tries to restart it, fails,
+/// and the instance goes to FAULT (weight 0), so the VIP moves.
+#[test]
+fn seed_health_check_demo_works_as_written() {
+    require_root();
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../agent/src/config/fixtures/ok/seed_health_check.conf"
+    ))
+    .unwrap();
+    let script_text = "nginxpid=$(ps -C nginx --no-header|wc -l)\nif [ $nginxpid -eq 0 ];then\n    systemctl start nginx\n    sleep 3\n    nginxpid=$(ps -C nginx --no-header|wc -l) \n    if [ $nginxpid -eq 0 ];then\n        systemctl stop keepalived\n   fi\nfi\n";
+    // The demo's path, created for the test and removed after it.
+    let created_server = !Path::new("/server").exists();
+    std::fs::create_dir_all("/server/scripts").unwrap();
+    struct Remove(bool);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            if self.0 {
+                let _ = std::fs::remove_dir_all("/server");
+            } else {
+                let _ = std::fs::remove_file("/server/scripts/check_list");
+            }
+        }
+    }
+    let _remove = Remove(created_server);
+    std::fs::write(
+        "/server/scripts/check_list",
+        format!("#!/bin/bash\n{script_text}"),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        "/server/scripts/check_list",
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+
+    let lan = Lan::new("seedhc", 3).unwrap();
+    // A process called nginx.
+    let nginx = lan.logs.join("nginx");
+    std::fs::copy("/bin/sleep", &nginx).unwrap();
+    let mut fake = std::process::Command::new(&nginx)
+        .arg("300")
+        .spawn()
+        .unwrap();
+    // The other router: the same demo without the check, at a lower priority.
+    let backup = seed
+        .replace("priority 150", "priority 100")
+        .replace("track_script  {\n    check\n   }", "");
+    let r1 = lan.xvrrp(0, "r1", &seed).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &backup).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    only(&lan, Ipv4Addr::new(192, 168, 1, 8), lan.host(0).mac);
+    let _ = fake.kill();
+    let _ = fake.wait();
+    // interval 10 s, then the script's own 3 s: FAULT within ~15 s.
+    assert!(
+        r1.wait_state("VI_1", "Fault", Duration::from_secs(25)),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Active", Duration::from_secs(5)));
+    only(&lan, Ipv4Addr::new(192, 168, 1, 8), lan.host(1).mac);
+}
