@@ -12,6 +12,44 @@ pub const PROGRAM_NAME: &str = "xvrrp";
 /// Map names, as the agent looks them up.
 pub const MAP_COUNTERS: &str = "COUNTERS";
 pub const MAP_EVENTS: &str = "EVENTS";
+pub const MAP_VIPS: &str = "VIPS";
+pub const MAP_LEASE: &str = "LEASE";
+
+/// Capacity of the VIPS map.
+pub const MAX_VIPS: u32 = 4096;
+
+/// A virtual address on one interface: key of the `VIPS` hash map.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VipKey {
+    /// The interface requests arrive on.
+    pub ifindex: u32,
+    /// FAMILY_V4 or FAMILY_V6 (as u32 for alignment).
+    pub family: u32,
+    /// IPv4 in the first 4 bytes, the rest zero; or IPv6.
+    pub addr: [u8; 16],
+}
+
+/// What the program does for that address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VipValue {
+    /// The MAC the answers carry (the virtual MAC with use_vmac).
+    pub mac: [u8; 6],
+    /// VIP_* flags.
+    pub flags: u8,
+    pub vrid: u8,
+}
+
+/// This host is Active for the VIP: answer (while the lease is fresh).
+pub const VIP_ACTIVE: u8 = 1;
+/// Neighbor Advertisements carry R=1 (the host forwards IPv6).
+pub const VIP_ROUTER: u8 = 4;
+
+/// `LEASE` array slots: the agent's last renewal and the lease length, in
+/// CLOCK_MONOTONIC ns (the clock of bpf_ktime_get_ns).
+pub const LEASE_RENEWED: u32 = 0;
+pub const LEASE_LENGTH: u32 = 1;
 
 /// Indexes into the per-CPU `COUNTERS` array: one per branch of the program.
 pub mod counter {
@@ -43,8 +81,20 @@ pub mod counter {
     pub const INVALID_FIELD: u32 = 12;
     /// Ring buffer full: a record was lost (the agent is not draining).
     pub const RINGBUF_FULL: u32 = 13;
+    /// ARP requests for an Active VIP answered in place (XDP_TX).
+    pub const ARP_REPLIED: u32 = 14;
+    /// ARP requests for a VIP dropped: this host is Backup for it.
+    pub const ARP_DROP_BACKUP: u32 = 15;
+    /// ARP requests for a VIP dropped: the agent's lease is stale (fail silent).
+    pub const ARP_DROP_STALE: u32 = 16;
+    /// Neighbor Solicitations for an Active VIP answered with an NA.
+    pub const NA_SENT: u32 = 17;
+    /// Neighbor Solicitations for a VIP dropped while Backup.
+    pub const NS_DROP_BACKUP: u32 = 18;
+    /// Neighbor Solicitations for a VIP dropped: lease stale.
+    pub const NS_DROP_STALE: u32 = 19;
     /// Number of counters.
-    pub const COUNT: u32 = 14;
+    pub const COUNT: u32 = 20;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -62,6 +112,12 @@ pub mod counter {
         "invalid_ttl",
         "invalid_field",
         "ringbuf_full",
+        "arp_replied",
+        "arp_drop_backup",
+        "arp_drop_stale",
+        "na_sent",
+        "ns_drop_backup",
+        "ns_drop_stale",
     ];
 }
 
@@ -96,6 +152,10 @@ pub struct AdvertRecord {
 
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for AdvertRecord {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for VipKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for VipValue {}
 
 #[cfg(test)]
 mod tests {
@@ -106,6 +166,8 @@ mod tests {
     fn record_layout_is_fixed() {
         assert_eq!(core::mem::size_of::<AdvertRecord>(), 40);
         assert_eq!(core::mem::align_of::<AdvertRecord>(), 8);
+        assert_eq!(core::mem::size_of::<VipKey>(), 24);
+        assert_eq!(core::mem::size_of::<VipValue>(), 8);
     }
 
     #[test]

@@ -1,17 +1,26 @@
 use aya_ebpf::{
     bindings::xdp_action,
-    helpers::bpf_ktime_get_ns,
+    helpers::{bpf_ktime_get_ns, bpf_xdp_adjust_tail},
     macros::{map, xdp},
-    maps::{PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
-use xvrrp_common::{counter, AdvertRecord, EVENTS_BYTES, FAMILY_V4, FAMILY_V6};
+use xvrrp_common::{
+    counter, AdvertRecord, VipKey, VipValue, EVENTS_BYTES, FAMILY_V4, FAMILY_V6, LEASE_LENGTH,
+    LEASE_RENEWED, MAX_VIPS, VIP_ACTIVE, VIP_ROUTER,
+};
 
 #[map(name = "COUNTERS")]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 
 #[map(name = "EVENTS")]
 static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+#[map(name = "VIPS")]
+static VIPS: HashMap<VipKey, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+#[map(name = "LEASE")]
+static LEASE: Array<u64> = Array::with_max_entries(2, 0);
 
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
@@ -22,6 +31,7 @@ const ETH_P_8021AD: u16 = 0x88a8;
 const IPPROTO_VRRP: u8 = 112;
 const IPPROTO_ICMPV6: u8 = 58;
 const ICMPV6_NS: u8 = 135;
+const ICMPV6_NA: u8 = 136;
 const IPV4_HLEN: usize = 20;
 const IPV6_HLEN: usize = 40;
 const VRRP_HLEN: usize = 8;
@@ -31,8 +41,51 @@ const VRRP_V2_AUTH_LEN: usize = 8;
 #[xdp]
 pub fn xvrrp(ctx: XdpContext) -> u32 {
     count(counter::FRAMES);
-    classify(&ctx);
-    xdp_action::XDP_PASS
+    classify(&ctx)
+}
+
+/// What to do with a request for one of our VIPs.
+enum Verdict {
+    Answer(VipValue),
+    Drop,
+    NotOurs,
+}
+
+/// RFC 9568 §6.4.2: a Backup must not answer for the VIPs, so while Backup
+/// the request is dropped (the kernel would answer: the address may still be
+/// on the interface). DESIGN.md rule 4, fail silent: an Active answers only
+/// while the agent's lease is fresh.
+#[inline(always)]
+fn vip_verdict(ctx: &XdpContext, family: u32, addr: [u8; 16], backup: u32, stale: u32) -> Verdict {
+    // SAFETY: reads the xdp_md context the kernel handed us.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let key = VipKey {
+        ifindex,
+        family,
+        addr,
+    };
+    // SAFETY: the value is copied out at once.
+    let Some(vip) = (unsafe { VIPS.get(&key) }).copied() else {
+        return Verdict::NotOurs;
+    };
+    if vip.flags & VIP_ACTIVE == 0 {
+        count(backup);
+        return Verdict::Drop;
+    }
+    let renewed = LEASE.get(LEASE_RENEWED).copied().unwrap_or(0);
+    let length = LEASE.get(LEASE_LENGTH).copied().unwrap_or(0);
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now > renewed.saturating_add(length) {
+        count(stale);
+        return Verdict::Drop;
+    }
+    Verdict::Answer(vip)
+}
+
+#[inline(always)]
+fn ptr_mut<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
+    ptr_at::<T>(ctx, offset).map(|p| p as *mut T)
 }
 
 #[inline(always)]
@@ -68,44 +121,90 @@ fn be16_at(ctx: &XdpContext, offset: usize) -> Option<u16> {
 }
 
 #[inline(always)]
-fn classify(ctx: &XdpContext) {
+fn classify(ctx: &XdpContext) -> u32 {
     let Some(mut ethertype) = be16_at(ctx, 12) else {
         count(counter::TRUNCATED);
-        return;
+        return xdp_action::XDP_PASS;
     };
-    let mut l3 = ETH_HLEN;
-    if ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD {
+    let tagged = ethertype == ETH_P_8021Q || ethertype == ETH_P_8021AD;
+    if tagged {
         count(counter::VLAN);
         let Some(inner) = be16_at(ctx, 16) else {
             count(counter::TRUNCATED);
-            return;
+            return xdp_action::XDP_PASS;
         };
         ethertype = inner;
-        l3 = ETH_HLEN + 4;
     }
-    match ethertype {
-        ETH_P_ARP => classify_arp(ctx, l3),
-        ETH_P_IP => classify_ipv4(ctx, l3),
-        ETH_P_IPV6 => classify_ipv6(ctx, l3),
-        _ => {}
+    // Constant offsets for each case keep the verifier's job simple.
+    match (ethertype, tagged) {
+        (ETH_P_ARP, false) => classify_arp(ctx, ETH_HLEN),
+        (ETH_P_ARP, true) => classify_arp(ctx, ETH_HLEN + 4),
+        (ETH_P_IP, false) => {
+            classify_ipv4(ctx, ETH_HLEN);
+            xdp_action::XDP_PASS
+        }
+        (ETH_P_IP, true) => {
+            classify_ipv4(ctx, ETH_HLEN + 4);
+            xdp_action::XDP_PASS
+        }
+        (ETH_P_IPV6, false) => classify_ipv6(ctx, ETH_HLEN),
+        (ETH_P_IPV6, true) => classify_ipv6(ctx, ETH_HLEN + 4),
+        _ => xdp_action::XDP_PASS,
     }
 }
 
-/// RFC 826 header: hrd(2) pro(2) hln(1) pln(1) op(2).
+/// RFC 826: hrd(2) pro(2) hln(1) pln(1) op(2) sha(6) spa(4) tha(6) tpa(4).
+/// A request for an Active VIP is answered in place (Cilium's arp.h).
 #[inline(always)]
-fn classify_arp(ctx: &XdpContext, l3: usize) {
-    let Some(hdr) = ptr_at::<[u8; 8]>(ctx, l3) else {
+fn classify_arp(ctx: &XdpContext, l3: usize) -> u32 {
+    let Some(arp) = ptr_mut::<[u8; 28]>(ctx, l3) else {
         count(counter::TRUNCATED);
-        return;
+        return xdp_action::XDP_PASS;
     };
     // SAFETY: checked by ptr_at.
-    let h = unsafe { *hdr };
-    let ethernet_ipv4 = h[0..2] == [0, 1] && h[2..4] == [0x08, 0x00] && h[4] == 6 && h[5] == 4;
-    if ethernet_ipv4 && h[6..8] == [0, 1] {
-        count(counter::ARP_REQUEST);
-    } else {
+    let a = unsafe { *arp };
+    let ethernet_ipv4 = a[0..2] == [0, 1] && a[2..4] == [0x08, 0x00] && a[4] == 6 && a[5] == 4;
+    if !(ethernet_ipv4 && a[6..8] == [0, 1]) {
         count(counter::ARP_OTHER);
+        return xdp_action::XDP_PASS;
     }
+    count(counter::ARP_REQUEST);
+    // Gratuitous requests (sender IP = target IP) are announcements, not questions.
+    if a[14..18] == a[24..28] {
+        return xdp_action::XDP_PASS;
+    }
+    let mut target = [0u8; 16];
+    target[..4].copy_from_slice(&a[24..28]);
+    let vip = match vip_verdict(
+        ctx,
+        FAMILY_V4 as u32,
+        target,
+        counter::ARP_DROP_BACKUP,
+        counter::ARP_DROP_STALE,
+    ) {
+        Verdict::NotOurs => return xdp_action::XDP_PASS,
+        Verdict::Drop => return xdp_action::XDP_DROP,
+        Verdict::Answer(v) => v,
+    };
+    let Some(eth) = ptr_mut::<[u8; 12]>(ctx, 0) else {
+        return xdp_action::XDP_PASS;
+    };
+    let mut r = a;
+    r[7] = 2; // reply
+    r[8..14].copy_from_slice(&vip.mac);
+    r[14..18].copy_from_slice(&a[24..28]);
+    r[18..24].copy_from_slice(&a[8..14]);
+    r[24..28].copy_from_slice(&a[14..18]);
+    let mut e = [0u8; 12];
+    e[..6].copy_from_slice(&a[8..14]);
+    e[6..].copy_from_slice(&vip.mac);
+    // SAFETY: both checked by ptr_at; same frame, disjoint ranges.
+    unsafe {
+        *arp = r;
+        *eth = e;
+    }
+    count(counter::ARP_REPLIED);
+    xdp_action::XDP_TX
 }
 
 #[inline(always)]
@@ -135,10 +234,10 @@ fn classify_ipv4(ctx: &XdpContext, l3: usize) {
 }
 
 #[inline(always)]
-fn classify_ipv6(ctx: &XdpContext, l3: usize) {
+fn classify_ipv6(ctx: &XdpContext, l3: usize) -> u32 {
     let Some(hdr) = ptr_at::<[u8; IPV6_HLEN]>(ctx, l3) else {
         count(counter::TRUNCATED);
-        return;
+        return xdp_action::XDP_PASS;
     };
     // SAFETY: checked by ptr_at.
     let h = unsafe { *hdr };
@@ -146,16 +245,144 @@ fn classify_ipv6(ctx: &XdpContext, l3: usize) {
         IPPROTO_ICMPV6 => {
             if u8_at(ctx, l3 + IPV6_HLEN) == Some(ICMPV6_NS) {
                 count(counter::ND_NS);
+                return neighbor_solicit(ctx, l3, h);
             }
+            xdp_action::XDP_PASS
         }
         IPPROTO_VRRP => {
             let payload_len = u16::from_be_bytes([h[4], h[5]]) as usize;
             let mut src = [0u8; 16];
             src.copy_from_slice(&h[8..24]);
             advert(ctx, l3 + IPV6_HLEN, payload_len, FAMILY_V6, h[7], src);
+            xdp_action::XDP_PASS
         }
-        _ => {}
+        _ => xdp_action::XDP_PASS,
     }
+}
+
+/// ICMPv6 NS (RFC 4861 §4.3): type, code, checksum, reserved(4), target(16), options.
+const NS_LEN: usize = 24;
+/// The NA we send: the NS layout plus one target link-layer address option.
+const NA_LEN: usize = 32;
+
+/// A Neighbor Solicitation for an Active VIP becomes, in place, a Neighbor
+/// Advertisement (RFC 4861 §7.2.4): to the soliciting address, or to
+/// ff02::1 with S=0 when it came from :: (duplicate address detection);
+/// hop limit 255; O=1; R when the host forwards; target link-layer option.
+#[inline(always)]
+fn neighbor_solicit(ctx: &XdpContext, l3: usize, ip6: [u8; IPV6_HLEN]) -> u32 {
+    let payload_len = u16::from_be_bytes([ip6[4], ip6[5]]) as usize;
+    // RFC 4861 §7.1.1: hop limit 255, code 0, at least 24 bytes.
+    if ip6[7] != 255 || payload_len < NS_LEN {
+        return xdp_action::XDP_PASS;
+    }
+    let Some(ns) = ptr_at::<[u8; NS_LEN]>(ctx, l3 + IPV6_HLEN) else {
+        return xdp_action::XDP_PASS;
+    };
+    // SAFETY: checked by ptr_at.
+    let n = unsafe { *ns };
+    if n[1] != 0 {
+        return xdp_action::XDP_PASS;
+    }
+    let mut target = [0u8; 16];
+    target.copy_from_slice(&n[8..24]);
+    let vip = match vip_verdict(
+        ctx,
+        FAMILY_V6 as u32,
+        target,
+        counter::NS_DROP_BACKUP,
+        counter::NS_DROP_STALE,
+    ) {
+        Verdict::NotOurs => return xdp_action::XDP_PASS,
+        Verdict::Drop => return xdp_action::XDP_DROP,
+        Verdict::Answer(v) => v,
+    };
+    let Some(eth) = ptr_at::<[u8; 12]>(ctx, 0) else {
+        return xdp_action::XDP_PASS;
+    };
+    // SAFETY: checked by ptr_at.
+    let e = unsafe { *eth };
+    let dad = ip6[8..24] == [0u8; 16];
+    // Make the ICMPv6 part exactly NA_LEN bytes (grow a bare NS, cut options).
+    let want = l3 + IPV6_HLEN + NA_LEN;
+    let have = ctx.data_end() - ctx.data();
+    let delta = want as i64 - have as i64;
+    if delta != 0 {
+        if !(-1500..=8).contains(&delta) {
+            return xdp_action::XDP_PASS;
+        }
+        // SAFETY: the helper bounds-checks; pointers are re-derived below.
+        if unsafe { bpf_xdp_adjust_tail(ctx.ctx, delta as i32) } != 0 {
+            return xdp_action::XDP_PASS;
+        }
+    }
+    let (Some(eth), Some(ip), Some(na)) = (
+        ptr_mut::<[u8; 12]>(ctx, 0),
+        ptr_mut::<[u8; IPV6_HLEN]>(ctx, l3),
+        ptr_mut::<[u8; NA_LEN]>(ctx, l3 + IPV6_HLEN),
+    ) else {
+        return xdp_action::XDP_DROP;
+    };
+    let all_nodes: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let mut dst = [0u8; 16];
+    if dad {
+        dst = all_nodes;
+    } else {
+        dst.copy_from_slice(&ip6[8..24]);
+    }
+    let mut ne = [0u8; 12];
+    if dad {
+        ne[..6].copy_from_slice(&[0x33, 0x33, 0, 0, 0, 1]);
+    } else {
+        ne[..6].copy_from_slice(&e[6..12]);
+    }
+    ne[6..].copy_from_slice(&vip.mac);
+    let mut h = ip6;
+    h[4] = 0;
+    h[5] = NA_LEN as u8;
+    h[6] = IPPROTO_ICMPV6;
+    h[7] = 255;
+    h[8..24].copy_from_slice(&target);
+    h[24..40].copy_from_slice(&dst);
+    let mut a = [0u8; NA_LEN];
+    a[0] = ICMPV6_NA;
+    let mut flags = 0x20; // O
+    if !dad {
+        flags |= 0x40; // S
+    }
+    if vip.flags & VIP_ROUTER != 0 {
+        flags |= 0x80; // R
+    }
+    a[4] = flags;
+    a[8..24].copy_from_slice(&target);
+    a[24] = 2; // target link-layer address
+    a[25] = 1;
+    a[26..32].copy_from_slice(&vip.mac);
+    // RFC 4443 §2.3: over the pseudo-header (src, dst, length, next header).
+    let mut sum: u32 = NA_LEN as u32 + IPPROTO_ICMPV6 as u32;
+    let mut i = 0;
+    while i < 16 {
+        sum += u16::from_be_bytes([target[i], target[i + 1]]) as u32;
+        sum += u16::from_be_bytes([dst[i], dst[i + 1]]) as u32;
+        sum += u16::from_be_bytes([a[i], a[i + 1]]) as u32;
+        sum += u16::from_be_bytes([a[16 + i], a[17 + i]]) as u32;
+        i += 2;
+    }
+    // 36 words of 16 bits sum below 2^22: two folds always finish the carry
+    // (a loop here is one the verifier cannot bound).
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    let c = (!(sum as u16)).to_be_bytes();
+    a[2] = c[0];
+    a[3] = c[1];
+    // SAFETY: all three checked by ptr_at after the tail adjustment.
+    unsafe {
+        *eth = ne;
+        *ip = h;
+        *na = a;
+    }
+    count(counter::NA_SENT);
+    xdp_action::XDP_TX
 }
 
 #[inline(always)]
