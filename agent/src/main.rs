@@ -38,6 +38,10 @@ enum Command {
         /// How to attach the XDP program.
         #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
         xdp_mode: AttachMode,
+        /// The bpffs where the XDP link is pinned (so a crash leaves it in
+        /// place). Under `ip netns exec`, give one mounted outside it.
+        #[arg(long, default_value = "/sys/fs/bpf")]
+        bpffs: PathBuf,
     },
     /// Check a keepalived.conf and print what it configures.
     Check {
@@ -98,6 +102,7 @@ fn main() -> std::process::ExitCode {
             runtime_dir,
             interface,
             xdp_mode,
+            bpffs,
         } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -111,6 +116,8 @@ fn main() -> std::process::ExitCode {
                                 config,
                                 config_id,
                                 runtime_dir,
+                                xdp_mode,
+                                bpffs,
                             })
                             .await
                         }

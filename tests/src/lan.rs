@@ -101,18 +101,34 @@ impl Lan {
 
     /// Starts xvrrp on host `i` with `conf`.
     pub fn xvrrp(&self, i: usize, name: &str, conf: &str) -> anyhow::Result<Agent> {
+        self.xvrrp_with(i, name, conf, &[])
+    }
+
+    /// Starts xvrrp on host `i` with `conf` and extra `run` arguments.
+    pub fn xvrrp_with(
+        &self,
+        i: usize,
+        name: &str,
+        conf: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Agent> {
         let path = self.conf(&format!("{name}.conf"), conf);
         let rt = self.logs.join(format!("rt-{name}"));
         let bin = xvrrp_bin();
+        let bpffs = crate::test_bpffs();
+        let mut args = vec![
+            "run",
+            "-c",
+            path.to_str().expect("UTF-8"),
+            "--runtime-dir",
+            rt.to_str().expect("UTF-8"),
+            "--bpffs",
+            bpffs.to_str().expect("UTF-8"),
+        ];
+        args.extend_from_slice(extra);
         let proc = self.hosts[i].ns.spawn(
             bin.to_str().expect("UTF-8 path"),
-            &[
-                "run",
-                "-c",
-                path.to_str().expect("UTF-8"),
-                "--runtime-dir",
-                rt.to_str().expect("UTF-8"),
-            ],
+            &args,
             &self.logs.join(format!("{name}.log")),
         )?;
         let agent = Agent {

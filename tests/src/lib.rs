@@ -121,8 +121,22 @@ impl Netns {
     }
 }
 
+/// A bpffs in the host's mount namespace for the agents' pins: one mounted
+/// inside `ip netns exec` would vanish with the agent (and so would its pins).
+pub fn test_bpffs() -> PathBuf {
+    let p = PathBuf::from("/run/xvrrp-tests/bpffs");
+    xvrrp::dataplane::ensure_bpffs(&p).expect("mounting the test bpffs");
+    p
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
+        // Pins of agents killed in this namespace.
+        use std::os::unix::fs::MetadataExt as _;
+        if let Ok(m) = std::fs::metadata(format!("/run/netns/{}", self.name)) {
+            let _ =
+                std::fs::remove_dir_all(test_bpffs().join(format!("xvrrp/v1/netns-{}", m.ino())));
+        }
         let _ = Command::new("ip")
             .args(["netns", "pids", &self.name])
             .output()

@@ -355,7 +355,10 @@ fn status_metrics_and_bad_packets() {
 fn restart_after_kill9_removes_the_stale_vip() {
     require_root();
     let lan = Lan::new("stale", 3).unwrap();
-    let mut r1 = lan.xvrrp(0, "r1", &conf(150, "")).unwrap();
+    // The socket path (no XDP): nothing stops the dead router's kernel.
+    let mut r1 = lan
+        .xvrrp_with(0, "r1", &conf(150, ""), &["--xdp-mode", "off"])
+        .unwrap();
     let r2 = lan.xvrrp(1, "r2", &conf(100, "")).unwrap();
     assert!(r1.wait_state("VI_1", "Active", SETTLE));
     r1.proc.signal(libc::SIGKILL);
@@ -368,7 +371,9 @@ fn restart_after_kill9_removes_the_stale_vip() {
         "kill -9 leaves the VIP behind"
     );
     // A restarted agent (now Backup with a lower priority) removes it first.
-    let r1 = lan.xvrrp(0, "r1b", &conf(50, "")).unwrap();
+    let r1 = lan
+        .xvrrp_with(0, "r1b", &conf(50, ""), &["--xdp-mode", "off"])
+        .unwrap();
     assert!(r1.wait_state("VI_1", "Backup", SETTLE));
     assert!(r1
         .proc

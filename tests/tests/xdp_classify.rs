@@ -41,7 +41,7 @@ fn counts_arp_ns_and_adverts_and_records_only_valid_adverts() {
 
     let ea2 = ea.clone();
     let mut dp = a
-        .run(move || Dataplane::attach(&ea2, AttachMode::Skb))
+        .run(move || Dataplane::attach(&ea2, AttachMode::Skb, None))
         .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -167,7 +167,7 @@ fn vlan_tagged_advert_is_seen_through_the_tag() {
     let b_mac = b.mac(&eb).unwrap();
     let ea2 = ea.clone();
     let mut dp = a
-        .run(move || Dataplane::attach(&ea2, AttachMode::Skb))
+        .run(move || Dataplane::attach(&ea2, AttachMode::Skb, None))
         .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use tokio::{io::AsyncWriteExt as _, net::UnixListener, sync::watch};
+use tokio::{io::AsyncWriteExt as _, net::UnixListener};
 
 /// What `xvrrp status` shows.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -21,6 +21,16 @@ pub struct Status {
     pub config: String,
     pub instances: Vec<InstanceStatus>,
     /// Daemon-wide counters (adverts invalid by reason, unknown VRIDs, …).
+    pub counters: BTreeMap<String, u64>,
+    /// The XDP program per interface: mode and per-CPU counters summed.
+    #[serde(default)]
+    pub xdp: Vec<XdpStatus>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct XdpStatus {
+    pub interface: String,
+    pub mode: String,
     pub counters: BTreeMap<String, u64>,
 }
 
@@ -100,17 +110,31 @@ pub fn lock(dir: &Path) -> anyhow::Result<Lock> {
     Ok(Lock { _file: file })
 }
 
-/// Serves the latest status to each connection until the process exits.
-pub async fn serve(path: PathBuf, status: watch::Receiver<Status>) -> anyhow::Result<()> {
+/// A request for a fresh status, answered by the daemon's loop.
+pub type StatusRequest = tokio::sync::oneshot::Sender<Status>;
+
+/// Serves each connection a status built by the daemon's loop on request
+/// (never a stale snapshot), until the process exits.
+pub async fn serve(
+    path: PathBuf,
+    requests: tokio::sync::mpsc::Sender<StatusRequest>,
+) -> anyhow::Result<()> {
     let _ = std::fs::remove_file(&path);
     let listener =
         UnixListener::bind(&path).with_context(|| format!("binding {}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
     loop {
         let (mut conn, _) = listener.accept().await?;
-        let body = serde_json::to_vec(&*status.borrow()).unwrap_or_default();
+        let requests = requests.clone();
         tokio::spawn(async move {
-            let _ = conn.write_all(&body).await;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            if requests.send(tx).await.is_err() {
+                return;
+            }
+            if let Ok(status) = rx.await {
+                let body = serde_json::to_vec(&status).unwrap_or_default();
+                let _ = conn.write_all(&body).await;
+            }
             let _ = conn.shutdown().await;
         });
     }

@@ -83,6 +83,21 @@ pub fn table(s: &Status) -> String {
             line
         })
         .collect();
+    for x in &s.xdp {
+        let nonzero: Vec<String> = x
+            .counters
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "xdp {} ({}): {}",
+            x.interface,
+            x.mode,
+            nonzero.join(" ")
+        );
+    }
     if !checks.is_empty() {
         let _ = writeln!(out, "checks:\n{}", checks.join("\n"));
     }
@@ -191,6 +206,16 @@ pub fn metrics(s: &Status) -> String {
                 out,
                 "xvrrp_check_weight{{instance=\"{}\",kind=\"{}\",check=\"{}\"}} {}",
                 i.name, c.kind, c.name, c.weight
+            );
+        }
+    }
+    let _ = writeln!(out, "# HELP xvrrp_xdp_total XDP program counters, every branch, per interface.\n# TYPE xvrrp_xdp_total counter");
+    for x in &s.xdp {
+        for (k, v) in &x.counters {
+            let _ = writeln!(
+                out,
+                "xvrrp_xdp_total{{interface=\"{}\",counter=\"{k}\"}} {v}",
+                x.interface
             );
         }
     }

@@ -48,6 +48,10 @@ pub struct Member {
     /// The last (weight, fault) given to the election, and the checks behind it.
     pub health: Option<(i32, bool)>,
     pub checks: Vec<crate::track::CheckStatus>,
+    /// The XDP program on the interface, when attached, and the lease length
+    /// renewed with every advert (shorter than any Backup's down interval).
+    pub xdp: Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>,
+    pub lease: std::time::Duration,
 }
 
 impl Member {
@@ -62,7 +66,7 @@ impl Member {
             Action::AddVips => self.add_vips(),
             Action::RemoveVips => self.remove_vips(),
             Action::SendGarp => self.send_garp(),
-            Action::Dataplane { .. } => {}
+            Action::Dataplane { active, .. } => self.set_xdp(*active),
             Action::Transition { from, to, reason } => {
                 self.stats.transitions += 1;
                 info!(instance = self.name(), vrid = self.proto.vrid, "{from} -> {to}: {reason}");
@@ -109,6 +113,63 @@ impl Member {
                 Ok(()) => self.stats.sent += 1,
                 Err(e) => warn!(instance = self.name(), %dst, "sending advert: {e}"),
             }
+        }
+        // The lease is renewed from the election loop itself, with every advert.
+        if repr.priority != 0 {
+            if let Some(xdp) = &self.xdp {
+                if let Err(e) = xdp.lock().expect("dataplane lock").renew_lease(self.lease) {
+                    warn!(instance = self.name(), "renewing the XDP lease: {e:#}");
+                }
+            }
+        }
+    }
+
+    fn xdp_keys(&self) -> Vec<xvrrp_common::VipKey> {
+        self.vips
+            .iter()
+            .map(|a| {
+                let (family, bytes) = match a.addr {
+                    IpAddr::V4(v) => (xvrrp_common::FAMILY_V4, v.octets().to_vec()),
+                    IpAddr::V6(v) => (xvrrp_common::FAMILY_V6, v.octets().to_vec()),
+                };
+                let mut addr = [0u8; 16];
+                addr[..bytes.len()].copy_from_slice(&bytes);
+                // Requests reach the XDP program on the VRRP interface.
+                xvrrp_common::VipKey {
+                    ifindex: self.ifindex,
+                    family: family as u32,
+                    addr,
+                }
+            })
+            .collect()
+    }
+
+    /// Tells the XDP program whether we answer for our VIPs.
+    fn set_xdp(&mut self, active: bool) {
+        let Some(xdp) = &self.xdp else { return };
+        let mut flags = if active { xvrrp_common::VIP_ACTIVE } else { 0 };
+        if self.router_flag {
+            flags |= xvrrp_common::VIP_ROUTER;
+        }
+        let value = xvrrp_common::VipValue {
+            mac: self.mac,
+            flags,
+            vrid: self.proto.vrid,
+        };
+        let mut dp = xdp.lock().expect("dataplane lock");
+        for key in self.xdp_keys() {
+            if let Err(e) = dp.set_vip(key, value) {
+                error!(instance = self.name(), "XDP VIP map: {e:#}");
+            }
+        }
+    }
+
+    /// Forgets our VIPs in the XDP program (instance stopped or removed).
+    pub fn clear_xdp(&mut self) {
+        let Some(xdp) = &self.xdp else { return };
+        let mut dp = xdp.lock().expect("dataplane lock");
+        for key in self.xdp_keys() {
+            dp.remove_vip(&key);
         }
     }
 

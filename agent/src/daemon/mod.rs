@@ -16,7 +16,7 @@ use std::{
 use anyhow::{anyhow, bail, Context as _};
 use tokio::{
     signal::unix::{signal, SignalKind},
-    sync::{mpsc, watch},
+    sync::mpsc,
     task::JoinHandle,
 };
 use tracing::{error, info, warn};
@@ -45,6 +45,9 @@ pub struct Options {
     pub config: PathBuf,
     pub config_id: Option<String>,
     pub runtime_dir: Option<PathBuf>,
+    pub xdp_mode: crate::dataplane::AttachMode,
+    /// The bpffs pins live in (default /sys/fs/bpf).
+    pub bpffs: PathBuf,
 }
 
 /// A sync group (an instance outside any group is a group of one).
@@ -73,6 +76,8 @@ struct Daemon {
     tracker: Option<Tracker>,
     track_tx: mpsc::Sender<TrackEvent>,
     fifos: Vec<Arc<FifoWriter>>,
+    /// The XDP program per interface (ifindex), None where it could not attach.
+    xdp: HashMap<u32, Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>>,
 }
 
 /// Loads the config or says every error.
@@ -137,8 +142,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let config = load(&opts)?;
     let dir = control::runtime_dir(opts.runtime_dir.as_deref());
     let _lock = control::lock(&dir)?;
-    let (status_tx, status_rx) = watch::channel(Status::default());
-    let server = tokio::spawn(control::serve(control::socket_path(&dir), status_rx));
+    let (status_tx, mut status_requests) = mpsc::channel::<control::StatusRequest>(16);
+    let server = tokio::spawn(control::serve(control::socket_path(&dir), status_tx));
     let (adverts_tx, mut adverts) = mpsc::channel(1024);
     let (track_tx, mut track_rx) = mpsc::channel(1024);
     let mut d = Daemon {
@@ -162,6 +167,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tracker: None,
         track_tx,
         fifos: Vec::new(),
+        xdp: HashMap::new(),
     };
     let groups = d.build(&config)?;
     d.tracker = Some(Tracker::start(&config, d.track_tx.clone()));
@@ -186,7 +192,6 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         d.feed(g, now, 0, Input::Startup);
     }
     info!(instances = d.groups.iter().map(|g| g.members.len()).sum::<usize>(), runtime = %dir.display(), "xvrrp running");
-    let _ = status_tx.send(d.status());
     sd_notify::notify("READY=1");
 
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -218,8 +223,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             _ = sigint.recv() => break,
             _ = sighup.recv() => d.reload(),
             _ = tick => sd_notify::notify("WATCHDOG=1"),
+            Some(reply) = status_requests.recv() => {
+                let _ = reply.send(d.status());
+            }
         }
-        let _ = status_tx.send(d.status());
     }
     sd_notify::notify("STOPPING=1");
     info!("stopping: priority-0 adverts from Active instances, removing VIPs");
@@ -444,7 +451,60 @@ impl Daemon {
             },
             health: None,
             checks: Vec::new(),
+            xdp: self.xdp_for(&i.interface, ifindex),
+            lease: {
+                // Shorter than the Active_Down_Interval of every instance on the interface.
+                let fastest = cfg
+                    .instances
+                    .iter()
+                    .filter(|o| o.interface == i.interface)
+                    .map(|o| o.advert_int_cs)
+                    .min()
+                    .unwrap_or(i.advert_int_cs);
+                crate::proto::timing::interval(fastest) * 3
+            },
         })
+    }
+
+    /// The XDP program on `interface`, attached (pinned) the first time;
+    /// when it cannot attach, says why once and the socket path carries on.
+    fn xdp_for(
+        &mut self,
+        interface: &str,
+        ifindex: u32,
+    ) -> Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>> {
+        if let Some(x) = self.xdp.get(&ifindex) {
+            return x.clone();
+        }
+        let mode = self.opts.xdp_mode;
+        let got = if mode == crate::dataplane::AttachMode::Off {
+            info!(
+                interface,
+                "XDP off (--xdp-mode off): ARP/ND answered by the kernel, adverts on sockets"
+            );
+            None
+        } else {
+            match crate::dataplane::Dataplane::attach(
+                interface,
+                mode,
+                Some(&crate::dataplane::pin_path(&self.opts.bpffs, interface)),
+            ) {
+                Ok(mut dp) => {
+                    info!(interface, mode = %dp.mode(), "XDP attached: ARP/ND for Active VIPs answered in the kernel, fail-silent lease on");
+                    // Adverts are still read from sockets: drain the program's records.
+                    if let Ok(mut events) = dp.take_events() {
+                        tokio::spawn(async move { while events.next_batch().await.is_ok() {} });
+                    }
+                    Some(Arc::new(std::sync::Mutex::new(dp)))
+                }
+                Err(e) => {
+                    warn!(interface, "XDP could not attach ({e:#}); falling back to the socket path (kernel ARP/ND, no fail-silent)");
+                    None
+                }
+            }
+        };
+        self.xdp.insert(ifindex, got.clone());
+        got
     }
 
     fn reindex(&mut self) {
@@ -617,6 +677,7 @@ impl Daemon {
             self.feed(g, now, 0, Input::Shutdown);
             for m in &mut self.groups[g].members {
                 m.remove_vips();
+                m.clear_xdp();
             }
         }
         self.groups = new_groups;
@@ -671,6 +732,22 @@ impl Daemon {
                 })
                 .collect(),
             counters: self.counters.clone(),
+            xdp: self
+                .xdp
+                .values()
+                .flatten()
+                .map(|x| {
+                    let dp = x.lock().expect("dataplane lock");
+                    control::XdpStatus {
+                        interface: dp.interface().to_owned(),
+                        mode: dp.mode().to_string(),
+                        counters: dp
+                            .counters()
+                            .map(|c| c.named().map(|(k, v)| (k.to_owned(), v)).collect())
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect(),
         }
     }
 }

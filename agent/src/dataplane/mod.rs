@@ -7,29 +7,51 @@ use std::{ffi::CString, fmt, os::fd::AsRawFd as _};
 
 use anyhow::{anyhow, bail, Context as _};
 use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
-    programs::{links::FdLink, Xdp, XdpMode},
+    maps::{Array, HashMap as AyaHashMap, MapData, PerCpuArray, RingBuf},
+    programs::{
+        links::{FdLink, PinnedLink},
+        Xdp, XdpMode,
+    },
     Ebpf,
 };
 use tokio::io::unix::AsyncFd;
-use xvrrp_common::{counter, AdvertRecord, MAP_COUNTERS, MAP_EVENTS, PROGRAM_NAME};
+use xvrrp_common::{
+    counter, AdvertRecord, VipKey, VipValue, LEASE_LENGTH, LEASE_RENEWED, MAP_COUNTERS, MAP_EVENTS,
+    MAP_LEASE, MAP_VIPS, PROGRAM_NAME,
+};
 
 /// How to attach the XDP program (`--xdp-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttachMode {
-    /// Let the kernel choose: native (driver) where the driver has XDP, else generic.
+    /// Native (driver) XDP on physical NICs, generic on virtual devices
+    /// (veth's XDP_TX in driver mode needs a program on the peer too).
     #[default]
     Auto,
     /// Native XDP in the driver; fails where the driver lacks it.
     Driver,
     /// Generic XDP in the kernel stack (slower, works everywhere).
     Skb,
+    /// No XDP: adverts and ARP/ND on the kernel's socket path only.
+    Off,
 }
 
 impl AttachMode {
+    /// The concrete mode for `interface`.
+    pub fn resolve(self, interface: &str) -> AttachMode {
+        match self {
+            AttachMode::Auto
+                if std::path::Path::new(&format!("/sys/class/net/{interface}/device")).exists() =>
+            {
+                AttachMode::Driver
+            }
+            AttachMode::Auto => AttachMode::Skb,
+            m => m,
+        }
+    }
+
     fn aya(self) -> XdpMode {
         match self {
-            Self::Auto => XdpMode::Default,
+            Self::Auto | Self::Off => XdpMode::Default,
             Self::Driver => XdpMode::Driver,
             Self::Skb => XdpMode::Skb,
         }
@@ -42,6 +64,7 @@ impl fmt::Display for AttachMode {
             Self::Auto => "auto",
             Self::Driver => "driver",
             Self::Skb => "skb",
+            Self::Off => "off",
         })
     }
 }
@@ -75,19 +98,85 @@ pub fn ifindex(name: &str) -> anyhow::Result<u32> {
     Ok(index)
 }
 
-/// The program attached to one interface. Dropping it detaches the program
-/// (the bpf_link is not pinned, so it also goes when the process dies).
+/// The attachment: a plain bpf_link (detached when the process dies), or a
+/// pinned one (survives a crash, so the program keeps dropping requests for
+/// the VIPs once the lease runs out: fail silent).
+enum Attachment {
+    /// Held only: dropping it detaches.
+    #[allow(dead_code)]
+    Link(FdLink),
+    Pinned(PinnedLink),
+}
+
+/// The program attached to one interface. Dropping it (a clean stop)
+/// unpins and detaches; a crash leaves a pinned program in place.
 pub struct Dataplane {
     ebpf: Ebpf,
-    link: Option<FdLink>,
+    link: Option<Attachment>,
     interface: String,
+    ifindex: u32,
     mode: AttachMode,
 }
 
+/// A bpffs at `root`, mounted when it is not. A bpffs mounted inside
+/// `ip netns exec` lives in that command's private mount namespace and goes
+/// with the process: give such agents a bpffs of the host (`--bpffs`).
+pub fn ensure_bpffs(root: &std::path::Path) -> anyhow::Result<()> {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let r = root.to_string_lossy();
+    let mounted = mounts.lines().any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 2 && f[1] == r && f[2] == "bpf"
+    });
+    if mounted {
+        return Ok(());
+    }
+    std::fs::create_dir_all(root)?;
+    let c = |s: &str| CString::new(s).expect("no NUL");
+    let (src, dst, fs) = (c("bpf"), c(&r), c("bpf"));
+    // SAFETY: mount(2) with valid C strings.
+    if unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) } != 0 {
+        bail!(
+            "mounting bpffs at {r}: {} (needs CAP_SYS_ADMIN)",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(())
+}
+
 impl Dataplane {
-    /// Loads the program and attaches it to `interface` through a bpf_link.
-    pub fn attach(interface: &str, mode: AttachMode) -> anyhow::Result<Self> {
+    /// Loads the program and attaches it to `interface` through a bpf_link;
+    /// with `pin`, the link is pinned there (a previous pin is replaced).
+    pub fn attach(
+        interface: &str,
+        mode: AttachMode,
+        pin: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let index = ifindex(interface)?;
+        let mode = mode.resolve(interface);
+        if mode == AttachMode::Off {
+            bail!("XDP is off (--xdp-mode off)");
+        }
+        if let Some(p) = pin {
+            let root = p
+                .ancestors()
+                .find(|a| a.ends_with("xvrrp"))
+                .and_then(|a| a.parent())
+                .unwrap_or(std::path::Path::new("/sys/fs/bpf"));
+            ensure_bpffs(root)?;
+            if p.exists() {
+                // A previous run that crashed: replace its program.
+                match PinnedLink::from_pin(p) {
+                    Ok(old) => drop(old.unpin()),
+                    Err(_) => {
+                        let _ = std::fs::remove_file(p);
+                    }
+                }
+            }
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
         let mut ebpf = load()?;
         let xdp = program_mut(&mut ebpf)?;
         let id = xdp
@@ -102,16 +191,28 @@ impl Dataplane {
                  xvrrp needs Linux >= 5.9 with bpf_link support for XDP"
             )
         })?;
+        let link = match pin {
+            Some(p) => Attachment::Pinned(
+                link.pin(p)
+                    .with_context(|| format!("pinning the XDP link at {}", p.display()))?,
+            ),
+            None => Attachment::Link(link),
+        };
         Ok(Self {
             ebpf,
             link: Some(link),
             interface: interface.to_owned(),
+            ifindex: index,
             mode,
         })
     }
 
     pub fn interface(&self) -> &str {
         &self.interface
+    }
+
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
     }
 
     pub fn mode(&self) -> AttachMode {
@@ -128,10 +229,70 @@ impl Dataplane {
         read_counters(&self.ebpf)
     }
 
+    /// Sets what the program does for one VIP.
+    pub fn set_vip(&mut self, key: VipKey, value: VipValue) -> anyhow::Result<()> {
+        let mut map: AyaHashMap<_, VipKey, VipValue> = AyaHashMap::try_from(
+            self.ebpf
+                .map_mut(MAP_VIPS)
+                .ok_or_else(|| anyhow!("no map {MAP_VIPS}"))?,
+        )?;
+        map.insert(key, value, 0)?;
+        Ok(())
+    }
+
+    pub fn remove_vip(&mut self, key: &VipKey) {
+        if let Some(m) = self.ebpf.map_mut(MAP_VIPS) {
+            if let Ok(mut map) = AyaHashMap::<_, VipKey, VipValue>::try_from(m) {
+                let _ = map.remove(key);
+            }
+        }
+    }
+
+    /// Renews the lease (now, CLOCK_MONOTONIC) for `length`.
+    pub fn renew_lease(&mut self, length: std::time::Duration) -> anyhow::Result<()> {
+        let mut map: Array<_, u64> = Array::try_from(
+            self.ebpf
+                .map_mut(MAP_LEASE)
+                .ok_or_else(|| anyhow!("no map {MAP_LEASE}"))?,
+        )?;
+        map.set(LEASE_RENEWED, monotonic_ns(), 0)?;
+        map.set(LEASE_LENGTH, length.as_nanos() as u64, 0)?;
+        Ok(())
+    }
+
     /// Detaches the program now (also happens on drop).
     pub fn detach(&mut self) {
-        self.link.take();
+        if let Some(Attachment::Pinned(p)) = self.link.take() {
+            drop(p.unpin());
+        }
     }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+/// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Where a namespace's pins live: versioned (aya reuses pinned maps by name
+/// without checking their layout), keyed by network namespace and interface.
+pub fn pin_path(bpffs: &std::path::Path, interface: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::MetadataExt as _;
+    let ns = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| m.ino())
+        .unwrap_or(0);
+    bpffs.join(format!("xvrrp/v1/netns-{ns}/{interface}/link"))
 }
 
 /// Takes the `EVENTS` ring buffer out of a loaded object.

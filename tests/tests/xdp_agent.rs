@@ -1,0 +1,136 @@
+//! The agent with its XDP program: ARP/ND for Active VIPs answered in the
+//! kernel, and fail silent (DESIGN.md rule 4) after kill -9.
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use xvrrp_tests::{lan::Lan, require_root, wait_until};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+const SETTLE: Duration = Duration::from_secs(15);
+
+fn conf(prio: u8) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  advert_int 1\n  virtual_ipaddress {{\n    10.77.0.100/24\n    fd77::100/64\n  }}\n  virtual_ipaddress_excluded {{\n    fd77::100/64\n  }}\n}}\n"
+    )
+    .replace("    fd77::100/64\n  }\n  virtual_ipaddress_excluded", "  }\n  virtual_ipaddress_excluded")
+}
+
+fn xdp_counter(a: &xvrrp_tests::lan::Agent, name: &str) -> u64 {
+    a.status()
+        .ok()
+        .and_then(|s| s.xdp.first().and_then(|x| x.counters.get(name).copied()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn xdp_answers_for_the_active_and_falls_silent_after_kill9() {
+    require_root();
+    let lan = Lan::new("failsilent", 3).unwrap();
+    let mut r1 = lan.xvrrp(0, "r1", &conf(150)).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &conf(100)).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    assert!(
+        r1.proc.log_text().contains("XDP attached"),
+        "{}",
+        r1.proc.log_text()
+    );
+
+    // The client's ARP and ND are answered by XDP (its counters move).
+    let before = xdp_counter(&r1, "arp_replied");
+    assert_eq!(
+        lan.host(2).arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
+        vec![lan.host(0).mac]
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || xdp_counter(&r1, "arp_replied")
+            > before),
+        "the reply did not come from XDP"
+    );
+    let v6: std::net::Ipv6Addr = "fd77::100".parse().unwrap();
+    assert_eq!(
+        lan.host(2).nd_who_has(v6).into_iter().collect::<Vec<_>>(),
+        vec![lan.host(0).mac]
+    );
+    assert!(
+        xdp_counter(&r1, "na_sent") > 0,
+        "{:?}",
+        r1.status().map(|s| s.xdp)
+    );
+    assert!(lan
+        .host(0)
+        .ns
+        .ip(&["link", "show", "eth0"])
+        .unwrap()
+        .contains("xdp"));
+
+    // kill -9: the VIP stays on r1's interface and its pinned program stays
+    // attached; once the lease runs out it drops requests for the VIP.
+    r1.proc.signal(libc::SIGKILL);
+    r1.proc.wait_exit(Duration::from_secs(5));
+    assert!(r2.wait_state("VI_1", "Active", SETTLE));
+    let addrs = lan.host(0).ns.ip(&["addr", "show", "dev", "eth0"]).unwrap();
+    assert!(
+        addrs.contains("10.77.0.100/24"),
+        "the dead router still holds the VIP:\n{addrs}"
+    );
+    assert!(
+        lan.host(0)
+            .ns
+            .ip(&["link", "show", "eth0"])
+            .unwrap()
+            .contains("xdp"),
+        "pinned program left in place"
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            lan.host(2).arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
+            vec![lan.host(1).mac],
+            "only the new Active answers (fail silent)"
+        );
+    }
+    assert_eq!(
+        lan.host(2).nd_who_has(v6).into_iter().collect::<Vec<_>>(),
+        vec![lan.host(1).mac]
+    );
+
+    // A restarted agent replaces the pinned program; a clean stop unpins and detaches.
+    let mut r1 = lan.xvrrp(0, "r1b", &conf(50)).unwrap();
+    assert!(r1.wait_state("VI_1", "Backup", SETTLE));
+    r1.proc.signal(libc::SIGTERM);
+    assert_eq!(r1.proc.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(
+        !lan.host(0)
+            .ns
+            .ip(&["link", "show", "eth0"])
+            .unwrap()
+            .contains("xdp"),
+        "clean stop must detach"
+    );
+}
+
+#[test]
+fn xdp_mode_off_and_fallback_are_said_once() {
+    require_root();
+    let lan = Lan::new("xdpoff", 3).unwrap();
+    let r1 = lan
+        .xvrrp_with(0, "r1", &conf(150), &["--xdp-mode", "off"])
+        .unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    assert!(!lan
+        .host(0)
+        .ns
+        .ip(&["link", "show", "eth0"])
+        .unwrap()
+        .contains("xdp"));
+    assert_eq!(r1.proc.log_text().matches("XDP off").count(), 1);
+    // The kernel answers on the socket path.
+    assert_eq!(
+        lan.host(2).arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
+        vec![lan.host(0).mac]
+    );
+}
