@@ -19,6 +19,9 @@ use crate::cmd::{self, output, run};
 
 const SWITCH: &str = "xvlab-sw";
 const VIP: &str = "10.123.0.100";
+/// A bpffs in the host's mount namespace: `ip netns exec` gives each agent a
+/// private one that would vanish (with the pinned XDP link) at kill -9.
+const BPFFS: &str = "/run/xvrrp-lab/bpffs";
 
 struct Router {
     name: &'static str,
@@ -46,6 +49,8 @@ impl Drop for Cleanup {
             }
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
+        // Pinned XDP links of agents killed in the lab.
+        let _ = std::fs::remove_dir_all(format!("{BPFFS}/xvrrp"));
     }
 }
 
@@ -155,6 +160,14 @@ pub fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
 
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    if !mounts
+        .lines()
+        .any(|l| l.split_whitespace().nth(1) == Some(BPFFS))
+    {
+        std::fs::create_dir_all(BPFFS)?;
+        run(Command::new("mount").args(["-t", "bpf", "bpf", BPFFS]))?;
+    }
     ip(&["netns", "add", SWITCH])?;
     ip(&[
         "-n",
@@ -220,7 +233,9 @@ pub fn main() -> anyhow::Result<()> {
                 .args(["run", "-c"])
                 .arg(&c)
                 .arg("--runtime-dir")
-                .arg(dir.join(format!("rt-{}", r.name)));
+                .arg(dir.join(format!("rt-{}", r.name)))
+                .arg("--bpffs")
+                .arg(BPFFS);
         }
         children.push(
             cmd.stdout(log.try_clone()?)
@@ -331,8 +346,9 @@ pub fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "\nlab: after kill -9 the dead router's kernel may keep answering: its VIP stays on the interface. \
-         The XDP fail-silent lease (DESIGN.md rule 4) is what stops that.\nlab: logs in {}",
+        "\nlab: after kill -9 the dead router keeps its VIP on the interface, but its pinned XDP program \
+         drops ARP for it once the agent's lease runs out (fail silent, DESIGN.md rule 4): \
+         one answer at a time.\nlab: logs in {}",
         dir.display()
     );
     Ok(())
