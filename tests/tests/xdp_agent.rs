@@ -134,3 +134,41 @@ fn xdp_mode_off_and_fallback_are_said_once() {
         vec![lan.host(0).mac]
     );
 }
+
+/// The seed's Q2: "keepalived ping不通" (the VIP does not answer ping) comes
+/// from vrrp_strict. By default the VIP answers ping; with vrrp_strict the
+/// non-owner Active drops traffic to it in XDP (no iptables), while ARP
+/// keeps working.
+#[test]
+fn seed_q2_ping_works_by_default_and_vrrp_strict_refuses_it() {
+    require_root();
+    for (strict, ping_ok) in [(false, true), (true, false)] {
+        let lan = Lan::new(if strict { "strict" } else { "nostrict" }, 3).unwrap();
+        let global = if strict {
+            "global_defs {\n  vrrp_strict\n}\n"
+        } else {
+            ""
+        };
+        let c = format!(
+            "{global}vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 150\n  advert_int 1\n  virtual_ipaddress {{\n    10.77.0.100/24\n  }}\n}}\n"
+        );
+        let r1 = lan.xvrrp(0, "r1", &c).unwrap();
+        assert!(
+            r1.wait_state("VI_1", "Active", SETTLE),
+            "{}",
+            r1.proc.log_text()
+        );
+        let ping = lan
+            .host(2)
+            .ns
+            .exec("ping", &["-c", "2", "-W", "1", "10.77.0.100"]);
+        assert_eq!(ping.is_ok(), ping_ok, "strict={strict}: {ping:?}");
+        assert_eq!(
+            lan.host(2).arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
+            vec![lan.host(0).mac]
+        );
+        if strict {
+            assert!(xdp_counter(&r1, "no_accept_drop") >= 2);
+        }
+    }
+}

@@ -285,6 +285,112 @@ fn arp_and_nd_answers_follow_state_and_lease() {
 }
 
 #[test]
+fn accept_mode_off_drops_traffic_to_the_vip_but_not_neighbour_discovery() {
+    require_root();
+    let mut ebpf = dataplane::load().unwrap();
+    let strict = Ipv4Addr::new(10, 77, 0, 102);
+    {
+        let mut vips: HashMap<_, VipKey, VipValue> =
+            HashMap::try_from(ebpf.map_mut(xvrrp_common::MAP_VIPS).unwrap()).unwrap();
+        vips.insert(
+            key(FAMILY_V4, &VIP4.octets()),
+            VipValue {
+                mac: VMAC,
+                flags: VIP_ACTIVE | xvrrp_common::VIP_ACCEPT,
+                vrid: 51,
+            },
+            0,
+        )
+        .unwrap();
+        vips.insert(
+            key(FAMILY_V4, &strict.octets()),
+            VipValue {
+                mac: VMAC,
+                flags: VIP_ACTIVE,
+                vrid: 53,
+            },
+            0,
+        )
+        .unwrap();
+        vips.insert(
+            key(FAMILY_V6, &vip6().octets()),
+            VipValue {
+                mac: VMAC,
+                flags: VIP_ACTIVE,
+                vrid: 53,
+            },
+            0,
+        )
+        .unwrap();
+        let mut lease: Array<_, u64> =
+            Array::try_from(ebpf.map_mut(xvrrp_common::MAP_LEASE).unwrap()).unwrap();
+        lease.set(0, monotonic_ns(), 0).unwrap();
+        lease.set(1, 60_000_000_000, 0).unwrap();
+    }
+    let echo = |dst: std::net::IpAddr| {
+        let (proto, msg) = if dst.is_ipv4() {
+            (1u8, vec![8u8, 0, 0, 0, 0, 1, 0, 1])
+        } else {
+            (58u8, vec![128u8, 0, 0, 0, 0, 1, 0, 1])
+        };
+        let src: std::net::IpAddr = if dst.is_ipv4() {
+            CLIENT4.into()
+        } else {
+            "fd77::3".parse::<Ipv6Addr>().unwrap().into()
+        };
+        let iph = ip::Repr {
+            src,
+            dst,
+            protocol: proto,
+            ttl: 64,
+            payload_len: msg.len(),
+        };
+        let et = if dst.is_ipv4() {
+            ethernet::ethertype::IPV4
+        } else {
+            ethernet::ethertype::IPV6
+        };
+        ethernet::frame(
+            &ethernet::Repr {
+                dst: VMAC,
+                src: CLIENT_MAC,
+                vlan: None,
+                ethertype: et,
+            },
+            &iph.packet(&msg),
+        )
+    };
+    assert_eq!(
+        run(&mut ebpf, &echo(VIP4.into())).0,
+        XDP_PASS,
+        "accept mode: ping passes"
+    );
+    assert_eq!(
+        run(&mut ebpf, &echo(strict.into())).0,
+        XDP_DROP,
+        "no accept: ping to the VIP dropped"
+    );
+    assert_eq!(
+        run(&mut ebpf, &echo(vip6().into())).0,
+        XDP_DROP,
+        "no accept: ICMPv6 echo dropped"
+    );
+    assert_eq!(
+        run(&mut ebpf, &build::arp_request(CLIENT_MAC, CLIENT4, strict)).0,
+        XDP_TX,
+        "ARP still answered"
+    );
+    let ns = build::neighbor_solicit(CLIENT_MAC, "fd77::3".parse().unwrap(), vip6());
+    assert_eq!(run(&mut ebpf, &ns).0, XDP_TX, "ND still answered");
+    assert_eq!(
+        dataplane::read_counters(&ebpf)
+            .unwrap()
+            .get(counter::NO_ACCEPT_DROP),
+        2
+    );
+}
+
+#[test]
 fn truncated_frames_at_every_length_pass_untouched() {
     require_root();
     let mut ebpf = dataplane::load().unwrap();

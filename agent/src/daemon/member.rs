@@ -66,7 +66,7 @@ impl Member {
             Action::AddVips => self.add_vips(),
             Action::RemoveVips => self.remove_vips(),
             Action::SendGarp => self.send_garp(),
-            Action::Dataplane { active, .. } => self.set_xdp(*active),
+            Action::Dataplane { active, accept } => self.set_xdp(*active, *accept),
             Action::Transition { from, to, reason } => {
                 self.stats.transitions += 1;
                 info!(instance = self.name(), vrid = self.proto.vrid, "{from} -> {to}: {reason}");
@@ -145,9 +145,14 @@ impl Member {
     }
 
     /// Tells the XDP program whether we answer for our VIPs.
-    fn set_xdp(&mut self, active: bool) {
+    fn set_xdp(&mut self, active: bool, accept: bool) {
         let Some(xdp) = &self.xdp else { return };
         let mut flags = if active { xvrrp_common::VIP_ACTIVE } else { 0 };
+        if accept || !active {
+            // A Backup has no VIPs to protect; only an Active without
+            // Accept_Mode refuses traffic to them.
+            flags |= xvrrp_common::VIP_ACCEPT;
+        }
         if self.router_flag {
             flags |= xvrrp_common::VIP_ROUTER;
         }

@@ -43,6 +43,9 @@ pub struct VipValue {
 
 /// This host is Active for the VIP: answer (while the lease is fresh).
 pub const VIP_ACTIVE: u8 = 1;
+/// Accept_Mode (RFC 9568 §6.1): traffic to the VIP is let in. Without it
+/// (vrrp_strict, no_accept) a non-owner drops all but neighbour discovery.
+pub const VIP_ACCEPT: u8 = 2;
 /// Neighbor Advertisements carry R=1 (the host forwards IPv6).
 pub const VIP_ROUTER: u8 = 4;
 
@@ -93,8 +96,10 @@ pub mod counter {
     pub const NS_DROP_BACKUP: u32 = 18;
     /// Neighbor Solicitations for a VIP dropped: lease stale.
     pub const NS_DROP_STALE: u32 = 19;
+    /// Packets to a VIP dropped because Accept_Mode is off (vrrp_strict).
+    pub const NO_ACCEPT_DROP: u32 = 20;
     /// Number of counters.
-    pub const COUNT: u32 = 20;
+    pub const COUNT: u32 = 21;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -118,6 +123,7 @@ pub mod counter {
         "na_sent",
         "ns_drop_backup",
         "ns_drop_stale",
+        "no_accept_drop",
     ];
 }
 

@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use xvrrp_common::{
     counter, AdvertRecord, VipKey, VipValue, EVENTS_BYTES, FAMILY_V4, FAMILY_V6, LEASE_LENGTH,
-    LEASE_RENEWED, MAX_VIPS, VIP_ACTIVE, VIP_ROUTER,
+    LEASE_RENEWED, MAX_VIPS, VIP_ACCEPT, VIP_ACTIVE, VIP_ROUTER,
 };
 
 #[map(name = "COUNTERS")]
@@ -83,6 +83,28 @@ fn vip_verdict(ctx: &XdpContext, family: u32, addr: [u8; 16], backup: u32, stale
     Verdict::Answer(vip)
 }
 
+/// RFC 9568 §6.4.3: without Accept_Mode a non-owner Active must not accept
+/// packets addressed to the VIPs (keepalived's vrrp_strict firewall rules,
+/// here in XDP). Neighbour discovery and VRRP itself still pass.
+#[inline(always)]
+fn refused(ctx: &XdpContext, family: u32, dst: [u8; 16]) -> bool {
+    // SAFETY: reads the xdp_md context the kernel handed us.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let key = VipKey {
+        ifindex,
+        family,
+        addr: dst,
+    };
+    // SAFETY: the value is copied out at once.
+    match unsafe { VIPS.get(&key) } {
+        Some(v) if v.flags & VIP_ACCEPT == 0 => {
+            count(counter::NO_ACCEPT_DROP);
+            true
+        }
+        _ => false,
+    }
+}
+
 #[inline(always)]
 fn ptr_mut<T>(ctx: &XdpContext, offset: usize) -> Option<*mut T> {
     ptr_at::<T>(ctx, offset).map(|p| p as *mut T)
@@ -139,14 +161,8 @@ fn classify(ctx: &XdpContext) -> u32 {
     match (ethertype, tagged) {
         (ETH_P_ARP, false) => classify_arp(ctx, ETH_HLEN),
         (ETH_P_ARP, true) => classify_arp(ctx, ETH_HLEN + 4),
-        (ETH_P_IP, false) => {
-            classify_ipv4(ctx, ETH_HLEN);
-            xdp_action::XDP_PASS
-        }
-        (ETH_P_IP, true) => {
-            classify_ipv4(ctx, ETH_HLEN + 4);
-            xdp_action::XDP_PASS
-        }
+        (ETH_P_IP, false) => classify_ipv4(ctx, ETH_HLEN),
+        (ETH_P_IP, true) => classify_ipv4(ctx, ETH_HLEN + 4),
         (ETH_P_IPV6, false) => classify_ipv6(ctx, ETH_HLEN),
         (ETH_P_IPV6, true) => classify_ipv6(ctx, ETH_HLEN + 4),
         _ => xdp_action::XDP_PASS,
@@ -208,20 +224,25 @@ fn classify_arp(ctx: &XdpContext, l3: usize) -> u32 {
 }
 
 #[inline(always)]
-fn classify_ipv4(ctx: &XdpContext, l3: usize) {
+fn classify_ipv4(ctx: &XdpContext, l3: usize) -> u32 {
     let Some(hdr) = ptr_at::<[u8; IPV4_HLEN]>(ctx, l3) else {
         count(counter::TRUNCATED);
-        return;
+        return xdp_action::XDP_PASS;
     };
     // SAFETY: checked by ptr_at.
     let h = unsafe { *hdr };
     if h[9] != IPPROTO_VRRP {
-        return;
+        let mut dst = [0u8; 16];
+        dst[..4].copy_from_slice(&h[16..20]);
+        if refused(ctx, FAMILY_V4 as u32, dst) {
+            return xdp_action::XDP_DROP;
+        }
+        return xdp_action::XDP_PASS;
     }
     // VRRP never uses IPv4 options; a header with them is not one of ours.
     if h[0] != 0x45 {
         invalid(counter::INVALID_FIELD);
-        return;
+        return xdp_action::XDP_PASS;
     }
     let total_len = u16::from_be_bytes([h[2], h[3]]) as usize;
     let payload_len = total_len.saturating_sub(IPV4_HLEN);
@@ -231,6 +252,7 @@ fn classify_ipv4(ctx: &XdpContext, l3: usize) {
     src[2] = h[14];
     src[3] = h[15];
     advert(ctx, l3 + IPV4_HLEN, payload_len, FAMILY_V4, h[8], src);
+    xdp_action::XDP_PASS
 }
 
 #[inline(always)]
@@ -243,9 +265,16 @@ fn classify_ipv6(ctx: &XdpContext, l3: usize) -> u32 {
     let h = unsafe { *hdr };
     match h[6] {
         IPPROTO_ICMPV6 => {
-            if u8_at(ctx, l3 + IPV6_HLEN) == Some(ICMPV6_NS) {
+            let kind = u8_at(ctx, l3 + IPV6_HLEN);
+            if kind == Some(ICMPV6_NS) {
                 count(counter::ND_NS);
                 return neighbor_solicit(ctx, l3, h);
+            }
+            // Neighbour discovery (133-137) always passes; echo and the rest obey Accept_Mode.
+            if kind.is_some_and(|k| !(133..=137).contains(&k))
+                && refused(ctx, FAMILY_V6 as u32, ipv6_dst(&h))
+            {
+                return xdp_action::XDP_DROP;
             }
             xdp_action::XDP_PASS
         }
@@ -256,8 +285,20 @@ fn classify_ipv6(ctx: &XdpContext, l3: usize) -> u32 {
             advert(ctx, l3 + IPV6_HLEN, payload_len, FAMILY_V6, h[7], src);
             xdp_action::XDP_PASS
         }
-        _ => xdp_action::XDP_PASS,
+        _ => {
+            if refused(ctx, FAMILY_V6 as u32, ipv6_dst(&h)) {
+                return xdp_action::XDP_DROP;
+            }
+            xdp_action::XDP_PASS
+        }
     }
+}
+
+#[inline(always)]
+fn ipv6_dst(h: &[u8; IPV6_HLEN]) -> [u8; 16] {
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&h[24..40]);
+    d
 }
 
 /// ICMPv6 NS (RFC 4861 §4.3): type, code, checksum, reserved(4), target(16), options.
