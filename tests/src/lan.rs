@@ -125,6 +125,13 @@ impl Lan {
             "--bpffs",
             bpffs.to_str().expect("UTF-8"),
         ];
+        // XVRRP_TEST_XDP_MODE=off runs every scenario on the socket path.
+        let mode = std::env::var("XVRRP_TEST_XDP_MODE").ok();
+        if let Some(m) = &mode {
+            if !extra.contains(&"--xdp-mode") {
+                args.extend_from_slice(&["--xdp-mode", m.as_str()]);
+            }
+        }
         args.extend_from_slice(extra);
         let proc = self.hosts[i].ns.spawn(
             bin.to_str().expect("UTF-8 path"),

@@ -29,6 +29,18 @@ pub fn main(filter: Option<&str>) -> anyhow::Result<()> {
         return run(&mut test);
     }
     run(&mut test)?;
+    // The socket path (no XDP) must pass the same scenarios.
+    run(cargo().env("XVRRP_TEST_XDP_MODE", "off").args([
+        "test",
+        "-p",
+        "xvrrp-tests",
+        "--test",
+        "agent",
+        "--test",
+        "interop",
+        "--test",
+        "health",
+    ]))?;
     crate::fuzz::main(FUZZ_SECONDS_IN_TEST)
 }
 
