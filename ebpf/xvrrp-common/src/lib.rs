@@ -14,6 +14,66 @@ pub const MAP_COUNTERS: &str = "COUNTERS";
 pub const MAP_EVENTS: &str = "EVENTS";
 pub const MAP_VIPS: &str = "VIPS";
 pub const MAP_LEASE: &str = "LEASE";
+pub const MAP_VRS: &str = "VRS";
+pub const MAP_LAST: &str = "LAST";
+
+/// Capacity of the VRS and LAST maps (virtual routers per host).
+pub const MAX_VRS: u32 = 2048;
+
+/// One virtual router on one interface: key of `VRS` and `LAST`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VrKey {
+    pub ifindex: u32,
+    /// FAMILY_V4 or FAMILY_V6.
+    pub family: u8,
+    pub vrid: u8,
+    pub _pad: [u8; 2],
+}
+
+/// What the program checks adverts for this virtual router against.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VrConfig {
+    /// v2 PASS password, zero-padded (VR_AUTH_PASS).
+    pub auth: [u8; 8],
+    /// VR_* flags.
+    pub flags: u8,
+    /// Our address count and the wrapping sum of their 32-bit words: an
+    /// advert with another set is a conflict (the seed's Q1).
+    pub addr_count: u8,
+    pub _pad: [u8; 2],
+    pub addr_sum: u32,
+}
+
+/// v2 adverts must carry auth type 1 with this password.
+pub const VR_AUTH_PASS: u8 = 1;
+
+/// The last valid advert seen for a virtual router.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LastAdvert {
+    /// bpf_ktime_get_ns() of the last one (CLOCK_MONOTONIC).
+    pub ts_ns: u64,
+    /// How many valid adverts so far.
+    pub count: u64,
+    pub src: [u8; 16],
+    pub interval_cs: u16,
+    pub priority: u8,
+    pub version: u8,
+    pub _pad: [u8; 4],
+}
+
+/// Why an advert record was sent (`AdvertRecord::reason` bits).
+pub mod reason {
+    pub const NEW_SOURCE: u8 = 1;
+    pub const PRIORITY: u8 = 2;
+    pub const INTERVAL: u8 = 4;
+    pub const PRIORITY_ZERO: u8 = 8;
+    pub const CONFLICT: u8 = 16;
+    /// The VRID is not configured here (monitor mode records everything).
+    pub const UNCONFIGURED: u8 = 32;
+}
 
 /// Capacity of the VIPS map.
 pub const MAX_VIPS: u32 = 4096;
@@ -98,8 +158,20 @@ pub mod counter {
     pub const NS_DROP_STALE: u32 = 19;
     /// Packets to a VIP dropped because Accept_Mode is off (vrrp_strict).
     pub const NO_ACCEPT_DROP: u32 = 20;
+    /// Invalid: checksum matches neither form.
+    pub const INVALID_CHECKSUM: u32 = 21;
+    /// Invalid: v2 authentication type or password differs.
+    pub const INVALID_AUTH: u32 = 22;
+    /// Invalid: advert interval 0.
+    pub const INVALID_INTERVAL: u32 = 23;
+    /// Adverts for a VRID not configured on the interface (recorded for monitor mode only).
+    pub const VRID_UNCONFIGURED: u32 = 24;
+    /// Valid adverts that changed nothing: recorded in LAST, no wake-up.
+    pub const ADVERT_UNCHANGED: u32 = 25;
+    /// Adverts too long to check in the kernel (left to userspace).
+    pub const ADVERT_TOO_LONG: u32 = 26;
     /// Number of counters.
-    pub const COUNT: u32 = 21;
+    pub const COUNT: u32 = 27;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -124,6 +196,12 @@ pub mod counter {
         "ns_drop_backup",
         "ns_drop_stale",
         "no_accept_drop",
+        "invalid_checksum",
+        "invalid_auth",
+        "invalid_interval",
+        "vrid_unconfigured",
+        "advert_unchanged",
+        "advert_too_long",
     ];
 }
 
@@ -153,7 +231,9 @@ pub struct AdvertRecord {
     pub addr_count: u8,
     /// IP TTL / hop limit of the packet.
     pub ttl: u8,
-    pub _pad: [u8; 4],
+    /// Why it was sent (`reason` bits).
+    pub reason: u8,
+    pub _pad: [u8; 3],
 }
 
 #[cfg(feature = "user")]
@@ -162,6 +242,12 @@ unsafe impl aya::Pod for AdvertRecord {}
 unsafe impl aya::Pod for VipKey {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for VipValue {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for VrKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for VrConfig {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for LastAdvert {}
 
 #[cfg(test)]
 mod tests {
@@ -174,6 +260,9 @@ mod tests {
         assert_eq!(core::mem::align_of::<AdvertRecord>(), 8);
         assert_eq!(core::mem::size_of::<VipKey>(), 24);
         assert_eq!(core::mem::size_of::<VipValue>(), 8);
+        assert_eq!(core::mem::size_of::<VrKey>(), 8);
+        assert_eq!(core::mem::size_of::<VrConfig>(), 16);
+        assert_eq!(core::mem::size_of::<LastAdvert>(), 40);
     }
 
     #[test]

@@ -6,8 +6,9 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use xvrrp_common::{
-    counter, AdvertRecord, VipKey, VipValue, EVENTS_BYTES, FAMILY_V4, FAMILY_V6, LEASE_LENGTH,
-    LEASE_RENEWED, MAX_VIPS, VIP_ACCEPT, VIP_ACTIVE, VIP_ROUTER,
+    counter, reason, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES,
+    FAMILY_V4, FAMILY_V6, LEASE_LENGTH, LEASE_RENEWED, MAX_VIPS, MAX_VRS, VIP_ACCEPT, VIP_ACTIVE,
+    VIP_ROUTER, VR_AUTH_PASS,
 };
 
 #[map(name = "COUNTERS")]
@@ -21,6 +22,16 @@ static VIPS: HashMap<VipKey, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
 
 #[map(name = "LEASE")]
 static LEASE: Array<u64> = Array::with_max_entries(2, 0);
+
+#[map(name = "VRS")]
+static VRS: HashMap<VrKey, VrConfig> = HashMap::with_max_entries(MAX_VRS, 0);
+
+#[map(name = "LAST")]
+static LAST: HashMap<VrKey, LastAdvert> = HashMap::with_max_entries(MAX_VRS, 0);
+
+/// Adverts up to this many bytes are checksummed in the kernel (126 IPv4
+/// or 31 IPv6 addresses); longer ones are left to userspace.
+const MAX_CHECKED_WORDS: usize = 256;
 
 const ETH_HLEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;
@@ -247,11 +258,10 @@ fn classify_ipv4(ctx: &XdpContext, l3: usize) -> u32 {
     let total_len = u16::from_be_bytes([h[2], h[3]]) as usize;
     let payload_len = total_len.saturating_sub(IPV4_HLEN);
     let mut src = [0u8; 16];
-    src[0] = h[12];
-    src[1] = h[13];
-    src[2] = h[14];
-    src[3] = h[15];
-    advert(ctx, l3 + IPV4_HLEN, payload_len, FAMILY_V4, h[8], src);
+    src[..4].copy_from_slice(&h[12..16]);
+    let mut dst = [0u8; 16];
+    dst[..4].copy_from_slice(&h[16..20]);
+    advert(ctx, l3 + IPV4_HLEN, payload_len, FAMILY_V4, h[8], src, dst);
     xdp_action::XDP_PASS
 }
 
@@ -282,7 +292,15 @@ fn classify_ipv6(ctx: &XdpContext, l3: usize) -> u32 {
             let payload_len = u16::from_be_bytes([h[4], h[5]]) as usize;
             let mut src = [0u8; 16];
             src.copy_from_slice(&h[8..24]);
-            advert(ctx, l3 + IPV6_HLEN, payload_len, FAMILY_V6, h[7], src);
+            advert(
+                ctx,
+                l3 + IPV6_HLEN,
+                payload_len,
+                FAMILY_V6,
+                h[7],
+                src,
+                ipv6_dst(&h),
+            );
             xdp_action::XDP_PASS
         }
         _ => {
@@ -432,10 +450,28 @@ fn invalid(reason: u32) {
     count(reason);
 }
 
+/// Folds a one's-complement sum to 16 bits (three folds cover any sum here).
+#[inline(always)]
+fn fold(mut sum: u32) -> u32 {
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    (sum & 0xffff) + (sum >> 16)
+}
+
 /// RFC 9568 §5.1 / RFC 3768 §5.1 header: ver|type, vrid, priority, count,
 /// then v3: rsvd(4) max_adver_int(12) checksum; v2: auth type, adver int, checksum.
+/// RFC 9568 §7.1 checks, then the last-advert map; a ring record only when
+/// the election must know (DESIGN.md rule 3).
 #[inline(always)]
-fn advert(ctx: &XdpContext, off: usize, payload_len: usize, family: u8, ttl: u8, src: [u8; 16]) {
+fn advert(
+    ctx: &XdpContext,
+    off: usize,
+    payload_len: usize,
+    family: u8,
+    ttl: u8,
+    src: [u8; 16],
+    dst: [u8; 16],
+) {
     let Some(hdr) = ptr_at::<[u8; VRRP_HLEN]>(ctx, off) else {
         invalid(counter::INVALID_LENGTH);
         return;
@@ -475,11 +511,153 @@ fn advert(ctx: &XdpContext, off: usize, payload_len: usize, family: u8, ttl: u8,
     } else {
         h[5] as u16 * 100
     };
+    if interval_cs == 0 {
+        invalid(counter::INVALID_INTERVAL);
+        return;
+    }
+    if needed > MAX_CHECKED_WORDS * 2 {
+        count(counter::ADVERT_TOO_LONG);
+        return;
+    }
+    // Checksum over the message; v3 also with the pseudo-header (always for
+    // IPv6; for IPv4 keepalived's form, RFC 9568's is without).
+    let mut sum: u32 = 0;
+    let mut i = 0usize;
+    while i < MAX_CHECKED_WORDS {
+        if i * 2 >= needed {
+            break;
+        }
+        let Some(w) = be16_at(ctx, off + i * 2) else {
+            break;
+        };
+        sum += w as u32;
+        i += 1;
+    }
+    let plain_ok = fold(sum) == 0xffff;
+    let mut pseudo: u32 = needed as u32 + IPPROTO_VRRP as u32;
+    let words = if family == FAMILY_V4 { 2 } else { 8 };
+    let mut j = 0;
+    while j < 8 {
+        if j < words {
+            pseudo += u16::from_be_bytes([src[j * 2], src[j * 2 + 1]]) as u32;
+            pseudo += u16::from_be_bytes([dst[j * 2], dst[j * 2 + 1]]) as u32;
+        }
+        j += 1;
+    }
+    let pseudo_ok = fold(fold(sum) + fold(pseudo)) == 0xffff;
+    let checksum_ok = match (version, family) {
+        (2, _) => plain_ok,
+        (_, FAMILY_V6) => pseudo_ok,
+        _ => plain_ok || pseudo_ok,
+    };
+    if !checksum_ok {
+        invalid(counter::INVALID_CHECKSUM);
+        return;
+    }
+    count(counter::VRRP_ADVERT);
+    // SAFETY: reads the xdp_md context the kernel handed us.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let key = VrKey {
+        ifindex,
+        family,
+        vrid: h[1],
+        _pad: [0; 2],
+    };
+    let mut why = 0u8;
+    // SAFETY: copied out at once.
+    match unsafe { VRS.get(&key) }.copied() {
+        None => {
+            count(counter::VRID_UNCONFIGURED);
+            why |= reason::UNCONFIGURED;
+        }
+        Some(cfg) => {
+            // RFC 3768 §7.1: authentication must match.
+            let auth_at = off + VRRP_HLEN + addr_count * addr_len;
+            if version == 2 {
+                let want_type = if cfg.flags & VR_AUTH_PASS != 0 { 1 } else { 0 };
+                if h[4] != want_type {
+                    invalid(counter::INVALID_AUTH);
+                    return;
+                }
+                if want_type == 1 {
+                    let Some(data) = ptr_at::<[u8; 8]>(ctx, auth_at) else {
+                        invalid(counter::INVALID_LENGTH);
+                        return;
+                    };
+                    // SAFETY: checked by ptr_at.
+                    if unsafe { *data } != cfg.auth {
+                        invalid(counter::INVALID_AUTH);
+                        return;
+                    }
+                }
+            }
+            // RFC 9568 §7.1 MAY: the address set; a different one is a conflict.
+            let mut asum: u32 = 0;
+            let n = addr_count * addr_len / 4;
+            let mut k = 0usize;
+            while k < MAX_CHECKED_WORDS / 2 {
+                if k >= n {
+                    break;
+                }
+                let Some(w) = ptr_at::<[u8; 4]>(ctx, off + VRRP_HLEN + k * 4) else {
+                    break;
+                };
+                // SAFETY: checked by ptr_at.
+                asum = asum.wrapping_add(u32::from_be_bytes(unsafe { *w }));
+                k += 1;
+            }
+            if addr_count != cfg.addr_count as usize || asum != cfg.addr_sum {
+                why |= reason::CONFLICT;
+            }
+            // SAFETY: helper without arguments.
+            let now = unsafe { bpf_ktime_get_ns() };
+            match LAST.get_ptr_mut(&key) {
+                Some(p) => {
+                    // SAFETY: a map value pointer the helper returned.
+                    let last = unsafe { &mut *p };
+                    if last.src != src {
+                        why |= reason::NEW_SOURCE;
+                    }
+                    if last.priority != h[2] {
+                        why |= reason::PRIORITY;
+                    }
+                    if last.interval_cs != interval_cs {
+                        why |= reason::INTERVAL;
+                    }
+                    last.ts_ns = now;
+                    last.count += 1;
+                    last.src = src;
+                    last.priority = h[2];
+                    last.interval_cs = interval_cs;
+                    last.version = version;
+                }
+                None => {
+                    why |= reason::NEW_SOURCE;
+                    let last = LastAdvert {
+                        ts_ns: now,
+                        count: 1,
+                        src,
+                        interval_cs,
+                        priority: h[2],
+                        version,
+                        _pad: [0; 4],
+                    };
+                    let _ = LAST.insert(&key, &last, 0);
+                }
+            }
+            if h[2] == 0 {
+                why |= reason::PRIORITY_ZERO;
+            }
+        }
+    }
+    if why == 0 {
+        count(counter::ADVERT_UNCHANGED);
+        return;
+    }
     let record = AdvertRecord {
         // SAFETY: helper without arguments.
         ts_ns: unsafe { bpf_ktime_get_ns() },
-        // SAFETY: reads the xdp_md context the kernel handed us.
-        ifindex: unsafe { (*ctx.ctx).ingress_ifindex },
+        ifindex,
         src,
         family,
         version,
@@ -488,12 +666,12 @@ fn advert(ctx: &XdpContext, off: usize, payload_len: usize, family: u8, ttl: u8,
         interval_cs,
         addr_count: h[3],
         ttl,
-        _pad: [0; 4],
+        reason: why,
+        _pad: [0; 3],
     };
     if EVENTS.output::<AdvertRecord>(&record, 0).is_err() {
         count(counter::RINGBUF_FULL);
     }
-    count(counter::VRRP_ADVERT);
 }
 
 #[panic_handler]
