@@ -108,6 +108,16 @@ fn scenario(m: Mode) {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(xv.state("VI_1"), "Backup");
     answered_only_by(&lan, vip, lan.host(0).mac);
+    // With XDP, keepalived's adverts pass the kernel's checks too.
+    for x in xv.status().unwrap().xdp {
+        let bad: Vec<_> = x
+            .counters
+            .iter()
+            .filter(|(k, v)| k.starts_with("invalid_") && **v > 0)
+            .collect();
+        assert!(bad.is_empty(), "XDP rejected keepalived's adverts: {bad:?}");
+        assert!(x.counters.get("vrrp_advert").is_some_and(|n| *n > 0));
+    }
     let counters = xv.status().unwrap().counters;
     assert!(
         !counters.keys().any(|k| k.starts_with("invalid_")),

@@ -39,6 +39,24 @@ fn xdp_answers_for_the_active_and_falls_silent_after_kill9() {
         "{}",
         r1.proc.log_text()
     );
+    // On the Backup, the Active's adverts are checked in the kernel; repeats
+    // only update the LAST map.
+    assert!(
+        wait_until(Duration::from_secs(5), || xdp_counter(
+            &r2,
+            "advert_unchanged"
+        ) >= 2),
+        "{:?}",
+        r2.status().map(|s| s.xdp)
+    );
+    for bad in [
+        "invalid_checksum",
+        "invalid_auth",
+        "invalid_ttl",
+        "vrid_unconfigured",
+    ] {
+        assert_eq!(xdp_counter(&r2, bad), 0, "{bad}");
+    }
 
     // The client's ARP and ND are answered by XDP (its counters move).
     let before = xdp_counter(&r1, "arp_replied");

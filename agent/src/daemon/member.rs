@@ -169,6 +169,48 @@ impl Member {
         }
     }
 
+    /// Tells the XDP program what this virtual router's adverts must carry,
+    /// so it checks them in the kernel and keeps the last one in LAST.
+    pub fn provision_xdp(&self) {
+        let Some(xdp) = &self.xdp else { return };
+        let family = if self.proto.family == vrrp::Family::V6 {
+            xvrrp_common::FAMILY_V6
+        } else {
+            xvrrp_common::FAMILY_V4
+        };
+        let (auth, flags) = match (self.proto.version, self.proto.auth) {
+            (vrrp::Version::V2, vrrp::Auth::Pass(p)) => (p, xvrrp_common::VR_AUTH_PASS),
+            _ => ([0; 8], 0),
+        };
+        let mut addr_sum = 0u32;
+        for a in &self.proto.vips {
+            let bytes = match a {
+                IpAddr::V4(v) => v.octets().to_vec(),
+                IpAddr::V6(v) => v.octets().to_vec(),
+            };
+            for w in bytes.chunks(4) {
+                addr_sum =
+                    addr_sum.wrapping_add(u32::from_be_bytes(w.try_into().expect("4 bytes")));
+            }
+        }
+        let key = xvrrp_common::VrKey {
+            ifindex: self.ifindex,
+            family,
+            vrid: self.proto.vrid,
+            _pad: [0; 2],
+        };
+        let cfg = xvrrp_common::VrConfig {
+            auth,
+            flags,
+            addr_count: self.proto.vips.len() as u8,
+            _pad: [0; 2],
+            addr_sum,
+        };
+        if let Err(e) = xdp.lock().expect("dataplane lock").set_vr(key, cfg) {
+            warn!(instance = self.name(), "XDP VRS map: {e:#}");
+        }
+    }
+
     /// Forgets our VIPs in the XDP program (instance stopped or removed).
     pub fn clear_xdp(&mut self) {
         let Some(xdp) = &self.xdp else { return };

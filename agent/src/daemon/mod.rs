@@ -170,6 +170,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         xdp: HashMap::new(),
     };
     let groups = d.build(&config)?;
+    for g in &groups {
+        for m in &g.members {
+            m.provision_xdp();
+        }
+    }
     d.tracker = Some(Tracker::start(&config, d.track_tx.clone()));
     d.config = config;
     d.groups = groups;
@@ -681,6 +686,11 @@ impl Daemon {
             }
         }
         self.groups = new_groups;
+        for g in &self.groups {
+            for m in &g.members {
+                m.provision_xdp();
+            }
+        }
         self.tracker = Some(Tracker::start(&cfg, self.track_tx.clone()));
         self.config = cfg;
         self.reindex();

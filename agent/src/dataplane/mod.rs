@@ -16,8 +16,8 @@ use aya::{
 };
 use tokio::io::unix::AsyncFd;
 use xvrrp_common::{
-    counter, AdvertRecord, VipKey, VipValue, LEASE_LENGTH, LEASE_RENEWED, MAP_COUNTERS, MAP_EVENTS,
-    MAP_LEASE, MAP_VIPS, PROGRAM_NAME,
+    counter, AdvertRecord, VipKey, VipValue, VrConfig, VrKey, LEASE_LENGTH, LEASE_RENEWED,
+    MAP_COUNTERS, MAP_EVENTS, MAP_LEASE, MAP_VIPS, MAP_VRS, PROGRAM_NAME,
 };
 
 /// How to attach the XDP program (`--xdp-mode`).
@@ -246,6 +246,17 @@ impl Dataplane {
                 let _ = map.remove(key);
             }
         }
+    }
+
+    /// What adverts for one virtual router are checked against.
+    pub fn set_vr(&mut self, key: VrKey, cfg: VrConfig) -> anyhow::Result<()> {
+        let mut map: AyaHashMap<_, VrKey, VrConfig> = AyaHashMap::try_from(
+            self.ebpf
+                .map_mut(MAP_VRS)
+                .ok_or_else(|| anyhow!("no map {MAP_VRS}"))?,
+        )?;
+        map.insert(key, cfg, 0)?;
+        Ok(())
     }
 
     /// Renews the lease (now, CLOCK_MONOTONIC) for `length`.
