@@ -230,10 +230,10 @@ impl Router {
         });
     }
 
-    fn become_fault(&mut self, reason: Reason, out: &mut Vec<Action>) {
+    /// Stops every timer; an Active first sends priority 0 (so Backups take
+    /// over after Skew_Time, not Active_Down_Interval) and drops its VIPs.
+    fn leave(&mut self, out: &mut Vec<Action>) {
         if self.state == State::Active {
-            // keepalived leaves MASTER for FAULT with a priority-0 advert so the
-            // Backups take over after Skew_Time instead of Active_Down_Interval.
             self.send_advert(0, out);
             out.push(Action::RemoveVips);
         }
@@ -241,6 +241,11 @@ impl Router {
         self.down_timer = None;
         self.garp_due.clear();
         self.garp_refresh = None;
+    }
+
+    fn become_fault(&mut self, reason: Reason, out: &mut Vec<Action>) {
+        // keepalived leaves MASTER for FAULT with a priority-0 advert too.
+        self.leave(out);
         self.active = None;
         self.transition(State::Fault, reason, out);
         out.push(Action::Dataplane {
@@ -310,14 +315,7 @@ impl Router {
 
     /// RFC 9568 §6.4.2 / §6.4.3 Shutdown: an Active sends priority 0 first.
     fn shutdown(&mut self, out: &mut Vec<Action>) {
-        if self.state == State::Active {
-            self.send_advert(0, out);
-            out.push(Action::RemoveVips);
-        }
-        self.adver_timer = None;
-        self.down_timer = None;
-        self.garp_due.clear();
-        self.garp_refresh = None;
+        self.leave(out);
         if self.state != State::Initialize {
             self.transition(State::Initialize, Reason::Shutdown, out);
             out.push(Action::Dataplane {

@@ -321,6 +321,16 @@ fn link_monitor(events: mpsc::Sender<TrackEvent>) -> std::io::Result<JoinHandle<
     {
         return Err(std::io::Error::last_os_error());
     }
+    spawn_reader(fd, events, || Some(TrackEvent::Link))
+}
+
+/// Reads `fd` whenever it is readable (the bytes are only a wake-up) and
+/// sends what `event` makes of it.
+fn spawn_reader(
+    fd: OwnedFd,
+    events: mpsc::Sender<TrackEvent>,
+    mut event: impl FnMut() -> Option<TrackEvent> + Send + 'static,
+) -> std::io::Result<JoinHandle<()>> {
     let afd = crate::net::async_fd(fd)?;
     Ok(tokio::spawn(async move {
         let mut buf = [0u8; 8192];
@@ -330,19 +340,20 @@ fn link_monitor(events: mpsc::Sender<TrackEvent>) -> std::io::Result<JoinHandle<
             };
             // SAFETY: buf is valid for its length.
             let n = unsafe {
-                libc::recv(
+                libc::read(
                     afd.get_ref().as_raw_fd(),
                     buf.as_mut_ptr().cast(),
                     buf.len(),
-                    0,
                 )
             };
             if n < 0 {
                 guard.clear_ready();
                 continue;
             }
-            if events.send(TrackEvent::Link).await.is_err() {
-                return;
+            if let Some(ev) = event() {
+                if events.send(ev).await.is_err() {
+                    return;
+                }
             }
         }
     }))
@@ -377,39 +388,13 @@ fn file_watcher(
     if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), cdir.as_ptr(), mask) } < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let afd = crate::net::async_fd(fd)?;
-    Ok(tokio::spawn(async move {
-        let mut buf = [0u8; 4096];
-        loop {
-            let Ok(mut guard) = afd.readable().await else {
-                return;
-            };
-            // SAFETY: buf is valid for its length.
-            let n = unsafe {
-                libc::read(
-                    afd.get_ref().as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
-            };
-            if n < 0 {
-                guard.clear_ready();
-                continue;
-            }
-            // Any event in the directory: re-read (cheap, and rename-safe).
-            let value = read_value(&path);
-            if events
-                .send(TrackEvent::File {
-                    name: name.clone(),
-                    value,
-                })
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-    }))
+    // Any event in the directory: re-read (cheap, and rename-safe).
+    spawn_reader(fd, events, move || {
+        Some(TrackEvent::File {
+            name: name.clone(),
+            value: read_value(&path),
+        })
+    })
 }
 
 #[cfg(test)]
