@@ -42,6 +42,10 @@ enum Command {
         /// place). Under `ip netns exec`, give one mounted outside it.
         #[arg(long, default_value = "/sys/fs/bpf")]
         bpffs: PathBuf,
+        /// Start fresh: ignore XDP state pinned by a previous run (by default
+        /// a restart re-adopts it, so instances that were Active stay so).
+        #[arg(long)]
+        clean: bool,
     },
     /// Check a keepalived.conf and print what it configures.
     Check {
@@ -103,6 +107,7 @@ fn main() -> std::process::ExitCode {
             interface,
             xdp_mode,
             bpffs,
+            clean,
         } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -118,6 +123,7 @@ fn main() -> std::process::ExitCode {
                                 runtime_dir,
                                 xdp_mode,
                                 bpffs,
+                                clean,
                             })
                             .await
                         }

@@ -169,10 +169,35 @@ impl Member {
         }
     }
 
+    /// A restart over a pinned dataplane left by a run of the same config
+    /// in which this instance was Active: every VIP marked Active and the
+    /// advert checks unchanged.
+    pub fn can_resume(&self) -> bool {
+        let Some(xdp) = &self.xdp else { return false };
+        let dp = xdp.lock().expect("dataplane lock");
+        if !dp.resumed() {
+            return false;
+        }
+        let (key, cfg) = self.vr_entry();
+        dp.vr(&key) == Some(cfg)
+            && self.xdp_keys().iter().all(|k| {
+                dp.vip(k)
+                    .is_some_and(|v| v.flags & xvrrp_common::VIP_ACTIVE != 0)
+            })
+    }
+
     /// Tells the XDP program what this virtual router's adverts must carry,
     /// so it checks them in the kernel and keeps the last one in LAST.
     pub fn provision_xdp(&self) {
         let Some(xdp) = &self.xdp else { return };
+        let (key, cfg) = self.vr_entry();
+        if let Err(e) = xdp.lock().expect("dataplane lock").set_vr(key, cfg) {
+            warn!(instance = self.name(), "XDP VRS map: {e:#}");
+        }
+    }
+
+    /// This virtual router's VRS key and entry.
+    fn vr_entry(&self) -> (xvrrp_common::VrKey, xvrrp_common::VrConfig) {
         let family = if self.proto.family == vrrp::Family::V6 {
             xvrrp_common::FAMILY_V6
         } else {
@@ -206,9 +231,7 @@ impl Member {
             _pad: [0; 2],
             addr_sum,
         };
-        if let Err(e) = xdp.lock().expect("dataplane lock").set_vr(key, cfg) {
-            warn!(instance = self.name(), "XDP VRS map: {e:#}");
-        }
+        (key, cfg)
     }
 
     /// Forgets our VIPs in the XDP program (instance stopped or removed).
@@ -224,6 +247,9 @@ impl Member {
         for a in &self.vips {
             match rtnl::add(a) {
                 Ok(true) => self.added.push(a.addr),
+                // A non-owner's VIPs were removed at startup unless it resumed:
+                // then they are its own from before the restart.
+                Ok(false) if !self.proto.is_owner() => self.added.push(a.addr),
                 Ok(false) => {
                     debug!(instance = self.name(), addr = %a.addr, "address already present: left as it is")
                 }

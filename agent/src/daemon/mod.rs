@@ -48,6 +48,8 @@ pub struct Options {
     pub xdp_mode: crate::dataplane::AttachMode,
     /// The bpffs pins live in (default /sys/fs/bpf).
     pub bpffs: PathBuf,
+    /// Ignore state pinned by a previous run: start fresh.
+    pub clean: bool,
 }
 
 /// A sync group (an instance outside any group is a group of one).
@@ -170,6 +172,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         xdp: HashMap::new(),
     };
     let groups = d.build(&config)?;
+    // Groups a crashed run left Active in the pinned dataplane, same config.
+    let resume: Vec<bool> = groups
+        .iter()
+        .map(|g| g.members.iter().all(|m| m.can_resume()))
+        .collect();
     for g in &groups {
         for m in &g.members {
             m.provision_xdp();
@@ -186,15 +193,28 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         );
         tokio::time::sleep(d.config.global.startup_delay).await;
     }
-    for g in &mut d.groups {
+    for (g, resumed) in d.groups.iter_mut().zip(&resume) {
         for m in &mut g.members {
-            m.remove_stale_vips();
+            if *resumed {
+                info!(instance = %m.instance.name, "resuming as Active from the pinned dataplane (restart: no transition, no GARP)");
+            } else {
+                m.remove_stale_vips();
+            }
         }
     }
     let now = Instant::now();
     d.health(now);
-    for g in 0..d.groups.len() {
-        d.feed(g, now, 0, Input::Startup);
+    for (g, resumed) in resume.iter().enumerate() {
+        d.feed(
+            g,
+            now,
+            0,
+            if *resumed {
+                Input::Resume
+            } else {
+                Input::Startup
+            },
+        );
     }
     info!(instances = d.groups.iter().map(|g| g.members.len()).sum::<usize>(), runtime = %dir.display(), "xvrrp running");
     sd_notify::notify("READY=1");
@@ -489,11 +509,11 @@ impl Daemon {
             );
             None
         } else {
-            match crate::dataplane::Dataplane::attach(
-                interface,
-                mode,
-                Some(&crate::dataplane::pin_path(&self.opts.bpffs, interface)),
-            ) {
+            let pins = crate::dataplane::pin_path(&self.opts.bpffs, interface);
+            if self.opts.clean {
+                let _ = std::fs::remove_dir_all(&pins);
+            }
+            match crate::dataplane::Dataplane::attach(interface, mode, Some(&pins)) {
                 Ok(mut dp) => {
                     info!(interface, mode = %dp.mode(), "XDP attached: ARP/ND for Active VIPs answered in the kernel, fail-silent lease on");
                     // Adverts are still read from sockets: drain the program's records.

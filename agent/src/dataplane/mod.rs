@@ -17,7 +17,7 @@ use aya::{
 use tokio::io::unix::AsyncFd;
 use xvrrp_common::{
     counter, AdvertRecord, VipKey, VipValue, VrConfig, VrKey, LEASE_LENGTH, LEASE_RENEWED,
-    MAP_COUNTERS, MAP_EVENTS, MAP_LEASE, MAP_VIPS, MAP_VRS, PROGRAM_NAME,
+    MAP_COUNTERS, MAP_EVENTS, MAP_LAST, MAP_LEASE, MAP_VIPS, MAP_VRS, PROGRAM_NAME,
 };
 
 /// How to attach the XDP program (`--xdp-mode`).
@@ -116,6 +116,64 @@ pub struct Dataplane {
     interface: String,
     ifindex: u32,
     mode: AttachMode,
+    /// Where link and maps are pinned (removed on a clean stop).
+    pin_dir: Option<std::path::PathBuf>,
+    resumed: bool,
+}
+
+/// Attaches the loaded program to `index` through a bpf_link (never netlink).
+fn attach_fresh(
+    ebpf: &mut Ebpf,
+    interface: &str,
+    index: u32,
+    mode: AttachMode,
+) -> anyhow::Result<FdLink> {
+    let xdp = program_mut(ebpf)?;
+    let id = xdp
+        .attach_to_if_index(index, mode.aya())
+        .with_context(|| format!("attaching XDP to {interface} in {mode} mode"))?;
+    let link = xdp.take_link(id)?;
+    // aya falls back to a netlink attachment when bpf_link is refused; such
+    // an attachment outlives a crash unpinned and cannot be replaced in
+    // place, which would break fail silent and re-adoption. Refuse it.
+    FdLink::try_from(link).map_err(|_| {
+        anyhow!(
+            "XDP on {interface} was attached through netlink, not a bpf_link; \
+             xvrrp needs Linux >= 5.9 with bpf_link support for XDP"
+        )
+    })
+}
+
+/// Loads the program with its state maps pinned in `dir` (reused when there).
+fn load_pinned(dir: &std::path::Path) -> anyhow::Result<Ebpf> {
+    let paths: Vec<(&str, std::path::PathBuf)> = [MAP_VIPS, MAP_LEASE, MAP_VRS, MAP_LAST]
+        .iter()
+        .map(|m| (*m, dir.join(m)))
+        .collect();
+    let mut loader = aya::EbpfLoader::new();
+    for (name, path) in &paths {
+        loader.map_pin_path(name, path.as_path());
+    }
+    let mut ebpf = loader
+        .load(object::bytes()?)
+        .context("loading the BPF object with pinned maps")?;
+    program_mut(&mut ebpf)?
+        .load()
+        .context("the kernel refused the XDP program (verifier log above)")?;
+    Ok(ebpf)
+}
+
+/// Puts the newly loaded program into the pinned link (bpf_link_update:
+/// atomic, the interface is never without a program).
+fn adopt(ebpf: &mut Ebpf, link_path: &std::path::Path) -> anyhow::Result<PinnedLink> {
+    let old = PinnedLink::from_pin(link_path)?;
+    let fd: FdLink = old.into();
+    let link = aya::programs::xdp::XdpLink::try_from(fd)?;
+    let xdp = program_mut(ebpf)?;
+    let id = xdp.attach_to_link(link)?;
+    // The pin keeps the link; this process holds it through a fresh handle.
+    drop(xdp.take_link(id));
+    Ok(PinnedLink::from_pin(link_path)?)
 }
 
 /// A bpffs at `root`, mounted when it is not. A bpffs mounted inside
@@ -145,8 +203,11 @@ pub fn ensure_bpffs(root: &std::path::Path) -> anyhow::Result<()> {
 }
 
 impl Dataplane {
-    /// Loads the program and attaches it to `interface` through a bpf_link;
-    /// with `pin`, the link is pinned there (a previous pin is replaced).
+    /// Loads the program and attaches it to `interface` through a bpf_link.
+    /// With `pin` (a directory), the link and the VIPS/LEASE/VRS/LAST maps are
+    /// pinned there; when a previous run left them (it crashed), the maps are
+    /// reused and the pinned link's program replaced in place, so the
+    /// interface is never without a program (`resumed()` says so).
     pub fn attach(
         interface: &str,
         mode: AttachMode,
@@ -157,54 +218,88 @@ impl Dataplane {
         if mode == AttachMode::Off {
             bail!("XDP is off (--xdp-mode off)");
         }
-        if let Some(p) = pin {
-            let root = p
-                .ancestors()
-                .find(|a| a.ends_with("xvrrp"))
-                .and_then(|a| a.parent())
-                .unwrap_or(std::path::Path::new("/sys/fs/bpf"));
-            ensure_bpffs(root)?;
-            if p.exists() {
-                // A previous run that crashed: replace its program.
-                match PinnedLink::from_pin(p) {
-                    Ok(old) => drop(old.unpin()),
-                    Err(_) => {
-                        let _ = std::fs::remove_file(p);
-                    }
+        let Some(dir) = pin else {
+            let mut ebpf = load()?;
+            let link = attach_fresh(&mut ebpf, interface, index, mode)?;
+            return Ok(Self {
+                ebpf,
+                link: Some(Attachment::Link(link)),
+                interface: interface.to_owned(),
+                ifindex: index,
+                mode,
+                pin_dir: None,
+                resumed: false,
+            });
+        };
+        // The bpffs root: the path above "xvrrp/v1/...".
+        let root = dir
+            .ancestors()
+            .find(|a| a.ends_with("xvrrp"))
+            .and_then(|a| a.parent())
+            .unwrap_or(std::path::Path::new("/sys/fs/bpf"));
+        ensure_bpffs(root)?;
+        std::fs::create_dir_all(dir)?;
+        let link_path = dir.join("link");
+        let mut ebpf = load_pinned(dir)?;
+        if link_path.exists() {
+            match adopt(&mut ebpf, &link_path) {
+                Ok(pinned) => {
+                    return Ok(Self {
+                        ebpf,
+                        link: Some(Attachment::Pinned(pinned)),
+                        interface: interface.to_owned(),
+                        ifindex: index,
+                        mode,
+                        pin_dir: Some(dir.to_path_buf()),
+                        resumed: true,
+                    });
+                }
+                Err(e) => {
+                    // Not ours any more (interface gone, other program): start clean.
+                    tracing::warn!(
+                        interface,
+                        "pinned XDP state at {} not reusable ({e:#}); starting fresh",
+                        dir.display()
+                    );
+                    drop(ebpf);
+                    let _ = std::fs::remove_dir_all(dir);
+                    std::fs::create_dir_all(dir)?;
+                    ebpf = load_pinned(dir)?;
                 }
             }
-            if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
         }
-        let mut ebpf = load()?;
-        let xdp = program_mut(&mut ebpf)?;
-        let id = xdp
-            .attach_to_if_index(index, mode.aya())
-            .with_context(|| format!("attaching XDP to {interface} in {mode} mode"))?;
-        let link = xdp.take_link(id)?;
-        // aya falls back to a netlink attachment when bpf_link is refused; such
-        // an attachment outlives a crash, which would break fail-silent. Refuse it.
-        let link = FdLink::try_from(link).map_err(|_| {
-            anyhow!(
-                "XDP on {interface} was attached through netlink, not a bpf_link; \
-                 xvrrp needs Linux >= 5.9 with bpf_link support for XDP"
-            )
-        })?;
-        let link = match pin {
-            Some(p) => Attachment::Pinned(
-                link.pin(p)
-                    .with_context(|| format!("pinning the XDP link at {}", p.display()))?,
-            ),
-            None => Attachment::Link(link),
-        };
+        let link = attach_fresh(&mut ebpf, interface, index, mode)?;
+        let pinned = link
+            .pin(&link_path)
+            .with_context(|| format!("pinning the XDP link at {}", link_path.display()))?;
         Ok(Self {
             ebpf,
-            link: Some(link),
+            link: Some(Attachment::Pinned(pinned)),
             interface: interface.to_owned(),
             ifindex: index,
             mode,
+            pin_dir: Some(dir.to_path_buf()),
+            resumed: false,
         })
+    }
+
+    /// A previous run's pinned link and maps were taken over.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// What the (possibly inherited) VIPS map holds for `key`.
+    pub fn vip(&self, key: &VipKey) -> Option<VipValue> {
+        let map: AyaHashMap<_, VipKey, VipValue> =
+            AyaHashMap::try_from(self.ebpf.map(MAP_VIPS)?).ok()?;
+        map.get(key, 0).ok()
+    }
+
+    /// What the (possibly inherited) VRS map holds for `key`.
+    pub fn vr(&self, key: &VrKey) -> Option<VrConfig> {
+        let map: AyaHashMap<_, VrKey, VrConfig> =
+            AyaHashMap::try_from(self.ebpf.map(MAP_VRS)?).ok()?;
+        map.get(key, 0).ok()
     }
 
     pub fn interface(&self) -> &str {
@@ -271,10 +366,15 @@ impl Dataplane {
         Ok(())
     }
 
-    /// Detaches the program now (also happens on drop).
+    /// Detaches the program now and forgets pinned state (a clean stop;
+    /// also happens on drop).
     pub fn detach(&mut self) {
         if let Some(Attachment::Pinned(p)) = self.link.take() {
             drop(p.unpin());
+        }
+        self.link = None;
+        if let Some(dir) = self.pin_dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

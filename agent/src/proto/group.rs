@@ -50,7 +50,9 @@ impl SyncGroup {
     pub fn handle(&mut self, now: Instant, index: usize, input: Input) -> Vec<(usize, Action)> {
         let mut out: Vec<(usize, Action)> = Vec::new();
         let targets: Vec<usize> = match input {
-            Input::Startup | Input::Shutdown | Input::Timeout => (0..self.members.len()).collect(),
+            Input::Startup | Input::Shutdown | Input::Timeout | Input::Resume => {
+                (0..self.members.len()).collect()
+            }
             _ => vec![index],
         };
         for i in targets {

@@ -163,6 +163,10 @@ pub enum Input {
     },
     /// A sync group moves this member (vrrp_sync_group).
     Group(State),
+    /// Instead of Startup: a restarted agent found this router Active in
+    /// the pinned dataplane (same config); it carries on as Active at once,
+    /// without GARP or notify, since nothing changed on the network.
+    Resume,
 }
 
 /// Why a transition happened: logged, shown in status.
@@ -187,6 +191,8 @@ pub enum Reason {
     Fault,
     FaultCleared,
     Group(State),
+    /// Restarted with the pinned dataplane: Active again, no change on the wire.
+    Resumed,
 }
 
 impl fmt::Display for Reason {
@@ -205,6 +211,10 @@ impl fmt::Display for Reason {
             Reason::Fault => write!(f, "tracked item or interface down"),
             Reason::FaultCleared => write!(f, "all tracked items healthy again"),
             Reason::Group(s) => write!(f, "sync group moved to {s}"),
+            Reason::Resumed => write!(
+                f,
+                "resumed from the pinned dataplane (restart, no change on the network)"
+            ),
         }
     }
 }

@@ -122,6 +122,7 @@ impl Router {
             Input::Advert(rx) => self.advert(now, rx, &mut out),
             Input::Health { weight, fault } => self.health(now, weight, fault, &mut out),
             Input::Group(state) => self.group(now, state, &mut out),
+            Input::Resume => self.resume(now, &mut out),
         }
         out
     }
@@ -311,6 +312,26 @@ impl Router {
             let extra = self.config.preempt_delay;
             self.become_backup(now, Reason::Startup, extra, out);
         }
+    }
+
+    /// A restart that finds this router Active in the pinned dataplane: the
+    /// adverts go on at once (before any Backup's Active_Down_Timer runs
+    /// out) and the VIPs are re-adopted; no GARP and no notify.
+    fn resume(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.state != State::Initialize {
+            return;
+        }
+        if self.faulty() {
+            return self.become_fault(Reason::Fault, out);
+        }
+        self.transition(State::Active, Reason::Resumed, out);
+        self.send_advert(self.priority(), out);
+        self.adver_timer = Some(now + self.adver_interval());
+        out.push(Action::AddVips);
+        out.push(Action::Dataplane {
+            active: true,
+            accept: self.config.accept || self.config.is_owner(),
+        });
     }
 
     /// RFC 9568 §6.4.2 / §6.4.3 Shutdown: an Active sends priority 0 first.

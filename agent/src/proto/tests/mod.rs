@@ -775,3 +775,36 @@ fn sync_group_moves_together_and_faults_together() {
         g.members().iter().map(|m| m.state()).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn resume_after_a_restart_is_active_at_once_without_garp_or_notify() {
+    let t0 = Instant::now();
+    let mut r = Router::new(cfg(100));
+    let a = r.handle(t0, Input::Resume);
+    assert_eq!(r.state(), State::Active);
+    assert_eq!(sent_priorities(&a), [100], "an advert at once");
+    assert!(a.contains(&Action::AddVips));
+    assert!(
+        !a.iter()
+            .any(|x| matches!(x, Action::SendGarp | Action::Notify { .. })),
+        "{a:?}"
+    );
+    assert!(a.iter().any(|x| matches!(
+        x,
+        Action::Transition {
+            reason: Reason::Resumed,
+            ..
+        }
+    )));
+    // With a tracked item down it goes to Fault instead.
+    let mut r = Router::new(cfg(100));
+    let _ = r.handle(
+        t0,
+        Input::Health {
+            weight: 0,
+            fault: true,
+        },
+    );
+    let _ = r.handle(t0, Input::Resume);
+    assert_eq!(r.state(), State::Fault);
+}
