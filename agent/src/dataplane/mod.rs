@@ -324,15 +324,24 @@ impl Dataplane {
         read_counters(&self.ebpf)
     }
 
+    /// Inserts into one of the program's hash maps by name.
+    fn insert<K: aya::Pod, V: aya::Pod>(
+        &mut self,
+        name: &str,
+        key: K,
+        value: V,
+    ) -> anyhow::Result<()> {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or_else(|| anyhow!("no map {name}"))?;
+        AyaHashMap::<_, K, V>::try_from(map)?.insert(key, value, 0)?;
+        Ok(())
+    }
+
     /// Sets what the program does for one VIP.
     pub fn set_vip(&mut self, key: VipKey, value: VipValue) -> anyhow::Result<()> {
-        let mut map: AyaHashMap<_, VipKey, VipValue> = AyaHashMap::try_from(
-            self.ebpf
-                .map_mut(MAP_VIPS)
-                .ok_or_else(|| anyhow!("no map {MAP_VIPS}"))?,
-        )?;
-        map.insert(key, value, 0)?;
-        Ok(())
+        self.insert(MAP_VIPS, key, value)
     }
 
     pub fn remove_vip(&mut self, key: &VipKey) {
@@ -345,13 +354,7 @@ impl Dataplane {
 
     /// What adverts for one virtual router are checked against.
     pub fn set_vr(&mut self, key: VrKey, cfg: VrConfig) -> anyhow::Result<()> {
-        let mut map: AyaHashMap<_, VrKey, VrConfig> = AyaHashMap::try_from(
-            self.ebpf
-                .map_mut(MAP_VRS)
-                .ok_or_else(|| anyhow!("no map {MAP_VRS}"))?,
-        )?;
-        map.insert(key, cfg, 0)?;
-        Ok(())
+        self.insert(MAP_VRS, key, cfg)
     }
 
     /// Renews the lease (now, CLOCK_MONOTONIC) for `length`.

@@ -248,13 +248,19 @@ impl Router {
         // keepalived leaves MASTER for FAULT with a priority-0 advert too.
         self.leave(out);
         self.active = None;
-        self.transition(State::Fault, reason, out);
+        self.settle(State::Fault, reason, out);
+    }
+
+    /// Into a state that answers for nothing: the dataplane stops answering
+    /// for the VIPs, and the notify for the state runs.
+    fn settle(&mut self, to: State, reason: Reason, out: &mut Vec<Action>) {
+        self.transition(to, reason, out);
         out.push(Action::Dataplane {
             active: false,
             accept: false,
         });
         out.push(Action::Notify {
-            state: State::Fault,
+            state: to,
             priority: self.priority(),
         });
     }
@@ -338,15 +344,7 @@ impl Router {
     fn shutdown(&mut self, out: &mut Vec<Action>) {
         self.leave(out);
         if self.state != State::Initialize {
-            self.transition(State::Initialize, Reason::Shutdown, out);
-            out.push(Action::Dataplane {
-                active: false,
-                accept: false,
-            });
-            out.push(Action::Notify {
-                state: State::Initialize,
-                priority: self.priority(),
-            });
+            self.settle(State::Initialize, Reason::Shutdown, out);
         }
     }
 
