@@ -21,6 +21,8 @@ pub struct Lan {
 
 pub struct Host {
     pub ns: Netns,
+    /// Its port on the switch's bridge.
+    pub port: String,
     pub v4: Ipv4Addr,
     pub v6: Ipv6Addr,
     pub mac: [u8; 6],
@@ -70,7 +72,13 @@ impl Lan {
             ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"])?;
             ns.ip(&["link", "set", "eth0", "up"])?;
             let mac = ns.mac("eth0")?;
-            hosts.push(Host { ns, v4, v6, mac });
+            hosts.push(Host {
+                ns,
+                port: b.clone(),
+                v4,
+                v6,
+                mac,
+            });
         }
         // Link-local addresses need a moment (DAD) before IPv6 adverts can go out.
         for h in &hosts {
@@ -88,6 +96,18 @@ impl Lan {
 
     pub fn host(&self, i: usize) -> &Host {
         &self.hosts[i]
+    }
+
+    /// Isolates host `i`'s bridge port: isolated ports do not hear each
+    /// other, but still hear (and are heard by) the others.
+    pub fn isolate(&self, i: usize, on: bool) -> anyhow::Result<()> {
+        let flag = if on { "on" } else { "off" };
+        self.switch
+            .exec(
+                "bridge",
+                &["link", "set", "dev", &self.hosts[i].port, "isolated", flag],
+            )
+            .map(|_| ())
     }
 
     /// Writes a config file (mode 0644) into this test's log directory.

@@ -57,6 +57,9 @@ pub struct InstanceStatus {
     /// Tracked items: state, last result, run time, weight contributed.
     #[serde(default)]
     pub checks: Vec<crate::track::CheckStatus>,
+    /// Lower-priority Actives heard while Active (split brains healed).
+    #[serde(default)]
+    pub split_brain: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

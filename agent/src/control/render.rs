@@ -127,7 +127,7 @@ pub fn metrics(s: &Status) -> String {
         }
     }
     type Field = fn(&super::InstanceStatus) -> u64;
-    let per: [(&str, &str, &str, Field); 4] = [
+    let per: [(&str, &str, &str, Field); 5] = [
         (
             "xvrrp_priority",
             "gauge",
@@ -151,6 +151,12 @@ pub fn metrics(s: &Status) -> String {
             "counter",
             "Adverts received for this instance.",
             |i: &super::InstanceStatus| i.adverts_received,
+        ),
+        (
+            "xvrrp_split_brain_total",
+            "counter",
+            "Lower-priority Actives heard while Active (split brains healed).",
+            |i: &super::InstanceStatus| i.split_brain,
         ),
     ];
     for (name, kind, help, f) in per {

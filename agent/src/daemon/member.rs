@@ -24,6 +24,8 @@ pub struct Stats {
     pub received: u64,
     pub transitions: u64,
     pub discarded: BTreeMap<String, u64>,
+    /// Lower-priority Actives heard while Active (healed split brains).
+    pub split_brain: u64,
 }
 
 pub struct Member {
@@ -89,6 +91,16 @@ impl Member {
             Action::Discarded { from, reason } => {
                 *self.stats.discarded.entry(reason.name().to_owned()).or_default() += 1;
                 debug!(instance = self.name(), %from, reason = reason.name(), "advert discarded");
+            }
+            Action::SplitBrain { from, priority } => {
+                self.stats.split_brain += 1;
+                warn!(
+                    instance = self.name(),
+                    vrid = self.proto.vrid,
+                    "split brain: {from} is Active too, at priority {priority} (below ours, {}): advertising at once so it backs off",
+                    router.priority()
+                );
+                self.notifier.master_rx_lower_pri(router.priority());
             }
             Action::Priority { from, to } => info!(instance = self.name(), "effective priority {from} -> {to}"),
             Action::IntervalLearned { from, interval_cs } => info!(
@@ -341,6 +353,7 @@ impl Member {
             transitions: self.stats.transitions,
             discarded: self.stats.discarded.clone(),
             checks: self.checks.clone(),
+            split_brain: self.stats.split_brain,
         }
     }
 }

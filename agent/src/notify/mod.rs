@@ -187,6 +187,23 @@ impl Notifier {
         });
     }
 
+    /// keepalived's notify_master_rx_lower_pri: we are Active and heard a
+    /// lower-priority Active. Its own script, and a fifo line.
+    pub fn master_rx_lower_pri(&self, priority: u8) {
+        let scripts = self
+            .notify
+            .master_rx_lower_pri
+            .iter()
+            .map(|c| (c.clone(), Vec::new()))
+            .collect();
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        let line = format!(
+            "{} \"{}\" MASTER_RX_LOWER_PRI {priority}\n",
+            self.kind, self.name
+        );
+        let _ = self.queue.send(Job { scripts, line });
+    }
+
     /// Jobs not finished yet.
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::SeqCst)

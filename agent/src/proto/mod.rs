@@ -304,6 +304,12 @@ pub enum Action {
         from: IpAddr,
         interval_cs: u16,
     },
+    /// We are Active and another router claims Active at a lower priority:
+    /// a split brain healing (keepalived's notify_master_rx_lower_pri).
+    SplitBrain {
+        from: IpAddr,
+        priority: u8,
+    },
 }
 
 #[cfg(test)]

@@ -518,6 +518,10 @@ impl Router {
             // A lower-priority Active exists (it just recovered, or split
             // brain healed): answer at once so it backs off within one advert
             // (keepalived does the same; the RFC only discards).
+            out.push(Action::SplitBrain {
+                from: rx.src,
+                priority: prio,
+            });
             self.send_advert(ours, out);
             self.adver_timer = Some(now + self.adver_interval());
         }

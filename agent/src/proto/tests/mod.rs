@@ -305,6 +305,10 @@ fn active_answers_a_lower_priority_advert_at_once() {
     let t = t0 + Duration::from_millis(300);
     let a = r.handle(t, advert_from("10.0.0.2", 100, 100));
     assert_eq!(sent_priorities(&a), [255]);
+    assert!(a.contains(&Action::SplitBrain {
+        from: ip("10.0.0.2"),
+        priority: 100
+    }));
     assert_eq!(r.next_deadline(), Some(t + Duration::from_secs(1)));
 }
 
