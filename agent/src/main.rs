@@ -16,19 +16,26 @@ struct Cli {
     command: Command,
 }
 
+/// Which keepalived.conf, read how (shared by `run` and `check`).
+#[derive(clap::Args, Debug)]
+struct ConfigArgs {
+    #[arg(
+        short = 'c',
+        long = "config",
+        default_value = "/etc/keepalived/keepalived.conf"
+    )]
+    config: PathBuf,
+    /// keepalived's config id (`-i`) for `@ID` conditional lines.
+    #[arg(long, short = 'i')]
+    config_id: Option<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run in the foreground (systemd does the daemonising).
     Run {
-        #[arg(
-            short = 'c',
-            long = "config",
-            default_value = "/etc/keepalived/keepalived.conf"
-        )]
-        config: PathBuf,
-        /// keepalived's config id (`-i`) for `@ID` conditional lines.
-        #[arg(long)]
-        config_id: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Where the control socket and lock live (default: per network namespace under /run/xvrrp).
         #[arg(long)]
         runtime_dir: Option<PathBuf>,
@@ -49,18 +56,11 @@ enum Command {
     },
     /// Check a keepalived.conf and print what it configures.
     Check {
-        #[arg(
-            short = 'c',
-            long = "config",
-            default_value = "/etc/keepalived/keepalived.conf"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
-        /// keepalived's config id (`-i`) for `@ID` conditional lines.
-        #[arg(long, short = 'i')]
-        config_id: Option<String>,
     },
     /// Ask who answers ARP / ND for ADDRESS on this segment, and keep asking:
     /// one line per probe with the answering MACs (split brain shows as two).
@@ -101,8 +101,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run {
-            config,
-            config_id,
+            config: ConfigArgs { config, config_id },
             runtime_dir,
             interface,
             xdp_mode,
@@ -131,9 +130,8 @@ fn main() -> std::process::ExitCode {
                 })
             }),
         Command::Check {
-            config,
+            config: ConfigArgs { config, config_id },
             json,
-            config_id,
         } => return check(&config, json, config_id),
         Command::Probe {
             interface,

@@ -510,6 +510,9 @@ impl Daemon {
             None
         } else {
             let pins = crate::dataplane::pin_path(&self.opts.bpffs, interface);
+            if let Err(e) = crate::dataplane::ensure_bpffs(&self.opts.bpffs) {
+                warn!(interface, "XDP pins need a bpffs: {e:#}");
+            }
             if self.opts.clean {
                 let _ = std::fs::remove_dir_all(&pins);
             }

@@ -3,7 +3,7 @@
 
 pub mod object;
 
-use std::{ffi::CString, fmt, os::fd::AsRawFd as _};
+use std::{ffi::CString, fmt};
 
 use anyhow::{anyhow, bail, Context as _};
 use aya::{
@@ -114,7 +114,6 @@ pub struct Dataplane {
     ebpf: Ebpf,
     link: Option<Attachment>,
     interface: String,
-    ifindex: u32,
     mode: AttachMode,
     /// Where link and maps are pinned (removed on a clean stop).
     pin_dir: Option<std::path::PathBuf>,
@@ -207,7 +206,8 @@ impl Dataplane {
     /// With `pin` (a directory), the link and the VIPS/LEASE/VRS/LAST maps are
     /// pinned there; when a previous run left them (it crashed), the maps are
     /// reused and the pinned link's program replaced in place, so the
-    /// interface is never without a program (`resumed()` says so).
+    /// interface is never without a program (`resumed()` says so). The
+    /// caller makes sure `pin` is on a bpffs (`ensure_bpffs`).
     pub fn attach(
         interface: &str,
         mode: AttachMode,
@@ -221,38 +221,29 @@ impl Dataplane {
         let Some(dir) = pin else {
             let mut ebpf = load()?;
             let link = attach_fresh(&mut ebpf, interface, index, mode)?;
-            return Ok(Self {
+            return Ok(Self::new(
                 ebpf,
-                link: Some(Attachment::Link(link)),
-                interface: interface.to_owned(),
-                ifindex: index,
+                Attachment::Link(link),
+                interface,
                 mode,
-                pin_dir: None,
-                resumed: false,
-            });
+                None,
+                false,
+            ));
         };
-        // The bpffs root: the path above "xvrrp/v1/...".
-        let root = dir
-            .ancestors()
-            .find(|a| a.ends_with("xvrrp"))
-            .and_then(|a| a.parent())
-            .unwrap_or(std::path::Path::new("/sys/fs/bpf"));
-        ensure_bpffs(root)?;
         std::fs::create_dir_all(dir)?;
         let link_path = dir.join("link");
         let mut ebpf = load_pinned(dir)?;
         if link_path.exists() {
             match adopt(&mut ebpf, &link_path) {
                 Ok(pinned) => {
-                    return Ok(Self {
+                    return Ok(Self::new(
                         ebpf,
-                        link: Some(Attachment::Pinned(pinned)),
-                        interface: interface.to_owned(),
-                        ifindex: index,
+                        Attachment::Pinned(pinned),
+                        interface,
                         mode,
-                        pin_dir: Some(dir.to_path_buf()),
-                        resumed: true,
-                    });
+                        Some(dir),
+                        true,
+                    ))
                 }
                 Err(e) => {
                     // Not ours any more (interface gone, other program): start clean.
@@ -272,15 +263,32 @@ impl Dataplane {
         let pinned = link
             .pin(&link_path)
             .with_context(|| format!("pinning the XDP link at {}", link_path.display()))?;
-        Ok(Self {
+        Ok(Self::new(
             ebpf,
-            link: Some(Attachment::Pinned(pinned)),
-            interface: interface.to_owned(),
-            ifindex: index,
+            Attachment::Pinned(pinned),
+            interface,
             mode,
-            pin_dir: Some(dir.to_path_buf()),
-            resumed: false,
-        })
+            Some(dir),
+            false,
+        ))
+    }
+
+    fn new(
+        ebpf: Ebpf,
+        link: Attachment,
+        interface: &str,
+        mode: AttachMode,
+        pin_dir: Option<&std::path::Path>,
+        resumed: bool,
+    ) -> Self {
+        Self {
+            ebpf,
+            link: Some(link),
+            interface: interface.to_owned(),
+            mode,
+            pin_dir: pin_dir.map(std::path::Path::to_path_buf),
+            resumed,
+        }
     }
 
     /// A previous run's pinned link and maps were taken over.
@@ -304,10 +312,6 @@ impl Dataplane {
 
     pub fn interface(&self) -> &str {
         &self.interface
-    }
-
-    pub fn ifindex(&self) -> u32 {
-        self.ifindex
     }
 
     pub fn mode(&self) -> AttachMode {
@@ -469,35 +473,25 @@ impl AdvertEvents {
     pub fn try_drain(&mut self) -> Vec<AdvertRecord> {
         drain(self.ring.get_mut())
     }
-
-    pub fn raw_fd(&self) -> i32 {
-        self.ring.get_ref().as_raw_fd()
-    }
 }
 
 fn drain(ring: &mut RingBuf<MapData>) -> Vec<AdvertRecord> {
     let mut records = Vec::new();
     while let Some(item) = ring.next() {
-        if let Some(record) = AdvertRecord::from_bytes(&item) {
+        if let Some(record) = record_from_bytes(&item) {
             records.push(record);
         }
     }
     records
 }
 
-/// Decoding of a ring-buffer item into its record.
-pub trait FromRecordBytes: Sized {
-    fn from_bytes(bytes: &[u8]) -> Option<Self>;
-}
-
-impl FromRecordBytes for AdvertRecord {
-    fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() < std::mem::size_of::<Self>() {
-            return None;
-        }
-        // SAFETY: AdvertRecord is repr(C) plain data; length checked; unaligned read.
-        Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Self>()) })
+/// A ring-buffer item as its record (None when too short).
+fn record_from_bytes(bytes: &[u8]) -> Option<AdvertRecord> {
+    if bytes.len() < std::mem::size_of::<AdvertRecord>() {
+        return None;
     }
+    // SAFETY: AdvertRecord is repr(C) plain data; length checked; unaligned read.
+    Some(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<AdvertRecord>()) })
 }
 
 /// The record's source as an IP address.

@@ -6,7 +6,6 @@
 use std::{
     collections::HashMap,
     io,
-    net::IpAddr,
     sync::{Mutex, OnceLock},
 };
 
@@ -176,11 +175,6 @@ impl Vmac {
             parent: parent.to_owned(),
             restore,
         })
-    }
-
-    /// Any IPv6 link-local address on the vmac, once it has one.
-    pub fn link_local(&self) -> Option<IpAddr> {
-        super::iface::primary(&self.name, true, &[])
     }
 }
 
