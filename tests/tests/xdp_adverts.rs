@@ -1,8 +1,9 @@
 //! VRRP adverts checked in the kernel (BPF_PROG_TEST_RUN): real keepalived
-//! captures are valid; every invalid reason is counted and produces no
-//! record; a valid advert produces a ring record only when it changes what
-//! the election knows (new source, priority, interval, priority 0,
-//! conflicting address set), else it is only noted in the LAST map.
+//! captures are valid; every invalid reason is counted and dropped, with one
+//! record per source a second; a valid advert produces a ring record only
+//! when it changes what the election knows (new source, priority, interval,
+//! priority 0, conflicting address set), else it is only noted in the LAST
+//! map and re-arms the kernel's Active_Down timer.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -16,6 +17,7 @@ use xvrrp::{
 };
 use xvrrp_common::{
     counter, reason, AdvertRecord, LastAdvert, VrConfig, VrKey, FAMILY_V4, FAMILY_V6, VR_AUTH_PASS,
+    VR_DOWN_TIMER, VR_PREEMPT,
 };
 use xvrrp_tests::require_root;
 
@@ -23,6 +25,9 @@ const KA_V2: &[u8] = include_bytes!("../../agent/src/wire/fixtures/keepalived_v2
 const KA_V2_PASS: &[u8] = include_bytes!("../../agent/src/wire/fixtures/keepalived_v2_pass.bin");
 const KA_V3_V4: &[u8] = include_bytes!("../../agent/src/wire/fixtures/keepalived_v3_ipv4.bin");
 const KA_V3_V6: &[u8] = include_bytes!("../../agent/src/wire/fixtures/keepalived_v3_ipv6.bin");
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
 
 /// BPF_PROG_TEST_RUN delivers on loopback: ifindex 1.
 fn vr(family: u8, vrid: u8) -> VrKey {
@@ -58,7 +63,8 @@ fn cfg(addrs: &[&str], pass: Option<&str>) -> VrConfig {
         auth,
         flags: if pass.is_some() { VR_AUTH_PASS } else { 0 },
         addr_count: a.len() as u8,
-        _pad: [0; 2],
+        priority: 100,
+        down_adverts: 3,
         addr_sum: sum(&a),
     }
 }
@@ -102,19 +108,20 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
     };
     let before = dataplane::read_counters(&ebpf).unwrap();
 
-    // The four keepalived captures: valid, a record each (a new source).
+    // The four keepalived captures: valid, a record each (a new source),
+    // and dropped: the record is all the agent needs.
     for f in [KA_V2, KA_V2_PASS, KA_V3_V4, KA_V3_V6] {
         let (verdict, recs) = run(&mut ebpf, f);
-        assert_eq!(verdict, 2, "XDP_PASS");
+        assert_eq!(verdict, XDP_DROP);
         assert_eq!(recs.len(), 1, "one record for {:02x?}", &f[..20]);
         assert_eq!(recs[0].reason, reason::NEW_SOURCE);
     }
-    // The same adverts again: no record, only LAST moves.
+    // The same adverts again: no record, only LAST moves; dropped, so no
+    // socket wakes the agent either.
     for f in [KA_V2, KA_V2_PASS, KA_V3_V4, KA_V3_V6] {
-        assert!(
-            run(&mut ebpf, f).1.is_empty(),
-            "unchanged advert woke the agent"
-        );
+        let (verdict, recs) = run(&mut ebpf, f);
+        assert!(recs.is_empty(), "unchanged advert woke the agent");
+        assert_eq!(verdict, XDP_DROP);
     }
     let last: HashMap<_, VrKey, LastAdvert> =
         HashMap::try_from(ebpf.map(xvrrp_common::MAP_LAST).unwrap()).unwrap();
@@ -134,7 +141,9 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
     };
     let frame = |r: &vrrp::Repr, mode| build::advert([2, 0, 0, 0, 0, 1], src, 255, r, mode);
     let plain = vrrp::ChecksumMode::Plain;
-    let cases: Vec<(&str, Vec<u8>, Option<u8>)> = vec![
+    // (what, frame, record reason, verdict): conflicts and unconfigured VRIDs
+    // also go on to the socket (the agent logs the address lists / monitor).
+    let cases: Vec<(&str, Vec<u8>, Option<u8>, u32)> = vec![
         (
             "priority change",
             frame(
@@ -145,6 +154,7 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
                 plain,
             ),
             Some(reason::PRIORITY),
+            XDP_DROP,
         ),
         (
             "priority 0",
@@ -156,13 +166,15 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
                 plain,
             ),
             Some(reason::PRIORITY | reason::PRIORITY_ZERO),
+            XDP_DROP,
         ),
         (
             "back to 150, same as before the 0",
             frame(&base, plain),
             Some(reason::PRIORITY),
+            XDP_DROP,
         ),
-        ("unchanged", frame(&base, plain), None),
+        ("unchanged", frame(&base, plain), None, XDP_DROP),
         (
             "another address set (the seed's Q1)",
             frame(
@@ -173,6 +185,7 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
                 plain,
             ),
             Some(reason::CONFLICT),
+            XDP_PASS,
         ),
         (
             "another source",
@@ -184,6 +197,7 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
                 plain,
             ),
             Some(reason::NEW_SOURCE),
+            XDP_DROP,
         ),
         (
             "unconfigured VRID",
@@ -195,6 +209,7 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
                 plain,
             ),
             Some(reason::UNCONFIGURED),
+            XDP_PASS,
         ),
         (
             "v3/IPv4 in RFC 9568's form (no pseudo-header)",
@@ -209,10 +224,12 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
             ),
             // The captured VRID 53 advert came from 10.77.0.1 too, at 0.5 s and priority 200.
             Some(reason::PRIORITY | reason::INTERVAL),
+            XDP_DROP,
         ),
     ];
-    for (what, f, want) in cases {
-        let (_, recs) = run(&mut ebpf, &f);
+    for (what, f, want, verdict) in cases {
+        let (got, recs) = run(&mut ebpf, &f);
+        assert_eq!(got, verdict, "{what}: verdict");
         match want {
             Some(r) => {
                 assert_eq!(recs.len(), 1, "{what}: records {recs:?}");
@@ -222,7 +239,8 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
         }
     }
 
-    // Invalid: counted per reason, no record.
+    // Invalid: dropped, counted per reason; one record per source a second
+    // (the first here), so a flood cannot flood the agent.
     let mut bad_sum = frame(&base, plain);
     let n = bad_sum.len();
     bad_sum[n - 3] ^= 0x40;
@@ -248,10 +266,18 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
         (wrong_pass, counter::INVALID_AUTH),
         (zero_int, counter::INVALID_INTERVAL),
     ];
-    for (f, which) in &invalid {
+    for (i, (f, which)) in invalid.iter().enumerate() {
         let b = dataplane::read_counters(&ebpf).unwrap().get(*which);
-        let (_, recs) = run(&mut ebpf, f);
-        assert!(recs.is_empty());
+        let (verdict, recs) = run(&mut ebpf, f);
+        assert_eq!(verdict, XDP_DROP);
+        if i == 0 {
+            assert_eq!(recs.len(), 1, "{recs:?}");
+            assert_eq!(recs[0].reason, reason::INVALID);
+            assert_eq!(u32::from(recs[0].detail), *which);
+            assert_eq!(&recs[0].src[..4], &[10, 77, 0, 1]);
+        } else {
+            assert!(recs.is_empty(), "rate limited per source: {recs:?}");
+        }
         assert_eq!(
             dataplane::read_counters(&ebpf).unwrap().get(*which),
             b + 1,
@@ -264,4 +290,112 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
         5
     );
     assert_eq!(after.get(counter::RINGBUF_FULL), 0);
+    assert_eq!(
+        after.get(counter::INVALID_REPORTED) - before.get(counter::INVALID_REPORTED),
+        1
+    );
+}
+
+/// DESIGN.md rule 3: a Backup's Active_Down timer runs in the kernel. Adverts
+/// it accepts re-arm it; when they stop, it fires once and a record says so.
+#[test]
+fn the_kernel_times_the_active_down_interval() {
+    require_root();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut ebpf = dataplane::load().unwrap();
+    let key = vr(FAMILY_V4, 61);
+    let mut c = cfg(&["10.77.0.161"], None);
+    c.flags |= VR_DOWN_TIMER | VR_PREEMPT;
+    c.priority = 100;
+    {
+        let mut vrs: HashMap<_, VrKey, VrConfig> =
+            HashMap::try_from(ebpf.map_mut(xvrrp_common::MAP_VRS).unwrap()).unwrap();
+        vrs.insert(key, c, 0).unwrap();
+    }
+    let mut events = rt
+        .block_on(async { dataplane::take_events(&mut ebpf) })
+        .unwrap();
+    // 10 ms adverts: Active_Down_Interval = 30 ms + skew (6.1 ms at priority 100).
+    let advert = |priority: u8| {
+        build::advert(
+            [2, 0, 0, 0, 0, 1],
+            "10.77.0.1".parse().unwrap(),
+            255,
+            &vrrp::Repr {
+                version: vrrp::Version::V3,
+                vrid: 61,
+                priority,
+                interval_cs: 1,
+                auth: vrrp::Auth::None,
+                addresses: vec!["10.77.0.161".parse().unwrap()],
+            },
+            vrrp::ChecksumMode::PseudoHeader,
+        )
+    };
+    let send = |ebpf: &mut aya::Ebpf, frame: &[u8]| {
+        let prog = dataplane::program_mut(ebpf).unwrap();
+        let r = prog
+            .test_run(TestRunOptions {
+                data_in: Some(frame),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(r.return_value, XDP_DROP);
+    };
+    let expired = |ebpf: &aya::Ebpf| {
+        dataplane::read_counters(ebpf)
+            .unwrap()
+            .get(counter::DOWN_EXPIRED)
+    };
+    // Wait (bounded) until the count of fired timers reaches `n`.
+    let wait_fired = |ebpf: &aya::Ebpf, n: u64| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while expired(ebpf) < n && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        expired(ebpf)
+    };
+
+    // A higher-priority Active: each advert re-arms; adverts every 10 ms for
+    // 150 ms (4 down intervals) keep it from firing.
+    for _ in 0..15 {
+        send(&mut ebpf, &advert(200));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let fired_while_adverts = expired(&ebpf);
+    // Then silence: it fires, once, with a record naming the router.
+    assert_eq!(wait_fired(&ebpf, 1), 1);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(expired(&ebpf), 1, "fires once per silence");
+    let recs = events.try_drain();
+    let down: Vec<_> = recs
+        .iter()
+        .filter(|r| r.reason == reason::DOWN_EXPIRED)
+        .collect();
+    assert_eq!(down.len(), 1, "{recs:?}");
+    assert_eq!(
+        (down[0].ifindex, down[0].family, down[0].vrid),
+        (1, FAMILY_V4, 61)
+    );
+    // Loaded machines may delay an advert past 36 ms; then it fired early.
+    assert!(fired_while_adverts <= 1);
+
+    // Priority 0 (the Active leaves): Skew_Time only, then it fires.
+    send(&mut ebpf, &advert(0));
+    assert_eq!(wait_fired(&ebpf, 2), 2);
+
+    // A lower priority with preemption on does not arm it (we preempt at
+    // the end of the interval the last accepted advert started).
+    send(&mut ebpf, &advert(50));
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    assert_eq!(expired(&ebpf), 2, "lower priority re-armed the timer");
+    assert_eq!(
+        dataplane::read_counters(&ebpf)
+            .unwrap()
+            .get(counter::TIMER_FAILED),
+        0
+    );
 }

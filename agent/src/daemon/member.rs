@@ -54,6 +54,13 @@ pub struct Member {
     /// renewed with every advert (shorter than any Backup's down interval).
     pub xdp: Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>,
     pub lease: std::time::Duration,
+    /// What the VRS map holds for this router (written again on change).
+    pub provisioned: Option<xvrrp_common::VrConfig>,
+    /// The kernel's Active_Down timer is running for this Backup: the agent
+    /// does not time it (DESIGN.md rule 3) and hears when it fires.
+    pub kernel_armed: bool,
+    /// bpf_ktime of the last kernel-seen advert given to the election.
+    pub last_fed_ns: u64,
 }
 
 impl Member {
@@ -190,8 +197,12 @@ impl Member {
         if !dp.resumed() {
             return false;
         }
-        let (key, cfg) = self.vr_entry();
-        dp.vr(&key) == Some(cfg)
+        let (key, cfg) = self.vr_entry(self.proto.priority, true);
+        // The priority is the effective one, which health may have moved.
+        dp.vr(&key).map(|c| xvrrp_common::VrConfig {
+            priority: cfg.priority,
+            ..c
+        }) == Some(cfg)
             && self.xdp_keys().iter().all(|k| {
                 dp.vip(k)
                     .is_some_and(|v| v.flags & xvrrp_common::VIP_ACTIVE != 0)
@@ -200,22 +211,89 @@ impl Member {
 
     /// Tells the XDP program what this virtual router's adverts must carry,
     /// so it checks them in the kernel and keeps the last one in LAST.
-    pub fn provision_xdp(&self) {
+    /// Written again when `priority` (the effective one) or `active` changes.
+    pub fn provision_xdp(&mut self, priority: u8, active: bool) {
         let Some(xdp) = &self.xdp else { return };
-        let (key, cfg) = self.vr_entry();
-        if let Err(e) = xdp.lock().expect("dataplane lock").set_vr(key, cfg) {
-            warn!(instance = self.name(), "XDP VRS map: {e:#}");
+        let (key, cfg) = self.vr_entry(priority, active);
+        if self.provisioned == Some(cfg) {
+            return;
+        }
+        match xdp.lock().expect("dataplane lock").set_vr(key, cfg) {
+            Ok(()) => self.provisioned = Some(cfg),
+            Err(e) => warn!(instance = self.name(), "XDP VRS map: {e:#}"),
         }
     }
 
-    /// This virtual router's VRS key and entry.
-    fn vr_entry(&self) -> (xvrrp_common::VrKey, xvrrp_common::VrConfig) {
+    /// The kernel times this router's Active_Down interval: XDP attached,
+    /// and no rule the kernel does not know (preempt_delay, RFC 9568 §8.4
+    /// mixed v2/v3) bends the reset.
+    pub fn kernel_times_down(&self) -> bool {
+        self.xdp.is_some() && self.proto.preempt_delay.is_zero() && !self.proto.mixed_v2
+    }
+
+    /// Whether the kernel re-arms the down timer on an advert of `priority`
+    /// given ours (the same rule as `arm_down_timer` in the XDP program).
+    pub fn kernel_rearms(&self, priority: u8, ours: u8) -> bool {
+        self.kernel_times_down() && (priority == 0 || !self.proto.preempt || priority >= ours)
+    }
+
+    /// The VRS key of this virtual router.
+    pub fn vr_key(&self) -> xvrrp_common::VrKey {
         let family = if self.proto.family == vrrp::Family::V6 {
             xvrrp_common::FAMILY_V6
         } else {
             xvrrp_common::FAMILY_V4
         };
-        let (auth, flags) = match (self.proto.version, self.proto.auth) {
+        xvrrp_common::VrKey {
+            ifindex: self.ifindex,
+            family,
+            vrid: self.proto.vrid,
+            _pad: [0; 2],
+        }
+    }
+
+    /// An advert the kernel checked (ring record or LAST), as the election
+    /// input: its address set is ours (else the kernel passes the packet to
+    /// the socket, which reports the conflict with both lists).
+    pub fn kernel_advert(
+        &self,
+        src: IpAddr,
+        version: u8,
+        priority: u8,
+        interval_cs: u16,
+        unicast: bool,
+    ) -> proto::Received {
+        let v2 = version == 2;
+        proto::Received {
+            src,
+            ttl: vrrp::TTL,
+            unicast,
+            advert: vrrp::Repr {
+                version: if v2 {
+                    vrrp::Version::V2
+                } else {
+                    vrrp::Version::V3
+                },
+                vrid: self.proto.vrid,
+                priority,
+                interval_cs,
+                auth: if v2 {
+                    self.proto.auth
+                } else {
+                    vrrp::Auth::None
+                },
+                addresses: self.proto.vips.clone(),
+            },
+        }
+    }
+
+    /// This virtual router's VRS key and entry.
+    fn vr_entry(
+        &self,
+        priority: u8,
+        active: bool,
+    ) -> (xvrrp_common::VrKey, xvrrp_common::VrConfig) {
+        let (auth, mut flags) = match (self.proto.version, self.proto.auth) {
             (vrrp::Version::V2, vrrp::Auth::Pass(p)) => (p, xvrrp_common::VR_AUTH_PASS),
             _ => ([0; 8], 0),
         };
@@ -230,20 +308,24 @@ impl Member {
                     addr_sum.wrapping_add(u32::from_be_bytes(w.try_into().expect("4 bytes")));
             }
         }
-        let key = xvrrp_common::VrKey {
-            ifindex: self.ifindex,
-            family,
-            vrid: self.proto.vrid,
-            _pad: [0; 2],
-        };
+        if self.proto.preempt {
+            flags |= xvrrp_common::VR_PREEMPT;
+        }
+        if self.kernel_times_down() {
+            flags |= xvrrp_common::VR_DOWN_TIMER;
+        }
+        if active {
+            flags |= xvrrp_common::VR_ACTIVE;
+        }
         let cfg = xvrrp_common::VrConfig {
             auth,
             flags,
             addr_count: self.proto.vips.len() as u8,
-            _pad: [0; 2],
+            priority,
+            down_adverts: self.proto.down_timer_adverts.min(255) as u8,
             addr_sum,
         };
-        (key, cfg)
+        (self.vr_key(), cfg)
     }
 
     /// Forgets our VIPs in the XDP program (instance stopped or removed).
@@ -349,7 +431,15 @@ impl Member {
                 .map(|v| format!("{}/{}", v.addr, v.prefix))
                 .collect(),
             adverts_sent: self.stats.sent,
-            adverts_received: self.stats.received,
+            // Read off sockets, plus those checked (and dropped) in XDP.
+            adverts_received: self.stats.received
+                + self.xdp.as_ref().map_or(0, |x| {
+                    let key = self.vr_key();
+                    x.lock()
+                        .expect("dataplane lock")
+                        .last(&key)
+                        .map_or(0, |l| l.count)
+                }),
             transitions: self.stats.transitions,
             discarded: self.stats.discarded.clone(),
             checks: self.checks.clone(),

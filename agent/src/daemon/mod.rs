@@ -20,6 +20,7 @@ use tokio::{
     task::JoinHandle,
 };
 use tracing::{error, info, warn};
+use xvrrp_common::{reason, AdvertRecord};
 
 pub use monitor::run_monitor;
 
@@ -72,6 +73,8 @@ struct Daemon {
     tx: HashMap<(u32, IpAddr), Arc<AdvertTx>>,
     packet: HashMap<u32, Arc<PacketSocket>>,
     adverts: mpsc::Sender<(u32, RawAdvert)>,
+    /// Batches of the XDP program's records (changes, invalid adverts, down timers).
+    records: mpsc::Sender<Vec<AdvertRecord>>,
     counters: BTreeMap<String, u64>,
     /// (reason, source) pairs already logged: each bad input is logged once.
     logged: std::collections::HashSet<(String, IpAddr)>,
@@ -80,7 +83,13 @@ struct Daemon {
     fifos: Vec<Arc<FifoWriter>>,
     /// The XDP program per interface (ifindex), None where it could not attach.
     xdp: HashMap<u32, Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>>,
+    /// Times the event loop woke (the wake-up metric of DESIGN.md rule 3).
+    wakeups: u64,
 }
+
+/// How often the loop looks at kernel-timed Backups anyway, in case a
+/// kernel timer were lost: bounds the harm, costs one wake-up a second.
+const KERNEL_TIMER_SWEEP: Duration = Duration::from_secs(1);
 
 /// Loads the config or says every error.
 fn load(opts: &Options) -> anyhow::Result<Config> {
@@ -147,6 +156,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let (status_tx, mut status_requests) = mpsc::channel::<control::StatusRequest>(16);
     let server = tokio::spawn(control::serve(control::socket_path(&dir), status_tx));
     let (adverts_tx, mut adverts) = mpsc::channel(1024);
+    let (records_tx, mut records) = mpsc::channel(1024);
     let (track_tx, mut track_rx) = mpsc::channel(1024);
     let mut d = Daemon {
         opts,
@@ -164,22 +174,29 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tx: HashMap::new(),
         packet: HashMap::new(),
         adverts: adverts_tx,
+        records: records_tx,
         counters: BTreeMap::new(),
         logged: Default::default(),
         tracker: None,
         track_tx,
         fifos: Vec::new(),
         xdp: HashMap::new(),
+        wakeups: 0,
     };
-    let groups = d.build(&config)?;
+    let mut groups = d.build(&config)?;
     // Groups a crashed run left Active in the pinned dataplane, same config.
     let resume: Vec<bool> = groups
         .iter()
         .map(|g| g.members.iter().all(|m| m.can_resume()))
         .collect();
-    for g in &groups {
-        for m in &g.members {
-            m.provision_xdp();
+    for g in &mut groups {
+        let priorities: Vec<(u8, bool)> =
+            g.sg.members()
+                .iter()
+                .map(|r| (r.priority(), r.state() == State::Active))
+                .collect();
+        for (m, (p, active)) in g.members.iter_mut().zip(priorities) {
+            m.provision_xdp(p, active);
         }
     }
     d.tracker = Some(Tracker::start(&config, d.track_tx.clone()));
@@ -224,7 +241,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut sighup = signal(SignalKind::hangup())?;
     let mut watchdog = sd_notify::watchdog_interval().map(tokio::time::interval);
     loop {
-        let next = d.groups.iter().filter_map(|g| g.sg.next_deadline()).min();
+        d.wakeups += 1;
+        let next = d.next_deadline();
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
             next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
         ));
@@ -239,6 +257,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tokio::select! {
             _ = sleep => d.timeouts(Instant::now()),
             Some((ifindex, raw)) = adverts.recv() => d.advert(ifindex, raw),
+            Some(batch) = records.recv() => d.records(batch),
             Some(ev) = track_rx.recv() => {
                 if d.tracker.as_mut().is_some_and(|t| t.handle(ev)) {
                     d.health(Instant::now());
@@ -477,6 +496,9 @@ impl Daemon {
             health: None,
             checks: Vec::new(),
             xdp: self.xdp_for(&i.interface, ifindex),
+            provisioned: None,
+            kernel_armed: false,
+            last_fed_ns: 0,
             lease: {
                 // Shorter than the Active_Down_Interval of every instance on the interface.
                 let fastest = cfg
@@ -519,9 +541,19 @@ impl Daemon {
             match crate::dataplane::Dataplane::attach(interface, mode, Some(&pins)) {
                 Ok(mut dp) => {
                     info!(interface, mode = %dp.mode(), "XDP attached: ARP/ND for Active VIPs answered in the kernel, fail-silent lease on");
-                    // Adverts are still read from sockets: drain the program's records.
-                    if let Ok(mut events) = dp.take_events() {
-                        tokio::spawn(async move { while events.next_batch().await.is_ok() {} });
+                    // Changes, invalid adverts and down timers come as records.
+                    match dp.take_events() {
+                        Ok(mut events) => {
+                            let tx = self.records.clone();
+                            tokio::spawn(async move {
+                                while let Ok(batch) = events.next_batch().await {
+                                    if tx.send(batch).await.is_err() {
+                                        break;
+                                    }
+                                }
+                            });
+                        }
+                        Err(e) => warn!(interface, "XDP records: {e:#}"),
                     }
                     Some(Arc::new(std::sync::Mutex::new(dp)))
                 }
@@ -558,6 +590,12 @@ impl Daemon {
                 *self.counters.entry("vrid_conflict".into()).or_default() += 1;
             }
         }
+        for (member, router) in group.members.iter_mut().zip(group.sg.members()) {
+            member.provision_xdp(router.priority(), router.state() == State::Active);
+            if router.state() != State::Backup {
+                member.kernel_armed = false;
+            }
+        }
         // vrrp_sync_group notify: once per group state (priority 0, as keepalived).
         let state = group.sg.state();
         if state != group.notified {
@@ -588,11 +626,137 @@ impl Daemon {
         }
     }
 
+    /// When the loop must wake next. A group whose members are all Backups
+    /// with the kernel timing their Active_Down interval has no deadline
+    /// here: the kernel's record wakes us (a slow sweep guards the kernel).
+    fn next_deadline(&self) -> Option<Instant> {
+        let mut watched = false;
+        let next = self
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let kernel = g
+                    .members
+                    .iter()
+                    .zip(g.sg.members())
+                    .all(|(m, r)| m.kernel_armed && r.state() == State::Backup);
+                watched |= kernel;
+                if kernel {
+                    None
+                } else {
+                    g.sg.next_deadline()
+                }
+            })
+            .min();
+        let sweep = watched.then(|| Instant::now() + KERNEL_TIMER_SWEEP);
+        next.into_iter().chain(sweep).min()
+    }
+
     fn timeouts(&mut self, now: Instant) {
+        self.refresh_from_kernel();
         for g in 0..self.groups.len() {
             if self.groups[g].sg.next_deadline().is_some_and(|t| t <= now) {
                 self.feed(g, now, 0, Input::Timeout);
             }
+        }
+    }
+
+    /// Before a down timer is judged: every Backup on an XDP interface gets
+    /// the last advert the kernel saw (LAST, with its arrival time), so a
+    /// timer that fires while adverts still arrive is re-armed, not obeyed.
+    fn refresh_from_kernel(&mut self) {
+        let mut inputs = Vec::new();
+        for (g, group) in self.groups.iter_mut().enumerate() {
+            for (m, (member, router)) in
+                group.members.iter_mut().zip(group.sg.members()).enumerate()
+            {
+                if router.state() != State::Backup {
+                    continue;
+                }
+                let Some(xdp) = &member.xdp else { continue };
+                let key = member.vr_key();
+                let Some(last) = xdp.lock().expect("dataplane lock").last(&key) else {
+                    continue;
+                };
+                if last.ts_ns <= member.last_fed_ns {
+                    continue;
+                }
+                member.last_fed_ns = last.ts_ns;
+                member.kernel_armed = member.kernel_rearms(last.priority, router.priority());
+                let src = crate::dataplane::address(key.family, &last.src);
+                let unicast = !member.proto.unicast_peers.is_empty();
+                let rx = member.kernel_advert(
+                    src,
+                    last.version,
+                    last.priority,
+                    last.interval_cs,
+                    unicast,
+                );
+                inputs.push((g, m, crate::dataplane::instant_of(last.ts_ns), rx));
+            }
+        }
+        for (g, m, at, rx) in inputs {
+            self.feed(g, at, m, Input::Advert(rx));
+        }
+    }
+
+    /// Records from the XDP programs: adverts the election must know about,
+    /// invalid adverts (each reason and source logged once), down timers.
+    fn records(&mut self, batch: Vec<AdvertRecord>) {
+        for rec in batch {
+            let family = if rec.family == xvrrp_common::FAMILY_V6 {
+                Family::V6
+            } else {
+                Family::V4
+            };
+            let src = crate::dataplane::address(rec.family, &rec.src);
+            if rec.reason == reason::DOWN_EXPIRED || rec.reason == reason::TIMER_FAILED {
+                if rec.reason == reason::TIMER_FAILED {
+                    self.count_once("kernel_timer_failed", src, || {
+                        format!("the XDP program could not arm VRID {}'s down timer; the agent times it", rec.vrid)
+                    });
+                }
+                if let Some(&(g, m)) = self.index.get(&(rec.ifindex, family, rec.vrid)) {
+                    self.groups[g].members[m].kernel_armed = false;
+                }
+                continue;
+            }
+            if rec.reason & reason::INVALID != 0 {
+                let name = xvrrp_common::counter::NAMES
+                    .get(rec.detail as usize)
+                    .copied()
+                    .unwrap_or("invalid");
+                self.count_once(name, src, || {
+                    format!("VRRP packet from {src} dropped in XDP: {name} (counted per packet in `xvrrp status`)")
+                });
+                continue;
+            }
+            if rec.reason & reason::UNCONFIGURED != 0 {
+                continue; // passed on to the socket, which reports it
+            }
+            let Some(&(g, m)) = self.index.get(&(rec.ifindex, family, rec.vrid)) else {
+                continue;
+            };
+            let member = &mut self.groups[g].members[m];
+            member.last_fed_ns = member.last_fed_ns.max(rec.ts_ns);
+            let rx = member.kernel_advert(
+                src,
+                rec.version,
+                rec.priority,
+                rec.interval_cs,
+                rec.unicast != 0,
+            );
+            self.feed(
+                g,
+                crate::dataplane::instant_of(rec.ts_ns),
+                m,
+                Input::Advert(rx),
+            );
+            let group = &mut self.groups[g];
+            let router = &group.sg.members()[m];
+            let member = &mut group.members[m];
+            member.kernel_armed = router.state() == State::Backup
+                && member.kernel_rearms(rec.priority, router.priority());
         }
     }
 
@@ -709,9 +873,14 @@ impl Daemon {
             }
         }
         self.groups = new_groups;
-        for g in &self.groups {
-            for m in &g.members {
-                m.provision_xdp();
+        for g in &mut self.groups {
+            let priorities: Vec<(u8, bool)> =
+                g.sg.members()
+                    .iter()
+                    .map(|r| (r.priority(), r.state() == State::Active))
+                    .collect();
+            for (m, (p, active)) in g.members.iter_mut().zip(priorities) {
+                m.provision_xdp(p, active);
             }
         }
         self.tracker = Some(Tracker::start(&cfg, self.track_tx.clone()));
@@ -764,7 +933,11 @@ impl Daemon {
                         .map(|(m, r)| m.status(r))
                 })
                 .collect(),
-            counters: self.counters.clone(),
+            counters: {
+                let mut c = self.counters.clone();
+                c.insert("wakeups".into(), self.wakeups);
+                c
+            },
             xdp: self
                 .xdp
                 .values()

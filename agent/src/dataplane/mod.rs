@@ -16,8 +16,8 @@ use aya::{
 };
 use tokio::io::unix::AsyncFd;
 use xvrrp_common::{
-    counter, AdvertRecord, VipKey, VipValue, VrConfig, VrKey, LEASE_LENGTH, LEASE_RENEWED,
-    MAP_COUNTERS, MAP_EVENTS, MAP_LAST, MAP_LEASE, MAP_VIPS, MAP_VRS, PROGRAM_NAME,
+    counter, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, LEASE_LENGTH,
+    LEASE_RENEWED, MAP_COUNTERS, MAP_EVENTS, MAP_LAST, MAP_LEASE, MAP_VIPS, MAP_VRS, PROGRAM_NAME,
 };
 
 /// How to attach the XDP program (`--xdp-mode`).
@@ -303,6 +303,13 @@ impl Dataplane {
         map.get(key, 0).ok()
     }
 
+    /// The last valid advert the program saw for a virtual router.
+    pub fn last(&self, key: &VrKey) -> Option<LastAdvert> {
+        let map: AyaHashMap<_, VrKey, LastAdvert> =
+            AyaHashMap::try_from(self.ebpf.map(MAP_LAST)?).ok()?;
+        map.get(key, 0).ok()
+    }
+
     /// What the (possibly inherited) VRS map holds for `key`.
     pub fn vr(&self, key: &VrKey) -> Option<VrConfig> {
         let map: AyaHashMap<_, VrKey, VrConfig> =
@@ -410,7 +417,7 @@ pub fn pin_path(bpffs: &std::path::Path, interface: &str) -> std::path::PathBuf 
     let ns = std::fs::metadata("/proc/self/ns/net")
         .map(|m| m.ino())
         .unwrap_or(0);
-    bpffs.join(format!("xvrrp/v1/netns-{ns}/{interface}/link"))
+    bpffs.join(format!("xvrrp/v2/netns-{ns}/{interface}/link"))
 }
 
 /// Takes the `EVENTS` ring buffer out of a loaded object.
@@ -496,9 +503,23 @@ fn record_from_bytes(bytes: &[u8]) -> Option<AdvertRecord> {
 
 /// The record's source as an IP address.
 pub fn record_source(record: &AdvertRecord) -> std::net::IpAddr {
-    if record.family == xvrrp_common::FAMILY_V4 {
-        std::net::Ipv4Addr::new(record.src[0], record.src[1], record.src[2], record.src[3]).into()
+    address(record.family, &record.src)
+}
+
+/// A map's address bytes (IPv4 in the first 4) as an IP address.
+pub fn address(family: u8, bytes: &[u8; 16]) -> std::net::IpAddr {
+    if family == xvrrp_common::FAMILY_V4 {
+        std::net::Ipv4Addr::new(bytes[0], bytes[1], bytes[2], bytes[3]).into()
     } else {
-        std::net::Ipv6Addr::from(record.src).into()
+        std::net::Ipv6Addr::from(*bytes).into()
     }
+}
+
+/// A bpf_ktime_get_ns() value (CLOCK_MONOTONIC, the clock of `Instant`) as
+/// an `Instant`.
+pub fn instant_of(ktime_ns: u64) -> std::time::Instant {
+    let now = std::time::Instant::now();
+    let ago = monotonic_ns().saturating_sub(ktime_ns);
+    now.checked_sub(std::time::Duration::from_nanos(ago))
+        .unwrap_or(now)
 }

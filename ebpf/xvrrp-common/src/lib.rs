@@ -16,6 +16,8 @@ pub const MAP_VIPS: &str = "VIPS";
 pub const MAP_LEASE: &str = "LEASE";
 pub const MAP_VRS: &str = "VRS";
 pub const MAP_LAST: &str = "LAST";
+pub const MAP_TIMERS: &str = "TIMERS";
+pub const MAP_REPORTED: &str = "REPORTED";
 
 /// Capacity of the VRS and LAST maps (virtual routers per host).
 pub const MAX_VRS: u32 = 2048;
@@ -42,12 +44,22 @@ pub struct VrConfig {
     /// Our address count and the wrapping sum of their 32-bit words: an
     /// advert with another set is a conflict (the seed's Q1).
     pub addr_count: u8,
-    pub _pad: [u8; 2],
+    /// Our effective priority (for the kernel's Active_Down timer).
+    pub priority: u8,
+    /// keepalived's down_timer_adverts (the 3 in Active_Down_Interval).
+    pub down_adverts: u8,
     pub addr_sum: u32,
 }
 
 /// v2 adverts must carry auth type 1 with this password.
 pub const VR_AUTH_PASS: u8 = 1;
+/// Preemption is on: lower-priority adverts do not reset the down timer.
+pub const VR_PREEMPT: u8 = 2;
+/// The kernel keeps this router's Active_Down timer (DESIGN.md rule 3).
+pub const VR_DOWN_TIMER: u8 = 4;
+/// This host is Active for the router: every advert heard is recorded
+/// (another Active is news: preemption or a healed split brain), reason 0.
+pub const VR_ACTIVE: u8 = 8;
 
 /// The last valid advert seen for a virtual router.
 #[repr(C)]
@@ -73,6 +85,12 @@ pub mod reason {
     pub const CONFLICT: u8 = 16;
     /// The VRID is not configured here (monitor mode records everything).
     pub const UNCONFIGURED: u8 = 32;
+    /// An invalid advert (rate limited per source); `detail` is its counter.
+    pub const INVALID: u8 = 64;
+    /// The kernel's Active_Down timer fired (only ifindex/family/vrid set).
+    pub const DOWN_EXPIRED: u8 = 128;
+    /// The kernel could not arm the down timer: the agent times it instead.
+    pub const TIMER_FAILED: u8 = 128 | 64;
 }
 
 /// Capacity of the VIPS map.
@@ -170,8 +188,14 @@ pub mod counter {
     pub const ADVERT_UNCHANGED: u32 = 25;
     /// Adverts too long to check in the kernel (left to userspace).
     pub const ADVERT_TOO_LONG: u32 = 26;
+    /// Invalid adverts reported to the agent (at most 1/s per source).
+    pub const INVALID_REPORTED: u32 = 27;
+    /// Active_Down timers that fired in the kernel.
+    pub const DOWN_EXPIRED: u32 = 28;
+    /// Down timers the kernel could not arm (the agent times those).
+    pub const TIMER_FAILED: u32 = 29;
     /// Number of counters.
-    pub const COUNT: u32 = 27;
+    pub const COUNT: u32 = 30;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -202,6 +226,9 @@ pub mod counter {
         "vrid_unconfigured",
         "advert_unchanged",
         "advert_too_long",
+        "invalid_reported",
+        "down_expired",
+        "timer_failed",
     ];
 }
 
@@ -231,9 +258,13 @@ pub struct AdvertRecord {
     pub addr_count: u8,
     /// IP TTL / hop limit of the packet.
     pub ttl: u8,
-    /// Why it was sent (`reason` bits).
+    /// Why it was sent (`reason` bits; 0: heard while Active, VR_ACTIVE).
     pub reason: u8,
-    pub _pad: [u8; 3],
+    /// With `reason::INVALID`: the counter index of the reason.
+    pub detail: u8,
+    /// Sent to a unicast address (not the VRRP group).
+    pub unicast: u8,
+    pub _pad: u8,
 }
 
 #[cfg(feature = "user")]

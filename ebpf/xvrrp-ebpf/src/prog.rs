@@ -1,14 +1,20 @@
+use core::ffi::c_void;
+
 use aya_ebpf::{
-    bindings::xdp_action,
-    helpers::{bpf_ktime_get_ns, bpf_xdp_adjust_tail},
-    macros::{map, xdp},
-    maps::{Array, HashMap, PerCpuArray, RingBuf},
+    bindings::{bpf_timer, xdp_action},
+    btf_maps::HashMap as BtfHashMap,
+    helpers::{
+        bpf_ktime_get_ns, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start,
+        bpf_xdp_adjust_tail,
+    },
+    macros::{btf_map, map, xdp},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use xvrrp_common::{
     counter, reason, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES,
     FAMILY_V4, FAMILY_V6, LEASE_LENGTH, LEASE_RENEWED, MAX_VIPS, MAX_VRS, VIP_ACCEPT, VIP_ACTIVE,
-    VIP_ROUTER, VR_AUTH_PASS,
+    VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT,
 };
 
 #[map(name = "COUNTERS")]
@@ -28,6 +34,23 @@ static VRS: HashMap<VrKey, VrConfig> = HashMap::with_max_entries(MAX_VRS, 0);
 
 #[map(name = "LAST")]
 static LAST: HashMap<VrKey, LastAdvert> = HashMap::with_max_entries(MAX_VRS, 0);
+
+/// When each source last had an invalid advert reported (rate limit).
+#[map(name = "REPORTED")]
+static REPORTED: LruHashMap<[u8; 16], u64> = LruHashMap::with_max_entries(1024, 0);
+
+/// One Active_Down timer per virtual router (a BTF map: bpf_timer needs it).
+#[repr(C)]
+pub struct DownTimer {
+    timer: bpf_timer,
+}
+
+#[btf_map]
+static TIMERS: BtfHashMap<VrKey, DownTimer, { MAX_VRS as usize }> = BtfHashMap::new();
+
+/// Invalid adverts from one source are reported at most this often.
+const INVALID_REPORT_NS: u64 = 1_000_000_000;
+const CLOCK_MONOTONIC: u64 = 1;
 
 /// Adverts up to this many bytes are checksummed in the kernel (126 IPv4
 /// or 31 IPv6 addresses); longer ones are left to userspace.
@@ -261,8 +284,7 @@ fn classify_ipv4(ctx: &XdpContext, l3: usize) -> u32 {
     src[..4].copy_from_slice(&h[12..16]);
     let mut dst = [0u8; 16];
     dst[..4].copy_from_slice(&h[16..20]);
-    advert(ctx, l3 + IPV4_HLEN, payload_len, FAMILY_V4, h[8], src, dst);
-    xdp_action::XDP_PASS
+    advert(ctx, l3 + IPV4_HLEN, payload_len, FAMILY_V4, h[8], src, dst)
 }
 
 #[inline(always)]
@@ -300,8 +322,7 @@ fn classify_ipv6(ctx: &XdpContext, l3: usize) -> u32 {
                 h[7],
                 src,
                 ipv6_dst(&h),
-            );
-            xdp_action::XDP_PASS
+            )
         }
         _ => {
             if refused(ctx, FAMILY_V6 as u32, ipv6_dst(&h)) {
@@ -471,26 +492,22 @@ fn advert(
     ttl: u8,
     src: [u8; 16],
     dst: [u8; 16],
-) {
+) -> u32 {
     let Some(hdr) = ptr_at::<[u8; VRRP_HLEN]>(ctx, off) else {
-        invalid(counter::INVALID_LENGTH);
-        return;
+        return reject(ctx, counter::INVALID_LENGTH, family, src);
     };
     // SAFETY: checked by ptr_at.
     let h = unsafe { *hdr };
     let version = h[0] >> 4;
     if !(version == 3 || (version == 2 && family == FAMILY_V4)) {
-        invalid(counter::INVALID_VERSION);
-        return;
+        return reject(ctx, counter::INVALID_VERSION, family, src);
     }
     if h[0] & 0x0f != 1 {
-        invalid(counter::INVALID_TYPE);
-        return;
+        return reject(ctx, counter::INVALID_TYPE, family, src);
     }
     let addr_count = h[3] as usize;
     if addr_count == 0 {
-        invalid(counter::INVALID_FIELD);
-        return;
+        return reject(ctx, counter::INVALID_FIELD, family, src);
     }
     let addr_len = if family == FAMILY_V4 { 4 } else { 16 };
     let mut needed = VRRP_HLEN + addr_count * addr_len;
@@ -498,13 +515,17 @@ fn advert(
         needed += VRRP_V2_AUTH_LEN;
     }
     if payload_len < needed || ctx.data() + off + needed > ctx.data_end() {
-        invalid(counter::INVALID_LENGTH);
-        return;
+        return reject(ctx, counter::INVALID_LENGTH, family, src);
     }
-    // RFC 9568 §7.1: a received advert's TTL / hop limit must be 255.
-    if ttl != 255 {
-        invalid(counter::INVALID_TTL);
-        return;
+    // RFC 9568 §7.1: a received advert's TTL / hop limit must be 255
+    // (keepalived exempts unicast adverts, which may cross routers).
+    let multicast = if family == FAMILY_V4 {
+        dst[0] >= 224 && dst[0] < 240
+    } else {
+        dst[0] == 0xff
+    };
+    if ttl != 255 && multicast {
+        return reject(ctx, counter::INVALID_TTL, family, src);
     }
     let interval_cs = if version == 3 {
         u16::from_be_bytes([h[4], h[5]]) & 0x0fff
@@ -512,12 +533,11 @@ fn advert(
         h[5] as u16 * 100
     };
     if interval_cs == 0 {
-        invalid(counter::INVALID_INTERVAL);
-        return;
+        return reject(ctx, counter::INVALID_INTERVAL, family, src);
     }
     if needed > MAX_CHECKED_WORDS * 2 {
         count(counter::ADVERT_TOO_LONG);
-        return;
+        return xdp_action::XDP_PASS;
     }
     // Checksum over the message; v3 also with the pseudo-header (always for
     // IPv6; for IPv4 keepalived's form, RFC 9568's is without).
@@ -551,8 +571,7 @@ fn advert(
         _ => plain_ok || pseudo_ok,
     };
     if !checksum_ok {
-        invalid(counter::INVALID_CHECKSUM);
-        return;
+        return reject(ctx, counter::INVALID_CHECKSUM, family, src);
     }
     count(counter::VRRP_ADVERT);
     // SAFETY: reads the xdp_md context the kernel handed us.
@@ -564,6 +583,7 @@ fn advert(
         _pad: [0; 2],
     };
     let mut why = 0u8;
+    let mut active = false;
     // SAFETY: copied out at once.
     match unsafe { VRS.get(&key) }.copied() {
         None => {
@@ -571,23 +591,21 @@ fn advert(
             why |= reason::UNCONFIGURED;
         }
         Some(cfg) => {
+            active = cfg.flags & VR_ACTIVE != 0;
             // RFC 3768 §7.1: authentication must match.
             let auth_at = off + VRRP_HLEN + addr_count * addr_len;
             if version == 2 {
                 let want_type = if cfg.flags & VR_AUTH_PASS != 0 { 1 } else { 0 };
                 if h[4] != want_type {
-                    invalid(counter::INVALID_AUTH);
-                    return;
+                    return reject(ctx, counter::INVALID_AUTH, family, src);
                 }
                 if want_type == 1 {
                     let Some(data) = ptr_at::<[u8; 8]>(ctx, auth_at) else {
-                        invalid(counter::INVALID_LENGTH);
-                        return;
+                        return reject(ctx, counter::INVALID_LENGTH, family, src);
                     };
                     // SAFETY: checked by ptr_at.
                     if unsafe { *data } != cfg.auth {
-                        invalid(counter::INVALID_AUTH);
-                        return;
+                        return reject(ctx, counter::INVALID_AUTH, family, src);
                     }
                 }
             }
@@ -648,11 +666,21 @@ fn advert(
             if h[2] == 0 {
                 why |= reason::PRIORITY_ZERO;
             }
+            if cfg.flags & VR_DOWN_TIMER != 0 {
+                arm_down_timer(&key, &cfg, h[2], interval_cs);
+            }
         }
     }
-    if why == 0 {
+    // Adverts for a VRID not configured here, and those whose address set
+    // differs (the agent logs both addresses lists), go on to the socket.
+    let verdict = if why & (reason::UNCONFIGURED | reason::CONFLICT) != 0 {
+        xdp_action::XDP_PASS
+    } else {
+        xdp_action::XDP_DROP
+    };
+    if why == 0 && !active {
         count(counter::ADVERT_UNCHANGED);
-        return;
+        return verdict;
     }
     let record = AdvertRecord {
         // SAFETY: helper without arguments.
@@ -667,11 +695,120 @@ fn advert(
         addr_count: h[3],
         ttl,
         reason: why,
-        _pad: [0; 3],
+        detail: 0,
+        unicast: !multicast as u8,
+        _pad: 0,
     };
-    if EVENTS.output::<AdvertRecord>(&record, 0).is_err() {
+    emit(&record);
+    verdict
+}
+
+#[inline(always)]
+fn emit(record: &AdvertRecord) {
+    if EVENTS.output::<AdvertRecord>(record, 0).is_err() {
         count(counter::RINGBUF_FULL);
     }
+}
+
+/// An invalid advert: counted, dropped (it never reaches the election), and
+/// reported to the agent at most once a second per source (the agent logs it).
+#[inline(always)]
+fn reject(ctx: &XdpContext, why: u32, family: u8, src: [u8; 16]) -> u32 {
+    invalid(why);
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: copied out at once.
+    let last = unsafe { REPORTED.get(&src) }.copied().unwrap_or(0);
+    if last != 0 && now.wrapping_sub(last) < INVALID_REPORT_NS {
+        return xdp_action::XDP_DROP;
+    }
+    let _ = REPORTED.insert(&src, &now, 0);
+    count(counter::INVALID_REPORTED);
+    let record = AdvertRecord {
+        ts_ns: now,
+        // SAFETY: reads the xdp_md context the kernel handed us.
+        ifindex: unsafe { (*ctx.ctx).ingress_ifindex },
+        src,
+        family,
+        reason: reason::INVALID,
+        detail: why as u8,
+        ..AdvertRecord::default()
+    };
+    emit(&record);
+    xdp_action::XDP_DROP
+}
+
+/// RFC 9568 §6.4.2 Backup: an advert from an Active we accept resets the
+/// Active_Down timer (Skew_Time for priority 0); a lower priority one with
+/// preemption on does not. The timer lives here, in the kernel, so that a
+/// steady Backup's agent sleeps: it hears only when the timer fires.
+#[inline(always)]
+fn arm_down_timer(key: &VrKey, cfg: &VrConfig, priority: u8, interval_cs: u16) {
+    // Same arithmetic as agent/src/proto/timing.rs (microseconds).
+    let skew_us = (256 - cfg.priority as u64) * interval_cs as u64 * 10_000 / 256;
+    let ns = if priority == 0 {
+        skew_us * 1000
+    } else if cfg.flags & VR_PREEMPT == 0 || priority >= cfg.priority {
+        (interval_cs as u64 * 10_000 * cfg.down_adverts as u64 + skew_us) * 1000
+    } else {
+        return;
+    };
+    let timer = match TIMERS.get_ptr_mut(key) {
+        Some(t) => t,
+        None => {
+            let fresh = DownTimer {
+                timer: bpf_timer { __opaque: [0; 2] },
+            };
+            let _ = TIMERS.insert(key, &fresh, 0);
+            match TIMERS.get_ptr_mut(key) {
+                Some(t) => t,
+                None => {
+                    count(counter::TIMER_FAILED);
+                    return;
+                }
+            }
+        }
+    };
+    // SAFETY: a map value pointer the helper returned; the map pointer is
+    // the map the value lives in, as bpf_timer_init requires.
+    let ok = unsafe {
+        let t = &raw mut (*timer).timer;
+        // -EBUSY once initialised: expected.
+        let _ = bpf_timer_init(t, &raw const TIMERS as *mut c_void, CLOCK_MONOTONIC);
+        bpf_timer_set_callback(t, down_expired as *mut c_void) == 0
+            && bpf_timer_start(t, ns, 0) == 0
+    };
+    if !ok {
+        count(counter::TIMER_FAILED);
+        let record = AdvertRecord {
+            ts_ns: unsafe { bpf_ktime_get_ns() },
+            ifindex: key.ifindex,
+            family: key.family,
+            vrid: key.vrid,
+            reason: reason::TIMER_FAILED,
+            ..AdvertRecord::default()
+        };
+        emit(&record);
+    }
+}
+
+/// The Active_Down timer of one virtual router fired: no advert it accepts
+/// came in time. One record tells the agent, which then asks its election.
+extern "C" fn down_expired(_map: *mut c_void, key: *mut VrKey, _value: *mut DownTimer) -> i32 {
+    // SAFETY: the kernel passes the key of the element whose timer fired.
+    let key = unsafe { *key };
+    count(counter::DOWN_EXPIRED);
+    let record = AdvertRecord {
+        // SAFETY: helper without arguments.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        ifindex: key.ifindex,
+        family: key.family,
+        vrid: key.vrid,
+        reason: reason::DOWN_EXPIRED,
+        ..AdvertRecord::default()
+    };
+    emit(&record);
+    0
 }
 
 #[panic_handler]
