@@ -196,7 +196,7 @@ fn seed_q2_ping_works_by_default_and_vrrp_strict_refuses_it() {
 /// nobody transitions; the client is answered by the same router throughout.
 /// With --clean it starts fresh instead.
 #[test]
-fn restart_after_a_crash_resumes_without_a_transition() {
+fn restart_after_a_crash_or_sigquit_resumes_without_a_transition() {
     require_root();
     let lan = Lan::new("hitless", 3).unwrap();
     let mut r1 = lan.xvrrp(0, "r1", &conf(150)).unwrap();
@@ -205,43 +205,52 @@ fn restart_after_a_crash_resumes_without_a_transition() {
     assert!(r2.wait_state("VI_1", "Backup", SETTLE));
     let r2_before = r2.transitions("VI_1");
 
-    r1.proc.signal(libc::SIGKILL);
-    r1.proc.wait_exit(Duration::from_secs(5));
-    let r1 = lan.xvrrp(0, "r1-restarted", &conf(150)).unwrap();
-    assert!(
-        r1.wait_state("VI_1", "Active", Duration::from_secs(2)),
-        "{}",
-        r1.proc.log_text()
-    );
-    assert!(
-        r1.proc
-            .log_text()
-            .contains("resuming as Active from the pinned dataplane"),
-        "{}",
-        r1.proc.log_text()
-    );
-    assert!(
-        !r1.proc.log_text().contains("Initialize -> Backup"),
-        "went through Backup:\n{}",
-        r1.proc.log_text()
-    );
-    for _ in 0..8 {
-        assert_eq!(
-            lan.host(2).arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
-            vec![lan.host(0).mac]
+    // A crash (kill -9), then a planned restart (SIGQUIT: exit 75, state left
+    // pinned; what `systemctl kill -s QUIT xvrrp` does under the unit).
+    for (signal, code, name) in [
+        (libc::SIGKILL, None, "r1-after-kill9"),
+        (libc::SIGQUIT, Some(75), "r1-after-sigquit"),
+    ] {
+        r1.proc.signal(signal);
+        let exit = r1.proc.wait_exit(Duration::from_secs(5));
+        if code.is_some() {
+            assert_eq!(exit, code, "{}", r1.proc.log_text());
+        }
+        r1 = lan.xvrrp(0, name, &conf(150)).unwrap();
+        assert!(
+            r1.wait_state("VI_1", "Active", Duration::from_secs(2)),
+            "{}",
+            r1.proc.log_text()
         );
-        std::thread::sleep(Duration::from_millis(400));
+        assert!(
+            r1.proc
+                .log_text()
+                .contains("resuming as Active from the pinned dataplane"),
+            "{}",
+            r1.proc.log_text()
+        );
+        assert!(
+            !r1.proc.log_text().contains("Initialize -> Backup"),
+            "went through Backup:\n{}",
+            r1.proc.log_text()
+        );
+        for _ in 0..5 {
+            assert_eq!(
+                lan.host(2).arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
+                vec![lan.host(0).mac]
+            );
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        assert_eq!(
+            r2.transitions("VI_1"),
+            r2_before,
+            "the Backup saw a transition:\n{}",
+            r2.proc.log_text()
+        );
+        assert_eq!(r2.state("VI_1"), "Backup");
     }
-    assert_eq!(
-        r2.transitions("VI_1"),
-        r2_before,
-        "the Backup saw a transition:\n{}",
-        r2.proc.log_text()
-    );
-    assert_eq!(r2.state("VI_1"), "Backup");
 
     // --clean: no re-adoption; it starts as a Backup like any fresh start.
-    let mut r1 = r1;
     r1.proc.signal(libc::SIGKILL);
     r1.proc.wait_exit(Duration::from_secs(5));
     let r1 = lan

@@ -1,5 +1,6 @@
 //! The XDP program in a two-namespace topology: frames sent from one side
-//! are classified and counted on the other, adverts produce ring records.
+//! are classified and counted on the other, adverts produce ring records
+//! (valid ones, and invalid ones rate limited per source).
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
@@ -111,11 +112,12 @@ fn counts_arp_ns_and_adverts_and_records_only_valid_adverts() {
     let after = dp.counters().unwrap();
     let delta = |i| after.get(i) - before.get(i);
 
-    assert_eq!(
-        records.len(),
-        1,
-        "exactly one record, for the valid advert: {records:?}"
-    );
+    // One record for the valid advert, and one for the first invalid one
+    // from that source (the rest are only counted: one report a second).
+    assert_eq!(records.len(), 2, "{records:?}");
+    assert_eq!(records[1].reason, xvrrp_common::reason::INVALID);
+    assert_eq!(dataplane::record_source(&records[1]), src);
+    assert_eq!(delta(counter::INVALID_REPORTED), 1);
     let r = records[0];
     assert_eq!(r.family, FAMILY_V4);
     assert_eq!(dataplane::record_source(&r), src);

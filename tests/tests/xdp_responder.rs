@@ -14,7 +14,10 @@ use xvrrp::{
     dataplane,
     wire::{arp, build, ethernet, icmpv6, ip},
 };
-use xvrrp_common::{counter, VipKey, VipValue, FAMILY_V4, FAMILY_V6, VIP_ACTIVE, VIP_ROUTER};
+use xvrrp_common::{
+    counter, VipKey, VipValue, VrConfig, VrKey, FAMILY_V4, FAMILY_V6, VIP_ACTIVE, VIP_ROUTER,
+    VR_ACTIVE,
+};
 use xvrrp_tests::require_root;
 
 const XDP_DROP: u32 = 1;
@@ -413,4 +416,66 @@ fn truncated_frames_at_every_length_pass_untouched() {
             .get(counter::TRUNCATED)
             > 0
     );
+}
+
+/// RFC 9568 §7.3: while Backup, frames to the router's virtual MAC are
+/// dropped; once Active (VR_ACTIVE) they pass; other VRIDs are untouched.
+#[test]
+fn frames_to_the_virtual_mac_are_dropped_while_backup() {
+    require_root();
+    let mut ebpf = dataplane::load().unwrap();
+    let frame = |dst: [u8; 6]| {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&CLIENT_MAC);
+        f.extend_from_slice(&[0x08, 0x00]);
+        // IPv4/UDP, client -> VIP, no checksum needed for the program.
+        f.extend_from_slice(&[0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&CLIENT4.octets());
+        f.extend_from_slice(&VIP4.octets());
+        f.extend_from_slice(&[0x30, 0x39, 0x30, 0x39, 0, 8, 0, 0]);
+        f
+    };
+    let set = |ebpf: &mut aya::Ebpf, flags: u8| {
+        let mut vrs: HashMap<_, VrKey, VrConfig> =
+            HashMap::try_from(ebpf.map_mut(xvrrp_common::MAP_VRS).unwrap()).unwrap();
+        let key = VrKey {
+            ifindex: 1,
+            family: FAMILY_V4,
+            vrid: 51,
+            _pad: [0; 2],
+        };
+        vrs.insert(
+            key,
+            VrConfig {
+                flags,
+                ..Default::default()
+            },
+            0,
+        )
+        .unwrap();
+    };
+    let dropped = |ebpf: &aya::Ebpf| {
+        dataplane::read_counters(ebpf)
+            .unwrap()
+            .get(counter::VMAC_DROP_BACKUP)
+    };
+    let v6_vmac = [0, 0, 0x5e, 0, 2, 51];
+    let other_vrid = [0, 0, 0x5e, 0, 1, 52];
+    // Not configured here: untouched.
+    assert_eq!(run(&mut ebpf, &frame(VMAC)).0, XDP_PASS);
+    set(&mut ebpf, 0);
+    let (verdict, out) = run(&mut ebpf, &frame(VMAC));
+    assert_eq!(verdict, XDP_DROP);
+    assert_eq!(out, frame(VMAC), "dropped, not rewritten");
+    assert_eq!(dropped(&ebpf), 1);
+    assert_eq!(run(&mut ebpf, &frame(other_vrid)).0, XDP_PASS);
+    assert_eq!(
+        run(&mut ebpf, &frame(v6_vmac)).0,
+        XDP_PASS,
+        "IPv6 VRID 51 is not configured"
+    );
+    set(&mut ebpf, VR_ACTIVE);
+    assert_eq!(run(&mut ebpf, &frame(VMAC)).0, XDP_PASS);
+    assert_eq!(dropped(&ebpf), 1);
 }

@@ -87,6 +87,9 @@ struct Daemon {
     wakeups: u64,
 }
 
+/// Exit status after SIGQUIT (EX_TEMPFAIL): the unit restarts on it.
+pub const RESTART_EXIT_CODE: i32 = 75;
+
 /// How often the loop looks at kernel-timed Backups anyway, in case a
 /// kernel timer were lost: bounds the harm, costs one wake-up a second.
 const KERNEL_TIMER_SWEEP: Duration = Duration::from_secs(1);
@@ -239,6 +242,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigquit = signal(SignalKind::quit())?;
     let mut watchdog = sd_notify::watchdog_interval().map(tokio::time::interval);
     loop {
         d.wakeups += 1;
@@ -266,6 +270,15 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
             _ = sighup.recv() => d.reload(),
+            _ = sigquit.recv() => {
+                // Hitless restart: leave everything as it is (pinned XDP
+                // state, VIPs, vmacs, no priority 0) and let the next run of
+                // the same config resume it before the lease runs out.
+                info!("SIGQUIT: exiting for a restart; the dataplane stays pinned and Active VIPs stay up");
+                sd_notify::notify("STOPPING=1");
+                let _ = std::fs::remove_file(control::socket_path(&dir));
+                std::process::exit(RESTART_EXIT_CODE);
+            }
             _ = tick => sd_notify::notify("WATCHDOG=1"),
             Some(reply) = status_requests.recv() => {
                 let _ = reply.send(d.status());

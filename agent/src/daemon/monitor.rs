@@ -18,6 +18,14 @@ pub async fn run_monitor(interface: &str, mode: AttachMode) -> anyhow::Result<()
         tokio::select! {
             batch = events.next_batch() => {
                 for record in batch? {
+                    if record.reason == xvrrp_common::reason::INVALID {
+                        let why = xvrrp_common::counter::NAMES
+                            .get(record.detail as usize)
+                            .copied()
+                            .unwrap_or("invalid");
+                        warn!(src = %dataplane::record_source(&record), why, "invalid VRRP packet dropped (further ones from it this second only counted)");
+                        continue;
+                    }
                     info!(
                         src = %dataplane::record_source(&record),
                         ifindex = record.ifindex,

@@ -194,8 +194,10 @@ pub mod counter {
     pub const DOWN_EXPIRED: u32 = 28;
     /// Down timers the kernel could not arm (the agent times those).
     pub const TIMER_FAILED: u32 = 29;
+    /// Frames to the virtual MAC of a router this host is Backup for.
+    pub const VMAC_DROP_BACKUP: u32 = 30;
     /// Number of counters.
-    pub const COUNT: u32 = 30;
+    pub const COUNT: u32 = 31;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -229,6 +231,7 @@ pub mod counter {
         "invalid_reported",
         "down_expired",
         "timer_failed",
+        "vmac_drop_backup",
     ];
 }
 

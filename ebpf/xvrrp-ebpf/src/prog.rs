@@ -191,6 +191,10 @@ fn classify(ctx: &XdpContext) -> u32 {
         };
         ethertype = inner;
     }
+    if to_backup_vmac(ctx) {
+        count(counter::VMAC_DROP_BACKUP);
+        return xdp_action::XDP_DROP;
+    }
     // Constant offsets for each case keep the verifier's job simple.
     match (ethertype, tagged) {
         (ETH_P_ARP, false) => classify_arp(ctx, ETH_HLEN),
@@ -201,6 +205,30 @@ fn classify(ctx: &XdpContext) -> u32 {
         (ETH_P_IPV6, true) => classify_ipv6(ctx, ETH_HLEN + 4),
         _ => xdp_action::XDP_PASS,
     }
+}
+
+/// RFC 9568 §7.3 (and §6.4.2): a Backup must not accept frames addressed
+/// to the virtual router MAC (00-00-5E-00-01-{VRID}, IPv6 00-00-5E-00-02-{VRID})
+/// of a router configured here; with use_vmac the macvlan would take them.
+#[inline(always)]
+fn to_backup_vmac(ctx: &XdpContext) -> bool {
+    let Some(dst) = ptr_at::<[u8; 6]>(ctx, 0) else {
+        return false;
+    };
+    // SAFETY: checked by ptr_at.
+    let d = unsafe { *dst };
+    if d[0] != 0 || d[1] != 0 || d[2] != 0x5e || d[3] != 0 || !(d[4] == 1 || d[4] == 2) {
+        return false;
+    }
+    let key = VrKey {
+        // SAFETY: reads the xdp_md context the kernel handed us.
+        ifindex: unsafe { (*ctx.ctx).ingress_ifindex },
+        family: if d[4] == 1 { FAMILY_V4 } else { FAMILY_V6 },
+        vrid: d[5],
+        _pad: [0; 2],
+    };
+    // SAFETY: copied out at once.
+    unsafe { VRS.get(&key) }.is_some_and(|c| c.flags & VR_ACTIVE == 0)
 }
 
 /// RFC 826: hrd(2) pro(2) hln(1) pln(1) op(2) sha(6) spa(4) tha(6) tpa(4).
