@@ -14,6 +14,7 @@ use std::{
 
 use anyhow::{bail, Context as _};
 
+pub mod capture;
 pub mod lan;
 
 /// Fails loudly when not root: these tests need namespaces and BPF.
@@ -123,6 +124,11 @@ impl Netns {
 
 /// A bpffs in the host's mount namespace for the agents' pins: one mounted
 /// inside `ip netns exec` would vanish with the agent (and so would its pins).
+/// `XVRRP_TEST_XDP_MODE=off`: the scenarios run on the agent's socket path.
+pub fn socket_path() -> bool {
+    std::env::var("XVRRP_TEST_XDP_MODE").is_ok_and(|m| m == "off")
+}
+
 pub fn test_bpffs() -> PathBuf {
     let p = PathBuf::from("/run/xvrrp-tests/bpffs");
     xvrrp::dataplane::ensure_bpffs(&p).expect("mounting the test bpffs");

@@ -1,5 +1,6 @@
 //! `cargo xtask`: set up a machine, build, run, demo and test xvrrp.
 
+mod bench;
 mod cmd;
 mod fuzz;
 mod lab;
@@ -39,6 +40,12 @@ enum Task {
         #[arg(long, default_value_t = 60)]
         seconds: u32,
     },
+    /// xvrrp against keepalived in namespaces: docs/bench/RESULTS.md, SVG plots,
+    /// one line per figure (`-- --runs N --only 1,3 --out DIR`).
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// fmt, clippy -D warnings, unit tests, the privileged integration tests, a fuzz smoke run.
     Test {
         /// Only tests whose name contains this (passed to cargo test).
@@ -55,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Task::Lab => lab::main(),
         Task::Fuzz { seconds } => fuzz::main(seconds),
         Task::Test { filter } => test::main(filter.as_deref()),
+        Task::Bench { args } => bench::main(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

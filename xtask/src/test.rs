@@ -40,6 +40,8 @@ pub fn main(filter: Option<&str>) -> anyhow::Result<()> {
         "interop",
         "--test",
         "health",
+        "--test",
+        "chaos",
     ]))?;
     crate::fuzz::main(FUZZ_SECONDS_IN_TEST)
 }

@@ -189,12 +189,13 @@ impl Member {
     }
 
     /// A restart over a pinned dataplane left by a run of the same config
-    /// in which this instance was Active: every VIP marked Active and the
-    /// advert checks unchanged.
+    /// in which this instance was Active: every VIP marked Active, the
+    /// advert checks unchanged, and the lease not yet run out (after it, a
+    /// Backup has taken over: start as a Backup like any fresh start).
     pub fn can_resume(&self) -> bool {
         let Some(xdp) = &self.xdp else { return false };
         let dp = xdp.lock().expect("dataplane lock");
-        if !dp.resumed() {
+        if !dp.resumed() || !dp.lease_fresh() {
             return false;
         }
         let (key, cfg) = self.vr_entry(self.proto.priority, true);

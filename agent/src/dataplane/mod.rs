@@ -368,6 +368,20 @@ impl Dataplane {
         self.insert(MAP_VRS, key, cfg)
     }
 
+    /// The (possibly inherited) lease still runs: the program still answers
+    /// for Active VIPs, so no Backup has had reason to take over yet.
+    pub fn lease_fresh(&self) -> bool {
+        let Some(map) = self.ebpf.map(MAP_LEASE) else {
+            return false;
+        };
+        let Ok(map) = Array::<_, u64>::try_from(map) else {
+            return false;
+        };
+        let renewed = map.get(&LEASE_RENEWED, 0).unwrap_or(0);
+        let length = map.get(&LEASE_LENGTH, 0).unwrap_or(0);
+        renewed != 0 && monotonic_ns() < renewed.saturating_add(length)
+    }
+
     /// Renews the lease (now, CLOCK_MONOTONIC) for `length`.
     pub fn renew_lease(&mut self, length: std::time::Duration) -> anyhow::Result<()> {
         let mut map: Array<_, u64> = Array::try_from(

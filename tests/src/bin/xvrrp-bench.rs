@@ -1,0 +1,795 @@
+//! `cargo xtask bench`: xvrrp against Debian's keepalived, side by side in
+//! the same run, in network namespaces (two routers and a client on a
+//! bridge). Every time comes from the client's packet timestamps
+//! (AF_PACKET, SO_TIMESTAMPNS) or the kernel's own counters; writes
+//! docs/bench/RESULTS.md and SVG plots, prints one line per figure.
+
+use std::{
+    fmt::Write as _,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use xvrrp_tests::{
+    capture::{self, Capture, Event, Prober, Seen},
+    lan::{Agent, Keepalived, Lan},
+    sh, wait_until,
+};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+const VIP6: &str = "fd77::100";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Xvrrp,
+    Keepalived,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Xvrrp => "xvrrp",
+            Kind::Keepalived => "keepalived",
+        }
+    }
+}
+
+/// One router process (either kind) on one host of the LAN.
+struct Node {
+    kind: Kind,
+    host: usize,
+    ns: String,
+    xvrrp: Option<Agent>,
+    keepalived: Option<Keepalived>,
+    starts: usize,
+}
+
+impl Node {
+    fn start(
+        lan: &Lan,
+        kind: Kind,
+        host: usize,
+        conf: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Node> {
+        let mut n = Node {
+            kind,
+            host,
+            ns: lan.host(host).ns.name.clone(),
+            xvrrp: None,
+            keepalived: None,
+            starts: 0,
+        };
+        n.restart(lan, conf, extra)?;
+        Ok(n)
+    }
+
+    fn restart(&mut self, lan: &Lan, conf: &str, extra: &[&str]) -> anyhow::Result<()> {
+        self.starts += 1;
+        let name = format!("{}-h{}-{}", self.kind.name(), self.host, self.starts);
+        match self.kind {
+            Kind::Xvrrp => self.xvrrp = Some(lan.xvrrp_with(self.host, &name, conf, extra)?),
+            Kind::Keepalived => {
+                let k = lan.keepalived(self.host, &name, conf)?;
+                anyhow::ensure!(
+                    k.proc
+                        .wait_log("Entering BACKUP STATE", Duration::from_secs(10))
+                        || k.proc
+                            .wait_log("Entering MASTER STATE", Duration::from_secs(1)),
+                    "keepalived did not start:\n{}",
+                    k.proc.log_text()
+                );
+                self.keepalived = Some(k);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every process in the host's namespace (the agent, keepalived's parent
+    /// and VRRP child, scripts).
+    fn pids(&self) -> Vec<u32> {
+        sh("ip", &["netns", "pids", &self.ns])
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    }
+
+    fn kill9(&mut self) {
+        for p in self.pids() {
+            // SAFETY: plain kill(2).
+            unsafe { libc::kill(p as i32, libc::SIGKILL) };
+        }
+        self.reap();
+    }
+
+    /// SIGTERM (a clean stop: priority 0) or SIGQUIT (xvrrp's restart).
+    fn signal(&mut self, sig: i32) {
+        match (&self.xvrrp, &self.keepalived) {
+            (Some(a), _) => a.proc.signal(sig),
+            (_, Some(k)) => k.proc.signal(sig),
+            _ => {}
+        }
+    }
+
+    fn reap(&mut self) {
+        if let Some(a) = &mut self.xvrrp {
+            a.proc.wait_exit(Duration::from_secs(10));
+        }
+        if let Some(k) = &mut self.keepalived {
+            k.proc.wait_exit(Duration::from_secs(10));
+        }
+        wait_until(Duration::from_secs(5), || self.pids().is_empty());
+        self.xvrrp = None;
+        self.keepalived = None;
+    }
+
+    /// State transitions so far (from the agent's status, or keepalived's log).
+    fn transitions(&self) -> u64 {
+        if let Some(a) = &self.xvrrp {
+            return a
+                .status()
+                .map(|s| s.instances.iter().map(|i| i.transitions).sum())
+                .unwrap_or(0);
+        }
+        self.keepalived.as_ref().map_or(0, |k| {
+            k.proc.log_text().matches("Entering MASTER STATE").count() as u64
+                + k.proc.log_text().matches("Entering BACKUP STATE").count() as u64
+                + k.proc.log_text().matches("Entering FAULT STATE").count() as u64
+        })
+    }
+
+    /// Instances in Backup (status, or keepalived's last word per instance).
+    fn backups(&self, instances: usize) -> usize {
+        if let Some(a) = &self.xvrrp {
+            return a
+                .status()
+                .map(|s| s.instances.iter().filter(|i| i.state == "Backup").count())
+                .unwrap_or(0);
+        }
+        self.keepalived.as_ref().map_or(0, |k| {
+            (1..=instances)
+                .filter(|v| k.state(&format!("VI_{v}")) == "BACKUP")
+                .count()
+        })
+    }
+}
+
+/// keepalived.conf for `n` instances (VRID 1..=n; VI_1 holds the bench VIP,
+/// the others 10.77.1.N), v3 at `interval_cs`.
+fn conf(n: u32, priority: u8, interval_cs: u16, nopreempt: bool, with_v6: bool) -> String {
+    let mut s = String::new();
+    let advert_int = format!("{}.{:02}", interval_cs / 100, interval_cs % 100);
+    for v in 1..=n {
+        let vip = if v == 1 {
+            format!("{VIP}/24")
+        } else {
+            format!("10.77.1.{v}/32")
+        };
+        let _ = write!(
+            s,
+            "vrrp_instance VI_{v} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {v}\n  priority {priority}\n  version 3\n  advert_int {advert_int}\n{}  virtual_ipaddress {{\n    {vip}\n  }}\n}}\n",
+            if nopreempt { "  nopreempt\n" } else { "" }
+        );
+    }
+    if with_v6 {
+        let _ = write!(
+            s,
+            "vrrp_instance VI6 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 201\n  priority {priority}\n  version 3\n  advert_int {advert_int}\n  virtual_ipaddress {{\n    {VIP6}/64\n  }}\n}}\n"
+        );
+    }
+    s
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// (min, median, p99) of `v`.
+fn stats(v: &[f64]) -> (f64, f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let pick = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+    (s[0], pick(0.5), pick(0.99))
+}
+
+/// The MAC answering ARP for the VIP, when exactly one does.
+fn answering(lan: &Lan, client: usize) -> Option<[u8; 6]> {
+    let who = lan.host(client).arp_who_has(VIP);
+    (who.len() == 1).then(|| *who.iter().next().expect("one"))
+}
+
+fn first_after(ev: &[Event], t: u64, want: impl Fn(&Seen) -> bool) -> Option<u64> {
+    ev.iter()
+        .filter(|e| e.ts_ns >= t && want(&e.seen))
+        .map(|e| e.ts_ns)
+        .min()
+}
+
+struct Failover {
+    answer_ms: Vec<f64>,
+    garp_ms: Vec<f64>,
+    /// Answer time counted from the old Active's last advert, over Active_Down_Interval.
+    ratio: Vec<f64>,
+}
+
+/// Figure 1 (`graceful` = false: kill -9) and figure 2 (SIGTERM: priority 0).
+fn failovers(
+    kind: Kind,
+    interval_cs: u16,
+    runs: usize,
+    graceful: bool,
+) -> anyhow::Result<Failover> {
+    let lan = Lan::new(&format!("bench-fo-{}", kind.name()), 3)?;
+    let c = conf(1, 100, interval_cs, true, false);
+    let extra: &[&str] = if kind == Kind::Xvrrp {
+        &["--clean"]
+    } else {
+        &[]
+    };
+    let mut nodes = [
+        Node::start(&lan, kind, 0, &c, extra)?,
+        Node::start(&lan, kind, 1, &c, extra)?,
+    ];
+    let cap = Capture::start(&lan.host(2).ns.name, VIP.into())?;
+    let period = Duration::from_micros((interval_cs as u64 * 10_000 / 20).clamp(1_000, 10_000));
+    let _probe = Prober::start(
+        &lan.host(2).ns.name,
+        lan.host(2).v4,
+        lan.host(2).v6,
+        VIP.into(),
+        period,
+    )?;
+    let interval = Duration::from_millis(interval_cs as u64 * 10);
+    let down = xvrrp::proto::timing::active_down(100, interval_cs, 3);
+    let skew = xvrrp::proto::timing::skew(100, interval_cs);
+    let mut out = Failover {
+        answer_ms: vec![],
+        garp_ms: vec![],
+        ratio: vec![],
+    };
+    for run in 0..runs {
+        let mut active = None;
+        wait_until(Duration::from_secs(20), || {
+            active = answering(&lan, 2);
+            active.is_some()
+        });
+        let mac = active.context("no single Active")?;
+        let a = if mac == lan.host(0).mac { 0 } else { 1 };
+        let other = lan.host(1 - a).mac;
+        // The Backup must have heard a few adverts (kept: the last one counts).
+        cap.clear();
+        std::thread::sleep((interval * 4).max(Duration::from_millis(300)));
+        let t0 = capture::now_ns();
+        if graceful {
+            nodes[a].signal(libc::SIGTERM);
+        } else {
+            nodes[a].kill9();
+        }
+        let limit = down * 4 + Duration::from_secs(3);
+        let done = wait_until(limit, || {
+            let ev = cap.since(t0);
+            first_after(&ev, t0, |s| *s == Seen::Answer { mac: other }).is_some()
+                && first_after(&ev, t0, |s| *s == Seen::Announce { mac: other }).is_some()
+        });
+        let ev = cap.events();
+        if done {
+            let answer = first_after(&ev, t0, |s| *s == Seen::Answer { mac: other }).expect("seen");
+            let garp = first_after(&ev, t0, |s| *s == Seen::Announce { mac: other }).expect("seen");
+            // Graceful: from the priority-0 advert; kill -9: from the kill.
+            let reference = if graceful {
+                first_after(&ev, t0, |s| *s == Seen::Advert { mac, priority: 0 }).unwrap_or(t0)
+            } else {
+                t0
+            };
+            let last_advert = ev
+                .iter()
+                .filter(|e| e.ts_ns <= t0 && matches!(e.seen, Seen::Advert { mac: m, priority } if m == mac && priority > 0))
+                .map(|e| e.ts_ns)
+                .max()
+                .unwrap_or(t0);
+            out.answer_ms.push(ms(answer.saturating_sub(reference)));
+            out.garp_ms.push(ms(garp.saturating_sub(reference)));
+            let base = if graceful { skew } else { down };
+            let from = if graceful { reference } else { last_advert };
+            out.ratio
+                .push(ms(answer.saturating_sub(from)) / (base.as_secs_f64() * 1e3));
+        } else {
+            eprintln!("  run {run}: no takeover seen within {limit:?}");
+        }
+        nodes[a].reap();
+        // A killed keepalived leaves its VIP on the interface (its kernel
+        // would answer for it); take it away so every run starts the same.
+        let _ = lan
+            .host(a)
+            .ns
+            .ip(&["addr", "del", &format!("{VIP}/24"), "dev", "eth0"]);
+        nodes[a].restart(&lan, &c, extra)?;
+        wait_until(Duration::from_secs(10), || nodes[a].backups(1) == 1);
+    }
+    Ok(out)
+}
+
+/// Figure 3: (requests/s sent, answers/s, answers missed) for a flood of
+/// ARP requests (or NS with `v6`) for the VIP of a steady Active.
+fn flood_answers(kind: Kind, v6: bool) -> anyhow::Result<(f64, f64, u64)> {
+    let lan = Lan::new(&format!("bench-flood-{}", kind.name()), 3)?;
+    let _a = Node::start(&lan, kind, 0, &conf(1, 150, 100, false, true), &[])?;
+    let _b = Node::start(&lan, kind, 1, &conf(1, 100, 100, false, true), &[])?;
+    let vip: IpAddr = if v6 {
+        VIP6.parse::<Ipv6Addr>()?.into()
+    } else {
+        VIP.into()
+    };
+    wait_until(Duration::from_secs(20), || {
+        if v6 {
+            lan.host(2).nd_who_has(VIP6.parse().expect("v6")).len() == 1
+        } else {
+            lan.host(2).arp_who_has(VIP).len() == 1
+        }
+    });
+    let cap = Capture::start(&lan.host(2).ns.name, vip)?;
+    let length = Duration::from_secs(3);
+    let start = Instant::now();
+    let t0 = capture::now_ns();
+    let sent = {
+        let p = Prober::start(
+            &lan.host(2).ns.name,
+            lan.host(2).v4,
+            lan.host(2).v6,
+            vip,
+            Duration::ZERO,
+        )?;
+        std::thread::sleep(length);
+        let n = p.sent.load(std::sync::atomic::Ordering::Relaxed);
+        drop(p);
+        n
+    };
+    let secs = start.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(500));
+    let answers = cap
+        .since(t0)
+        .iter()
+        .filter(|e| matches!(e.seen, Seen::Answer { mac } if mac == lan.host(0).mac))
+        .count() as u64;
+    Ok((
+        sent as f64 / secs,
+        answers as f64 / secs,
+        sent.saturating_sub(answers),
+    ))
+}
+
+/// CPU seconds per minute, wake-ups per second, RSS (KiB) of every process
+/// in namespace `ns`, over `window`.
+fn usage(node: &Node, window: Duration) -> (f64, f64, u64) {
+    let sample = |pids: &[u32]| -> (u64, u64, u64) {
+        let (mut ticks, mut switches, mut rss) = (0u64, 0u64, 0u64);
+        for p in pids {
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
+                let after = stat.rsplit_once(')').map_or("", |x| x.1);
+                let f: Vec<&str> = after.split_whitespace().collect();
+                ticks += f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+                    + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+            }
+            if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+                for t in tasks.flatten() {
+                    let s = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+                    for l in s.lines() {
+                        if l.starts_with("voluntary_ctxt_switches")
+                            || l.starts_with("nonvoluntary_ctxt_switches")
+                        {
+                            switches += l
+                                .split_whitespace()
+                                .nth(1)
+                                .and_then(|x| x.parse::<u64>().ok())
+                                .unwrap_or(0);
+                        }
+                    }
+                }
+            }
+            let s = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            for l in s.lines() {
+                if l.starts_with("VmRSS:") {
+                    rss += l
+                        .split_whitespace()
+                        .nth(1)
+                        .and_then(|x| x.parse::<u64>().ok())
+                        .unwrap_or(0);
+                }
+            }
+        }
+        (ticks, switches, rss)
+    };
+    let pids = node.pids();
+    let (t0, s0, _) = sample(&pids);
+    let start = Instant::now();
+    std::thread::sleep(window);
+    let (t1, s1, rss) = sample(&pids);
+    let secs = start.elapsed().as_secs_f64();
+    // SAFETY: sysconf without side effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (
+        (t1 - t0) as f64 / hz / secs * 60.0,
+        (s1 - s0) as f64 / secs,
+        rss,
+    )
+}
+
+struct Scale {
+    cpu_s_per_min: f64,
+    wakeups_per_s: f64,
+    rss_kib: u64,
+    transitions: u64,
+}
+
+/// Figure 4: a steady Backup (`kind`) with `n` routers at 10 ms adverts,
+/// the Active being xvrrp for both kinds (the same sender).
+fn scale(kind: Kind, n: u32) -> anyhow::Result<Scale> {
+    let lan = Lan::new(&format!("bench-scale-{}", kind.name()), 2)?;
+    let _a = Node::start(&lan, Kind::Xvrrp, 0, &conf(n, 150, 1, false, false), &[])?;
+    let b = Node::start(&lan, kind, 1, &conf(n, 100, 1, false, false), &[])?;
+    wait_until(Duration::from_secs(40), || {
+        b.backups(n as usize) == n as usize
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let before = b.transitions();
+    let (cpu, wake, rss) = usage(&b, Duration::from_secs(10));
+    Ok(Scale {
+        cpu_s_per_min: cpu,
+        wakeups_per_s: wake,
+        rss_kib: rss,
+        transitions: b.transitions() - before,
+    })
+}
+
+/// Figure 5: (junk frames/s sent, transitions on either router).
+fn junk_flood(kind: Kind) -> anyhow::Result<(f64, u64)> {
+    let lan = Lan::new(&format!("bench-junk-{}", kind.name()), 3)?;
+    let a = Node::start(&lan, kind, 0, &conf(1, 150, 10, false, false), &[])?;
+    let b = Node::start(&lan, kind, 1, &conf(1, 100, 10, false, false), &[])?;
+    wait_until(Duration::from_secs(20), || {
+        answering(&lan, 2) == Some(lan.host(0).mac)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let before = a.transitions() + b.transitions();
+    let length = Duration::from_secs(5);
+    let sent = capture::flood(
+        &lan.host(2).ns.name,
+        capture::malformed_adverts(lan.host(2).mac, lan.host(2).v4, 1, VIP),
+        length,
+        None,
+    )?;
+    std::thread::sleep(Duration::from_secs(1));
+    let after = a.transitions() + b.transitions();
+    Ok((sent as f64 / length.as_secs_f64(), after - before))
+}
+
+/// Figure 6: restart of the Active's agent (xvrrp: SIGQUIT and start again,
+/// same config; keepalived: stop and start). (answering-MAC changes seen by
+/// the client, ARP probes left unanswered.)
+fn restart(kind: Kind) -> anyhow::Result<(u64, u64, u64)> {
+    let lan = Lan::new(&format!("bench-restart-{}", kind.name()), 3)?;
+    let ca = conf(1, 150, 100, false, false);
+    let mut a = Node::start(&lan, kind, 0, &ca, &[])?;
+    let _b = Node::start(&lan, kind, 1, &conf(1, 100, 100, false, false), &[])?;
+    wait_until(Duration::from_secs(20), || {
+        answering(&lan, 2) == Some(lan.host(0).mac)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let cap = Capture::start(&lan.host(2).ns.name, VIP.into())?;
+    let period = Duration::from_millis(10);
+    let probe = Prober::start(
+        &lan.host(2).ns.name,
+        lan.host(2).v4,
+        lan.host(2).v6,
+        VIP.into(),
+        period,
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = capture::now_ns();
+    a.signal(if kind == Kind::Xvrrp {
+        libc::SIGQUIT
+    } else {
+        libc::SIGTERM
+    });
+    a.reap();
+    a.restart(&lan, &ca, &[])?;
+    // Long enough for keepalived to preempt back (3 intervals and skew).
+    std::thread::sleep(Duration::from_secs(5));
+    drop(probe);
+    std::thread::sleep(Duration::from_millis(100));
+    let ev = cap.since(t0.saturating_sub(100_000_000));
+    let mut changes = 0u64;
+    let mut last_mac = None;
+    let mut missed = 0u64;
+    let mut probes = 0u64;
+    let mut pending = false;
+    for e in &ev {
+        match e.seen {
+            Seen::Probe => {
+                if pending {
+                    missed += 1;
+                }
+                probes += 1;
+                pending = true;
+            }
+            Seen::Answer { mac } => {
+                pending = false;
+                if last_mac.is_some_and(|m| m != mac) {
+                    changes += 1;
+                }
+                last_mac = Some(mac);
+            }
+            _ => {}
+        }
+    }
+    Ok((changes, missed, probes))
+}
+
+fn fmt3((a, b, c): (f64, f64, f64)) -> String {
+    format!("{a:.1} / {b:.1} / {c:.1}")
+}
+
+fn ratio(x: f64, k: f64) -> String {
+    if k > 0.0 && x.is_finite() && k.is_finite() {
+        format!("{:.2}×", x / k)
+    } else {
+        "—".into()
+    }
+}
+
+/// One SVG of lines: (name, points) per series.
+fn plot(
+    path: &Path,
+    title: &str,
+    x: &str,
+    y: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(path, (720, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let pts = series.iter().flat_map(|s| s.1.iter());
+    let (mut x1, mut y1) = (1e-9f64, 1e-9f64);
+    for &(a, b) in pts {
+        if a.is_finite() {
+            x1 = x1.max(a);
+        }
+        if b.is_finite() {
+            y1 = y1.max(b);
+        }
+    }
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0f64..x1 * 1.05, 0f64..y1 * 1.1)?;
+    chart.configure_mesh().x_desc(x).y_desc(y).draw()?;
+    let colours = [RGBColor(0x1f, 0x77, 0xb4), RGBColor(0xd6, 0x27, 0x28)];
+    for (i, (name, points)) in series.iter().enumerate() {
+        let c = colours[i % colours.len()];
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?
+            .label(name.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], c.stroke_width(2)));
+        chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, c.filled())))?;
+    }
+    chart
+        .configure_series_labels()
+        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Sorted samples as a CDF (x: fraction of runs, y: value).
+fn cdf(v: &[f64]) -> Vec<(f64, f64)> {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len().max(1) as f64;
+    s.into_iter()
+        .enumerate()
+        .map(|(i, y)| ((i + 1) as f64 / n, y))
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    xvrrp_tests::require_root();
+    let mut runs = 20usize;
+    let mut out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/bench");
+    let mut only: Option<String> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--runs" => runs = args.next().context("--runs N")?.parse()?,
+            "--out" => out_dir = args.next().context("--out DIR")?.into(),
+            "--only" => only = args.next(),
+            other => anyhow::bail!("unknown argument {other} (--runs N, --out DIR, --only 1..6)"),
+        }
+    }
+    let want = |f: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == f));
+    std::fs::create_dir_all(&out_dir)?;
+    let kinds = [Kind::Xvrrp, Kind::Keepalived];
+    let ka_version = sh("keepalived", &["--version"]).unwrap_or_default();
+    let ka_version = ka_version.lines().next().unwrap_or("keepalived").to_owned();
+    let mut md = String::new();
+    let mut summary = Vec::new();
+    let _ = writeln!(
+        md,
+        "# xvrrp vs keepalived\n\nWritten by `cargo xtask bench` ({}). Both in the same run, in network\nnamespaces on one machine: two routers and a client on a bridge (veth).\nTimes come from the client's packet timestamps (AF_PACKET, SO_TIMESTAMPNS)\nand the kernel's counters. Peer: {ka_version}. Machines like this one are\nnoisy: compare the two columns of one run, not runs with each other.\n",
+        capture::now_ns() / 1_000_000_000
+    );
+
+    if want("1") {
+        let _ = writeln!(md, "## 1. Failover after kill -9 of the Active\n\n{runs} runs per cell, v3, both routers priority 100 nopreempt. Time from the kill until the client's ARP request is first answered by the new Active, and until its gratuitous ARP arrives; min / median / p99 in ms. Ratio: answer time counted from the old Active's last advert, over Active_Down_Interval (1.0 = detection at the RFC's bound).\n\n| advert_int | | answer (ms) | GARP (ms) | ratio to Active_Down_Interval (median) |\n|---|---|---|---|---|");
+        for cs in [1u16, 10, 100] {
+            let mut series = Vec::new();
+            let mut med = Vec::new();
+            for k in kinds {
+                eprintln!("figure 1: {} at {} ms ...", k.name(), cs as u32 * 10);
+                let f = failovers(k, cs, runs, false)?;
+                let (a, g, r) = (stats(&f.answer_ms), stats(&f.garp_ms), stats(&f.ratio));
+                let _ = writeln!(
+                    md,
+                    "| {} ms | {} ({} runs) | {} | {} | {:.2} |",
+                    cs as u32 * 10,
+                    k.name(),
+                    f.answer_ms.len(),
+                    fmt3(a),
+                    fmt3(g),
+                    r.1
+                );
+                series.push((k.name().to_owned(), cdf(&f.answer_ms)));
+                med.push(a.1);
+            }
+            let svg = format!("failover-{}ms.svg", cs as u32 * 10);
+            plot(
+                &out_dir.join(&svg),
+                &format!("Failover after kill -9, {} ms adverts", cs as u32 * 10),
+                "fraction of runs",
+                "ms until ARP answered",
+                &series,
+            )?;
+            summary.push(format!(
+                "failover kill -9 @{}ms: xvrrp median {:.1} ms, keepalived {:.1} ms, ratio {}",
+                cs as u32 * 10,
+                med[0],
+                med[1],
+                ratio(med[0], med[1])
+            ));
+        }
+        let _ = writeln!(md, "\nPlots: [10 ms](failover-10ms.svg), [100 ms](failover-100ms.svg), [1 s](failover-1000ms.svg).\n");
+    }
+    if want("2") {
+        let n = runs.div_ceil(2);
+        let _ = writeln!(md, "## 2. Graceful stop (priority 0)\n\n{n} runs, 100 ms adverts. From the stopping Active's priority-0 advert to the new Active's first ARP answer / GARP (ms, min / median / p99); ratio over Skew_Time (60.9 ms at priority 100).\n\n| | answer (ms) | GARP (ms) | ratio to Skew_Time (median) |\n|---|---|---|---|");
+        let mut med = Vec::new();
+        for k in kinds {
+            eprintln!("figure 2: {} ...", k.name());
+            let f = failovers(k, 10, n, true)?;
+            let (a, g, r) = (stats(&f.answer_ms), stats(&f.garp_ms), stats(&f.ratio));
+            let _ = writeln!(
+                md,
+                "| {} ({} runs) | {} | {} | {:.2} |",
+                k.name(),
+                f.answer_ms.len(),
+                fmt3(a),
+                fmt3(g),
+                r.1
+            );
+            med.push(a.1);
+        }
+        summary.push(format!(
+            "graceful stop @100ms: xvrrp median {:.1} ms, keepalived {:.1} ms, ratio {}",
+            med[0],
+            med[1],
+            ratio(med[0], med[1])
+        ));
+        md.push('\n');
+    }
+    if want("3") {
+        let _ = writeln!(md, "## 3. ARP and ND for the VIP under a request flood\n\nThe client sends requests for the VIP as fast as one socket can for 3 s; answers from the Active counted at the client. xvrrp answers in XDP, keepalived's host in the kernel's stack.\n\n| | family | requests/s sent | answers/s | answers missed |\n|---|---|---|---|---|");
+        for v6 in [false, true] {
+            let mut got = Vec::new();
+            for k in kinds {
+                eprintln!(
+                    "figure 3: {} {} ...",
+                    k.name(),
+                    if v6 { "ND" } else { "ARP" }
+                );
+                let (sent, ans, missed) = flood_answers(k, v6)?;
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {sent:.0} | {ans:.0} | {missed} |",
+                    k.name(),
+                    if v6 { "ND" } else { "ARP" }
+                );
+                got.push(ans);
+            }
+            summary.push(format!(
+                "{} flood answers/s: xvrrp {:.0}, keepalived {:.0}, ratio {}",
+                if v6 { "ND" } else { "ARP" },
+                got[0],
+                got[1],
+                ratio(got[0], got[1])
+            ));
+        }
+        md.push('\n');
+    }
+    if want("4") {
+        let _ = writeln!(md, "## 4. A steady Backup at scale, 10 ms adverts\n\nThe Backup under test (same keepalived.conf for both) hears an xvrrp Active with 1, 16 and 255 virtual routers. Over 10 s: CPU seconds per minute and context switches per second of every process of the Backup (`/proc`), RSS summed, and transitions (should be 0).\n\n| VRs | | CPU s/min | wake-ups/s | RSS (KiB) | transitions |\n|---|---|---|---|---|---|");
+        let mut cpu: Vec<Vec<(f64, f64)>> = vec![vec![], vec![]];
+        for n in [1u32, 16, 255] {
+            let mut row = Vec::new();
+            for (i, k) in kinds.iter().enumerate() {
+                eprintln!("figure 4: {} with {n} VRs ...", k.name());
+                let s = scale(*k, n)?;
+                let _ = writeln!(
+                    md,
+                    "| {n} | {} | {:.2} | {:.0} | {} | {} |",
+                    k.name(),
+                    s.cpu_s_per_min,
+                    s.wakeups_per_s,
+                    s.rss_kib,
+                    s.transitions
+                );
+                cpu[i].push((n as f64, s.cpu_s_per_min));
+                row.push(s);
+            }
+            summary.push(format!("steady Backup {n} VRs @10ms: CPU s/min xvrrp {:.2} vs keepalived {:.2} (ratio {}), wake-ups/s {:.0} vs {:.0}", row[0].cpu_s_per_min, row[1].cpu_s_per_min, ratio(row[0].cpu_s_per_min, row[1].cpu_s_per_min), row[0].wakeups_per_s, row[1].wakeups_per_s));
+        }
+        plot(
+            &out_dir.join("backup-cpu.svg"),
+            "Steady Backup, 10 ms adverts: CPU",
+            "virtual routers",
+            "CPU s per minute",
+            &[
+                ("xvrrp".into(), cpu[0].clone()),
+                ("keepalived".into(), cpu[1].clone()),
+            ],
+        )?;
+        let _ = writeln!(md, "\nPlot: [CPU](backup-cpu.svg).\n");
+    }
+    if want("5") {
+        let _ = writeln!(md, "## 5. Spurious transitions under a junk flood\n\nActive and Backup of one kind at 100 ms adverts; the client floods malformed adverts for the same VRID (bad checksum, TTL 64, version 1, truncated, random; priorities 255 and 0) at the rate one socket reaches, for 5 s. Transitions on either router during the flood and 1 s after.\n\n| | junk frames/s | transitions |\n|---|---|---|");
+        let mut t = Vec::new();
+        for k in kinds {
+            eprintln!("figure 5: {} ...", k.name());
+            let (rate, tr) = junk_flood(k)?;
+            let _ = writeln!(md, "| {} | {rate:.0} | {tr} |", k.name());
+            t.push(tr);
+        }
+        summary.push(format!(
+            "junk flood spurious transitions: xvrrp {}, keepalived {}",
+            t[0], t[1]
+        ));
+        md.push('\n');
+    }
+    if want("6") {
+        let _ = writeln!(md, "## 6. Restarting the Active's agent\n\nxvrrp: SIGQUIT and start again with the same config (hitless restart); keepalived: stop (SIGTERM) and start. The client probes ARP every 10 ms from just before the restart until 5 s after it; changes of the answering MAC and probes left unanswered.\n\n| | answering-MAC changes | probes unanswered / sent |\n|---|---|---|");
+        let mut r = Vec::new();
+        for k in kinds {
+            eprintln!("figure 6: {} ...", k.name());
+            let (changes, missed, probes) = restart(k)?;
+            let _ = writeln!(md, "| {} | {changes} | {missed} / {probes} |", k.name());
+            r.push((changes, missed));
+        }
+        summary.push(format!("restart of the Active: client-seen changes xvrrp {} vs keepalived {}, unanswered probes {} vs {}", r[0].0, r[1].0, r[0].1, r[1].1));
+        md.push('\n');
+    }
+    let _ = writeln!(md, "## Summary\n");
+    for s in &summary {
+        let _ = writeln!(md, "- {s}");
+        println!("{s}");
+    }
+    std::fs::write(out_dir.join("RESULTS.md"), md)?;
+    println!("wrote {}", out_dir.join("RESULTS.md").display());
+    Ok(())
+}
