@@ -251,7 +251,7 @@ fn recv_timestamped(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, u64, bool)> 
     if ts == 0 {
         ts = now_ns();
     }
-    let outgoing = from.sll_pkttype == libc::PACKET_OUTGOING as u8;
+    let outgoing = from.sll_pkttype == libc::PACKET_OUTGOING;
     Some(((n as usize).min(buf.len()), ts, outgoing))
 }
 
