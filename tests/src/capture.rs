@@ -83,7 +83,7 @@ impl Capture {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (ev, st, fr) = (events.clone(), stop.clone(), frames.clone());
         let thread = spawn_in(ns, move || {
-            let sock = match open_timestamped("eth0") {
+            let sock = match open_timestamped("eth0", Duration::from_millis(50)) {
                 Ok(s) => {
                     let _ = ready_tx.send(Ok(()));
                     s
@@ -150,8 +150,8 @@ impl Drop for Capture {
 }
 
 /// A packet socket on `interface` with kernel receive timestamps, a large
-/// buffer and a short read timeout.
-fn open_timestamped(interface: &str) -> anyhow::Result<OwnedFd> {
+/// buffer and a read timeout (so that loops can stop).
+pub(crate) fn open_timestamped(interface: &str, read_timeout: Duration) -> anyhow::Result<OwnedFd> {
     let ifindex = xvrrp::dataplane::ifindex(interface)?;
     let proto = (libc::ETH_P_ALL as u16).to_be();
     // SAFETY: plain socket(2).
@@ -182,8 +182,8 @@ fn open_timestamped(interface: &str) -> anyhow::Result<OwnedFd> {
     set(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
     set(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 32 << 20);
     let tv = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 50_000,
+        tv_sec: read_timeout.as_secs() as libc::time_t,
+        tv_usec: read_timeout.subsec_micros() as libc::suseconds_t,
     };
     // SAFETY: a timeval of the right size.
     unsafe {
@@ -215,7 +215,7 @@ fn open_timestamped(interface: &str) -> anyhow::Result<OwnedFd> {
 }
 
 /// One frame: (length, kernel timestamp in ns, sent by this host).
-fn recv_timestamped(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, u64, bool)> {
+pub(crate) fn recv_timestamped(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, u64, bool)> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -460,13 +460,7 @@ pub fn malformed_adverts(mac: [u8; 6], src: Ipv4Addr, vrid: u8, vip: Ipv4Addr) -
         &repr(255),
         vrrp::ChecksumMode::PseudoHeader,
     );
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut next = crate::xorshift(0x9e37_79b9_7f4a_7c15);
     for _ in 0..32 {
         let mut f = good.clone();
         let body = f.len() - (14 + 20);

@@ -15,7 +15,19 @@ use std::{
 use anyhow::{bail, Context as _};
 
 pub mod capture;
+pub mod impair;
 pub mod lan;
+
+/// A xorshift64 generator: fixed seeds make "random" test traffic the same
+/// on every run.
+pub fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
 
 /// Fails loudly when not root: these tests need namespaces and BPF.
 pub fn require_root() {
