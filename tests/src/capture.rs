@@ -6,7 +6,7 @@
 use std::{
     fs::File,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::AsRawFd as _,
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
@@ -151,27 +151,17 @@ impl Drop for Capture {
 
 /// A packet socket on `interface` with kernel receive timestamps, a large
 /// buffer and a read timeout (so that loops can stop).
-pub(crate) fn open_timestamped(interface: &str, read_timeout: Duration) -> anyhow::Result<OwnedFd> {
-    let ifindex = xvrrp::dataplane::ifindex(interface)?;
-    let proto = (libc::ETH_P_ALL as u16).to_be();
-    // SAFETY: plain socket(2).
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            proto as i32,
-        )
-    };
-    if raw < 0 {
-        bail!("socket(AF_PACKET): {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+pub(crate) fn open_timestamped(
+    interface: &str,
+    read_timeout: Duration,
+) -> anyhow::Result<PacketSocket> {
+    let sock = PacketSocket::open(interface, true)?;
+    let fd = sock.fd().as_raw_fd();
     let set = |level, name, value: i32| {
         // SAFETY: an int option of the right size.
         unsafe {
             libc::setsockopt(
-                fd.as_raw_fd(),
+                fd,
                 level,
                 name,
                 (&value as *const i32).cast(),
@@ -181,41 +171,12 @@ pub(crate) fn open_timestamped(interface: &str, read_timeout: Duration) -> anyho
     };
     set(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1);
     set(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 32 << 20);
-    let tv = libc::timeval {
-        tv_sec: read_timeout.as_secs() as libc::time_t,
-        tv_usec: read_timeout.subsec_micros() as libc::suseconds_t,
-    };
-    // SAFETY: a timeval of the right size.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
-    // SAFETY: zeroed sockaddr_ll is valid; fields set below.
-    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sll.sll_family = libc::AF_PACKET as u16;
-    sll.sll_protocol = proto;
-    sll.sll_ifindex = ifindex as i32;
-    // SAFETY: a valid sockaddr_ll of the size given.
-    let rc = unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sll as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if rc != 0 {
-        bail!("bind: {}", std::io::Error::last_os_error());
-    }
-    Ok(fd)
+    sock.set_read_timeout(read_timeout)?;
+    Ok(sock)
 }
 
 /// One frame: (length, kernel timestamp in ns, sent by this host).
-pub(crate) fn recv_timestamped(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, u64, bool)> {
+pub(crate) fn recv_timestamped(sock: &PacketSocket, buf: &mut [u8]) -> Option<(usize, u64, bool)> {
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -232,7 +193,7 @@ pub(crate) fn recv_timestamped(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, u
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = std::mem::size_of_val(&control);
     // SAFETY: msg points at live buffers for the call's duration.
-    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
+    let n = unsafe { libc::recvmsg(sock.fd().as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
     if n < 0 {
         return None;
     }

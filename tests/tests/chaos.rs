@@ -163,6 +163,22 @@ fn answered_by(lan: &Lan, i: usize) -> bool {
     }
 }
 
+/// r1 (priority 150, host 0) and r2 (100, host 1) at 100 ms adverts, the
+/// client on host 2, settled with r1 Active.
+fn two_routers(tag: &str) -> (Lan, Agent, Agent) {
+    let lan = Lan::new(tag, 3).unwrap();
+    let r1 = lan.xvrrp(0, "r1", &fast(150)).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &fast(100)).unwrap();
+    assert!(one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(15)));
+    (lan, r1, r2)
+}
+
+/// Still running, and every transition in its log explained.
+fn healthy(a: &mut Agent) {
+    alive(a);
+    explained(&a.proc.log_text());
+}
+
 fn alive(a: &mut Agent) {
     assert_eq!(
         a.proc.wait_exit(Duration::ZERO),
@@ -175,10 +191,7 @@ fn alive(a: &mut Agent) {
 #[test]
 fn loss_and_delay_on_the_bridge_end_with_one_active() {
     require_root();
-    let lan = Lan::new("netem", 3).unwrap();
-    let mut r1 = lan.xvrrp(0, "r1", &fast(150)).unwrap();
-    let mut r2 = lan.xvrrp(1, "r2", &fast(100)).unwrap();
-    assert!(one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(15)));
+    let (lan, mut r1, mut r2) = two_routers("netem");
     let (t1, t2) = (r1.transitions("VI_1"), r2.transitions("VI_1"));
     // A steady delay (40 ms each way on the Active's port) shifts its advert
     // stream without widening the gaps: nothing may change.
@@ -213,19 +226,14 @@ fn loss_and_delay_on_the_bridge_end_with_one_active() {
         r1.proc.log_text(),
         r2.proc.log_text()
     );
-    alive(&mut r1);
-    alive(&mut r2);
-    explained(&r1.proc.log_text());
-    explained(&r2.proc.log_text());
+    healthy(&mut r1);
+    healthy(&mut r2);
 }
 
 #[test]
 fn bursty_loss_between_the_routers_ends_with_one_active() {
     require_root();
-    let lan = Lan::new("loss", 3).unwrap();
-    let mut r1 = lan.xvrrp(0, "r1", &fast(150)).unwrap();
-    let mut r2 = lan.xvrrp(1, "r2", &fast(100)).unwrap();
-    assert!(one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(15)));
+    let (lan, mut r1, mut r2) = two_routers("loss");
     // 6 s of random bursts: adverts between the routers lost for 0..400 ms,
     // then delivered for 0..400 ms (a fixed seed: the same bursts each run).
     let mut next = xvrrp_tests::xorshift(0x2545_f491_4f6c_dd1d);
@@ -247,19 +255,14 @@ fn bursty_loss_between_the_routers_ends_with_one_active() {
         r1.proc.log_text(),
         r2.proc.log_text()
     );
-    alive(&mut r1);
-    alive(&mut r2);
-    explained(&r1.proc.log_text());
-    explained(&r2.proc.log_text());
+    healthy(&mut r1);
+    healthy(&mut r2);
 }
 
 #[test]
 fn link_flaps_end_with_one_active() {
     require_root();
-    let lan = Lan::new("flap", 3).unwrap();
-    let mut r1 = lan.xvrrp(0, "r1", &fast(150)).unwrap();
-    let mut r2 = lan.xvrrp(1, "r2", &fast(100)).unwrap();
-    assert!(one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(15)));
+    let (lan, mut r1, mut r2) = two_routers("flap");
     let port = lan.host(0).port.clone();
     for _ in 0..4 {
         lan.switch.ip(&["link", "set", &port, "down"]).unwrap();
@@ -292,19 +295,14 @@ fn link_flaps_end_with_one_active() {
         "{}",
         r1.proc.log_text()
     );
-    alive(&mut r1);
-    alive(&mut r2);
-    explained(&r1.proc.log_text());
-    explained(&r2.proc.log_text());
+    healthy(&mut r1);
+    healthy(&mut r2);
 }
 
 #[test]
 fn kill9_loop_ends_with_one_active_each_time() {
     require_root();
-    let lan = Lan::new("kill9loop", 3).unwrap();
-    let mut r1 = lan.xvrrp(0, "r1", &fast(150)).unwrap();
-    let mut r2 = lan.xvrrp(1, "r2", &fast(100)).unwrap();
-    assert!(one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(15)));
+    let (lan, mut r1, mut r2) = two_routers("kill9loop");
     for round in 0..4 {
         r1.proc.signal(libc::SIGKILL);
         r1.proc.wait_exit(Duration::from_secs(5));
@@ -331,17 +329,13 @@ fn kill9_loop_ends_with_one_active_each_time() {
         );
         explained(&r1.proc.log_text());
     }
-    alive(&mut r2);
-    explained(&r2.proc.log_text());
+    healthy(&mut r2);
 }
 
 #[test]
 fn sighup_during_a_failover_does_not_stop_it() {
     require_root();
-    let lan = Lan::new("hupfo", 3).unwrap();
-    let mut r1 = lan.xvrrp(0, "r1", &fast(150)).unwrap();
-    let mut r2 = lan.xvrrp(1, "r2", &fast(100)).unwrap();
-    assert!(one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(15)));
+    let (lan, mut r1, mut r2) = two_routers("hupfo");
     r1.proc.signal(libc::SIGKILL);
     r1.proc.wait_exit(Duration::from_secs(5));
     // Reloads while r2's down timer (361 ms) runs, and just after.
@@ -362,17 +356,13 @@ fn sighup_during_a_failover_does_not_stop_it() {
         "Initialize->Backup->Active only: {}",
         r2.proc.log_text()
     );
-    alive(&mut r2);
-    explained(&r2.proc.log_text());
+    healthy(&mut r2);
 }
 
 #[test]
 fn a_storm_of_malformed_adverts_changes_nothing() {
     require_root();
-    let lan = Lan::new("storm", 3).unwrap();
-    let mut r1 = lan.xvrrp(0, "r1", &fast(150)).unwrap();
-    let mut r2 = lan.xvrrp(1, "r2", &fast(100)).unwrap();
-    assert!(one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(15)));
+    let (lan, mut r1, mut r2) = two_routers("storm");
     let (t1, t2) = (r1.transitions("VI_1"), r2.transitions("VI_1"));
     let frames = capture::malformed_adverts(lan.host(2).mac, lan.host(2).v4, 51, VIP);
     // XDP takes the sender's full rate. The socket path cannot (nor can
@@ -404,6 +394,6 @@ fn a_storm_of_malformed_adverts_changes_nothing() {
         "logged {logged} times:\n{}",
         r2.proc.log_text()
     );
-    alive(&mut r1);
-    alive(&mut r2);
+    healthy(&mut r1);
+    healthy(&mut r2);
 }

@@ -39,18 +39,15 @@ fn vr(family: u8, vrid: u8) -> VrKey {
     }
 }
 
-fn sum(addrs: &[IpAddr]) -> u32 {
-    let mut s = 0u32;
-    for a in addrs {
-        let bytes = match a {
-            IpAddr::V4(v) => v.octets().to_vec(),
-            IpAddr::V6(v) => v.octets().to_vec(),
-        };
-        for w in bytes.chunks(4) {
-            s = s.wrapping_add(u32::from_be_bytes(w.try_into().unwrap()));
-        }
-    }
-    s
+/// One frame through the program: its verdict.
+fn verdict(ebpf: &mut aya::Ebpf, frame: &[u8]) -> u32 {
+    let prog = dataplane::program_mut(ebpf).unwrap();
+    prog.test_run(TestRunOptions {
+        data_in: Some(frame),
+        ..Default::default()
+    })
+    .unwrap()
+    .return_value
 }
 
 fn cfg(addrs: &[&str], pass: Option<&str>) -> VrConfig {
@@ -65,7 +62,7 @@ fn cfg(addrs: &[&str], pass: Option<&str>) -> VrConfig {
         addr_count: a.len() as u8,
         priority: 100,
         down_adverts: 3,
-        addr_sum: sum(&a),
+        addr_sum: dataplane::addr_sum(&a),
     }
 }
 
@@ -97,14 +94,7 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
         .block_on(async { dataplane::take_events(&mut ebpf) })
         .unwrap();
     let mut run = |ebpf: &mut aya::Ebpf, frame: &[u8]| -> (u32, Vec<AdvertRecord>) {
-        let prog = dataplane::program_mut(ebpf).unwrap();
-        let r = prog
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                ..Default::default()
-            })
-            .unwrap();
-        (r.return_value, events.try_drain())
+        (verdict(ebpf, frame), events.try_drain())
     };
     let before = dataplane::read_counters(&ebpf).unwrap();
 
@@ -336,14 +326,7 @@ fn the_kernel_times_the_active_down_interval() {
         )
     };
     let send = |ebpf: &mut aya::Ebpf, frame: &[u8]| {
-        let prog = dataplane::program_mut(ebpf).unwrap();
-        let r = prog
-            .test_run(TestRunOptions {
-                data_in: Some(frame),
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(r.return_value, XDP_DROP);
+        assert_eq!(verdict(ebpf, frame), XDP_DROP);
     };
     let expired = |ebpf: &aya::Ebpf| {
         dataplane::read_counters(ebpf)

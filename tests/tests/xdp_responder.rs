@@ -34,16 +34,6 @@ fn vip6() -> Ipv6Addr {
     "fd77::100".parse().unwrap()
 }
 
-fn monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
 fn key(family: u8, addr: &[u8]) -> VipKey {
     let mut a = [0u8; 16];
     a[..addr.len()].copy_from_slice(addr);
@@ -177,7 +167,7 @@ fn arp_and_nd_answers_follow_state_and_lease() {
         lease.set(0, renewed, 0).unwrap();
         lease.set(1, length, 0).unwrap();
     };
-    set_lease(&mut ebpf, monotonic_ns(), 60_000_000_000);
+    set_lease(&mut ebpf, dataplane::monotonic_ns(), 60_000_000_000);
 
     let req = |target: Ipv4Addr| build::arp_request(CLIENT_MAC, CLIENT4, target);
     let client6: Ipv6Addr = "fd77::3".parse().unwrap();
@@ -272,7 +262,7 @@ fn arp_and_nd_answers_follow_state_and_lease() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 
     // Fail silent: the same requests once the lease has run out.
-    set_lease(&mut ebpf, monotonic_ns() - 2_000_000_000, 1_000_000_000);
+    set_lease(&mut ebpf, dataplane::monotonic_ns() - 2_000_000_000, 1_000_000_000);
     assert_eq!(
         run(&mut ebpf, &req(VIP4)).0,
         XDP_DROP,
@@ -327,7 +317,7 @@ fn accept_mode_off_drops_traffic_to_the_vip_but_not_neighbour_discovery() {
         .unwrap();
         let mut lease: Array<_, u64> =
             Array::try_from(ebpf.map_mut(xvrrp_common::MAP_LEASE).unwrap()).unwrap();
-        lease.set(0, monotonic_ns(), 0).unwrap();
+        lease.set(0, dataplane::monotonic_ns(), 0).unwrap();
         lease.set(1, 60_000_000_000, 0).unwrap();
     }
     let echo = |dst: std::net::IpAddr| {

@@ -298,17 +298,6 @@ impl Member {
             (vrrp::Version::V2, vrrp::Auth::Pass(p)) => (p, xvrrp_common::VR_AUTH_PASS),
             _ => ([0; 8], 0),
         };
-        let mut addr_sum = 0u32;
-        for a in &self.proto.vips {
-            let bytes = match a {
-                IpAddr::V4(v) => v.octets().to_vec(),
-                IpAddr::V6(v) => v.octets().to_vec(),
-            };
-            for w in bytes.chunks(4) {
-                addr_sum =
-                    addr_sum.wrapping_add(u32::from_be_bytes(w.try_into().expect("4 bytes")));
-            }
-        }
         if self.proto.preempt {
             flags |= xvrrp_common::VR_PREEMPT;
         }
@@ -324,7 +313,7 @@ impl Member {
             addr_count: self.proto.vips.len() as u8,
             priority,
             down_adverts: self.proto.down_timer_adverts.min(255) as u8,
-            addr_sum,
+            addr_sum: crate::dataplane::addr_sum(&self.proto.vips),
         };
         (self.vr_key(), cfg)
     }

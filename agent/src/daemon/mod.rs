@@ -123,6 +123,21 @@ fn load(opts: &Options) -> anyhow::Result<Config> {
 
 /// The instance with positions cleared: what must be equal for a reload
 /// to keep the running state.
+/// Writes each member's configuration (priority, Active or not) into the
+/// XDP program's maps.
+fn provision_xdp(groups: &mut [Group]) {
+    for g in groups {
+        let priorities: Vec<(u8, bool)> =
+            g.sg.members()
+                .iter()
+                .map(|r| (r.priority(), r.state() == State::Active))
+                .collect();
+        for (m, (p, active)) in g.members.iter_mut().zip(priorities) {
+            m.provision_xdp(p, active);
+        }
+    }
+}
+
 fn identity(i: &Instance) -> String {
     let mut c = i.clone();
     c.pos = Default::default();
@@ -192,16 +207,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .iter()
         .map(|g| g.members.iter().all(|m| m.can_resume()))
         .collect();
-    for g in &mut groups {
-        let priorities: Vec<(u8, bool)> =
-            g.sg.members()
-                .iter()
-                .map(|r| (r.priority(), r.state() == State::Active))
-                .collect();
-        for (m, (p, active)) in g.members.iter_mut().zip(priorities) {
-            m.provision_xdp(p, active);
-        }
-    }
+    provision_xdp(&mut groups);
     d.tracker = Some(Tracker::start(&config, d.track_tx.clone()));
     d.config = config;
     d.groups = groups;
@@ -886,16 +892,7 @@ impl Daemon {
             }
         }
         self.groups = new_groups;
-        for g in &mut self.groups {
-            let priorities: Vec<(u8, bool)> =
-                g.sg.members()
-                    .iter()
-                    .map(|r| (r.priority(), r.state() == State::Active))
-                    .collect();
-            for (m, (p, active)) in g.members.iter_mut().zip(priorities) {
-                m.provision_xdp(p, active);
-            }
-        }
+        provision_xdp(&mut self.groups);
         self.tracker = Some(Tracker::start(&cfg, self.track_tx.clone()));
         self.config = cfg;
         self.reindex();

@@ -520,6 +520,23 @@ pub fn record_source(record: &AdvertRecord) -> std::net::IpAddr {
     address(record.family, &record.src)
 }
 
+/// The sum of a virtual router's addresses as big-endian 32-bit words
+/// (wrapping): how the XDP program tells an advert's address set from ours
+/// without a loop over a list (`VrConfig::addr_sum`).
+pub fn addr_sum(addrs: &[std::net::IpAddr]) -> u32 {
+    let mut sum = 0u32;
+    for a in addrs {
+        let bytes = match a {
+            std::net::IpAddr::V4(v) => v.octets().to_vec(),
+            std::net::IpAddr::V6(v) => v.octets().to_vec(),
+        };
+        for w in bytes.chunks(4) {
+            sum = sum.wrapping_add(u32::from_be_bytes(w.try_into().expect("4 bytes")));
+        }
+    }
+    sum
+}
+
 /// A map's address bytes (IPv4 in the first 4) as an IP address.
 pub fn address(family: u8, bytes: &[u8; 16]) -> std::net::IpAddr {
     if family == xvrrp_common::FAMILY_V4 {

@@ -56,6 +56,11 @@ impl PacketSocket {
         Ok(PacketSocket { fd, ifindex })
     }
 
+    /// The socket, for options and calls this type does not wrap.
+    pub fn fd(&self) -> &OwnedFd {
+        &self.fd
+    }
+
     /// Sends one whole Ethernet frame.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };

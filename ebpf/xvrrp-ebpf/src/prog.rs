@@ -808,16 +808,22 @@ fn arm_down_timer(key: &VrKey, cfg: &VrConfig, priority: u8, interval_cs: u16) {
     };
     if !ok {
         count(counter::TIMER_FAILED);
-        let record = AdvertRecord {
-            ts_ns: unsafe { bpf_ktime_get_ns() },
-            ifindex: key.ifindex,
-            family: key.family,
-            vrid: key.vrid,
-            reason: reason::TIMER_FAILED,
-            ..AdvertRecord::default()
-        };
-        emit(&record);
+        emit_timer_event(key, reason::TIMER_FAILED);
     }
+}
+
+/// A record about one virtual router's timer (no advert in it).
+fn emit_timer_event(key: &VrKey, why: u8) {
+    let record = AdvertRecord {
+        // SAFETY: helper without arguments.
+        ts_ns: unsafe { bpf_ktime_get_ns() },
+        ifindex: key.ifindex,
+        family: key.family,
+        vrid: key.vrid,
+        reason: why,
+        ..AdvertRecord::default()
+    };
+    emit(&record);
 }
 
 /// The Active_Down timer of one virtual router fired: no advert it accepts
@@ -826,16 +832,7 @@ extern "C" fn down_expired(_map: *mut c_void, key: *mut VrKey, _value: *mut Down
     // SAFETY: the kernel passes the key of the element whose timer fired.
     let key = unsafe { *key };
     count(counter::DOWN_EXPIRED);
-    let record = AdvertRecord {
-        // SAFETY: helper without arguments.
-        ts_ns: unsafe { bpf_ktime_get_ns() },
-        ifindex: key.ifindex,
-        family: key.family,
-        vrid: key.vrid,
-        reason: reason::DOWN_EXPIRED,
-        ..AdvertRecord::default()
-    };
-    emit(&record);
+    emit_timer_event(&key, reason::DOWN_EXPIRED);
     0
 }
 
