@@ -262,7 +262,11 @@ fn arp_and_nd_answers_follow_state_and_lease() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 
     // Fail silent: the same requests once the lease has run out.
-    set_lease(&mut ebpf, dataplane::monotonic_ns() - 2_000_000_000, 1_000_000_000);
+    set_lease(
+        &mut ebpf,
+        dataplane::monotonic_ns() - 2_000_000_000,
+        1_000_000_000,
+    );
     assert_eq!(
         run(&mut ebpf, &req(VIP4)).0,
         XDP_DROP,

@@ -346,9 +346,10 @@ fn flood_answers(kind: Kind, v6: bool) -> anyhow::Result<(f64, f64, u64)> {
             Duration::ZERO,
         )?;
         std::thread::sleep(length);
-        let n = p.sent.load(std::sync::atomic::Ordering::Relaxed);
+        // Read after the prober stopped: every request it sent counts.
+        let sent = p.sent.clone();
         drop(p);
-        n
+        sent.load(std::sync::atomic::Ordering::Relaxed)
     };
     let secs = start.elapsed().as_secs_f64();
     std::thread::sleep(Duration::from_millis(500));
@@ -617,14 +618,29 @@ fn main() -> anyhow::Result<()> {
     let want = |f: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == f));
     std::fs::create_dir_all(&out_dir)?;
     let kinds = [Kind::Xvrrp, Kind::Keepalived];
-    let ka_version = sh("keepalived", &["--version"]).unwrap_or_default();
-    let ka_version = ka_version.lines().next().unwrap_or("keepalived").to_owned();
+    // keepalived prints its version on stderr.
+    let ka_version = std::process::Command::new("keepalived")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout)
+        })
+        .unwrap_or_default();
+    let ka_version = ka_version
+        .lines()
+        .next()
+        .unwrap_or("keepalived")
+        .trim()
+        .to_owned();
+    let when = sh("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default();
+    let kernel = sh("uname", &["-r"]).unwrap_or_default();
     let mut md = String::new();
     let mut summary = Vec::new();
     let _ = writeln!(
         md,
-        "# xvrrp vs keepalived\n\nWritten by `cargo xtask bench` ({}). Both in the same run, in network\nnamespaces on one machine: two routers and a client on a bridge (veth).\nTimes come from the client's packet timestamps (AF_PACKET, SO_TIMESTAMPNS)\nand the kernel's counters. Peer: {ka_version}. Machines like this one are\nnoisy: compare the two columns of one run, not runs with each other.\n",
-        capture::now_ns() / 1_000_000_000
+        "# xvrrp vs keepalived\n\nWritten by `cargo xtask bench` ({}, kernel {}). Both in the same run, in network\nnamespaces on one machine: two routers and a client on a bridge (veth).\nTimes come from the client's packet timestamps (AF_PACKET, SO_TIMESTAMPNS)\nand the kernel's counters. Peer: {ka_version} (Debian's package). Machines like this one are\nnoisy: compare the two columns of one run, not runs with each other.\n",
+        when.trim(),
+        kernel.trim()
     );
 
     if want("1") {
@@ -647,7 +663,7 @@ fn main() -> anyhow::Result<()> {
                     r.1
                 );
                 series.push((k.name().to_owned(), cdf(&f.answer_ms)));
-                med.push(a.1);
+                med.push((a.1, r.1));
             }
             let svg = format!("failover-{}ms.svg", cs as u32 * 10);
             plot(
@@ -658,11 +674,13 @@ fn main() -> anyhow::Result<()> {
                 &series,
             )?;
             summary.push(format!(
-                "failover kill -9 @{}ms: xvrrp median {:.1} ms, keepalived {:.1} ms, ratio {}",
+                "failover kill -9 @{}ms: xvrrp median {:.1} ms ({:.2}× Active_Down_Interval from the last advert), keepalived {:.1} ms ({:.2}×), ratio {}",
                 cs as u32 * 10,
-                med[0],
-                med[1],
-                ratio(med[0], med[1])
+                med[0].0,
+                med[0].1,
+                med[1].0,
+                med[1].1,
+                ratio(med[0].0, med[1].0)
             ));
         }
         let _ = writeln!(md, "\nPlots: [10 ms](failover-10ms.svg), [100 ms](failover-100ms.svg), [1 s](failover-1000ms.svg).\n");
