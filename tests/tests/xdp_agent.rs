@@ -250,11 +250,40 @@ fn restart_after_a_crash_or_sigquit_resumes_without_a_transition() {
         assert_eq!(r2.state("VI_1"), "Backup");
     }
 
-    // --clean: no re-adoption; it starts as a Backup like any fresh start.
+    // A changed config (one more VIP): the pinned state is not its own, so
+    // it starts fresh, as a Backup.
+    let changed = conf(150).replace(
+        "    10.77.0.100/24\n",
+        "    10.77.0.100/24\n    10.77.0.101/24\n",
+    );
+    assert_ne!(changed, conf(150));
+    r1.proc.signal(libc::SIGKILL);
+    r1.proc.wait_exit(Duration::from_secs(5));
+    let r1 = lan.xvrrp(0, "r1-changed", &changed).unwrap();
+    assert!(
+        r1.proc
+            .wait_log("Initialize -> Backup", Duration::from_secs(5)),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(
+        !r1.proc.log_text().contains("resuming"),
+        "{}",
+        r1.proc.log_text()
+    );
+    let mut r1 = r1;
+    assert!(
+        r1.wait_state("VI_1", "Active", Duration::from_secs(15)),
+        "{}",
+        r1.proc.log_text()
+    );
+
+    // --clean: no re-adoption of a fresh Active; it starts as a Backup like
+    // any fresh start.
     r1.proc.signal(libc::SIGKILL);
     r1.proc.wait_exit(Duration::from_secs(5));
     let r1 = lan
-        .xvrrp_with(0, "r1-clean", &conf(150), &["--clean"])
+        .xvrrp_with(0, "r1-clean", &changed, &["--clean"])
         .unwrap();
     assert!(
         r1.proc
