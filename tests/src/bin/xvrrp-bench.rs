@@ -287,9 +287,11 @@ fn failovers(
             } else {
                 t0
             };
+            // The old Active's last advert: one may still leave between t0
+            // and the signal's delivery, so look up to the answer, not t0.
             let last_advert = ev
                 .iter()
-                .filter(|e| e.ts_ns <= t0 && matches!(e.seen, Seen::Advert { mac: m, priority } if m == mac && priority > 0))
+                .filter(|e| e.ts_ns <= answer && matches!(e.seen, Seen::Advert { mac: m, priority } if m == mac && priority > 0))
                 .map(|e| e.ts_ns)
                 .max()
                 .unwrap_or(t0);
@@ -299,6 +301,12 @@ fn failovers(
             let from = if graceful { reference } else { last_advert };
             out.ratio
                 .push(ms(answer.saturating_sub(from)) / (base.as_secs_f64() * 1e3));
+            eprintln!(
+                "  run {run}: answered {:.1} ms after the {}, {:.1} ms after the old Active's last advert",
+                ms(answer.saturating_sub(reference)),
+                if graceful { "priority-0 advert" } else { "kill" },
+                ms(answer.saturating_sub(last_advert))
+            );
         } else {
             eprintln!("  run {run}: no takeover seen within {limit:?}");
         }
