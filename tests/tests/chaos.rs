@@ -179,6 +179,19 @@ fn healthy(a: &mut Agent) {
     explained(&a.proc.log_text());
 }
 
+/// The end of every disturbance: r1 (the higher priority) Active alone
+/// within `limit`, both agents running, every transition explained.
+fn ends_with_r1_active(lan: &Lan, r1: &mut Agent, r2: &mut Agent, limit: Duration) {
+    assert!(
+        one_active(lan, &[&*r1, &*r2], 0, limit),
+        "r1: {}\nr2: {}",
+        r1.proc.log_text(),
+        r2.proc.log_text()
+    );
+    healthy(r1);
+    healthy(r2);
+}
+
 fn alive(a: &mut Agent) {
     assert_eq!(
         a.proc.wait_exit(Duration::ZERO),
@@ -220,14 +233,7 @@ fn loss_and_delay_on_the_bridge_end_with_one_active() {
         assert!(imp.dropped() > 10, "dropped {}", imp.dropped());
         assert!(imp.relayed() > 10, "relayed {}", imp.relayed());
     }
-    assert!(
-        one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(10)),
-        "r1: {}\nr2: {}",
-        r1.proc.log_text(),
-        r2.proc.log_text()
-    );
-    healthy(&mut r1);
-    healthy(&mut r2);
+    ends_with_r1_active(&lan, &mut r1, &mut r2, Duration::from_secs(10));
 }
 
 #[test]
@@ -249,14 +255,7 @@ fn bursty_loss_between_the_routers_ends_with_one_active() {
         bursts += 1;
     }
     assert!(bursts > 5);
-    assert!(
-        one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(5)),
-        "r1: {}\nr2: {}",
-        r1.proc.log_text(),
-        r2.proc.log_text()
-    );
-    healthy(&mut r1);
-    healthy(&mut r2);
+    ends_with_r1_active(&lan, &mut r1, &mut r2, Duration::from_secs(5));
 }
 
 #[test]
@@ -289,14 +288,12 @@ fn link_flaps_end_with_one_active() {
         lan.switch.ip(&["link", "set", &port, "up"]).unwrap();
         std::thread::sleep(Duration::from_millis(150));
     }
-    assert!(one_active(&lan, &[&r1, &r2], 0, Duration::from_secs(10)));
+    ends_with_r1_active(&lan, &mut r1, &mut r2, Duration::from_secs(10));
     assert!(
         r1.proc.log_text().contains("-> Fault"),
         "{}",
         r1.proc.log_text()
     );
-    healthy(&mut r1);
-    healthy(&mut r2);
 }
 
 #[test]

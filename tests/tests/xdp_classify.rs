@@ -8,7 +8,7 @@ use std::{
 };
 
 use xvrrp::{
-    dataplane::{self, AttachMode, Dataplane},
+    dataplane::{self, AdvertEvents, AttachMode, Dataplane},
     net::packet::PacketSocket,
     wire::{build, vrrp},
 };
@@ -26,6 +26,21 @@ fn v3_advert() -> vrrp::Repr {
     }
 }
 
+/// The program attached (skb mode) to `ifname` in `ns`, and its advert
+/// records (the runtime they were registered with is returned to keep).
+fn attach_skb(ns: &Netns, ifname: &str) -> (tokio::runtime::Runtime, Dataplane, AdvertEvents) {
+    let ifname = ifname.to_owned();
+    let mut dp = ns
+        .run(move || Dataplane::attach(&ifname, AttachMode::Skb, None))
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let events = rt.block_on(async { dp.take_events() }).unwrap();
+    (rt, dp, events)
+}
+
 #[test]
 fn counts_arp_ns_and_adverts_and_records_only_valid_adverts() {
     require_root();
@@ -39,16 +54,7 @@ fn counts_arp_ns_and_adverts_and_records_only_valid_adverts() {
     )
     .unwrap();
     let b_mac = b.mac(&eb).unwrap();
-
-    let ea2 = ea.clone();
-    let mut dp = a
-        .run(move || Dataplane::attach(&ea2, AttachMode::Skb, None))
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut events = rt.block_on(async { dp.take_events() }).unwrap();
+    let (_rt, dp, mut events) = attach_skb(&a, &ea);
     let before = dp.counters().unwrap();
 
     let src = IpAddr::V4(Ipv4Addr::new(10, 99, 0, 2));
@@ -167,15 +173,7 @@ fn vlan_tagged_advert_is_seen_through_the_tag() {
     let b = Netns::new("vb").unwrap();
     let (ea, eb) = veth(&a, &["10.98.0.1/24"], &b, &["10.98.0.2/24"]).unwrap();
     let b_mac = b.mac(&eb).unwrap();
-    let ea2 = ea.clone();
-    let mut dp = a
-        .run(move || Dataplane::attach(&ea2, AttachMode::Skb, None))
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut events = rt.block_on(async { dp.take_events() }).unwrap();
+    let (_rt, dp, mut events) = attach_skb(&a, &ea);
 
     let src = IpAddr::V4(Ipv4Addr::new(10, 98, 0, 2));
     let plain = build::advert(

@@ -186,14 +186,7 @@ impl Router {
         self.down_timer = None;
         self.lower_since = None;
         self.active = None;
-        self.transition(State::Active, reason, out);
-        self.send_advert(self.priority(), out);
-        self.adver_timer = Some(now + self.adver_interval());
-        out.push(Action::AddVips);
-        out.push(Action::Dataplane {
-            active: true,
-            accept: self.config.accept || self.config.is_owner(),
-        });
+        self.take_active(now, reason, out);
         self.schedule_garp(now);
         self.fire_garp(now, out);
         out.push(Action::Notify {
@@ -330,7 +323,13 @@ impl Router {
         if self.faulty() {
             return self.become_fault(Reason::Fault, out);
         }
-        self.transition(State::Active, Reason::Resumed, out);
+        self.take_active(now, Reason::Resumed, out);
+    }
+
+    /// What every way into Active shares: advert first, Adver_Timer armed,
+    /// VIPs on, the dataplane told to answer for them.
+    fn take_active(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
+        self.transition(State::Active, reason, out);
         self.send_advert(self.priority(), out);
         self.adver_timer = Some(now + self.adver_interval());
         out.push(Action::AddVips);
