@@ -360,7 +360,9 @@ fn a_steady_backup_of_255_routers_at_10ms_barely_wakes() {
     // guard sweep, and a handful of down timers on a loaded machine.
     assert!(
         wakeups * 1000 < adverts,
-        "{wakeups} wake-ups for {adverts} adverts"
+        "{wakeups} wake-ups for {adverts} adverts\nr1: {}\nr2: {}",
+        r1.proc.log_text(),
+        r2.proc.log_text()
     );
     assert_eq!(
         transitions(&r2),

@@ -133,7 +133,8 @@ impl Member {
                 Err(e) => warn!(instance = self.name(), %dst, "sending advert: {e}"),
             }
         }
-        // The lease is renewed from the election loop itself, with every advert.
+        // The lease is renewed from the election loop itself, with every advert
+        // (the dataplane skips renewals that change nothing).
         if repr.priority != 0 {
             if let Some(xdp) = &self.xdp {
                 if let Err(e) = xdp.lock().expect("dataplane lock").renew_lease(self.lease) {

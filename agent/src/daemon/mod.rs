@@ -732,7 +732,11 @@ impl Daemon {
             if rec.reason == reason::DOWN_EXPIRED || rec.reason == reason::TIMER_FAILED {
                 if rec.reason == reason::TIMER_FAILED {
                     self.count_once("kernel_timer_failed", src, || {
-                        format!("the XDP program could not arm VRID {}'s down timer; the agent times it", rec.vrid)
+                        format!(
+                            "the XDP program could not arm VRID {}'s down timer ({}); the agent times it until the kernel can again",
+                            rec.vrid,
+                            std::io::Error::from_raw_os_error(rec.detail.into())
+                        )
                     });
                 }
                 if let Some(&(g, m)) = self.index.get(&(rec.ifindex, family, rec.vrid)) {

@@ -118,6 +118,10 @@ pub struct Dataplane {
     /// Where link and maps are pinned (removed on a clean stop).
     pin_dir: Option<std::path::PathBuf>,
     resumed: bool,
+    /// The lease as last written (renewed at, length; ns): every
+    /// interface's instances renew the one lease, so most renewals are
+    /// redundant and skipped (two bpf syscalls each).
+    lease_written: Option<(u64, u64)>,
 }
 
 /// Attaches the loaded program to `index` through a bpf_link (never netlink).
@@ -288,6 +292,7 @@ impl Dataplane {
             mode,
             pin_dir: pin_dir.map(std::path::Path::to_path_buf),
             resumed,
+            lease_written: None,
         }
     }
 
@@ -382,15 +387,24 @@ impl Dataplane {
         renewed != 0 && monotonic_ns() < renewed.saturating_add(length)
     }
 
-    /// Renews the lease (now, CLOCK_MONOTONIC) for `length`.
+    /// Renews the lease (now, CLOCK_MONOTONIC) for `length`. A renewal
+    /// within a quarter of the same length of the last one is skipped: the
+    /// lease then runs out at most a quarter early, never late.
     pub fn renew_lease(&mut self, length: std::time::Duration) -> anyhow::Result<()> {
+        let (now, length) = (monotonic_ns(), length.as_nanos() as u64);
+        if let Some((at, len)) = self.lease_written {
+            if len == length && now.saturating_sub(at) < length / 4 {
+                return Ok(());
+            }
+        }
         let mut map: Array<_, u64> = Array::try_from(
             self.ebpf
                 .map_mut(MAP_LEASE)
                 .ok_or_else(|| anyhow!("no map {MAP_LEASE}"))?,
         )?;
-        map.set(LEASE_RENEWED, monotonic_ns(), 0)?;
-        map.set(LEASE_LENGTH, length.as_nanos() as u64, 0)?;
+        map.set(LEASE_RENEWED, now, 0)?;
+        map.set(LEASE_LENGTH, length, 0)?;
+        self.lease_written = Some((now, length));
         Ok(())
     }
 

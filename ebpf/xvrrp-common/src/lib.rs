@@ -89,7 +89,8 @@ pub mod reason {
     pub const INVALID: u8 = 64;
     /// The kernel's Active_Down timer fired (only ifindex/family/vrid set).
     pub const DOWN_EXPIRED: u8 = 128;
-    /// The kernel could not arm the down timer: the agent times it instead.
+    /// The kernel could not arm the down timer: the agent times it instead;
+    /// `detail` is the helper's errno.
     pub const TIMER_FAILED: u8 = 128 | 64;
 }
 
@@ -263,7 +264,8 @@ pub struct AdvertRecord {
     pub ttl: u8,
     /// Why it was sent (`reason` bits; 0: heard while Active, VR_ACTIVE).
     pub reason: u8,
-    /// With `reason::INVALID`: the counter index of the reason.
+    /// With `reason::INVALID`: the counter index of the reason; with
+    /// `reason::TIMER_FAILED`: the errno of the bpf_timer helper that failed.
     pub detail: u8,
     /// Sent to a unicast address (not the VRRP group).
     pub unicast: u8,

@@ -51,6 +51,8 @@ static TIMERS: BtfHashMap<VrKey, DownTimer, { MAX_VRS as usize }> = BtfHashMap::
 /// Invalid adverts from one source are reported at most this often.
 const INVALID_REPORT_NS: u64 = 1_000_000_000;
 const CLOCK_MONOTONIC: u64 = 1;
+const EBUSY: i64 = 16;
+const BPF_NOEXIST: u64 = 1;
 
 /// Adverts up to this many bytes are checksummed in the kernel (126 IPv4
 /// or 31 IPv6 addresses); longer ones are left to userspace.
@@ -787,7 +789,9 @@ fn arm_down_timer(key: &VrKey, cfg: &VrConfig, priority: u8, interval_cs: u16) {
             let fresh = DownTimer {
                 timer: bpf_timer { __opaque: [0; 2] },
             };
-            let _ = TIMERS.insert(key, &fresh, 0);
+            // BPF_NOEXIST: if another CPU inserted it meanwhile, keep
+            // theirs (replacing it would free a timer they just armed).
+            let _ = TIMERS.insert(key, &fresh, BPF_NOEXIST);
             match TIMERS.get_ptr_mut(key) {
                 Some(t) => t,
                 None => {
@@ -799,21 +803,30 @@ fn arm_down_timer(key: &VrKey, cfg: &VrConfig, priority: u8, interval_cs: u16) {
     };
     // SAFETY: a map value pointer the helper returned; the map pointer is
     // the map the value lives in, as bpf_timer_init requires.
-    let ok = unsafe {
+    let (init, callback, start) = unsafe {
         let t = &raw mut (*timer).timer;
-        // -EBUSY once initialised: expected.
-        let _ = bpf_timer_init(t, &raw const TIMERS as *mut c_void, CLOCK_MONOTONIC);
-        bpf_timer_set_callback(t, down_expired as *mut c_void) == 0
-            && bpf_timer_start(t, ns, 0) == 0
+        let init = bpf_timer_init(t, &raw const TIMERS as *mut c_void, CLOCK_MONOTONIC);
+        let callback = bpf_timer_set_callback(t, down_expired as *mut c_void);
+        (init, callback, bpf_timer_start(t, ns, 0))
     };
-    if !ok {
+    if callback != 0 || start != 0 {
+        // -EBUSY from init means initialised before: expected. Any other
+        // error there (a transient -ENOMEM is seen on a busy CPU) is the
+        // cause; the next advert tries again.
+        let err = if init != 0 && init != -EBUSY {
+            init
+        } else if callback != 0 {
+            callback
+        } else {
+            start
+        };
         count(counter::TIMER_FAILED);
-        emit_timer_event(key, reason::TIMER_FAILED);
+        emit_timer_event(key, reason::TIMER_FAILED, err.unsigned_abs() as u8);
     }
 }
 
 /// A record about one virtual router's timer (no advert in it).
-fn emit_timer_event(key: &VrKey, why: u8) {
+fn emit_timer_event(key: &VrKey, why: u8, detail: u8) {
     let record = AdvertRecord {
         // SAFETY: helper without arguments.
         ts_ns: unsafe { bpf_ktime_get_ns() },
@@ -821,6 +834,7 @@ fn emit_timer_event(key: &VrKey, why: u8) {
         family: key.family,
         vrid: key.vrid,
         reason: why,
+        detail,
         ..AdvertRecord::default()
     };
     emit(&record);
@@ -832,7 +846,7 @@ extern "C" fn down_expired(_map: *mut c_void, key: *mut VrKey, _value: *mut Down
     // SAFETY: the kernel passes the key of the element whose timer fired.
     let key = unsafe { *key };
     count(counter::DOWN_EXPIRED);
-    emit_timer_event(&key, reason::DOWN_EXPIRED);
+    emit_timer_event(&key, reason::DOWN_EXPIRED, 0);
     0
 }
 
