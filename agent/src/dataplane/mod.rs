@@ -124,6 +124,12 @@ pub struct Dataplane {
     lease_written: Option<(u64, u64)>,
 }
 
+/// Renewals of the lease closer together than this are skipped: 255
+/// instances at 10 ms would otherwise write it 25,500 times a second (two
+/// bpf syscalls each); this bounds it to a thousand, and the lease runs out
+/// at most a millisecond before the last advert's lease would have.
+const LEASE_RENEW_SLACK_NS: u64 = 1_000_000;
+
 /// Attaches the loaded program to `index` through a bpf_link (never netlink).
 fn attach_fresh(
     ebpf: &mut Ebpf,
@@ -387,13 +393,13 @@ impl Dataplane {
         renewed != 0 && monotonic_ns() < renewed.saturating_add(length)
     }
 
-    /// Renews the lease (now, CLOCK_MONOTONIC) for `length`. A renewal
-    /// within a quarter of the same length of the last one is skipped: the
-    /// lease then runs out at most a quarter early, never late.
+    /// Renews the lease (now, CLOCK_MONOTONIC) for `length`. A renewal of
+    /// the same length within LEASE_RENEW_SLACK_NS of the last one is
+    /// skipped: the lease then runs out at most that much early, never late.
     pub fn renew_lease(&mut self, length: std::time::Duration) -> anyhow::Result<()> {
         let (now, length) = (monotonic_ns(), length.as_nanos() as u64);
         if let Some((at, len)) = self.lease_written {
-            if len == length && now.saturating_sub(at) < length / 4 {
+            if len == length && now.saturating_sub(at) < LEASE_RENEW_SLACK_NS {
                 return Ok(());
             }
         }
