@@ -45,12 +45,9 @@ enum Command {
         /// How to attach the XDP program.
         #[arg(long, value_enum, default_value_t = AttachMode::Auto)]
         xdp_mode: AttachMode,
-        /// The bpffs where the XDP link is pinned (so a crash leaves it in
-        /// place). Under `ip netns exec`, give one mounted outside it.
-        #[arg(long, default_value = "/sys/fs/bpf")]
-        bpffs: PathBuf,
-        /// Start fresh: ignore XDP state pinned by a previous run (by default
-        /// a restart re-adopts it, so instances that were Active stay so).
+        /// Start fresh: do not re-adopt the XDP program a previous run left
+        /// attached (by default a restart re-adopts it and its maps, so
+        /// instances that were Active stay so).
         #[arg(long)]
         clean: bool,
     },
@@ -105,7 +102,6 @@ fn main() -> std::process::ExitCode {
             runtime_dir,
             interface,
             xdp_mode,
-            bpffs,
             clean,
         } => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -121,7 +117,6 @@ fn main() -> std::process::ExitCode {
                                 config_id,
                                 runtime_dir,
                                 xdp_mode,
-                                bpffs,
                                 clean,
                             })
                             .await

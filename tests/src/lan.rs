@@ -132,18 +132,27 @@ impl Lan {
         conf: &str,
         extra: &[&str],
     ) -> anyhow::Result<Agent> {
+        self.xvrrp_env(i, name, conf, extra, &[])
+    }
+
+    /// `xvrrp_with` with extra environment variables for the agent.
+    pub fn xvrrp_env(
+        &self,
+        i: usize,
+        name: &str,
+        conf: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Agent> {
         let path = self.conf(&format!("{name}.conf"), conf);
         let rt = self.logs.join(format!("rt-{name}"));
         let bin = xvrrp_bin();
-        let bpffs = crate::test_bpffs();
         let mut args = vec![
             "run",
             "-c",
             path.to_str().expect("UTF-8"),
             "--runtime-dir",
             rt.to_str().expect("UTF-8"),
-            "--bpffs",
-            bpffs.to_str().expect("UTF-8"),
         ];
         // XVRRP_TEST_XDP_MODE=off runs every scenario on the socket path.
         let mode = std::env::var("XVRRP_TEST_XDP_MODE").ok();
@@ -153,9 +162,10 @@ impl Lan {
             }
         }
         args.extend_from_slice(extra);
-        let proc = self.hosts[i].ns.spawn(
+        let proc = self.hosts[i].ns.spawn_env(
             bin.to_str().expect("UTF-8 path"),
             &args,
+            env,
             &self.logs.join(format!("{name}.log")),
         )?;
         let agent = Agent {
@@ -204,6 +214,12 @@ impl Host {
     /// Every MAC that answers an ARP request for `vip` within 300 ms.
     pub fn arp_who_has(&self, vip: Ipv4Addr) -> BTreeSet<[u8; 6]> {
         self.who_has(vip.into())
+    }
+
+    /// Starts watching who answers this host's ARP for `vip`, asked every
+    /// `period`.
+    pub fn watch(&self, vip: Ipv4Addr, period: Duration) -> anyhow::Result<crate::watch::ArpWatch> {
+        crate::watch::ArpWatch::start(&self.ns.name, self.v4, vip, period)
     }
 
     /// Every MAC that answers a Neighbor Solicitation for `vip` within 300 ms.

@@ -17,6 +17,7 @@ use anyhow::{bail, Context as _};
 pub mod capture;
 pub mod impair;
 pub mod lan;
+pub mod watch;
 
 /// A xorshift64 generator: fixed seeds make "random" test traffic the same
 /// on every run.
@@ -93,9 +94,21 @@ impl Netns {
 
     /// Starts a long-running process inside the namespace, output to `log`.
     pub fn spawn(&self, program: &str, args: &[&str], log: &PathBuf) -> anyhow::Result<Proc> {
+        self.spawn_env(program, args, &[], log)
+    }
+
+    /// `spawn` with extra environment variables.
+    pub fn spawn_env(
+        &self,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &PathBuf,
+    ) -> anyhow::Result<Proc> {
         let out = File::create(log)?;
         let child = Command::new("ip")
             .args(["netns", "exec", &self.name, program])
+            .envs(env.iter().copied())
             .args(args)
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -134,27 +147,13 @@ impl Netns {
     }
 }
 
-/// A bpffs in the host's mount namespace for the agents' pins: one mounted
-/// inside `ip netns exec` would vanish with the agent (and so would its pins).
 /// `XVRRP_TEST_XDP_MODE=off`: the scenarios run on the agent's socket path.
 pub fn socket_path() -> bool {
     std::env::var("XVRRP_TEST_XDP_MODE").is_ok_and(|m| m == "off")
 }
 
-pub fn test_bpffs() -> PathBuf {
-    let p = PathBuf::from("/run/xvrrp-tests/bpffs");
-    xvrrp::dataplane::ensure_bpffs(&p).expect("mounting the test bpffs");
-    p
-}
-
 impl Drop for Netns {
     fn drop(&mut self) {
-        // Pins of agents killed in this namespace.
-        use std::os::unix::fs::MetadataExt as _;
-        if let Ok(m) = std::fs::metadata(format!("/run/netns/{}", self.name)) {
-            let _ =
-                std::fs::remove_dir_all(test_bpffs().join(format!("xvrrp/v1/netns-{}", m.ino())));
-        }
         let _ = Command::new("ip")
             .args(["netns", "pids", &self.name])
             .output()

@@ -86,7 +86,7 @@ fn xdp_answers_for_the_active_and_falls_silent_after_kill9() {
         .unwrap()
         .contains("xdp"));
 
-    // kill -9: the VIP stays on r1's interface and its pinned program stays
+    // kill -9: the VIP stays on r1's interface and its program (attached through rtnetlink) stays
     // attached; once the lease runs out it drops requests for the VIP.
     r1.proc.signal(libc::SIGKILL);
     r1.proc.wait_exit(Duration::from_secs(5));
@@ -102,7 +102,7 @@ fn xdp_answers_for_the_active_and_falls_silent_after_kill9() {
             .ip(&["link", "show", "eth0"])
             .unwrap()
             .contains("xdp"),
-        "pinned program left in place"
+        "program left attached"
     );
     for _ in 0..5 {
         assert_eq!(
@@ -116,7 +116,7 @@ fn xdp_answers_for_the_active_and_falls_silent_after_kill9() {
         vec![lan.host(1).mac]
     );
 
-    // A restarted agent replaces the pinned program; a clean stop unpins and detaches.
+    // A restarted agent re-adopts the program; a clean stop detaches it.
     let mut r1 = lan.xvrrp(0, "r1b", &conf(50)).unwrap();
     assert!(r1.wait_state("VI_1", "Backup", SETTLE));
     r1.proc.signal(libc::SIGTERM);
@@ -192,7 +192,7 @@ fn seed_q2_ping_works_by_default_and_vrrp_strict_refuses_it() {
 }
 
 /// Hitless restart after a crash (systemd's Restart=on-failure): the new
-/// agent re-adopts the pinned link and maps, resumes as Active at once, and
+/// agent re-adopts the attached program and its maps, resumes as Active at once, and
 /// nobody transitions; the client is answered by the same router throughout.
 /// With --clean it starts fresh instead.
 #[test]
@@ -206,7 +206,7 @@ fn restart_after_a_crash_or_sigquit_resumes_without_a_transition() {
     let r2_before = r2.transitions("VI_1");
 
     // A crash (kill -9), then a planned restart (SIGQUIT: exit 75, state left
-    // pinned; what `systemctl kill -s QUIT xvrrp` does under the unit).
+    // in place; what `systemctl kill -s QUIT xvrrp` does under the unit).
     for (signal, code, name) in [
         (libc::SIGKILL, None, "r1-after-kill9"),
         (libc::SIGQUIT, Some(75), "r1-after-sigquit"),
@@ -225,7 +225,7 @@ fn restart_after_a_crash_or_sigquit_resumes_without_a_transition() {
         assert!(
             r1.proc
                 .log_text()
-                .contains("resuming as Active from the pinned dataplane"),
+                .contains("resuming as Active from the re-adopted dataplane"),
             "{}",
             r1.proc.log_text()
         );
@@ -250,7 +250,7 @@ fn restart_after_a_crash_or_sigquit_resumes_without_a_transition() {
         assert_eq!(r2.state("VI_1"), "Backup");
     }
 
-    // A changed config (one more VIP): the pinned state is not its own, so
+    // A changed config (one more VIP): the re-adopted state is not its own, so
     // it starts fresh, as a Backup.
     let changed = conf(150).replace(
         "    10.77.0.100/24\n",

@@ -31,7 +31,7 @@ fn v3_advert() -> vrrp::Repr {
 fn attach_skb(ns: &Netns, ifname: &str) -> (tokio::runtime::Runtime, Dataplane, AdvertEvents) {
     let ifname = ifname.to_owned();
     let mut dp = ns
-        .run(move || Dataplane::attach(&ifname, AttachMode::Skb, None))
+        .run(move || Dataplane::attach(&ifname, AttachMode::Skb, false))
         .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -159,9 +159,26 @@ fn counts_arp_ns_and_adverts_and_records_only_valid_adverts() {
     assert!(delta(counter::FRAMES) >= 6);
     assert_eq!(delta(counter::RINGBUF_FULL), 0);
 
-    // Dropping the dataplane detaches the program.
+    // Dropping the dataplane leaves the program attached (a crashed agent's
+    // host must fall silent); the next one re-adopts it and its maps from
+    // the program's id; detach (a clean stop) takes it off.
     drop(events);
+    let prog_id = dp.prog_id();
     drop(dp);
+    let link = a.ip(&["link", "show", &ea]).unwrap();
+    assert!(link.contains("xdp"), "detached on drop: {link}");
+    let ifname = ea.clone();
+    let (readopted, id) = a
+        .run(move || {
+            let mut dp = Dataplane::attach(&ifname, AttachMode::Skb, true)?;
+            let seen = dp.counters()?.get(counter::FRAMES);
+            let got = (dp.resumed() && seen > 0, dp.prog_id());
+            dp.detach()?;
+            Ok(got)
+        })
+        .unwrap();
+    assert!(readopted, "the program and its counters were not re-adopted");
+    assert_eq!(id, prog_id);
     let link = a.ip(&["link", "show", &ea]).unwrap();
     assert!(!link.contains("xdp"), "still attached: {link}");
 }

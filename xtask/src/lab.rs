@@ -19,9 +19,6 @@ use crate::cmd::{self, output, run};
 
 const SWITCH: &str = "xvlab-sw";
 const VIP: &str = "10.123.0.100";
-/// A bpffs in the host's mount namespace: `ip netns exec` gives each agent a
-/// private one that would vanish (with the pinned XDP link) at kill -9.
-const BPFFS: &str = "/run/xvrrp-lab/bpffs";
 
 struct Router {
     name: &'static str,
@@ -49,8 +46,6 @@ impl Drop for Cleanup {
             }
             let _ = Command::new("ip").args(["netns", "del", ns]).status();
         }
-        // Pinned XDP links of agents killed in the lab.
-        let _ = std::fs::remove_dir_all(format!("{BPFFS}/xvrrp"));
     }
 }
 
@@ -160,14 +155,6 @@ pub fn main() -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
 
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if !mounts
-        .lines()
-        .any(|l| l.split_whitespace().nth(1) == Some(BPFFS))
-    {
-        std::fs::create_dir_all(BPFFS)?;
-        run(Command::new("mount").args(["-t", "bpf", "bpf", BPFFS]))?;
-    }
     ip(&["netns", "add", SWITCH])?;
     ip(&[
         "-n",
@@ -233,9 +220,7 @@ pub fn main() -> anyhow::Result<()> {
                 .args(["run", "-c"])
                 .arg(&c)
                 .arg("--runtime-dir")
-                .arg(dir.join(format!("rt-{}", r.name)))
-                .arg("--bpffs")
-                .arg(BPFFS);
+                .arg(dir.join(format!("rt-{}", r.name)));
         }
         children.push(
             cmd.stdout(log.try_clone()?)

@@ -190,15 +190,6 @@ fn kernel() -> anyhow::Result<()> {
             "the bpf() syscall failed ({err}): run as root or with CAP_BPF, and check kernel.unprivileged_bpf_disabled / seccomp"
         ));
     }
-    let mounts = fs::read_to_string("/proc/mounts").unwrap_or_default();
-    if !mounts
-        .lines()
-        .any(|l| l.split_whitespace().nth(2) == Some("bpf"))
-    {
-        eprintln!(
-            "setup: note: bpffs is not mounted at /sys/fs/bpf; xvrrp mounts it when it pins state"
-        );
-    }
     if problems.is_empty() {
         eprintln!(
             "setup: kernel {} has bpf(), BTF and bpf_link XDP",

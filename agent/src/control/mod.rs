@@ -25,6 +25,17 @@ pub struct Status {
     /// The XDP program per interface: mode and per-CPU counters summed.
     #[serde(default)]
     pub xdp: Vec<XdpStatus>,
+    /// Per interface: whether the host falls silent at layer 2 when the
+    /// agent dies (kill -9, crash), and why (DESIGN.md rule 4).
+    #[serde(default)]
+    pub fail_silent: Vec<FailSilent>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FailSilent {
+    pub interface: String,
+    pub on: bool,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -89,27 +100,38 @@ pub fn socket_path(dir: &Path) -> PathBuf {
 
 /// Holds the single-instance lock of a runtime directory.
 pub struct Lock {
-    _file: std::fs::File,
+    _file: nix::fcntl::Flock<std::fs::File>,
 }
+
+/// How long `lock` waits for a previous agent to release the lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Creates the runtime directory (0700) and takes its lock.
 pub fn lock(dir: &Path) -> anyhow::Result<Lock> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     let path = dir.join("xvrrp.lock");
-    let file = std::fs::OpenOptions::new()
+    let mut file = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)?;
-    use std::os::fd::AsRawFd as _;
-    // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        anyhow::bail!(
-            "another xvrrp runs in this network namespace (lock {} is held); stop it first, or give this one its own --runtime-dir",
-            path.display()
-        );
-    }
+    // A restart may start before the killed agent's exit has released the
+    // lock (kill -9 is asynchronous): wait for it a moment, not forever.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let file = loop {
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => break locked,
+            Err((f, _)) if std::time::Instant::now() < deadline => {
+                file = f;
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(_) => anyhow::bail!(
+                "another xvrrp runs in this network namespace (lock {} is held); stop it first, or give this one its own --runtime-dir",
+                path.display()
+            ),
+        }
+    };
     Ok(Lock { _file: file })
 }
 

@@ -98,6 +98,15 @@ pub fn table(s: &Status) -> String {
             nonzero.join(" ")
         );
     }
+    for f in &s.fail_silent {
+        let _ = writeln!(
+            out,
+            "fail silent on {}: {} ({})",
+            f.interface,
+            if f.on { "yes" } else { "NO" },
+            f.why
+        );
+    }
     if !checks.is_empty() {
         let _ = writeln!(out, "checks:\n{}", checks.join("\n"));
     }
@@ -225,6 +234,15 @@ pub fn metrics(s: &Status) -> String {
             );
         }
     }
+    let _ = writeln!(out, "# HELP xvrrp_fail_silent 1 when a killed agent's host stops answering ARP/ND for its VIPs (XDP attached, lease-gated), 0 when it does not.\n# TYPE xvrrp_fail_silent gauge");
+    for f in &s.fail_silent {
+        let _ = writeln!(
+            out,
+            "xvrrp_fail_silent{{interface=\"{}\"}} {}",
+            f.interface,
+            u8::from(f.on)
+        );
+    }
     let _ = writeln!(out, "# HELP xvrrp_events_total Daemon-wide events (invalid adverts by reason, checksum forms, unknown VRIDs).\n# TYPE xvrrp_events_total counter");
     for (k, v) in &s.counters {
         let _ = writeln!(out, "xvrrp_events_total{{event=\"{k}\"}} {v}");
@@ -253,7 +271,16 @@ mod tests {
         });
         s.instances[0].discarded.insert("ttl".into(), 3);
         s.counters.insert("invalid_checksum".into(), 1);
+        s.fail_silent.push(crate::control::FailSilent {
+            interface: "eth0".into(),
+            on: false,
+            why: "--xdp-mode off".into(),
+        });
         let t = table(&s);
+        assert!(
+            t.contains("fail silent on eth0: NO (--xdp-mode off)"),
+            "{t}"
+        );
         assert!(
             t.contains("VI_1") && t.contains("90/100") && t.contains("192.0.2.8/24"),
             "{t}"
@@ -263,6 +290,7 @@ mod tests {
         assert!(m.contains("xvrrp_transitions_total{instance=\"VI_1\"} 2"));
         assert!(m.contains("xvrrp_adverts_discarded_total{instance=\"VI_1\",reason=\"ttl\"} 3"));
         assert!(m.contains("xvrrp_events_total{event=\"invalid_checksum\"} 1"));
+        assert!(m.contains("xvrrp_fail_silent{interface=\"eth0\"} 0"), "{m}");
         let back: Status = serde_json::from_str(&json(&s)).unwrap();
         assert_eq!(back, s);
     }

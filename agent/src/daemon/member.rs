@@ -126,16 +126,21 @@ impl Member {
         } else {
             self.proto.unicast_peers.clone()
         };
+        let mut sent = false;
         for dst in dsts {
             let msg = repr.to_bytes(self.proto.checksum, &vrrp::Endpoints { src, dst });
             match self.tx.send(&msg, dst) {
-                Ok(()) => self.stats.sent += 1,
+                Ok(()) => {
+                    self.stats.sent += 1;
+                    sent = true;
+                }
                 Err(e) => warn!(instance = self.name(), %dst, "sending advert: {e}"),
             }
         }
-        // The lease is renewed from the election loop itself, with every advert
-        // (the dataplane skips renewals that change nothing).
-        if repr.priority != 0 {
+        // The lease is renewed from the election loop itself, and only when
+        // an advert really left (DESIGN.md rule 4): an Active that cannot
+        // send must not keep answering ARP for the VIPs.
+        if sent && repr.priority != 0 {
             if let Some(xdp) = &self.xdp {
                 if let Err(e) = xdp.lock().expect("dataplane lock").renew_lease(self.lease) {
                     warn!(instance = self.name(), "renewing the XDP lease: {e:#}");
@@ -144,7 +149,7 @@ impl Member {
         }
     }
 
-    fn xdp_keys(&self) -> Vec<xvrrp_common::VipKey> {
+    pub fn xdp_keys(&self) -> Vec<xvrrp_common::VipKey> {
         self.vips
             .iter()
             .map(|a| {
@@ -189,7 +194,7 @@ impl Member {
         }
     }
 
-    /// A restart over a pinned dataplane left by a run of the same config
+    /// A restart over a re-adopted dataplane left by a run of the same config
     /// in which this instance was Active: every VIP marked Active, the
     /// advert checks unchanged, and the lease not yet run out (after it, a
     /// Backup has taken over: start as a Backup like any fresh start).

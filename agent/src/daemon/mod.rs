@@ -4,6 +4,7 @@
 pub mod member;
 pub mod monitor;
 pub mod sd_notify;
+pub mod supervise;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -47,9 +48,7 @@ pub struct Options {
     pub config_id: Option<String>,
     pub runtime_dir: Option<PathBuf>,
     pub xdp_mode: crate::dataplane::AttachMode,
-    /// The bpffs pins live in (default /sys/fs/bpf).
-    pub bpffs: PathBuf,
-    /// Ignore state pinned by a previous run: start fresh.
+    /// Do not re-adopt the program a previous run left attached: start fresh.
     pub clean: bool,
 }
 
@@ -85,6 +84,13 @@ struct Daemon {
     xdp: HashMap<u32, Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>>,
     /// Times the event loop woke (the wake-up metric of DESIGN.md rule 3).
     wakeups: u64,
+    /// Background tasks, supervised: one failing ends the agent.
+    tasks: supervise::Tasks,
+    /// Per interface: whether a killed agent's host falls silent, and why.
+    fail_silent: BTreeMap<String, (bool, String)>,
+    /// When the kernel-timer safety sweep runs next (its own schedule,
+    /// whatever else wakes the loop).
+    sweep_at: Instant,
 }
 
 /// Exit status after SIGQUIT (EX_TEMPFAIL): the unit restarts on it.
@@ -138,6 +144,46 @@ fn provision_xdp(groups: &mut [Group]) {
     }
 }
 
+/// Removes from each interface's program what no configured instance
+/// owns: a re-adopted program keeps the maps of the run before, whose
+/// config may have had a VIP or a virtual router this one has not (it must
+/// not be answered for, nor its adverts checked).
+fn reconcile_xdp(groups: &[Group]) {
+    let mut wanted: HashMap<
+        *const std::sync::Mutex<crate::dataplane::Dataplane>,
+        (Vec<_>, Vec<_>),
+    > = HashMap::new();
+    let mut planes = Vec::new();
+    for m in groups.iter().flat_map(|g| &g.members) {
+        let Some(xdp) = &m.xdp else { continue };
+        let entry = wanted.entry(Arc::as_ptr(xdp)).or_insert_with(|| {
+            planes.push(xdp.clone());
+            Default::default()
+        });
+        entry.0.extend(m.xdp_keys());
+        entry.1.push(m.vr_key());
+    }
+    for xdp in planes {
+        let (vips, vrs) = &wanted[&Arc::as_ptr(&xdp)];
+        let mut dp = xdp.lock().expect("dataplane lock");
+        for k in dp.vip_keys().into_iter().filter(|k| !vips.contains(k)) {
+            info!(
+                interface = dp.interface(),
+                "removing a VIP of the previous run's config from the XDP program"
+            );
+            dp.remove_vip(&k);
+        }
+        for k in dp.vr_keys().into_iter().filter(|k| !vrs.contains(k)) {
+            info!(
+                interface = dp.interface(),
+                vrid = k.vrid,
+                "removing a virtual router of the previous run's config from the XDP program"
+            );
+            dp.remove_vr(&k);
+        }
+    }
+}
+
 fn identity(i: &Instance) -> String {
     let mut c = i.clone();
     c.pos = Default::default();
@@ -168,11 +214,16 @@ fn identity(i: &Instance) -> String {
 }
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let started = Instant::now();
     let config = load(&opts)?;
     let dir = control::runtime_dir(opts.runtime_dir.as_deref());
     let _lock = control::lock(&dir)?;
     let (status_tx, mut status_requests) = mpsc::channel::<control::StatusRequest>(16);
-    let server = tokio::spawn(control::serve(control::socket_path(&dir), status_tx));
+    let (tasks, mut failures) = supervise::Tasks::new();
+    let server = tasks.spawn(
+        "control server",
+        control::serve(control::socket_path(&dir), status_tx),
+    );
     let (adverts_tx, mut adverts) = mpsc::channel(1024);
     let (records_tx, mut records) = mpsc::channel(1024);
     let (track_tx, mut track_rx) = mpsc::channel(1024);
@@ -200,14 +251,18 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         fifos: Vec::new(),
         xdp: HashMap::new(),
         wakeups: 0,
+        tasks,
+        fail_silent: BTreeMap::new(),
+        sweep_at: Instant::now() + KERNEL_TIMER_SWEEP,
     };
     let mut groups = d.build(&config)?;
-    // Groups a crashed run left Active in the pinned dataplane, same config.
+    // Groups a crashed run left Active in the re-adopted dataplane, same config.
     let resume: Vec<bool> = groups
         .iter()
         .map(|g| g.members.iter().all(|m| m.can_resume()))
         .collect();
     provision_xdp(&mut groups);
+    reconcile_xdp(&groups);
     d.tracker = Some(Tracker::start(&config, d.track_tx.clone()));
     d.config = config;
     d.groups = groups;
@@ -222,7 +277,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     for (g, resumed) in d.groups.iter_mut().zip(&resume) {
         for m in &mut g.members {
             if *resumed {
-                info!(instance = %m.instance.name, "resuming as Active from the pinned dataplane (restart: no transition, no GARP)");
+                info!(instance = %m.instance.name, "resuming as Active from the re-adopted dataplane (restart: no transition, no GARP)");
             } else {
                 m.remove_stale_vips();
             }
@@ -242,7 +297,15 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             },
         );
     }
-    info!(instances = d.groups.iter().map(|g| g.members.len()).sum::<usize>(), runtime = %dir.display(), "xvrrp running");
+    let resumed = resume.iter().filter(|r| **r).count();
+    info!(
+        instances = d.groups.iter().map(|g| g.members.len()).sum::<usize>(),
+        runtime = %dir.display(),
+        resumed_groups = resumed,
+        "xvrrp running: started in {:.1} ms{}",
+        started.elapsed().as_secs_f64() * 1e3,
+        if resumed > 0 { " (restart: Active groups resumed)" } else { "" }
+    );
     sd_notify::notify("READY=1");
 
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -277,13 +340,23 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             _ = sigint.recv() => break,
             _ = sighup.recv() => d.reload(),
             _ = sigquit.recv() => {
-                // Hitless restart: leave everything as it is (pinned XDP
+                // Hitless restart: leave everything as it is (attached XDP
                 // state, VIPs, vmacs, no priority 0) and let the next run of
                 // the same config resume it before the lease runs out.
-                info!("SIGQUIT: exiting for a restart; the dataplane stays pinned and Active VIPs stay up");
+                info!("SIGQUIT: exiting for a restart; the XDP program stays attached and Active VIPs stay up");
                 sd_notify::notify("STOPPING=1");
                 let _ = std::fs::remove_file(control::socket_path(&dir));
                 std::process::exit(RESTART_EXIT_CODE);
+            }
+            Some(f) = failures.recv() => {
+                error!(
+                    "{} failed: {}; exiting with status {} so the service manager restarts the agent \
+                     (the dataplane, VIPs and vmacs stay as they are: the restart resumes without a transition)",
+                    f.task, f.error, supervise::TASK_FAILED_EXIT_CODE
+                );
+                sd_notify::notify("STOPPING=1");
+                let _ = std::fs::remove_file(control::socket_path(&dir));
+                std::process::exit(supervise::TASK_FAILED_EXIT_CODE);
             }
             _ = tick => sd_notify::notify("WATCHDOG=1"),
             Some(reply) = status_requests.recv() => {
@@ -314,6 +387,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     server.abort();
     let _ = std::fs::remove_file(control::socket_path(&dir));
+    // A clean stop takes the XDP programs off (a crash or restart leaves them).
+    for dp in d.xdp.values().flatten() {
+        let mut dp = dp.lock().expect("dataplane lock");
+        match dp.detach() {
+            Ok(()) => info!(interface = dp.interface(), "XDP program detached"),
+            Err(e) => warn!(interface = dp.interface(), "detaching XDP: {e:#}"),
+        }
+    }
     drop(d); // vmacs go, parents' sysctls come back
     Ok(())
 }
@@ -408,21 +489,32 @@ impl Daemon {
             };
             let rx = AdvertRx::open(&i.interface, ifindex, family, &groups)?;
             let chan = self.adverts.clone();
-            e.insert(tokio::spawn(async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(raw) => {
-                            if chan.send((ifindex, raw)).await.is_err() {
-                                return;
+            e.insert(self.tasks.spawn(
+                format!("advert receiver ({} {family:?})", i.interface),
+                async move {
+                    // Transient errors (ENOBUFS, an interface flap) are retried;
+                    // a socket that keeps failing takes the agent down.
+                    let mut failed_in_a_row = 0u32;
+                    loop {
+                        match rx.recv().await {
+                            Ok(raw) => {
+                                failed_in_a_row = 0;
+                                if chan.send((ifindex, raw)).await.is_err() {
+                                    return Ok(());
+                                }
+                            }
+                            Err(e) if failed_in_a_row < 100 => {
+                                failed_in_a_row += 1;
+                                warn!(ifindex, "receiving adverts: {e}");
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                            Err(e) => {
+                                anyhow::bail!("receiving adverts failed 100 times in a row: {e}")
                             }
                         }
-                        Err(e) => {
-                            warn!(ifindex, "receiving adverts: {e}");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                        }
                     }
-                }
-            }));
+                },
+            ));
         }
         let v6_vmac = v6;
         let vmac = match &i.use_vmac {
@@ -518,21 +610,11 @@ impl Daemon {
             provisioned: None,
             kernel_armed: false,
             last_fed_ns: 0,
-            lease: {
-                // Shorter than the Active_Down_Interval of every instance on the interface.
-                let fastest = cfg
-                    .instances
-                    .iter()
-                    .filter(|o| o.interface == i.interface)
-                    .map(|o| o.advert_int_cs)
-                    .min()
-                    .unwrap_or(i.advert_int_cs);
-                crate::proto::timing::interval(fastest) * 3
-            },
+            lease: lease_length(cfg, &i.interface),
         })
     }
 
-    /// The XDP program on `interface`, attached (pinned) the first time;
+    /// The XDP program on `interface`, attached (or re-adopted) the first time;
     /// when it cannot attach, says why once and the socket path carries on.
     fn xdp_for(
         &mut self,
@@ -544,40 +626,66 @@ impl Daemon {
         }
         let mode = self.opts.xdp_mode;
         let got = if mode == crate::dataplane::AttachMode::Off {
-            info!(
+            warn!(
                 interface,
-                "XDP off (--xdp-mode off): ARP/ND answered by the kernel, adverts on sockets"
+                "XDP off (--xdp-mode off): ARP/ND answered by the kernel, adverts on sockets; \
+                 NO FAIL SILENT: if this agent is killed, the kernel keeps answering ARP/ND for \
+                 VIPs left on {interface} beside the new Active"
+            );
+            self.fail_silent.insert(
+                interface.to_owned(),
+                (
+                    false,
+                    "--xdp-mode off: the kernel answers ARP/ND for the VIPs".into(),
+                ),
             );
             None
         } else {
-            let pins = crate::dataplane::pin_path(&self.opts.bpffs, interface);
-            if let Err(e) = crate::dataplane::ensure_bpffs(&self.opts.bpffs) {
-                warn!(interface, "XDP pins need a bpffs: {e:#}");
-            }
-            if self.opts.clean {
-                let _ = std::fs::remove_dir_all(&pins);
-            }
-            match crate::dataplane::Dataplane::attach(interface, mode, Some(&pins)) {
+            match crate::dataplane::Dataplane::attach(interface, mode, !self.opts.clean) {
                 Ok(mut dp) => {
-                    info!(interface, mode = %dp.mode(), "XDP attached: ARP/ND for Active VIPs answered in the kernel, fail-silent lease on");
+                    info!(
+                        interface,
+                        mode = %dp.mode(),
+                        prog_id = dp.prog_id(),
+                        readopted = dp.resumed(),
+                        "XDP attached through rtnetlink: ARP/ND for Active VIPs answered in the kernel; \
+                         fail silent on (the program outlives the agent and drops requests for the VIPs once its lease runs out)"
+                    );
+                    self.fail_silent.insert(
+                        interface.to_owned(),
+                        (true, "XDP attached through rtnetlink, lease-gated".into()),
+                    );
                     // Changes, invalid adverts and down timers come as records.
                     match dp.take_events() {
                         Ok(mut events) => {
                             let tx = self.records.clone();
-                            tokio::spawn(async move {
-                                while let Ok(batch) = events.next_batch().await {
-                                    if tx.send(batch).await.is_err() {
-                                        break;
+                            self.tasks.spawn(
+                                format!("XDP record reader ({interface})"),
+                                async move {
+                                    loop {
+                                        let batch = events.next_batch().await?;
+                                        if tx.send(batch).await.is_err() {
+                                            return Ok(());
+                                        }
                                     }
-                                }
-                            });
+                                },
+                            );
                         }
                         Err(e) => warn!(interface, "XDP records: {e:#}"),
                     }
                     Some(Arc::new(std::sync::Mutex::new(dp)))
                 }
                 Err(e) => {
-                    warn!(interface, "XDP could not attach ({e:#}); falling back to the socket path (kernel ARP/ND, no fail-silent)");
+                    warn!(
+                        interface,
+                        "XDP could not attach ({e:#}); falling back to the socket path (kernel ARP/ND); \
+                         NO FAIL SILENT on {interface}: if this agent is killed, the kernel keeps \
+                         answering ARP/ND for VIPs left there"
+                    );
+                    self.fail_silent.insert(
+                        interface.to_owned(),
+                        (false, format!("XDP could not attach: {e:#}")),
+                    );
                     None
                 }
             }
@@ -667,12 +775,19 @@ impl Daemon {
                 }
             })
             .min();
-        let sweep = watched.then(|| Instant::now() + KERNEL_TIMER_SWEEP);
+        let sweep = watched.then_some(self.sweep_at);
         next.into_iter().chain(sweep).min()
     }
 
     fn timeouts(&mut self, now: Instant) {
-        self.refresh_from_kernel();
+        // The safety sweep looks at every kernel-timed Backup on its own
+        // schedule: a kernel expiry record lost (ring full) still leads to
+        // a takeover within KERNEL_TIMER_SWEEP.
+        let sweep = now >= self.sweep_at;
+        if sweep {
+            self.sweep_at = now + KERNEL_TIMER_SWEEP;
+        }
+        self.refresh_from_kernel(now, sweep);
         for g in 0..self.groups.len() {
             if self.groups[g].sg.next_deadline().is_some_and(|t| t <= now) {
                 self.feed(g, now, 0, Input::Timeout);
@@ -680,12 +795,16 @@ impl Daemon {
         }
     }
 
-    /// Before a down timer is judged: every Backup on an XDP interface gets
-    /// the last advert the kernel saw (LAST, with its arrival time), so a
-    /// timer that fires while adverts still arrive is re-armed, not obeyed.
-    fn refresh_from_kernel(&mut self) {
+    /// Before a down timer is judged: each Backup that is due (every one on
+    /// a sweep) on an XDP interface gets the last advert the kernel saw
+    /// (LAST, with its arrival time), so a timer that fires while adverts
+    /// still arrive is re-armed, not obeyed.
+    fn refresh_from_kernel(&mut self, now: Instant, all: bool) {
         let mut inputs = Vec::new();
         for (g, group) in self.groups.iter_mut().enumerate() {
+            if !all && group.sg.next_deadline().is_none_or(|t| t > now) {
+                continue;
+            }
             for (m, (member, router)) in
                 group.members.iter_mut().zip(group.sg.members()).enumerate()
             {
@@ -968,8 +1087,31 @@ impl Daemon {
                     }
                 })
                 .collect(),
+            fail_silent: self
+                .fail_silent
+                .iter()
+                .map(|(interface, (on, why))| control::FailSilent {
+                    interface: interface.clone(),
+                    on: *on,
+                    why: why.clone(),
+                })
+                .collect(),
         }
     }
+}
+
+/// The fail-silent lease of an interface's program: the shortest
+/// Active_Down_Interval a Backup of any instance there can have
+/// (down_timer_adverts x advert interval; the skew only lengthens it), so a
+/// dead agent's host is silent before any Backup takes over. Renewed after
+/// every advert really sent.
+fn lease_length(cfg: &Config, interface: &str) -> Duration {
+    cfg.instances
+        .iter()
+        .filter(|o| o.interface == interface)
+        .map(|o| crate::proto::timing::interval(o.advert_int_cs) * o.down_timer_adverts.max(1))
+        .min()
+        .unwrap_or(Duration::from_secs(3))
 }
 
 /// Who scripts run as: script_user, else keepalived_script when it exists.

@@ -9,7 +9,7 @@ use crate::dataplane::{self, AttachMode, Dataplane};
 /// `xvrrp run --interface IF`: attach the XDP program and log every VRRP
 /// advert it reports until SIGINT/SIGTERM, then detach.
 pub async fn run_monitor(interface: &str, mode: AttachMode) -> anyhow::Result<()> {
-    let mut dp = Dataplane::attach(interface, mode, None)?;
+    let mut dp = Dataplane::attach(interface, mode, false)?;
     let mut events = dp.take_events()?;
     info!(interface, mode = %dp.mode(), "XDP program attached");
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -53,7 +53,7 @@ pub async fn run_monitor(interface: &str, mode: AttachMode) -> anyhow::Result<()
         }
         Err(err) => warn!("reading counters: {err:#}"),
     }
-    dp.detach();
+    dp.detach()?;
     info!(interface, "XDP program detached");
     Ok(())
 }

@@ -1,23 +1,23 @@
 //! The eBPF side: load the embedded XDP program, attach it to an interface,
 //! read its counters and drain its ring buffer of advert records.
 
+pub mod netlink;
 pub mod object;
 
-use std::{ffi::CString, fmt};
+use std::{fmt, os::fd::AsFd as _};
 
 use anyhow::{anyhow, bail, Context as _};
 use aya::{
-    maps::{Array, HashMap as AyaHashMap, MapData, PerCpuArray, RingBuf},
-    programs::{
-        links::{FdLink, PinnedLink},
-        Xdp, XdpMode,
-    },
+    maps::{Array, HashMap as AyaHashMap, Map, MapData, PerCpuArray, RingBuf},
+    programs::Xdp,
     Ebpf,
 };
 use tokio::io::unix::AsyncFd;
+use tracing::info;
 use xvrrp_common::{
     counter, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, LEASE_LENGTH,
-    LEASE_RENEWED, MAP_COUNTERS, MAP_EVENTS, MAP_LAST, MAP_LEASE, MAP_VIPS, MAP_VRS, PROGRAM_NAME,
+    LEASE_OBJECT, LEASE_RENEWED, MAP_COUNTERS, MAP_EVENTS, MAP_LAST, MAP_LEASE, MAP_TIMERS,
+    MAP_VIPS, MAP_VRS, PROGRAM_NAME,
 };
 
 /// How to attach the XDP program (`--xdp-mode`).
@@ -46,14 +46,6 @@ impl AttachMode {
             }
             AttachMode::Auto => AttachMode::Skb,
             m => m,
-        }
-    }
-
-    fn aya(self) -> XdpMode {
-        match self {
-            Self::Auto | Self::Off => XdpMode::Default,
-            Self::Driver => XdpMode::Driver,
-            Self::Skb => XdpMode::Skb,
         }
     }
 }
@@ -89,34 +81,37 @@ pub fn program_mut(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
 
 /// Index of a network interface by name.
 pub fn ifindex(name: &str) -> anyhow::Result<u32> {
-    let c = CString::new(name).context("interface name contains NUL")?;
-    // SAFETY: valid NUL-terminated string.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if index == 0 {
-        bail!("no interface named {name:?} in this network namespace (see `ip link`)");
-    }
+    let index = nix::net::if_::if_nametoindex(name).map_err(|_| {
+        anyhow!("no interface named {name:?} in this network namespace (see `ip link`)")
+    })?;
     Ok(index)
 }
 
-/// The attachment: a plain bpf_link (detached when the process dies), or a
-/// pinned one (survives a crash, so the program keeps dropping requests for
-/// the VIPs once the lease runs out: fail silent).
-enum Attachment {
-    /// Held only: dropping it detaches.
-    #[allow(dead_code)]
-    Link(FdLink),
-    Pinned(PinnedLink),
-}
+/// The maps the agent holds, by name. TIMERS is only held: the kernel
+/// refuses bpf_timer_init (EPERM) in a map no process holds, and cancels a
+/// map's timers when its last holder goes, so a dead agent's Backups stop
+/// timing (they are silent anyway) and a re-adopting agent's work again.
+const AGENT_MAPS: [&str; 7] = [
+    MAP_VIPS,
+    MAP_LEASE,
+    MAP_VRS,
+    MAP_LAST,
+    MAP_COUNTERS,
+    MAP_EVENTS,
+    MAP_TIMERS,
+];
 
-/// The program attached to one interface. Dropping it (a clean stop)
-/// unpins and detaches; a crash leaves a pinned program in place.
+/// The program attached to one interface, through rtnetlink (see
+/// `netlink`): it stays attached when the agent dies, so a crashed agent's
+/// host falls silent once the lease runs out, and the next agent re-adopts
+/// the program and its maps from the program's id. Only `detach` (a clean
+/// stop) takes it off; dropping a `Dataplane` leaves it attached.
 pub struct Dataplane {
-    ebpf: Ebpf,
-    link: Option<Attachment>,
+    maps: std::collections::HashMap<&'static str, Map>,
+    prog_id: u32,
+    ifindex: u32,
     interface: String,
     mode: AttachMode,
-    /// Where link and maps are pinned (removed on a clean stop).
-    pin_dir: Option<std::path::PathBuf>,
     resumed: bool,
     /// The lease as last written (renewed at, length; ns): every
     /// interface's instances renew the one lease, so most renewals are
@@ -130,202 +125,246 @@ pub struct Dataplane {
 /// at most a millisecond before the last advert's lease would have.
 const LEASE_RENEW_SLACK_NS: u64 = 1_000_000;
 
-/// Attaches the loaded program to `index` through a bpf_link (never netlink).
-fn attach_fresh(
-    ebpf: &mut Ebpf,
+/// A fingerprint of the embedded object (FNV-1a 64): equal fingerprints,
+/// equal program and map layouts. Never 0 (0 is an unwritten slot).
+pub fn object_fingerprint() -> anyhow::Result<u64> {
+    static FP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    if let Some(fp) = FP.get() {
+        return Ok(*fp);
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in object::bytes()? {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    Ok(*FP.get_or_init(|| h.max(1)))
+}
+
+/// Why the attached program on an interface is not re-adopted.
+#[derive(Debug)]
+enum NotOurs {
+    /// Another tool's program: never replaced behind its owner's back.
+    Foreign(String),
+    /// An xvrrp program from another build (or with its maps gone).
+    OtherBuild(String),
+}
+
+/// The attached program `attached`, when it is xvrrp's: its maps by name,
+/// opened from the program's map ids (no bpffs needed).
+fn adopt(
+    attached: netlink::Attached,
+) -> Result<std::collections::HashMap<&'static str, Map>, NotOurs> {
+    let info = aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .find(|p| p.id() == attached.prog_id)
+        .ok_or_else(|| NotOurs::OtherBuild(format!("program {} vanished", attached.prog_id)))?;
+    let name = info.name_as_str().unwrap_or("?").to_owned();
+    if name != PROGRAM_NAME {
+        return Err(NotOurs::Foreign(format!(
+            "program {} named {name:?}",
+            attached.prog_id
+        )));
+    }
+    let ids = info
+        .map_ids()
+        .map_err(|e| NotOurs::OtherBuild(format!("its map ids: {e}")))?
+        .unwrap_or_default();
+    let mut maps = std::collections::HashMap::new();
+    for id in ids {
+        let Ok(mi) = aya::maps::MapInfo::from_id(id) else {
+            continue;
+        };
+        let Some(name) = mi
+            .name_as_str()
+            .and_then(|n| AGENT_MAPS.iter().find(|m| **m == n))
+        else {
+            continue;
+        };
+        let map = MapData::from_id(id)
+            .and_then(Map::from_map_data)
+            .map_err(|e| NotOurs::OtherBuild(format!("map {name}: {e}")))?;
+        maps.insert(*name, map);
+    }
+    if let Some(missing) = AGENT_MAPS.iter().find(|m| !maps.contains_key(*m)) {
+        return Err(NotOurs::OtherBuild(format!("no map {missing}")));
+    }
+    let ours = object_fingerprint().map_err(|e| NotOurs::OtherBuild(e.to_string()))?;
+    let theirs = Array::<_, u64>::try_from(&maps[MAP_LEASE])
+        .ok()
+        .and_then(|a| a.get(&LEASE_OBJECT, 0).ok())
+        .unwrap_or(0);
+    if theirs != ours {
+        return Err(NotOurs::OtherBuild(format!(
+            "loaded from another build (object {theirs:#x}, this binary carries {ours:#x})"
+        )));
+    }
+    Ok(maps)
+}
+
+/// Loads and verifies the embedded program, marks its LEASE with the object
+/// fingerprint, attaches it to `index` (atomically replacing a program
+/// attached in the same mode) and returns its maps and id.
+fn load_and_attach(
     interface: &str,
     index: u32,
     mode: AttachMode,
-) -> anyhow::Result<FdLink> {
-    let xdp = program_mut(ebpf)?;
-    let id = xdp
-        .attach_to_if_index(index, mode.aya())
+) -> anyhow::Result<(std::collections::HashMap<&'static str, Map>, u32)> {
+    let mut ebpf = load()?;
+    let mut maps = std::collections::HashMap::new();
+    for name in AGENT_MAPS {
+        let map = ebpf
+            .take_map(name)
+            .ok_or_else(|| anyhow!("no map {name} in the BPF object"))?;
+        maps.insert(name, map);
+    }
+    let mut lease = Array::<_, u64>::try_from(maps.get_mut(MAP_LEASE).expect("taken above"))?;
+    lease.set(LEASE_OBJECT, object_fingerprint()?, 0)?;
+    let xdp = program_mut(&mut ebpf)?;
+    let prog_id = xdp.info()?.id();
+    let fd = xdp.fd()?.as_fd();
+    netlink::attach(index, fd, mode)
         .with_context(|| format!("attaching XDP to {interface} in {mode} mode"))?;
-    let link = xdp.take_link(id)?;
-    // aya falls back to a netlink attachment when bpf_link is refused; such
-    // an attachment outlives a crash unpinned and cannot be replaced in
-    // place, which would break fail silent and re-adoption. Refuse it.
-    FdLink::try_from(link).map_err(|_| {
-        anyhow!(
-            "XDP on {interface} was attached through netlink, not a bpf_link; \
-             xvrrp needs Linux >= 5.9 with bpf_link support for XDP"
-        )
-    })
-}
-
-/// Loads the program with its state maps pinned in `dir` (reused when there).
-fn load_pinned(dir: &std::path::Path) -> anyhow::Result<Ebpf> {
-    let paths: Vec<(&str, std::path::PathBuf)> = [MAP_VIPS, MAP_LEASE, MAP_VRS, MAP_LAST]
-        .iter()
-        .map(|m| (*m, dir.join(m)))
-        .collect();
-    let mut loader = aya::EbpfLoader::new();
-    for (name, path) in &paths {
-        loader.map_pin_path(name, path.as_path());
-    }
-    let mut ebpf = loader
-        .load(object::bytes()?)
-        .context("loading the BPF object with pinned maps")?;
-    program_mut(&mut ebpf)?
-        .load()
-        .context("the kernel refused the XDP program (verifier log above)")?;
-    Ok(ebpf)
-}
-
-/// Puts the newly loaded program into the pinned link (bpf_link_update:
-/// atomic, the interface is never without a program).
-fn adopt(ebpf: &mut Ebpf, link_path: &std::path::Path) -> anyhow::Result<PinnedLink> {
-    let old = PinnedLink::from_pin(link_path)?;
-    let fd: FdLink = old.into();
-    let link = aya::programs::xdp::XdpLink::try_from(fd)?;
-    let xdp = program_mut(ebpf)?;
-    let id = xdp.attach_to_link(link)?;
-    // The pin keeps the link; this process holds it through a fresh handle.
-    drop(xdp.take_link(id));
-    Ok(PinnedLink::from_pin(link_path)?)
-}
-
-/// A bpffs at `root`, mounted when it is not. A bpffs mounted inside
-/// `ip netns exec` lives in that command's private mount namespace and goes
-/// with the process: give such agents a bpffs of the host (`--bpffs`).
-pub fn ensure_bpffs(root: &std::path::Path) -> anyhow::Result<()> {
-    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-    let r = root.to_string_lossy();
-    let mounted = mounts.lines().any(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        f.len() > 2 && f[1] == r && f[2] == "bpf"
-    });
-    if mounted {
-        return Ok(());
-    }
-    std::fs::create_dir_all(root)?;
-    let c = |s: &str| CString::new(s).expect("no NUL");
-    let (src, dst, fs) = (c("bpf"), c(&r), c("bpf"));
-    // SAFETY: mount(2) with valid C strings.
-    if unsafe { libc::mount(src.as_ptr(), dst.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) } != 0 {
-        bail!(
-            "mounting bpffs at {r}: {} (needs CAP_SYS_ADMIN)",
-            std::io::Error::last_os_error()
-        );
-    }
-    Ok(())
+    // The attachment holds the program now; dropping the object closes only
+    // this process's handles (aya detaches only links it made itself).
+    Ok((maps, prog_id))
 }
 
 impl Dataplane {
-    /// Loads the program and attaches it to `interface` through a bpf_link.
-    /// With `pin` (a directory), the link and the VIPS/LEASE/VRS/LAST maps are
-    /// pinned there; when a previous run left them (it crashed), the maps are
-    /// reused and the pinned link's program replaced in place, so the
-    /// interface is never without a program (`resumed()` says so). The
-    /// caller makes sure `pin` is on a bpffs (`ensure_bpffs`).
-    pub fn attach(
-        interface: &str,
-        mode: AttachMode,
-        pin: Option<&std::path::Path>,
-    ) -> anyhow::Result<Self> {
+    /// Attaches the program to `interface`. With `readopt`, an xvrrp program
+    /// of this very build already attached there (a crashed or restarted
+    /// agent's) is taken over with its maps, without loading anything
+    /// (`resumed()` says so): the restart is as fast as opening a few fds.
+    /// Otherwise the program is loaded and attached, replacing an older
+    /// xvrrp program atomically. Another tool's program is never replaced.
+    pub fn attach(interface: &str, mode: AttachMode, readopt: bool) -> anyhow::Result<Self> {
         let index = ifindex(interface)?;
-        let mode = mode.resolve(interface);
         if mode == AttachMode::Off {
             bail!("XDP is off (--xdp-mode off)");
         }
-        let Some(dir) = pin else {
-            let mut ebpf = load()?;
-            let link = attach_fresh(&mut ebpf, interface, index, mode)?;
-            return Ok(Self::new(
-                ebpf,
-                Attachment::Link(link),
-                interface,
-                mode,
-                None,
-                false,
-            ));
-        };
-        std::fs::create_dir_all(dir)?;
-        let link_path = dir.join("link");
-        let mut ebpf = load_pinned(dir)?;
-        if link_path.exists() {
-            match adopt(&mut ebpf, &link_path) {
-                Ok(pinned) => {
+        let existing = netlink::query(index)?;
+        let wanted = mode.resolve(interface);
+        if let Some(att) = existing {
+            match adopt(att) {
+                Ok(maps) if readopt && (mode == AttachMode::Auto || att.mode == wanted) => {
                     return Ok(Self::new(
-                        ebpf,
-                        Attachment::Pinned(pinned),
+                        maps,
+                        att.prog_id,
+                        index,
                         interface,
-                        mode,
-                        Some(dir),
+                        att.mode,
                         true,
-                    ))
+                    ));
                 }
-                Err(e) => {
-                    // Not ours any more (interface gone, other program): start clean.
-                    tracing::warn!(
-                        interface,
-                        "pinned XDP state at {} not reusable ({e:#}); starting fresh",
-                        dir.display()
-                    );
-                    drop(ebpf);
-                    let _ = std::fs::remove_dir_all(dir);
-                    std::fs::create_dir_all(dir)?;
-                    ebpf = load_pinned(dir)?;
+                Ok(_) | Err(NotOurs::OtherBuild(_)) => {
+                    if let Err(NotOurs::OtherBuild(why)) = adopt(att) {
+                        info!(
+                            interface,
+                            "replacing the xvrrp XDP program found attached: {why}"
+                        );
+                    }
+                    if att.mode != wanted {
+                        // The kernel keeps one mode per interface.
+                        netlink::detach(index, att.mode)?;
+                    }
                 }
+                Err(NotOurs::Foreign(what)) => bail!(
+                    "{interface} already has another XDP program attached ({what}, {} mode); \
+                     xvrrp will not replace it: detach it (`ip link set dev {interface} xdp off`) \
+                     or run with --xdp-mode off",
+                    att.mode
+                ),
             }
         }
-        let link = attach_fresh(&mut ebpf, interface, index, mode)?;
-        let pinned = link
-            .pin(&link_path)
-            .with_context(|| format!("pinning the XDP link at {}", link_path.display()))?;
-        Ok(Self::new(
-            ebpf,
-            Attachment::Pinned(pinned),
-            interface,
-            mode,
-            Some(dir),
-            false,
-        ))
+        let (maps, prog_id, mode) = match load_and_attach(interface, index, wanted) {
+            Ok((maps, id)) => (maps, id, wanted),
+            // `auto` chose driver mode for a device whose driver refuses it.
+            Err(e) if mode == AttachMode::Auto && wanted == AttachMode::Driver => {
+                info!(interface, "driver-mode XDP refused ({e:#}); using skb mode");
+                let (maps, id) = load_and_attach(interface, index, AttachMode::Skb)?;
+                (maps, id, AttachMode::Skb)
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Self::new(maps, prog_id, index, interface, mode, false))
     }
 
     fn new(
-        ebpf: Ebpf,
-        link: Attachment,
+        maps: std::collections::HashMap<&'static str, Map>,
+        prog_id: u32,
+        ifindex: u32,
         interface: &str,
         mode: AttachMode,
-        pin_dir: Option<&std::path::Path>,
         resumed: bool,
     ) -> Self {
         Self {
-            ebpf,
-            link: Some(link),
+            maps,
+            prog_id,
+            ifindex,
             interface: interface.to_owned(),
             mode,
-            pin_dir: pin_dir.map(std::path::Path::to_path_buf),
             resumed,
             lease_written: None,
         }
     }
 
-    /// A previous run's pinned link and maps were taken over.
+    /// A previous run's attached program and maps were taken over.
     pub fn resumed(&self) -> bool {
         self.resumed
     }
 
+    /// The attached program's id (`bpftool prog show id N`).
+    pub fn prog_id(&self) -> u32 {
+        self.prog_id
+    }
+
+    fn map(&self, name: &str) -> Option<&Map> {
+        self.maps.get(name)
+    }
+
+    fn map_mut(&mut self, name: &str) -> anyhow::Result<&mut Map> {
+        self.maps
+            .get_mut(name)
+            .ok_or_else(|| anyhow!("no map {name} (ring buffer already taken?)"))
+    }
+
     /// What the (possibly inherited) VIPS map holds for `key`.
     pub fn vip(&self, key: &VipKey) -> Option<VipValue> {
-        let map: AyaHashMap<_, VipKey, VipValue> =
-            AyaHashMap::try_from(self.ebpf.map(MAP_VIPS)?).ok()?;
-        map.get(key, 0).ok()
+        AyaHashMap::<_, VipKey, VipValue>::try_from(self.map(MAP_VIPS)?)
+            .ok()?
+            .get(key, 0)
+            .ok()
+    }
+
+    /// Every VIPS key (a re-adopted map may hold a previous config's).
+    pub fn vip_keys(&self) -> Vec<VipKey> {
+        self.map(MAP_VIPS)
+            .and_then(|m| AyaHashMap::<_, VipKey, VipValue>::try_from(m).ok())
+            .map(|m| m.keys().filter_map(Result::ok).collect())
+            .unwrap_or_default()
+    }
+
+    /// Every VRS key (a re-adopted map may hold a previous config's).
+    pub fn vr_keys(&self) -> Vec<VrKey> {
+        self.map(MAP_VRS)
+            .and_then(|m| AyaHashMap::<_, VrKey, VrConfig>::try_from(m).ok())
+            .map(|m| m.keys().filter_map(Result::ok).collect())
+            .unwrap_or_default()
     }
 
     /// The last valid advert the program saw for a virtual router.
     pub fn last(&self, key: &VrKey) -> Option<LastAdvert> {
-        let map: AyaHashMap<_, VrKey, LastAdvert> =
-            AyaHashMap::try_from(self.ebpf.map(MAP_LAST)?).ok()?;
-        map.get(key, 0).ok()
+        AyaHashMap::<_, VrKey, LastAdvert>::try_from(self.map(MAP_LAST)?)
+            .ok()?
+            .get(key, 0)
+            .ok()
     }
 
     /// What the (possibly inherited) VRS map holds for `key`.
     pub fn vr(&self, key: &VrKey) -> Option<VrConfig> {
-        let map: AyaHashMap<_, VrKey, VrConfig> =
-            AyaHashMap::try_from(self.ebpf.map(MAP_VRS)?).ok()?;
-        map.get(key, 0).ok()
+        AyaHashMap::<_, VrKey, VrConfig>::try_from(self.map(MAP_VRS)?)
+            .ok()?
+            .get(key, 0)
+            .ok()
     }
 
     pub fn interface(&self) -> &str {
@@ -336,14 +375,21 @@ impl Dataplane {
         self.mode
     }
 
-    /// Takes the advert ring buffer out of the object (once).
+    /// Takes the advert ring buffer (once).
     pub fn take_events(&mut self) -> anyhow::Result<AdvertEvents> {
-        take_events(&mut self.ebpf)
+        let map = self
+            .maps
+            .remove(MAP_EVENTS)
+            .ok_or_else(|| anyhow!("no map {MAP_EVENTS} (already taken?)"))?;
+        events_of(map)
     }
 
     /// The program's counters, summed over CPUs.
     pub fn counters(&self) -> anyhow::Result<Counters> {
-        read_counters(&self.ebpf)
+        counters_of(
+            self.map(MAP_COUNTERS)
+                .ok_or_else(|| anyhow!("no map {MAP_COUNTERS}"))?,
+        )
     }
 
     /// Inserts into one of the program's hash maps by name.
@@ -353,12 +399,16 @@ impl Dataplane {
         key: K,
         value: V,
     ) -> anyhow::Result<()> {
-        let map = self
-            .ebpf
-            .map_mut(name)
-            .ok_or_else(|| anyhow!("no map {name}"))?;
-        AyaHashMap::<_, K, V>::try_from(map)?.insert(key, value, 0)?;
+        AyaHashMap::<_, K, V>::try_from(self.map_mut(name)?)?.insert(key, value, 0)?;
         Ok(())
+    }
+
+    fn remove<K: aya::Pod, V: aya::Pod>(&mut self, name: &str, key: &K) {
+        if let Ok(m) = self.map_mut(name) {
+            if let Ok(mut map) = AyaHashMap::<_, K, V>::try_from(m) {
+                let _ = map.remove(key);
+            }
+        }
     }
 
     /// Sets what the program does for one VIP.
@@ -367,11 +417,7 @@ impl Dataplane {
     }
 
     pub fn remove_vip(&mut self, key: &VipKey) {
-        if let Some(m) = self.ebpf.map_mut(MAP_VIPS) {
-            if let Ok(mut map) = AyaHashMap::<_, VipKey, VipValue>::try_from(m) {
-                let _ = map.remove(key);
-            }
-        }
+        self.remove::<VipKey, VipValue>(MAP_VIPS, key)
     }
 
     /// What adverts for one virtual router are checked against.
@@ -379,10 +425,16 @@ impl Dataplane {
         self.insert(MAP_VRS, key, cfg)
     }
 
+    /// Forgets a virtual router: its checks and its last advert.
+    pub fn remove_vr(&mut self, key: &VrKey) {
+        self.remove::<VrKey, VrConfig>(MAP_VRS, key);
+        self.remove::<VrKey, LastAdvert>(MAP_LAST, key);
+    }
+
     /// The (possibly inherited) lease still runs: the program still answers
     /// for Active VIPs, so no Backup has had reason to take over yet.
     pub fn lease_fresh(&self) -> bool {
-        let Some(map) = self.ebpf.map(MAP_LEASE) else {
+        let Some(map) = self.map(MAP_LEASE) else {
             return false;
         };
         let Ok(map) = Array::<_, u64>::try_from(map) else {
@@ -403,33 +455,20 @@ impl Dataplane {
                 return Ok(());
             }
         }
-        let mut map: Array<_, u64> = Array::try_from(
-            self.ebpf
-                .map_mut(MAP_LEASE)
-                .ok_or_else(|| anyhow!("no map {MAP_LEASE}"))?,
-        )?;
+        let mut map: Array<_, u64> = Array::try_from(self.map_mut(MAP_LEASE)?)?;
         map.set(LEASE_RENEWED, now, 0)?;
         map.set(LEASE_LENGTH, length, 0)?;
         self.lease_written = Some((now, length));
         Ok(())
     }
 
-    /// Detaches the program now and forgets pinned state (a clean stop;
-    /// also happens on drop).
-    pub fn detach(&mut self) {
-        if let Some(Attachment::Pinned(p)) = self.link.take() {
-            drop(p.unpin());
+    /// Takes the program off the interface (a clean stop), when it is still
+    /// the one this agent attached or adopted.
+    pub fn detach(&mut self) -> anyhow::Result<()> {
+        match netlink::query(self.ifindex)? {
+            Some(att) if att.prog_id == self.prog_id => netlink::detach(self.ifindex, att.mode),
+            _ => Ok(()),
         }
-        self.link = None;
-        if let Some(dir) = self.pin_dir.take() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
-
-impl Drop for Dataplane {
-    fn drop(&mut self) {
-        self.detach();
     }
 }
 
@@ -444,14 +483,11 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Where a namespace's pins live: versioned (aya reuses pinned maps by name
-/// without checking their layout), keyed by network namespace and interface.
-pub fn pin_path(bpffs: &std::path::Path, interface: &str) -> std::path::PathBuf {
-    use std::os::unix::fs::MetadataExt as _;
-    let ns = std::fs::metadata("/proc/self/ns/net")
-        .map(|m| m.ino())
-        .unwrap_or(0);
-    bpffs.join(format!("xvrrp/v2/netns-{ns}/{interface}/link"))
+/// The `EVENTS` ring buffer, readable from tokio.
+fn events_of(map: Map) -> anyhow::Result<AdvertEvents> {
+    let ring = RingBuf::try_from(map)?;
+    let ring = crate::net::async_fd(ring).context("registering the ring buffer with tokio")?;
+    Ok(AdvertEvents { ring })
 }
 
 /// Takes the `EVENTS` ring buffer out of a loaded object.
@@ -459,16 +495,18 @@ pub fn take_events(ebpf: &mut Ebpf) -> anyhow::Result<AdvertEvents> {
     let map = ebpf
         .take_map(MAP_EVENTS)
         .ok_or_else(|| anyhow!("no map {MAP_EVENTS} (already taken?)"))?;
-    let ring = RingBuf::try_from(map)?;
-    let ring = crate::net::async_fd(ring).context("registering the ring buffer with tokio")?;
-    Ok(AdvertEvents { ring })
+    events_of(map)
 }
 
 /// Reads the per-CPU `COUNTERS` array of a loaded object, summed over CPUs.
 pub fn read_counters(ebpf: &Ebpf) -> anyhow::Result<Counters> {
-    let map = ebpf
-        .map(MAP_COUNTERS)
-        .ok_or_else(|| anyhow!("no map {MAP_COUNTERS}"))?;
+    counters_of(
+        ebpf.map(MAP_COUNTERS)
+            .ok_or_else(|| anyhow!("no map {MAP_COUNTERS}"))?,
+    )
+}
+
+fn counters_of(map: &Map) -> anyhow::Result<Counters> {
     let array = PerCpuArray::<_, u64>::try_from(map)?;
     let mut values = [0u64; counter::COUNT as usize];
     for (index, value) in values.iter_mut().enumerate() {

@@ -164,7 +164,7 @@ pub enum Input {
     /// A sync group moves this member (vrrp_sync_group).
     Group(State),
     /// Instead of Startup: a restarted agent found this router Active in
-    /// the pinned dataplane (same config); it carries on as Active at once,
+    /// the re-adopted dataplane (same config); it carries on as Active at once,
     /// without GARP or notify, since nothing changed on the network.
     Resume,
 }
@@ -191,7 +191,7 @@ pub enum Reason {
     Fault,
     FaultCleared,
     Group(State),
-    /// Restarted with the pinned dataplane: Active again, no change on the wire.
+    /// Restarted with the re-adopted dataplane: Active again, no change on the wire.
     Resumed,
 }
 
@@ -213,7 +213,7 @@ impl fmt::Display for Reason {
             Reason::Group(s) => write!(f, "sync group moved to {s}"),
             Reason::Resumed => write!(
                 f,
-                "resumed from the pinned dataplane (restart, no change on the network)"
+                "resumed from the re-adopted dataplane (restart, no change on the network)"
             ),
         }
     }

@@ -313,7 +313,7 @@ impl Router {
         }
     }
 
-    /// A restart that finds this router Active in the pinned dataplane: the
+    /// A restart that finds this router Active in the re-adopted dataplane: the
     /// adverts go on at once (before any Backup's Active_Down_Timer runs
     /// out) and the VIPs are re-adopted; no GARP and no notify.
     fn resume(&mut self, now: Instant, out: &mut Vec<Action>) {

@@ -132,6 +132,13 @@ pub const VIP_ROUTER: u8 = 4;
 /// CLOCK_MONOTONIC ns (the clock of bpf_ktime_get_ns).
 pub const LEASE_RENEWED: u32 = 0;
 pub const LEASE_LENGTH: u32 = 1;
+/// A fingerprint of the object the attached program was loaded from,
+/// written by the agent that loaded it: a restarted agent re-adopts the
+/// attached program and its maps (found from the program's id) only when
+/// it carries the same object, so it never drives maps of another layout.
+pub const LEASE_OBJECT: u32 = 2;
+/// Slots in `LEASE`.
+pub const LEASE_SLOTS: u32 = 3;
 
 /// Indexes into the per-CPU `COUNTERS` array: one per branch of the program.
 pub mod counter {

@@ -13,8 +13,8 @@ use aya_ebpf::{
 };
 use xvrrp_common::{
     counter, reason, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES,
-    FAMILY_V4, FAMILY_V6, LEASE_LENGTH, LEASE_RENEWED, MAX_VIPS, MAX_VRS, VIP_ACCEPT, VIP_ACTIVE,
-    VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT,
+    FAMILY_V4, FAMILY_V6, LEASE_LENGTH, LEASE_RENEWED, LEASE_SLOTS, MAX_VIPS, MAX_VRS, VIP_ACCEPT,
+    VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT,
 };
 
 #[map(name = "COUNTERS")]
@@ -27,7 +27,7 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 static VIPS: HashMap<VipKey, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
 
 #[map(name = "LEASE")]
-static LEASE: Array<u64> = Array::with_max_entries(2, 0);
+static LEASE: Array<u64> = Array::with_max_entries(LEASE_SLOTS, 0);
 
 #[map(name = "VRS")]
 static VRS: HashMap<VrKey, VrConfig> = HashMap::with_max_entries(MAX_VRS, 0);
