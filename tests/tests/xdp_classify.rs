@@ -177,7 +177,10 @@ fn counts_arp_ns_and_adverts_and_records_only_valid_adverts() {
             Ok(got)
         })
         .unwrap();
-    assert!(readopted, "the program and its counters were not re-adopted");
+    assert!(
+        readopted,
+        "the program and its counters were not re-adopted"
+    );
     assert_eq!(id, prog_id);
     let link = a.ip(&["link", "show", &ea]).unwrap();
     assert!(!link.contains("xdp"), "still attached: {link}");

@@ -123,6 +123,7 @@ impl Router {
             Input::Health { weight, fault } => self.health(now, weight, fault, &mut out),
             Input::Group(state) => self.group(now, state, &mut out),
             Input::Resume => self.resume(now, &mut out),
+            Input::Reconfigure(config) => self.reconfigure(now, *config, &mut out),
         }
         out
     }
@@ -324,6 +325,62 @@ impl Router {
             return self.become_fault(Reason::Fault, out);
         }
         self.take_active(now, Reason::Resumed, out);
+    }
+
+    /// A reload in place, as keepalived applies one: the state, the Active
+    /// we follow and the timers carry on. An Active advertises at once when
+    /// what its adverts carry changed (priority, interval, addresses), so
+    /// Backups judge the new values now: a new priority below a Backup's
+    /// moves the VIP by the protocol's own rules, nothing else does. A new
+    /// Accept_Mode reaches the dataplane at once.
+    fn reconfigure(&mut self, now: Instant, config: Config, out: &mut Vec<Action>) {
+        let before = self.priority();
+        let old = std::mem::replace(&mut self.config, config);
+        let after = self.priority();
+        if before != after {
+            out.push(Action::Priority {
+                from: before,
+                to: after,
+            });
+        }
+        if !self.config.preempt || self.config.preempt_delay.is_zero() {
+            self.lower_since = None;
+        }
+        match self.state {
+            State::Active => {
+                // The Active's own interval is the one it advertises.
+                self.active_interval_cs = self.config.interval_cs;
+                if before != after
+                    || old.interval_cs != self.config.interval_cs
+                    || old.vips != self.config.vips
+                    || old.version != self.config.version
+                    || old.auth != self.config.auth
+                    || old.unicast_peers != self.config.unicast_peers
+                {
+                    self.send_advert(after, out);
+                    self.adver_timer = Some(now + self.adver_interval());
+                }
+                let accept = |c: &Config| c.accept || c.is_owner();
+                if accept(&old) != accept(&self.config) {
+                    out.push(Action::Dataplane {
+                        active: true,
+                        accept: accept(&self.config),
+                    });
+                }
+                if old.garp.refresh != self.config.garp.refresh {
+                    self.garp_refresh = self.config.garp.refresh.map(|r| now + r);
+                }
+            }
+            State::Backup => {
+                // v2 does not learn the Active's interval: ours is the one.
+                if self.config.version == Version::V2 {
+                    self.active_interval_cs = self.config.interval_cs;
+                }
+            }
+            State::Initialize | State::Fault => {
+                self.active_interval_cs = self.config.interval_cs;
+            }
+        }
     }
 
     /// What every way into Active shares: advert first, Adver_Timer armed,

@@ -812,3 +812,103 @@ fn resume_after_a_restart_is_active_at_once_without_garp_or_notify() {
     let _ = r.handle(t0, Input::Resume);
     assert_eq!(r.state(), State::Fault);
 }
+
+// ---- reload in place (DESIGN.md rule 6) -------------------------------------
+
+fn active(prio: u8) -> (Router, Instant) {
+    let (mut r, t0) = started(prio);
+    let _ = run_until(&mut r, t0 + Duration::from_secs(4));
+    assert_eq!(r.state(), State::Active);
+    (r, t0 + Duration::from_secs(4))
+}
+
+#[test]
+fn reload_of_the_same_config_does_nothing() {
+    let (mut r, now) = active(150);
+    let deadline = r.next_deadline();
+    let a = r.handle(now, Input::Reconfigure(Box::new(cfg(150))));
+    assert_eq!(a, []);
+    assert_eq!(r.state(), State::Active);
+    assert_eq!(r.next_deadline(), deadline);
+}
+
+#[test]
+fn reload_of_an_actives_priority_advertises_it_at_once_without_a_transition() {
+    let (mut r, now) = active(150);
+    let a = r.handle(now, Input::Reconfigure(Box::new(cfg(160))));
+    assert_eq!(transitions(&a), []);
+    assert_eq!(sent_priorities(&a), [160]);
+    assert!(a.contains(&Action::Priority { from: 150, to: 160 }));
+    assert_eq!(r.priority(), 160);
+    assert_eq!(r.state(), State::Active);
+    // The next advert follows a full interval after this one.
+    assert_eq!(r.next_deadline(), Some(now + Duration::from_secs(1)));
+}
+
+#[test]
+fn reload_of_an_actives_interval_and_addresses_is_advertised_at_once() {
+    let (mut r, now) = active(150);
+    let mut c = cfg(150);
+    c.interval_cs = 50;
+    c.vips.push(ip("10.0.0.101"));
+    let a = r.handle(now, Input::Reconfigure(Box::new(c)));
+    assert_eq!(transitions(&a), []);
+    let sent: Vec<&Repr> = a
+        .iter()
+        .filter_map(|a| match a {
+            Action::SendAdvert(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].interval_cs, 50);
+    assert_eq!(sent[0].addresses, [ip("10.0.0.100"), ip("10.0.0.101")]);
+    assert_eq!(r.next_deadline(), Some(now + Duration::from_millis(500)));
+}
+
+#[test]
+fn reload_of_accept_mode_reaches_the_dataplane_at_once() {
+    let (mut r, now) = active(150);
+    let mut c = cfg(150);
+    c.accept = false;
+    let a = r.handle(now, Input::Reconfigure(Box::new(c)));
+    assert_eq!(
+        a,
+        [Action::Dataplane {
+            active: true,
+            accept: false
+        }]
+    );
+}
+
+#[test]
+fn reload_that_raises_a_backups_priority_preempts_only_by_the_protocol() {
+    let (mut r, t0) = started(100);
+    let a = r.handle(t0, advert_from("10.0.0.2", 150, 100));
+    assert_eq!(transitions(&a), []);
+    let now = t0 + Duration::from_millis(500);
+    let a = r.handle(now, Input::Reconfigure(Box::new(cfg(200))));
+    assert_eq!(transitions(&a), [], "no transition at the reload itself");
+    assert_eq!(r.state(), State::Backup);
+    // The Active's adverts (150) are now lower: with preempt they no longer
+    // reset the down timer, which runs out (RFC 9568 §6.4.2).
+    let mut out = Vec::new();
+    for i in 1..=5u32 {
+        let at = now + Duration::from_secs(1) * i;
+        out.extend(run_until(&mut r, at));
+        out.extend(r.handle(at, advert_from("10.0.0.2", 150, 100)));
+    }
+    assert_eq!(transitions(&out)[0], State::Active);
+}
+
+#[test]
+fn reload_that_lowers_an_actives_priority_leaves_the_move_to_the_backup() {
+    let (mut r, now) = active(150);
+    let a = r.handle(now, Input::Reconfigure(Box::new(cfg(90))));
+    assert_eq!(transitions(&a), []);
+    assert_eq!(sent_priorities(&a), [90]);
+    // A Backup at 100 that preempts sends its advert: then, and only then,
+    // this one steps down.
+    let a = r.handle(now, advert_from("10.0.0.2", 100, 100));
+    assert_eq!(transitions(&a), [State::Backup]);
+}
