@@ -26,6 +26,8 @@ pub struct Answered {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub requests: Vec<Answered>,
+    /// VRRP adverts seen: time, source MAC, priority.
+    pub adverts: Vec<(u64, [u8; 6], u8)>,
 }
 
 impl ArpWatch {
@@ -67,6 +69,7 @@ impl Report {
         let mut events = events.to_vec();
         events.sort_by_key(|e| e.ts_ns);
         let mut requests: Vec<Answered> = Vec::new();
+        let mut adverts = Vec::new();
         for e in events {
             match e.seen {
                 Seen::Probe => requests.push(Answered {
@@ -80,10 +83,11 @@ impl Report {
                         }
                     }
                 }
-                _ => {}
+                Seen::Advert { mac, priority } => adverts.push((e.ts_ns, mac, priority)),
+                Seen::Announce { .. } => {}
             }
         }
-        Report { requests }
+        Report { requests, adverts }
     }
 
     /// Requests nobody answered.
@@ -131,6 +135,11 @@ impl Report {
             .iter()
             .find(|r| r.macs.contains(&mac))
             .map(|r| r.ts_ns)
+    }
+
+    /// The priority of the last advert from `mac`.
+    pub fn last_priority_from(&self, mac: [u8; 6]) -> Option<u8> {
+        self.adverts.iter().rev().find(|a| a.1 == mac).map(|a| a.2)
     }
 
     /// A one-line summary for assertion messages.

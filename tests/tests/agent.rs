@@ -192,7 +192,7 @@ fn sighup_reload_keeps_state_and_refuses_a_bad_config() {
     assert_eq!(
         vi2.vips,
         ["10.77.0.102/24"],
-        "the changed instance was restarted with its new VIP"
+        "the changed instance took its new VIP in place"
     );
 
     // A broken config is refused; the running one stays.

@@ -28,6 +28,17 @@ pub struct Stats {
     pub split_brain: u64,
 }
 
+/// What an instance's config decides once its interfaces exist (built at a
+/// start, and given to `Member::reconfigure` by a reload in place).
+pub struct MemberParts {
+    pub proto: proto::Config,
+    pub tx: Arc<AdvertTx>,
+    pub vips: Vec<rtnl::Address>,
+    pub lease: std::time::Duration,
+    /// A reload's new notifier, when the notify settings changed.
+    pub notifier: Option<crate::notify::Notifier>,
+}
+
 pub struct Member {
     pub instance: Instance,
     pub group: Option<String>,
@@ -150,23 +161,7 @@ impl Member {
     }
 
     pub fn xdp_keys(&self) -> Vec<xvrrp_common::VipKey> {
-        self.vips
-            .iter()
-            .map(|a| {
-                let (family, bytes) = match a.addr {
-                    IpAddr::V4(v) => (xvrrp_common::FAMILY_V4, v.octets().to_vec()),
-                    IpAddr::V6(v) => (xvrrp_common::FAMILY_V6, v.octets().to_vec()),
-                };
-                let mut addr = [0u8; 16];
-                addr[..bytes.len()].copy_from_slice(&bytes);
-                // Requests reach the XDP program on the VRRP interface.
-                xvrrp_common::VipKey {
-                    ifindex: self.ifindex,
-                    family: family as u32,
-                    addr,
-                }
-            })
-            .collect()
+        self.vips.iter().map(|a| self.xdp_key(a.addr)).collect()
     }
 
     /// Tells the XDP program whether we answer for our VIPs.
@@ -324,6 +319,91 @@ impl Member {
         (self.vr_key(), cfg)
     }
 
+    /// A reload in place (the election's side is `Input::Reconfigure`): the
+    /// new config's values replace the old ones; an Active adds the new VIPs
+    /// (with a gratuitous ARP/NA round for them alone) and removes the ones
+    /// that went, a Backup only updates what its dataplane drops. A new
+    /// notifier replaces the old one when the notify settings changed.
+    pub fn reconfigure(
+        &mut self,
+        instance: Instance,
+        group: Option<String>,
+        parts: MemberParts,
+        router: &Router,
+    ) {
+        let active = router.state() == State::Active;
+        let removed: Vec<rtnl::Address> = self
+            .vips
+            .iter()
+            .filter(|a| !parts.vips.contains(a))
+            .cloned()
+            .collect();
+        let new: Vec<rtnl::Address> = parts
+            .vips
+            .iter()
+            .filter(|a| !self.vips.contains(a))
+            .cloned()
+            .collect();
+        for a in &removed {
+            if self.added.contains(&a.addr) {
+                if let Err(e) = rtnl::remove(a) {
+                    error!(instance = self.name(), addr = %a.addr, "removing VIP: {e}");
+                }
+                self.added.retain(|x| *x != a.addr);
+            }
+            if let Some(xdp) = &self.xdp {
+                xdp.lock()
+                    .expect("dataplane lock")
+                    .remove_vip(&self.xdp_key(a.addr));
+            }
+            info!(instance = self.name(), addr = %a.addr, "reload: VIP removed");
+        }
+        self.instance = instance;
+        self.group = group;
+        self.proto = parts.proto;
+        self.vips = parts.vips;
+        self.tx = parts.tx;
+        self.lease = parts.lease;
+        if let Some(n) = parts.notifier {
+            self.notifier = n;
+        }
+        // Written again below and by provision_xdp.
+        self.provisioned = None;
+        self.kernel_armed = false;
+        if active {
+            for a in &new {
+                match rtnl::add(a) {
+                    Ok(_) => self.added.push(a.addr),
+                    Err(e) => error!(instance = self.name(), addr = %a.addr, "adding VIP: {e}"),
+                }
+                info!(instance = self.name(), addr = %a.addr, "reload: VIP added and announced");
+            }
+        }
+        let accept = self.proto.accept || self.proto.is_owner();
+        self.set_xdp(active, accept);
+        if active {
+            for a in &new {
+                self.announce(a.addr);
+            }
+        }
+    }
+
+    /// The VIPS key of one of our addresses.
+    fn xdp_key(&self, addr: IpAddr) -> xvrrp_common::VipKey {
+        let (family, bytes) = match addr {
+            IpAddr::V4(v) => (xvrrp_common::FAMILY_V4, v.octets().to_vec()),
+            IpAddr::V6(v) => (xvrrp_common::FAMILY_V6, v.octets().to_vec()),
+        };
+        let mut key = [0u8; 16];
+        key[..bytes.len()].copy_from_slice(&bytes);
+        // Requests reach the XDP program on the VRRP interface.
+        xvrrp_common::VipKey {
+            ifindex: self.ifindex,
+            family: family as u32,
+            addr: key,
+        }
+    }
+
     /// Forgets our VIPs in the XDP program (instance stopped or removed).
     pub fn clear_xdp(&mut self) {
         let Some(xdp) = &self.xdp else { return };
@@ -387,14 +467,20 @@ impl Member {
 
     /// One round: a gratuitous ARP per IPv4 VIP, an unsolicited NA per IPv6 VIP.
     fn send_garp(&mut self) {
-        for a in &self.vips {
-            let frame = match a.addr {
-                IpAddr::V4(v) => build::garp(self.mac, v, false),
-                IpAddr::V6(v) => build::unsolicited_na(self.mac, v, self.router_flag),
-            };
-            if let Err(e) = self.packet.send(&frame) {
-                warn!(instance = self.name(), addr = %a.addr, "sending gratuitous ARP/NA: {e}");
-            }
+        let addrs: Vec<IpAddr> = self.vips.iter().map(|a| a.addr).collect();
+        for a in addrs {
+            self.announce(a);
+        }
+    }
+
+    /// A gratuitous ARP (IPv4) or unsolicited NA (IPv6) for one address.
+    fn announce(&self, addr: IpAddr) {
+        let frame = match addr {
+            IpAddr::V4(v) => build::garp(self.mac, v, false),
+            IpAddr::V6(v) => build::unsolicited_na(self.mac, v, self.router_flag),
+        };
+        if let Err(e) = self.packet.send(&frame) {
+            warn!(instance = self.name(), %addr, "sending gratuitous ARP/NA: {e}");
         }
     }
 

@@ -3,6 +3,7 @@
 
 pub mod member;
 pub mod monitor;
+pub mod reload;
 pub mod sd_notify;
 pub mod supervise;
 
@@ -25,7 +26,7 @@ use xvrrp_common::{reason, AdvertRecord};
 
 pub use monitor::run_monitor;
 
-use self::member::{announce_mac, Member, Stats};
+use self::member::{announce_mac, Member, MemberParts, Stats};
 use crate::{
     config::{self, model::Instance, proto_config::router_config, Config, LoadOptions},
     control::{self, Status},
@@ -127,8 +128,6 @@ fn load(opts: &Options) -> anyhow::Result<Config> {
     }
 }
 
-/// The instance with positions cleared: what must be equal for a reload
-/// to keep the running state.
 /// Writes each member's configuration (priority, Active or not) into the
 /// XDP program's maps.
 fn provision_xdp(groups: &mut [Group]) {
@@ -182,35 +181,6 @@ fn reconcile_xdp(groups: &[Group]) {
             dp.remove_vr(&k);
         }
     }
-}
-
-fn identity(i: &Instance) -> String {
-    let mut c = i.clone();
-    c.pos = Default::default();
-    for v in c.vips.iter_mut().chain(c.vips_excluded.iter_mut()) {
-        v.pos = None;
-    }
-    for t in c
-        .track_interfaces
-        .iter_mut()
-        .chain(c.track_scripts.iter_mut())
-        .chain(c.track_files.iter_mut())
-    {
-        t.pos = None;
-    }
-    for n in [
-        &mut c.notify.master,
-        &mut c.notify.backup,
-        &mut c.notify.fault,
-        &mut c.notify.stop,
-        &mut c.notify.generic,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        n.pos = None;
-    }
-    format!("{c:?}")
 }
 
 pub async fn run(opts: Options) -> anyhow::Result<()> {
@@ -402,23 +372,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 impl Daemon {
     /// Builds groups (with sockets) for `cfg`; sockets are shared and reused.
     fn build(&mut self, cfg: &Config) -> anyhow::Result<Vec<Group>> {
-        let mut groups = Vec::new();
-        let mut grouped: Vec<&str> = Vec::new();
-        for g in &cfg.groups {
-            let members: Vec<&Instance> = g
-                .members
-                .iter()
-                .filter_map(|n| cfg.instances.iter().find(|i| &i.name == n))
-                .collect();
-            grouped.extend(members.iter().map(|i| i.name.as_str()));
-            groups.push(self.group(cfg, Some(&g.name), &members)?);
-        }
-        for i in &cfg.instances {
-            if !grouped.contains(&i.name.as_str()) {
-                groups.push(self.group(cfg, None, &[i])?);
-            }
-        }
-        Ok(groups)
+        reload::layout(cfg)
+            .into_iter()
+            .map(|(name, members)| self.group(cfg, name, &members))
+            .collect()
     }
 
     fn group(
@@ -462,18 +419,7 @@ impl Daemon {
     ) -> anyhow::Result<Member> {
         let ifindex = iface::ifindex(&i.interface)?;
         let v6 = i.is_ipv6();
-        let vip_addrs: Vec<IpAddr> = i.vips.iter().map(|v| v.addr).collect();
-        let source = match i.unicast_src_ip {
-            Some(a) => a,
-            None => iface::primary(&i.interface, v6, &vip_addrs).ok_or_else(|| {
-                anyhow!(
-                    "{} has no {} address to send adverts from; add one, or set unicast_src_ip",
-                    i.interface,
-                    if v6 { "IPv6 link-local" } else { "IPv4" }
-                )
-            })?,
-        };
-        let proto = router_config(i, &cfg.global, source);
+        let family = if v6 { Family::V6 } else { Family::V4 };
         if i.state == config::model::InitialState::Master && i.priority != 255 {
             info!(
                 instance = %i.name,
@@ -481,7 +427,6 @@ impl Daemon {
                 i.priority
             );
         }
-        let family = proto.family;
         if let std::collections::hash_map::Entry::Vacant(e) = self.rx.entry((ifindex, family)) {
             let groups = match family {
                 Family::V4 => vec![IpAddr::from(cfg.global.mcast_group4)],
@@ -533,21 +478,6 @@ impl Daemon {
             }
             None => None,
         };
-        // With use_vmac, IPv4 adverts leave through the vmac (source MAC the
-        // virtual MAC, RFC 9568 §7.2) unless vmac_xmit_base; IPv6 ones from
-        // the base's link-local.
-        let (tx_if, tx_index) = match &vmac {
-            Some(v) if !i.vmac_xmit_base && !v6 => (v.name.clone(), v.ifindex),
-            _ => (i.interface.clone(), ifindex),
-        };
-        let tx = match self.tx.get(&(tx_index, source)) {
-            Some(t) => t.clone(),
-            None => {
-                let t = Arc::new(AdvertTx::open(&tx_if, tx_index, source)?);
-                self.tx.insert((tx_index, source), t.clone());
-                t
-            }
-        };
         let (vip_if, vip_index) = match &vmac {
             Some(v) => (v.name.clone(), v.ifindex),
             None => (i.interface.clone(), ifindex),
@@ -560,6 +490,84 @@ impl Daemon {
                 p
             }
         };
+        let parts = self.member_parts(cfg, i, ifindex, vmac.as_ref())?;
+        let forwarding = std::fs::read_to_string(format!(
+            "/proc/sys/net/ipv6/conf/{}/forwarding",
+            i.interface
+        ))
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false);
+        Ok(Member {
+            instance: i.clone(),
+            group: group.map(str::to_owned),
+            proto: parts.proto,
+            ifindex,
+            mac: announce_mac(iface::mac(&i.interface)?, i.use_vmac.is_some(), v6, i.vrid),
+            vips: parts.vips,
+            added: Vec::new(),
+            tx: parts.tx,
+            packet,
+            stats: Stats::default(),
+            last_transition: None,
+            router_flag: forwarding,
+            vmac,
+            notifier: self.notifier(cfg, i),
+            health: None,
+            checks: Vec::new(),
+            xdp: self.xdp_for(&i.interface, ifindex),
+            provisioned: None,
+            kernel_armed: false,
+            last_fed_ns: 0,
+            lease: parts.lease,
+        })
+    }
+
+    /// An instance's notify scripts and fifos.
+    fn notifier(&mut self, cfg: &Config, i: &Instance) -> Notifier {
+        let fifos =
+            crate::notify::fifos(&i.notify, cfg.global.notify_fifo.as_ref(), &mut self.fifos);
+        Notifier::spawn("INSTANCE", &i.name, &i.notify, script_user(cfg), fifos)
+    }
+
+    /// What an instance's config decides once its interfaces exist: the
+    /// election's config, the advert sender, the addresses, the lease.
+    /// Shared by a start and a reload in place.
+    fn member_parts(
+        &mut self,
+        cfg: &Config,
+        i: &Instance,
+        ifindex: u32,
+        vmac: Option<&crate::net::vmac::Vmac>,
+    ) -> anyhow::Result<MemberParts> {
+        let v6 = i.is_ipv6();
+        let vip_addrs: Vec<IpAddr> = i.vips.iter().map(|v| v.addr).collect();
+        let source = match i.unicast_src_ip {
+            Some(a) => a,
+            None => iface::primary(&i.interface, v6, &vip_addrs).ok_or_else(|| {
+                anyhow!(
+                    "{} has no {} address to send adverts from; add one, or set unicast_src_ip",
+                    i.interface,
+                    if v6 { "IPv6 link-local" } else { "IPv4" }
+                )
+            })?,
+        };
+        let proto = router_config(i, &cfg.global, source);
+        // With use_vmac, IPv4 adverts leave through the vmac (source MAC the
+        // virtual MAC, RFC 9568 §7.2) unless vmac_xmit_base; IPv6 ones from
+        // the base's link-local.
+        let (tx_if, tx_index) = match vmac {
+            Some(v) if !i.vmac_xmit_base && !v6 => (v.name.clone(), v.ifindex),
+            _ => (i.interface.clone(), ifindex),
+        };
+        let tx = match self.tx.get(&(tx_index, source)) {
+            Some(t) => t.clone(),
+            None => {
+                let t = Arc::new(AdvertTx::open(&tx_if, tx_index, source)?);
+                self.tx.insert((tx_index, source), t.clone());
+                t
+            }
+        };
+        let vip_index = vmac.map_or(ifindex, |v| v.ifindex);
         let mut vips = Vec::new();
         // virtual_ipaddress_excluded: managed like VIPs, never advertised.
         for v in i.vips.iter().chain(&i.vips_excluded) {
@@ -576,41 +584,12 @@ impl Daemon {
                 scope: v.scope.as_deref().and_then(rtnl::scope).unwrap_or(0),
             });
         }
-        let forwarding = std::fs::read_to_string(format!(
-            "/proc/sys/net/ipv6/conf/{}/forwarding",
-            i.interface
-        ))
-        .map(|s| s.trim() == "1")
-        .unwrap_or(false);
-        Ok(Member {
-            instance: i.clone(),
-            group: group.map(str::to_owned),
+        Ok(MemberParts {
             proto,
-            ifindex,
-            mac: announce_mac(iface::mac(&i.interface)?, i.use_vmac.is_some(), v6, i.vrid),
-            vips,
-            added: Vec::new(),
             tx,
-            packet,
-            stats: Stats::default(),
-            last_transition: None,
-            router_flag: forwarding,
-            vmac,
-            notifier: {
-                let fifos = crate::notify::fifos(
-                    &i.notify,
-                    cfg.global.notify_fifo.as_ref(),
-                    &mut self.fifos,
-                );
-                Notifier::spawn("INSTANCE", &i.name, &i.notify, script_user(cfg), fifos)
-            },
-            health: None,
-            checks: Vec::new(),
-            xdp: self.xdp_for(&i.interface, ifindex),
-            provisioned: None,
-            kernel_armed: false,
-            last_fed_ns: 0,
+            vips,
             lease: lease_length(cfg, &i.interface),
+            notifier: None,
         })
     }
 
@@ -962,72 +941,159 @@ impl Daemon {
         self.feed(g, Instant::now(), m, Input::Advert(rx));
     }
 
-    /// SIGHUP: a new config replaces the running one; groups whose instances
-    /// did not change keep their state; a bad config is refused.
+    /// SIGHUP (DESIGN.md rule 6): instances whose identity is unchanged
+    /// carry on and take the new values in place; removed ones stop
+    /// (priority 0), new ones start. A config that does not load, or whose
+    /// new parts cannot be built, is refused and the running one carries on.
     fn reload(&mut self) {
+        let began = Instant::now();
         info!("SIGHUP: reloading {}", self.opts.config.display());
+        let refuse = |e: anyhow::Error| {
+            error!("reload refused, the running configuration stays: {e:#}");
+        };
         let cfg = match load(&self.opts) {
             Ok(c) => c,
-            Err(e) => {
-                error!("reload refused, the running configuration stays: {e:#}");
-                return;
+            Err(e) => return refuse(e),
+        };
+        let layout = reload::layout(&cfg);
+        let old_shapes: Vec<reload::Shape> = self
+            .groups
+            .iter()
+            .map(|g| reload::Shape {
+                name: g.members.first().and_then(|m| m.group.clone()),
+                members: g
+                    .members
+                    .iter()
+                    .map(|m| reload::Identity::of(&m.instance))
+                    .collect(),
+            })
+            .collect();
+        let plan = reload::plan(&old_shapes, &reload::shapes(&layout));
+        // Everything that can fail, before anything changes.
+        let mut fresh: Vec<Option<Group>> = Vec::new();
+        let mut updates: Vec<Vec<MemberParts>> = Vec::new();
+        for ((name, members), fate) in layout.iter().zip(&plan.fates) {
+            match *fate {
+                reload::Fate::Start => match self.group(&cfg, *name, members) {
+                    Ok(g) => {
+                        fresh.push(Some(g));
+                        updates.push(Vec::new());
+                    }
+                    Err(e) => return refuse(e),
+                },
+                reload::Fate::InPlace { old } => {
+                    let mut parts = Vec::new();
+                    for (j, i) in members.iter().enumerate() {
+                        let (ifindex, vmac) = {
+                            let m = &mut self.groups[old].members[j];
+                            (m.ifindex, m.vmac.take())
+                        };
+                        let got = self.member_parts(&cfg, i, ifindex, vmac.as_ref());
+                        self.groups[old].members[j].vmac = vmac;
+                        match got.with_context(|| format!("vrrp_instance {}", i.name)) {
+                            Ok(mut p) => {
+                                let before = &self.groups[old].members[j].instance;
+                                if reload::without_positions(before).notify
+                                    != reload::without_positions(i).notify
+                                {
+                                    p.notifier = Some(self.notifier(&cfg, i));
+                                }
+                                parts.push(p);
+                            }
+                            Err(e) => return refuse(e),
+                        }
+                    }
+                    fresh.push(None);
+                    updates.push(parts);
+                }
             }
-        };
-        let mut new_groups = match self.build(&cfg) {
-            Ok(g) => g,
-            Err(e) => {
-                error!("reload refused, the running configuration stays: {e:#}");
-                return;
-            }
-        };
-        let key = |members: &[Member]| {
-            members
-                .iter()
-                .map(|m| (identity(&m.instance), m.proto.clone()))
-                .map(|(a, b)| format!("{a}{b:?}"))
-                .collect::<Vec<_>>()
-        };
+        }
+        let now = Instant::now();
         let mut old: Vec<Option<Group>> = std::mem::take(&mut self.groups)
             .into_iter()
             .map(Some)
             .collect();
-        let mut started = Vec::new();
-        for (n, ng) in new_groups.iter_mut().enumerate() {
-            let k = key(&ng.members);
-            if let Some(slot) = old.iter_mut().find(|o| {
-                o.as_ref()
-                    .is_some_and(|o| key(&o.members) == k && o.sg.name == ng.sg.name)
-            }) {
-                *ng = slot.take().expect("found");
-            } else {
-                started.push(n);
-            }
-        }
-        let now = Instant::now();
-        // Stop what went away or changed.
-        self.groups = old.into_iter().flatten().collect();
+        // Stop what went away (or changed identity).
+        self.groups = plan.stop.iter().filter_map(|k| old[*k].take()).collect();
         for g in 0..self.groups.len() {
-            info!(group = %self.groups[g].sg.name, "stopping (removed or changed by the reload)");
+            info!(group = %self.groups[g].sg.name, "reload: stopping (removed, or its interface, VRID or family changed)");
             self.feed(g, now, 0, Input::Shutdown);
             for m in &mut self.groups[g].members {
                 m.remove_vips();
                 m.clear_xdp();
+                if let Some(xdp) = &m.xdp {
+                    xdp.lock().expect("dataplane lock").remove_vr(&m.vr_key());
+                }
             }
         }
-        self.groups = new_groups;
+        let mut started = Vec::new();
+        self.groups = plan
+            .fates
+            .iter()
+            .enumerate()
+            .map(|(n, fate)| match *fate {
+                reload::Fate::InPlace { old: k } => old[k].take().expect("each kept once"),
+                reload::Fate::Start => {
+                    started.push(n);
+                    fresh[n].take().expect("built above")
+                }
+            })
+            .collect();
+        // Change in place.
+        let mut in_place = 0;
+        for (n, parts) in updates.into_iter().enumerate() {
+            let (name, members) = &layout[n];
+            if matches!(plan.fates[n], reload::Fate::Start) {
+                continue;
+            }
+            if let Some(gcfg) = name.and_then(|gn| cfg.groups.iter().find(|g| g.name == gn)) {
+                let old_cfg = self.config.groups.iter().find(|g| g.name == gcfg.name);
+                if old_cfg.map(|o| &o.notify) != Some(&gcfg.notify) {
+                    let fifos = crate::notify::fifos(
+                        &gcfg.notify,
+                        cfg.global.notify_fifo.as_ref(),
+                        &mut self.fifos,
+                    );
+                    self.groups[n].notifier = Some(Notifier::spawn(
+                        "GROUP",
+                        &gcfg.name,
+                        &gcfg.notify,
+                        script_user(&cfg),
+                        fifos,
+                    ));
+                }
+            }
+            for (j, (i, p)) in members.iter().zip(parts).enumerate() {
+                let member = &self.groups[n].members[j];
+                let changed = reload::changes(&member.instance, i);
+                if !changed.is_empty() {
+                    info!(instance = %i.name, "reload: {} changed: applied in place, no transition", changed.join(", "));
+                }
+                let proto = p.proto.clone();
+                let group = &mut self.groups[n];
+                group.members[j].reconfigure(
+                    (*i).clone(),
+                    name.map(str::to_owned),
+                    p,
+                    &group.sg.members()[j],
+                );
+                self.feed(n, now, j, Input::Reconfigure(Box::new(proto)));
+                in_place += 1;
+            }
+        }
         provision_xdp(&mut self.groups);
-        self.tracker = Some(Tracker::start(&cfg, self.track_tx.clone()));
+        let mut tracker = Tracker::start(&cfg, self.track_tx.clone());
+        if let Some(old) = &self.tracker {
+            tracker.carry_over(old);
+        }
+        self.tracker = Some(tracker);
         self.config = cfg;
         self.reindex();
-        for g in &mut self.groups {
-            for m in &mut g.members {
-                m.health = None;
-            }
-        }
+        reconcile_xdp(&self.groups);
         self.health(now);
-        for g in started {
-            info!(group = %self.groups[g].sg.name, "starting (new or changed by the reload)");
-            self.feed(g, now, 0, Input::Startup);
+        for g in &started {
+            info!(group = %self.groups[*g].sg.name, "reload: starting (new, or its interface, VRID or family changed)");
+            self.feed(*g, now, 0, Input::Startup);
         }
         // Receivers for interfaces no longer used.
         let used: Vec<(u32, Family)> = self
@@ -1042,7 +1108,13 @@ impl Daemon {
             }
             keep
         });
-        info!("reload done");
+        info!(
+            in_place,
+            started = started.len(),
+            stopped = plan.stop.len(),
+            "reload done in {:.1} ms",
+            began.elapsed().as_secs_f64() * 1e3
+        );
     }
 
     fn status(&mut self) -> Status {

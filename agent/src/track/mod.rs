@@ -126,6 +126,20 @@ impl Tracker {
         t
     }
 
+    /// After a reload: scripts still in use keep the results they had
+    /// (keepalived keeps a tracked script's state across a reload), so a
+    /// reload does not move an instance's priority until a script really
+    /// changes. Their runners start anew.
+    pub fn carry_over(&mut self, old: &Tracker) {
+        for (name, h) in &mut self.scripts {
+            if let Some(o) = old.scripts.get(name) {
+                if o.rise == h.rise && o.fall == h.fall {
+                    *h = o.clone();
+                }
+            }
+        }
+    }
+
     /// Applies one event; true when it can change some instance's health.
     pub fn handle(&mut self, ev: TrackEvent) -> bool {
         match ev {
