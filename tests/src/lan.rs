@@ -271,6 +271,14 @@ impl Agent {
     }
 
     /// The state of `instance` ("Active", "Backup", …), or "" when unknown.
+    /// One of the XDP program's counters (first interface), 0 when unknown.
+    pub fn xdp_counter(&self, name: &str) -> u64 {
+        self.status()
+            .ok()
+            .and_then(|s| s.xdp.first().and_then(|x| x.counters.get(name).copied()))
+            .unwrap_or(0)
+    }
+
     pub fn state(&self, instance: &str) -> String {
         self.status()
             .ok()

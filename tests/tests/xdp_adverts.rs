@@ -63,6 +63,9 @@ fn cfg(addrs: &[&str], pass: Option<&str>) -> VrConfig {
         priority: 100,
         down_adverts: 3,
         addr_sum: dataplane::addr_sum(&a),
+        version: 0,
+        _pad: 0,
+        interval_cs: 0,
     }
 }
 
@@ -381,4 +384,210 @@ fn the_kernel_times_the_active_down_interval() {
             .get(counter::TIMER_FAILED),
         0
     );
+}
+
+/// What the kernel made of an advert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    /// Judged valid: noted in LAST (and the timer re-armed by its rules).
+    Accepted,
+    /// Dropped as invalid.
+    Rejected,
+    /// Passed on for the agent's socket path to judge (the same `proto`).
+    Deferred,
+}
+
+/// DESIGN.md rule 3: the kernel and the election follow one table of
+/// rules. The same frames go through the XDP program (BPF_PROG_TEST_RUN,
+/// VRS provisioned by `dataplane::rules::vr_config`) and through the agent's
+/// socket-path checks and a Backup `Router`; the kernel never accepts what
+/// the election discards, nor rejects what it accepts. (The lower-priority
+/// rule with preemption is a timing rule, not a verdict: see
+/// `the_kernel_times_the_active_down_interval`.)
+#[test]
+fn the_kernel_and_the_election_accept_the_same_adverts() {
+    use std::time::Instant;
+    use xvrrp::{
+        net::advert::is_group,
+        proto::{self, Action, Discard, Input, Received, Router},
+    };
+    require_root();
+    let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+    let base = proto::Config::new("VI_1", 51, ip("10.0.0.1"), vec![ip("10.0.0.100")]);
+    let configs: Vec<(&str, proto::Config)> = vec![
+        ("v3", base.clone()),
+        ("v2", {
+            let mut c = base.clone();
+            c.version = vrrp::Version::V2;
+            c
+        }),
+        ("v2 PASS", {
+            let mut c = base.clone();
+            c.version = vrrp::Version::V2;
+            c.auth = vrrp::Auth::Pass(*b"secret\0\0");
+            c
+        }),
+        ("v3 unicast peers", {
+            let mut c = base.clone();
+            c.unicast_peers = vec![ip("10.0.0.9")];
+            c
+        }),
+        ("v3 mixed v2", {
+            let mut c = base.clone();
+            c.mixed_v2 = true;
+            c
+        }),
+    ];
+    let advert = |version, interval_cs, auth, priority, addrs: &[&str]| vrrp::Repr {
+        version,
+        vrid: 51,
+        priority,
+        interval_cs,
+        auth,
+        addresses: addrs.iter().map(|a| ip(a)).collect(),
+    };
+    let (v2, v3) = (vrrp::Version::V2, vrrp::Version::V3);
+    let pass = vrrp::Auth::Pass(*b"secret\0\0");
+    let wrong = vrrp::Auth::Pass(*b"guess\0\0\0");
+    let none = vrrp::Auth::None;
+    let frames: Vec<(&str, u8, vrrp::Repr)> = vec![
+        ("v3 1 s", 255, advert(v3, 100, none, 150, &["10.0.0.100"])),
+        ("v3 2 s", 255, advert(v3, 200, none, 150, &["10.0.0.100"])),
+        (
+            "v3 priority 0",
+            255,
+            advert(v3, 100, none, 0, &["10.0.0.100"]),
+        ),
+        ("v3 TTL 64", 64, advert(v3, 100, none, 150, &["10.0.0.100"])),
+        (
+            "v3 other addresses",
+            255,
+            advert(v3, 100, none, 150, &["10.0.0.200"]),
+        ),
+        ("v2 1 s", 255, advert(v2, 100, none, 150, &["10.0.0.100"])),
+        ("v2 2 s", 255, advert(v2, 200, none, 150, &["10.0.0.100"])),
+        ("v2 PASS", 255, advert(v2, 100, pass, 150, &["10.0.0.100"])),
+        (
+            "v2 wrong PASS",
+            255,
+            advert(v2, 100, wrong, 150, &["10.0.0.100"]),
+        ),
+    ];
+    let src = ip("10.0.0.2");
+    let mac = [2, 0, 0, 0, 0, 2];
+    let mut compared = 0;
+    for (cname, cfg) in &configs {
+        let mut ebpf = dataplane::load().unwrap();
+        {
+            let mut vrs: HashMap<_, VrKey, VrConfig> =
+                HashMap::try_from(ebpf.map_mut(xvrrp_common::MAP_VRS).unwrap()).unwrap();
+            vrs.insert(
+                vr(FAMILY_V4, 51),
+                dataplane::rules::vr_config(cfg, cfg.priority, false),
+                0,
+            )
+            .unwrap();
+        }
+        for (fname, ttl, repr) in &frames {
+            let frame = build::advert(mac, src, *ttl, repr, vrrp::ChecksumMode::PseudoHeader);
+            // The kernel.
+            let count = |ebpf: &aya::Ebpf| {
+                let last: HashMap<_, VrKey, LastAdvert> =
+                    HashMap::try_from(ebpf.map(xvrrp_common::MAP_LAST).unwrap()).unwrap();
+                last.get(&vr(FAMILY_V4, 51), 0).map_or(0, |l| l.count)
+            };
+            let before = count(&ebpf);
+            let v = verdict(&mut ebpf, &frame);
+            let kernel = if count(&ebpf) > before {
+                Kernel::Accepted
+            } else if v == XDP_PASS {
+                Kernel::Deferred
+            } else {
+                Kernel::Rejected
+            };
+            // The election, as the socket path feeds it.
+            let payload = &frame[14 + 20..];
+            let dst = IpAddr::from(vrrp::MCAST_V4);
+            let packet = vrrp::Packet::new_checked(payload, vrrp::Family::V4).unwrap();
+            packet
+                .verify_checksum(&vrrp::Endpoints { src, dst })
+                .unwrap();
+            let parsed = vrrp::Repr::parse(&packet).unwrap();
+            let mut router = Router::new(cfg.clone());
+            let t0 = Instant::now();
+            let _ = router.handle(t0, Input::Startup);
+            let actions = router.handle(
+                t0,
+                Input::Advert(Received {
+                    src,
+                    ttl: *ttl,
+                    unicast: !is_group(&dst),
+                    advert: parsed,
+                }),
+            );
+            let discarded = actions.iter().find_map(|a| match a {
+                Action::Discarded { reason, .. } if *reason != Discard::LowerPriority => {
+                    Some(*reason)
+                }
+                _ => None,
+            });
+            let agrees = matches!(
+                (kernel, discarded),
+                (Kernel::Deferred, _) | (Kernel::Accepted, None) | (Kernel::Rejected, Some(_))
+            );
+            assert!(
+                agrees,
+                "{cname} / {fname}: kernel {kernel:?}, election discards {discarded:?}"
+            );
+            // What the kernel cannot judge (peers, mixed versions), it never
+            // accepts: it rejects only what is invalid for any router.
+            if xvrrp::dataplane::rules::judged_on_socket(cfg) {
+                assert_ne!(kernel, Kernel::Accepted, "{cname} / {fname}");
+            }
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, configs.len() * frames.len());
+}
+
+/// Adverts for a VRID this host does not run go on to the socket (which
+/// reports them once per source) and wake the agent through the ring at
+/// most once a second per source, like invalid ones.
+#[test]
+fn records_for_unconfigured_vrids_are_rate_limited() {
+    require_root();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut ebpf = dataplane::load().unwrap();
+    let mut events = rt
+        .block_on(async { dataplane::take_events(&mut ebpf) })
+        .unwrap();
+    let repr = vrrp::Repr {
+        version: vrrp::Version::V3,
+        vrid: 99,
+        priority: 100,
+        interval_cs: 100,
+        auth: vrrp::Auth::None,
+        addresses: vec!["10.77.0.199".parse().unwrap()],
+    };
+    let frame = build::advert(
+        [2, 0, 0, 0, 0, 9],
+        "10.77.0.9".parse().unwrap(),
+        255,
+        &repr,
+        vrrp::ChecksumMode::PseudoHeader,
+    );
+    let before = dataplane::read_counters(&ebpf).unwrap();
+    let mut records = 0;
+    for _ in 0..20 {
+        assert_eq!(verdict(&mut ebpf, &frame), XDP_PASS);
+        records += events.try_drain().len();
+    }
+    let after = dataplane::read_counters(&ebpf).unwrap();
+    assert_eq!(records, 1);
+    let delta = |c| after.get(c) - before.get(c);
+    assert_eq!(delta(counter::VRID_UNCONFIGURED), 20);
+    assert_eq!(delta(counter::UNCONFIGURED_REPORTED), 1);
 }

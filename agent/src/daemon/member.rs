@@ -227,10 +227,9 @@ impl Member {
     }
 
     /// The kernel times this router's Active_Down interval: XDP attached,
-    /// and no rule the kernel does not know (preempt_delay, RFC 9568 §8.4
-    /// mixed v2/v3) bends the reset.
+    /// and the kernel judges its adverts (`dataplane::rules`).
     pub fn kernel_times_down(&self) -> bool {
-        self.xdp.is_some() && self.proto.preempt_delay.is_zero() && !self.proto.mixed_v2
+        self.xdp.is_some() && crate::dataplane::rules::kernel_times_down(&self.proto)
     }
 
     /// Whether the kernel re-arms the down timer on an advert of `priority`
@@ -295,28 +294,10 @@ impl Member {
         priority: u8,
         active: bool,
     ) -> (xvrrp_common::VrKey, xvrrp_common::VrConfig) {
-        let (auth, mut flags) = match (self.proto.version, self.proto.auth) {
-            (vrrp::Version::V2, vrrp::Auth::Pass(p)) => (p, xvrrp_common::VR_AUTH_PASS),
-            _ => ([0; 8], 0),
-        };
-        if self.proto.preempt {
-            flags |= xvrrp_common::VR_PREEMPT;
-        }
-        if self.kernel_times_down() {
-            flags |= xvrrp_common::VR_DOWN_TIMER;
-        }
-        if active {
-            flags |= xvrrp_common::VR_ACTIVE;
-        }
-        let cfg = xvrrp_common::VrConfig {
-            auth,
-            flags,
-            addr_count: self.proto.vips.len() as u8,
-            priority,
-            down_adverts: self.proto.down_timer_adverts.min(255) as u8,
-            addr_sum: crate::dataplane::addr_sum(&self.proto.vips),
-        };
-        (self.vr_key(), cfg)
+        (
+            self.vr_key(),
+            crate::dataplane::rules::vr_config(&self.proto, priority, active),
+        )
     }
 
     /// A reload in place (the election's side is `Input::Reconfigure`): the

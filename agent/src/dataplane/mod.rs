@@ -3,6 +3,7 @@
 
 pub mod netlink;
 pub mod object;
+pub mod rules;
 
 use std::{fmt, os::fd::AsFd as _};
 
@@ -516,8 +517,14 @@ fn counters_of(map: &Map) -> anyhow::Result<Counters> {
 }
 
 /// Snapshot of the program's counters, indexed by `xvrrp_common::counter`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Counters(pub [u64; counter::COUNT as usize]);
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters([0; counter::COUNT as usize])
+    }
+}
 
 impl Counters {
     pub fn get(&self, index: u32) -> u64 {

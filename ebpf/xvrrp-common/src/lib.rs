@@ -49,6 +49,13 @@ pub struct VrConfig {
     /// keepalived's down_timer_adverts (the 3 in Active_Down_Interval).
     pub down_adverts: u8,
     pub addr_sum: u32,
+    /// The VRRP version adverts must carry (2 or 3), as the election
+    /// discards the other (0: either, never set for a kernel-judged router).
+    pub version: u8,
+    pub _pad: u8,
+    /// v2: the Adver Int (centiseconds, whole seconds) adverts must carry
+    /// (RFC 3768 §7.1); 0: not checked (v3 learns the Active's).
+    pub interval_cs: u16,
 }
 
 /// v2 adverts must carry auth type 1 with this password.
@@ -60,6 +67,12 @@ pub const VR_DOWN_TIMER: u8 = 4;
 /// This host is Active for the router: every advert heard is recorded
 /// (another Active is news: preemption or a healed split brain), reason 0.
 pub const VR_ACTIVE: u8 = 8;
+
+/// The agent judges this router's adverts itself, on its socket (unicast
+/// peers, RFC 9568 §8.4 mixed v2/v3): the program checks them for validity
+/// and passes them on, with no LAST, timer or record, so the kernel never
+/// accepts an advert the election would discard.
+pub const VR_SOCKET: u8 = 16;
 
 /// The last valid advert seen for a virtual router.
 #[repr(C)]
@@ -204,8 +217,13 @@ pub mod counter {
     pub const TIMER_FAILED: u32 = 29;
     /// Frames to the virtual MAC of a router this host is Backup for.
     pub const VMAC_DROP_BACKUP: u32 = 30;
+    /// Valid adverts of a router the agent judges on its socket (VR_SOCKET).
+    pub const ADVERT_TO_SOCKET: u32 = 31;
+    /// Records of adverts for VRIDs not configured here, sent at most once
+    /// a second per source (monitor mode logs them).
+    pub const UNCONFIGURED_REPORTED: u32 = 32;
     /// Number of counters.
-    pub const COUNT: u32 = 31;
+    pub const COUNT: u32 = 33;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -240,6 +258,8 @@ pub mod counter {
         "down_expired",
         "timer_failed",
         "vmac_drop_backup",
+        "advert_to_socket",
+        "unconfigured_reported",
     ];
 }
 

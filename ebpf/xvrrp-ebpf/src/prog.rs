@@ -14,7 +14,7 @@ use aya_ebpf::{
 use xvrrp_common::{
     counter, reason, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES,
     FAMILY_V4, FAMILY_V6, LEASE_LENGTH, LEASE_RENEWED, LEASE_SLOTS, MAX_VIPS, MAX_VRS, VIP_ACCEPT,
-    VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT,
+    VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
 };
 
 #[map(name = "COUNTERS")]
@@ -38,6 +38,10 @@ static LAST: HashMap<VrKey, LastAdvert> = HashMap::with_max_entries(MAX_VRS, 0);
 /// When each source last had an invalid advert reported (rate limit).
 #[map(name = "REPORTED")]
 static REPORTED: LruHashMap<[u8; 16], u64> = LruHashMap::with_max_entries(1024, 0);
+
+/// When adverts for an unconfigured VRID from a source were last recorded.
+#[map(name = "UNKNOWN_SEEN")]
+static UNKNOWN_SEEN: LruHashMap<[u8; 16], u64> = LruHashMap::with_max_entries(1024, 0);
 
 /// One Active_Down timer per virtual router (a BTF map: bpf_timer needs it).
 #[repr(C)]
@@ -622,22 +626,39 @@ fn advert(
         }
         Some(cfg) => {
             active = cfg.flags & VR_ACTIVE != 0;
-            // RFC 3768 §7.1: authentication must match.
+            // RFC 3768 §7.1: authentication must match. Then the election's
+            // own discards (agent/src/proto/router.rs `advert`), so that the
+            // kernel never re-arms a timer on an advert the election would
+            // throw away: another version, and in v2 another Adver Int.
+            // (One reject below: each call site costs BPF stack.)
             let auth_at = off + VRRP_HLEN + addr_count * addr_len;
+            let mut bad = 0u32;
             if version == 2 {
                 let want_type = if cfg.flags & VR_AUTH_PASS != 0 { 1 } else { 0 };
                 if h[4] != want_type {
-                    return reject(ctx, counter::INVALID_AUTH, family, src);
-                }
-                if want_type == 1 {
-                    let Some(data) = ptr_at::<[u8; 8]>(ctx, auth_at) else {
-                        return reject(ctx, counter::INVALID_LENGTH, family, src);
-                    };
-                    // SAFETY: checked by ptr_at.
-                    if unsafe { *data } != cfg.auth {
-                        return reject(ctx, counter::INVALID_AUTH, family, src);
+                    bad = counter::INVALID_AUTH;
+                } else if want_type == 1 {
+                    match ptr_at::<[u8; 8]>(ctx, auth_at) {
+                        None => bad = counter::INVALID_LENGTH,
+                        // SAFETY: checked by ptr_at.
+                        Some(data) if unsafe { *data } != cfg.auth => bad = counter::INVALID_AUTH,
+                        Some(_) => {}
                     }
                 }
+            }
+            if bad == 0 && cfg.version != 0 && version != cfg.version {
+                bad = counter::INVALID_VERSION;
+            }
+            if bad == 0 && version == 2 && cfg.interval_cs != 0 && interval_cs != cfg.interval_cs {
+                bad = counter::INVALID_INTERVAL;
+            }
+            if bad != 0 {
+                return reject(ctx, bad, family, src);
+            }
+            // Unicast peers and mixed v2/v3: the agent judges on its socket.
+            if cfg.flags & VR_SOCKET != 0 {
+                count(counter::ADVERT_TO_SOCKET);
+                return xdp_action::XDP_PASS;
             }
             // RFC 9568 §7.1 MAY: the address set; a different one is a conflict.
             let mut asum: u32 = 0;
@@ -711,6 +732,20 @@ fn advert(
     if why == 0 && !active {
         count(counter::ADVERT_UNCHANGED);
         return verdict;
+    }
+    // A VRID this host does not run: the agent ignores these records (the
+    // socket reports such adverts); monitor mode logs them. At most one a
+    // second per source, like invalid adverts.
+    if why & reason::UNCONFIGURED != 0 {
+        // SAFETY: helper without arguments.
+        let now = unsafe { bpf_ktime_get_ns() };
+        // SAFETY: copied out at once.
+        let last = unsafe { UNKNOWN_SEEN.get(&src) }.copied().unwrap_or(0);
+        if last != 0 && now.wrapping_sub(last) < INVALID_REPORT_NS {
+            return verdict;
+        }
+        let _ = UNKNOWN_SEEN.insert(&src, &now, 0);
+        count(counter::UNCONFIGURED_REPORTED);
     }
     let record = AdvertRecord {
         // SAFETY: helper without arguments.
