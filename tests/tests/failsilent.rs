@@ -212,3 +212,59 @@ fn a_failed_task_ends_the_agent_and_the_restart_is_hitless() {
         drop(r1);
     }
 }
+
+/// With `vrrp_startup_delay`, a restarted agent checks the lease again after
+/// the delay: still fresh (1 s adverts, a 3 s lease, a 1 s delay), it
+/// resumes as Active and announces the VIP once (neighbours may have aged it
+/// out meanwhile); run out (a 4 s delay), it starts fresh as a Backup.
+#[test]
+fn resume_after_vrrp_startup_delay_rechecks_the_lease_and_announces() {
+    use xvrrp_tests::capture::{Capture, Seen};
+    require_root();
+    let lan = Lan::new("startdelay", 3).unwrap();
+    let slow = |prio: u8, delay: u32| {
+        format!(
+            "global_defs {{\n  vrrp_startup_delay {delay}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  version 3\n  priority {prio}\n  advert_int 1\n  virtual_ipaddress {{\n    10.77.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let mut r1 = lan.xvrrp(0, "r1", &slow(150, 0)).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &slow(100, 0)).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    let t2 = r2.transitions("VI_1");
+
+    let capture = Capture::start(&lan.host(2).ns.name, VIP.into()).unwrap();
+    r1.proc.signal(libc::SIGKILL);
+    r1.proc.wait_exit(Duration::from_secs(5));
+    let since = now_ns();
+    let r1 = lan.xvrrp(0, "r1-delayed", &slow(150, 1)).unwrap();
+    assert!(
+        r1.proc
+            .wait_log("resuming as Active", Duration::from_secs(5)),
+        "{}",
+        r1.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let announced = capture
+        .since(since)
+        .iter()
+        .filter(|e| {
+            e.seen
+                == Seen::Announce {
+                    mac: lan.host(0).mac,
+                }
+        })
+        .count();
+    assert!(announced >= 1, "no GARP after the delayed resume");
+    assert_eq!(r2.transitions("VI_1"), t2, "{}", r2.proc.log_text());
+    drop(r1);
+
+    // Killed again; a delay longer than the lease: fresh start, no resume.
+    let r1 = lan.xvrrp(0, "r1-too-late", &slow(150, 4)).unwrap();
+    assert!(
+        r1.proc.wait_log("starting fresh", Duration::from_secs(10)),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(!r1.proc.log_text().contains("resuming as Active"));
+}

@@ -227,7 +227,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     };
     let mut groups = d.build(&config)?;
     // Groups a crashed run left Active in the re-adopted dataplane, same config.
-    let resume: Vec<bool> = groups
+    let mut resume: Vec<bool> = groups
         .iter()
         .map(|g| g.members.iter().all(|m| m.can_resume()))
         .collect();
@@ -243,6 +243,19 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             d.config.global.startup_delay
         );
         tokio::time::sleep(d.config.global.startup_delay).await;
+        // The lease may have run out meanwhile: then a Backup has taken
+        // over, and this one starts fresh.
+        for (g, resumed) in d.groups.iter().zip(resume.iter_mut()) {
+            let fresh = g.members.iter().all(|m| {
+                m.xdp
+                    .as_ref()
+                    .is_some_and(|x| x.lock().expect("dataplane lock").lease_fresh())
+            });
+            if *resumed && !fresh {
+                info!(group = %g.sg.name, "the lease ran out during vrrp_startup_delay: starting fresh, not resuming");
+                *resumed = false;
+            }
+        }
     }
     for (g, resumed) in d.groups.iter_mut().zip(&resume) {
         for m in &mut g.members {
@@ -266,6 +279,17 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 Input::Startup
             },
         );
+    }
+    // After vrrp_startup_delay, neighbours may have aged out the VIPs'
+    // entries: a resumed Active announces them once.
+    if !d.config.global.startup_delay.is_zero() {
+        for (g, resumed) in d.groups.iter_mut().zip(&resume) {
+            if *resumed {
+                for (m, r) in g.members.iter_mut().zip(g.sg.members()) {
+                    m.execute(&crate::proto::Action::SendGarp, r);
+                }
+            }
+        }
     }
     let resumed = resume.iter().filter(|r| **r).count();
     info!(

@@ -113,6 +113,13 @@ pub(crate) fn transact(msg: &[u8]) -> io::Result<i32> {
     }
     // SAFETY: a fresh fd we own.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // The event loop calls this: a lost answer must not hang the agent.
+    nix::sys::socket::setsockopt(
+        &fd,
+        nix::sys::socket::sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(2, 0),
+    )
+    .map_err(io::Error::from)?;
     // SAFETY: msg is valid for its length; the kernel is the default destination.
     if unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
         return Err(io::Error::last_os_error());

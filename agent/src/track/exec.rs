@@ -26,27 +26,25 @@ impl Outcome {
     }
 }
 
-/// uid/gid of a user name (and optional group), via getpwnam/getgrnam.
+/// uid/gid of a user name (and optional group), from the user database
+/// (NSS: may block on a directory service, so callers on the event loop use
+/// `lookup_off_loop`).
 pub fn lookup(user: &ScriptUser) -> Option<(u32, u32)> {
-    let cname = std::ffi::CString::new(user.user.as_str()).ok()?;
-    // SAFETY: getpwnam with a valid C string; fields copied out at once.
-    let pw = unsafe { libc::getpwnam(cname.as_ptr()) };
-    if pw.is_null() {
-        return None;
-    }
-    // SAFETY: pw is non-null.
-    let (uid, mut gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-    if let Some(g) = &user.group {
-        let cg = std::ffi::CString::new(g.as_str()).ok()?;
-        // SAFETY: as above.
-        let gr = unsafe { libc::getgrnam(cg.as_ptr()) };
-        if gr.is_null() {
-            return None;
-        }
-        // SAFETY: gr is non-null.
-        gid = unsafe { (*gr).gr_gid };
-    }
-    Some((uid, gid))
+    let pw = nix::unistd::User::from_name(&user.user).ok()??;
+    let gid = match &user.group {
+        Some(g) => nix::unistd::Group::from_name(g).ok()??.gid,
+        None => pw.gid,
+    };
+    Some((pw.uid.as_raw(), gid.as_raw()))
+}
+
+/// `lookup` on tokio's blocking pool, off the event loop.
+pub async fn lookup_off_loop(user: &ScriptUser) -> Option<(u32, u32)> {
+    let u = user.clone();
+    tokio::task::spawn_blocking(move || lookup(&u))
+        .await
+        .ok()
+        .flatten()
 }
 
 /// keepalived runs scripts as `keepalived_script` when that user exists.
@@ -93,7 +91,7 @@ pub async fn run(
         .kill_on_drop(true);
     c.process_group(0);
     if let Some(u) = user {
-        match lookup(u) {
+        match lookup_off_loop(u).await {
             Some((uid, gid)) => {
                 c.uid(uid).gid(gid);
             }
