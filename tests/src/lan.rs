@@ -205,7 +205,7 @@ impl Lan {
             ],
             &self.logs.join(format!("{name}.log")),
         )?;
-        Ok(Keepalived { proc })
+        Ok(Keepalived { proc, conf: path })
     }
 }
 
@@ -303,6 +303,8 @@ impl Agent {
 
 pub struct Keepalived {
     pub proc: Proc,
+    /// Its config file (rewrite it and send SIGHUP to reload).
+    pub conf: PathBuf,
 }
 
 impl Keepalived {

@@ -197,6 +197,189 @@ pub fn changes(old: &Instance, new: &Instance) -> Vec<&'static str> {
     out
 }
 
+/// Applying a plan to the running daemon.
+mod apply {
+    use super::super::*;
+
+    impl Daemon {
+        /// SIGHUP (DESIGN.md rule 6): instances whose identity is unchanged
+        /// carry on and take the new values in place; removed ones stop
+        /// (priority 0), new ones start. A config that does not load, or whose
+        /// new parts cannot be built, is refused and the running one carries on.
+        pub(in crate::daemon) fn reload(&mut self) {
+            let began = Instant::now();
+            info!("SIGHUP: reloading {}", self.opts.config.display());
+            let refuse = |e: anyhow::Error| {
+                error!("reload refused, the running configuration stays: {e:#}");
+            };
+            let cfg = match load(&self.opts) {
+                Ok(c) => c,
+                Err(e) => return refuse(e),
+            };
+            let layout = reload::layout(&cfg);
+            let old_shapes: Vec<reload::Shape> = self
+                .groups
+                .iter()
+                .map(|g| reload::Shape {
+                    name: g.members.first().and_then(|m| m.group.clone()),
+                    members: g
+                        .members
+                        .iter()
+                        .map(|m| reload::Identity::of(&m.instance))
+                        .collect(),
+                })
+                .collect();
+            let plan = reload::plan(&old_shapes, &reload::shapes(&layout));
+            // Everything that can fail, before anything changes.
+            let mut fresh: Vec<Option<Group>> = Vec::new();
+            let mut updates: Vec<Vec<MemberParts>> = Vec::new();
+            for ((name, members), fate) in layout.iter().zip(&plan.fates) {
+                match *fate {
+                    reload::Fate::Start => match self.group(&cfg, *name, members) {
+                        Ok(g) => {
+                            fresh.push(Some(g));
+                            updates.push(Vec::new());
+                        }
+                        Err(e) => return refuse(e),
+                    },
+                    reload::Fate::InPlace { old } => {
+                        let mut parts = Vec::new();
+                        for (j, i) in members.iter().enumerate() {
+                            let (ifindex, vmac) = {
+                                let m = &mut self.groups[old].members[j];
+                                (m.ifindex, m.vmac.take())
+                            };
+                            let got = self.member_parts(&cfg, i, ifindex, vmac.as_ref());
+                            self.groups[old].members[j].vmac = vmac;
+                            match got.with_context(|| format!("vrrp_instance {}", i.name)) {
+                                Ok(mut p) => {
+                                    let before = &self.groups[old].members[j].instance;
+                                    if reload::without_positions(before).notify
+                                        != reload::without_positions(i).notify
+                                    {
+                                        p.notifier = Some(self.notifier(&cfg, i));
+                                    }
+                                    parts.push(p);
+                                }
+                                Err(e) => return refuse(e),
+                            }
+                        }
+                        fresh.push(None);
+                        updates.push(parts);
+                    }
+                }
+            }
+            let now = Instant::now();
+            let mut old: Vec<Option<Group>> = std::mem::take(&mut self.groups)
+                .into_iter()
+                .map(Some)
+                .collect();
+            // Stop what went away (or changed identity).
+            self.groups = plan.stop.iter().filter_map(|k| old[*k].take()).collect();
+            for g in 0..self.groups.len() {
+                info!(group = %self.groups[g].sg.name, "reload: stopping (removed, or its interface, VRID or family changed)");
+                self.feed(g, now, 0, Input::Shutdown);
+                for m in &mut self.groups[g].members {
+                    m.remove_vips();
+                    m.clear_xdp();
+                    if let Some(xdp) = &m.xdp {
+                        xdp.lock().expect("dataplane lock").remove_vr(&m.vr_key());
+                    }
+                }
+            }
+            let mut started = Vec::new();
+            self.groups = plan
+                .fates
+                .iter()
+                .enumerate()
+                .map(|(n, fate)| match *fate {
+                    reload::Fate::InPlace { old: k } => old[k].take().expect("each kept once"),
+                    reload::Fate::Start => {
+                        started.push(n);
+                        fresh[n].take().expect("built above")
+                    }
+                })
+                .collect();
+            // Change in place.
+            let mut in_place = 0;
+            for (n, parts) in updates.into_iter().enumerate() {
+                let (name, members) = &layout[n];
+                if matches!(plan.fates[n], reload::Fate::Start) {
+                    continue;
+                }
+                if let Some(gcfg) = name.and_then(|gn| cfg.groups.iter().find(|g| g.name == gn)) {
+                    let old_cfg = self.config.groups.iter().find(|g| g.name == gcfg.name);
+                    if old_cfg.map(|o| &o.notify) != Some(&gcfg.notify) {
+                        let fifos = crate::notify::fifos(
+                            &gcfg.notify,
+                            cfg.global.notify_fifo.as_ref(),
+                            &mut self.fifos,
+                        );
+                        self.groups[n].notifier = Some(Notifier::spawn(
+                            "GROUP",
+                            &gcfg.name,
+                            &gcfg.notify,
+                            script_user(&cfg),
+                            fifos,
+                        ));
+                    }
+                }
+                for (j, (i, p)) in members.iter().zip(parts).enumerate() {
+                    let member = &self.groups[n].members[j];
+                    let changed = reload::changes(&member.instance, i);
+                    if !changed.is_empty() {
+                        info!(instance = %i.name, "reload: {} changed: applied in place, no transition", changed.join(", "));
+                    }
+                    let proto = p.proto.clone();
+                    let group = &mut self.groups[n];
+                    group.members[j].reconfigure(
+                        (*i).clone(),
+                        name.map(str::to_owned),
+                        p,
+                        &group.sg.members()[j],
+                    );
+                    self.feed(n, now, j, Input::Reconfigure(Box::new(proto)));
+                    in_place += 1;
+                }
+            }
+            provision_xdp(&mut self.groups);
+            let mut tracker = Tracker::start(&cfg, self.track_tx.clone());
+            if let Some(old) = &self.tracker {
+                tracker.carry_over(old);
+            }
+            self.tracker = Some(tracker);
+            self.config = cfg;
+            self.reindex();
+            reconcile_xdp(&self.groups);
+            self.health(now);
+            for g in &started {
+                info!(group = %self.groups[*g].sg.name, "reload: starting (new, or its interface, VRID or family changed)");
+                self.feed(*g, now, 0, Input::Startup);
+            }
+            // Receivers for interfaces no longer used.
+            let used: Vec<(u32, Family)> = self
+                .groups
+                .iter()
+                .flat_map(|g| g.members.iter().map(|m| (m.ifindex, m.proto.family)))
+                .collect();
+            self.rx.retain(|k, h| {
+                let keep = used.contains(k);
+                if !keep {
+                    h.abort();
+                }
+                keep
+            });
+            info!(
+                in_place,
+                started = started.len(),
+                stopped = plan.stop.len(),
+                "reload done in {:.1} ms",
+                began.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

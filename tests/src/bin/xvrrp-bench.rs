@@ -16,6 +16,7 @@ use xvrrp_tests::{
     capture::{self, Capture, Event, Prober, Seen},
     lan::{Agent, Keepalived, Lan},
     sh, wait_until,
+    watch::Report,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
@@ -105,13 +106,25 @@ impl Node {
         self.reap();
     }
 
-    /// SIGTERM (a clean stop: priority 0) or SIGQUIT (xvrrp's restart).
-    fn signal(&mut self, sig: i32) {
+    /// SIGTERM (a clean stop: priority 0), SIGQUIT (xvrrp's restart), SIGHUP.
+    fn signal(&self, sig: i32) {
         match (&self.xvrrp, &self.keepalived) {
             (Some(a), _) => a.proc.signal(sig),
             (_, Some(k)) => k.proc.signal(sig),
             _ => {}
         }
+    }
+
+    /// Rewrites the running config and sends SIGHUP (both reload on it).
+    fn reload(&self, conf: &str) -> anyhow::Result<()> {
+        let path = match (&self.xvrrp, &self.keepalived) {
+            (Some(a), _) => &a.conf,
+            (_, Some(k)) => &k.conf,
+            _ => anyhow::bail!("not running"),
+        };
+        std::fs::write(path, conf)?;
+        self.signal(libc::SIGHUP);
+        Ok(())
     }
 
     fn reap(&mut self) {
@@ -484,29 +497,30 @@ fn junk_flood(kind: Kind) -> anyhow::Result<(f64, u64)> {
     Ok((sent as f64 / length.as_secs_f64(), after - before))
 }
 
-/// Figure 6: restart of the Active's agent (xvrrp: SIGQUIT and start again,
-/// same config; keepalived: stop and start). (answering-MAC changes seen by
-/// the client, ARP probes left unanswered.)
-fn restart(kind: Kind) -> anyhow::Result<(u64, u64, u64)> {
+/// What the client saw while it probed ARP every 2 ms: answering-MAC
+/// changes, requests unanswered, requests sent.
+fn seen(report: &Report) -> (u64, u64, u64) {
+    (
+        report.mac_changes() as u64,
+        report.unanswered() as u64,
+        report.requests.len() as u64,
+    )
+}
+
+/// Figure 6: restart of the Active's agent at `interval_cs` adverts (xvrrp:
+/// SIGQUIT and start again at once, same config; keepalived: stop and
+/// start). What the client saw, and xvrrp's own restart time (ms).
+fn restart(kind: Kind, interval_cs: u16) -> anyhow::Result<((u64, u64, u64), Option<f64>)> {
     let lan = Lan::new(&format!("bench-restart-{}", kind.name()), 3)?;
-    let ca = conf(1, 150, 100, false, false);
+    let ca = conf(1, 150, interval_cs, false, false);
     let mut a = Node::start(&lan, kind, 0, &ca, &[])?;
-    let _b = Node::start(&lan, kind, 1, &conf(1, 100, 100, false, false), &[])?;
+    let _b = Node::start(&lan, kind, 1, &conf(1, 100, interval_cs, false, false), &[])?;
     wait_until(Duration::from_secs(20), || {
         answering(&lan, 2) == Some(lan.host(0).mac)
     });
     std::thread::sleep(Duration::from_secs(1));
-    let cap = Capture::start(&lan.host(2).ns.name, VIP.into())?;
-    let period = Duration::from_millis(10);
-    let probe = Prober::start(
-        &lan.host(2).ns.name,
-        lan.host(2).v4,
-        lan.host(2).v6,
-        VIP.into(),
-        period,
-    )?;
-    std::thread::sleep(Duration::from_millis(500));
-    let t0 = capture::now_ns();
+    let watch = lan.host(2).watch(VIP, Duration::from_millis(2))?;
+    std::thread::sleep(Duration::from_millis(300));
     a.signal(if kind == Kind::Xvrrp {
         libc::SIGQUIT
     } else {
@@ -514,36 +528,65 @@ fn restart(kind: Kind) -> anyhow::Result<(u64, u64, u64)> {
     });
     a.reap();
     a.restart(&lan, &ca, &[])?;
+    let took = a.xvrrp.as_ref().and_then(|x| {
+        x.proc
+            .log_text()
+            .split("started in ")
+            .nth(1)?
+            .split(" ms")
+            .next()?
+            .parse()
+            .ok()
+    });
     // Long enough for keepalived to preempt back (3 intervals and skew).
-    std::thread::sleep(Duration::from_secs(5));
-    drop(probe);
-    std::thread::sleep(Duration::from_millis(100));
-    let ev = cap.since(t0.saturating_sub(100_000_000));
-    let mut changes = 0u64;
-    let mut last_mac = None;
-    let mut missed = 0u64;
-    let mut probes = 0u64;
-    let mut pending = false;
-    for e in &ev {
-        match e.seen {
-            Seen::Probe => {
-                if pending {
-                    missed += 1;
-                }
-                probes += 1;
-                pending = true;
-            }
-            Seen::Answer { mac } => {
-                pending = false;
-                if last_mac.is_some_and(|m| m != mac) {
-                    changes += 1;
-                }
-                last_mac = Some(mac);
-            }
-            _ => {}
-        }
+    std::thread::sleep(Duration::from_millis(interval_cs as u64 * 40).max(Duration::from_secs(2)));
+    Ok((seen(&watch.stop(Duration::from_millis(100))), took))
+}
+
+/// The changes figure 7 reloads on the Active, in order (each on top of the last).
+const RELOADS: [&str; 3] = [
+    "priority 150 -> 160",
+    "a notify script added",
+    "a VIP added",
+];
+
+/// The Active's config after the first `n` changes of `RELOADS`.
+fn reloaded(n: usize, interval_cs: u16) -> String {
+    let mut c = conf(1, if n >= 1 { 160 } else { 150 }, interval_cs, false, false);
+    if n >= 2 {
+        c = c.replace(
+            "  virtual_ipaddress {",
+            "  notify /bin/true\n  virtual_ipaddress {",
+        );
     }
-    Ok((changes, missed, probes))
+    if n >= 3 {
+        c = c.replace(
+            &format!("    {VIP}/24\n"),
+            &format!("    {VIP}/24\n    10.77.0.101/24\n"),
+        );
+    }
+    c
+}
+
+/// Figure 7: SIGHUP on the Active with each change of `RELOADS` at 100 ms
+/// adverts: what the client saw during each reload.
+fn reloads(kind: Kind) -> anyhow::Result<Vec<(u64, u64, u64)>> {
+    let lan = Lan::new(&format!("bench-reload-{}", kind.name()), 3)?;
+    let a = Node::start(&lan, kind, 0, &reloaded(0, 10), &[])?;
+    let _b = Node::start(&lan, kind, 1, &conf(1, 100, 10, false, false), &[])?;
+    wait_until(Duration::from_secs(20), || {
+        answering(&lan, 2) == Some(lan.host(0).mac)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let mut out = Vec::new();
+    for n in 1..=RELOADS.len() {
+        let watch = lan.host(2).watch(VIP, Duration::from_millis(2))?;
+        std::thread::sleep(Duration::from_millis(300));
+        a.reload(&reloaded(n, 10))?;
+        std::thread::sleep(Duration::from_secs(3));
+        out.push(seen(&watch.stop(Duration::from_millis(100))));
+    }
+    Ok(out)
 }
 
 fn fmt3((a, b, c): (f64, f64, f64)) -> String {
@@ -626,7 +669,7 @@ fn main() -> anyhow::Result<()> {
             "--runs" => runs = args.next().context("--runs N")?.parse()?,
             "--out" => out_dir = args.next().context("--out DIR")?.into(),
             "--only" => only = args.next(),
-            other => anyhow::bail!("unknown argument {other} (--runs N, --out DIR, --only 1..6)"),
+            other => anyhow::bail!("unknown argument {other} (--runs N, --out DIR, --only 1..7)"),
         }
     }
     let want = |f: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == f));
@@ -805,15 +848,49 @@ fn main() -> anyhow::Result<()> {
         md.push('\n');
     }
     if want("6") {
-        let _ = writeln!(md, "## 6. Restarting the Active's agent\n\nxvrrp: SIGQUIT and start again with the same config (hitless restart); keepalived: stop (SIGTERM) and start. The client probes ARP every 10 ms from just before the restart until 5 s after it; changes of the answering MAC and probes left unanswered.\n\n| | answering-MAC changes | probes unanswered / sent |\n|---|---|---|");
-        let mut r = Vec::new();
-        for k in kinds {
-            eprintln!("figure 6: {} ...", k.name());
-            let (changes, missed, probes) = restart(k)?;
-            let _ = writeln!(md, "| {} | {changes} | {missed} / {probes} |", k.name());
-            r.push((changes, missed));
+        let _ = writeln!(md, "## 6. Restarting the Active's agent\n\nxvrrp: SIGQUIT and start again at once with the same config (hitless restart: the XDP program and its maps are re-adopted); keepalived: stop (SIGTERM) and start. The client probes ARP every 2 ms from just before the restart until well after it; changes of the answering MAC and probes left unanswered, at three advert intervals. xvrrp's own start time is from its log (`started in N ms`).\n\n| adverts | | answering-MAC changes | probes unanswered / sent | restart took |\n|---|---|---|---|---|");
+        for cs in [1u16, 10, 100] {
+            let mut r = Vec::new();
+            for k in kinds {
+                eprintln!("figure 6: {} at {} ms ...", k.name(), cs as u32 * 10);
+                let ((changes, missed, probes), took) = restart(k, cs)?;
+                let took = took.map_or("—".to_owned(), |t| format!("{t:.1} ms"));
+                let _ = writeln!(
+                    md,
+                    "| {} ms | {} | {changes} | {missed} / {probes} | {took} |",
+                    cs as u32 * 10,
+                    k.name()
+                );
+                r.push((changes, missed));
+            }
+            summary.push(format!("restart of the Active at {} ms: client-seen changes xvrrp {} vs keepalived {}, unanswered probes {} vs {}", cs as u32 * 10, r[0].0, r[1].0, r[0].1, r[1].1));
         }
-        summary.push(format!("restart of the Active: client-seen changes xvrrp {} vs keepalived {}, unanswered probes {} vs {}", r[0].0, r[1].0, r[0].1, r[1].1));
+        md.push('\n');
+    }
+    if want("7") {
+        let _ = writeln!(md, "## 7. Reload (SIGHUP) on the Active\n\nBoth routers at 100 ms adverts; the Active's config changes one thing at a time and it gets SIGHUP; the client probes ARP every 2 ms from just before each reload until 3 s after it. keepalived 2.2.7 applies these changes in place as well.\n\n| change | | answering-MAC changes | probes unanswered / sent |\n|---|---|---|---|");
+        let mut all = Vec::new();
+        for k in kinds {
+            eprintln!("figure 7: {} ...", k.name());
+            all.push(reloads(k)?);
+        }
+        for (i, what) in RELOADS.iter().enumerate() {
+            for (k, r) in kinds.iter().zip(&all) {
+                let (changes, missed, probes) = r[i];
+                let _ = writeln!(
+                    md,
+                    "| {what} | {} | {changes} | {missed} / {probes} |",
+                    k.name()
+                );
+            }
+        }
+        let total = |r: &Vec<(u64, u64, u64)>| r.iter().map(|x| x.0).sum::<u64>();
+        summary.push(format!(
+            "reload on the Active ({} changes): answering-MAC changes xvrrp {} vs keepalived {}",
+            RELOADS.len(),
+            total(&all[0]),
+            total(&all[1])
+        ));
         md.push('\n');
     }
     let _ = writeln!(md, "## Summary\n");

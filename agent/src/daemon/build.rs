@@ -1,0 +1,398 @@
+//! Startup side of the daemon: groups, members and their sockets, the
+//! XDP program per interface, and what the config decides for each.
+
+use super::*;
+
+impl Daemon {
+    /// Builds groups (with sockets) for `cfg`; sockets are shared and reused.
+    pub(super) fn build(&mut self, cfg: &Config) -> anyhow::Result<Vec<Group>> {
+        reload::layout(cfg)
+            .into_iter()
+            .map(|(name, members)| self.group(cfg, name, &members))
+            .collect()
+    }
+
+    pub(super) fn group(
+        &mut self,
+        cfg: &Config,
+        name: Option<&str>,
+        instances: &[&Instance],
+    ) -> anyhow::Result<Group> {
+        let notifier = name
+            .and_then(|n| cfg.groups.iter().find(|g| g.name == n))
+            .map(|g| {
+                let fifos = crate::notify::fifos(
+                    &g.notify,
+                    cfg.global.notify_fifo.as_ref(),
+                    &mut self.fifos,
+                );
+                Notifier::spawn("GROUP", &g.name, &g.notify, script_user(cfg), fifos)
+            });
+        let mut members = Vec::new();
+        let mut routers = Vec::new();
+        for i in instances {
+            let m = self
+                .member(cfg, name, i)
+                .with_context(|| format!("vrrp_instance {}", i.name))?;
+            routers.push(Router::new(m.proto.clone()));
+            members.push(m);
+        }
+        Ok(Group {
+            sg: SyncGroup::new(name.unwrap_or(&instances[0].name), routers),
+            members,
+            notifier,
+            notified: State::Initialize,
+        })
+    }
+
+    pub(super) fn member(
+        &mut self,
+        cfg: &Config,
+        group: Option<&str>,
+        i: &Instance,
+    ) -> anyhow::Result<Member> {
+        let ifindex = iface::ifindex(&i.interface)?;
+        let v6 = i.is_ipv6();
+        let family = if v6 { Family::V6 } else { Family::V4 };
+        if i.state == config::model::InitialState::Master && i.priority != 255 {
+            info!(
+                instance = %i.name,
+                "state MASTER with priority {}: starting as Backup, Active after Active_Down_Interval of silence (RFC 9568; keepalived waits about one advert interval)",
+                i.priority
+            );
+        }
+        if let std::collections::hash_map::Entry::Vacant(e) = self.rx.entry((ifindex, family)) {
+            let groups = match family {
+                Family::V4 => vec![IpAddr::from(cfg.global.mcast_group4)],
+                Family::V6 => vec![IpAddr::from(cfg.global.mcast_group6)],
+            };
+            let rx = AdvertRx::open(&i.interface, ifindex, family, &groups)?;
+            let chan = self.adverts.clone();
+            e.insert(self.tasks.spawn(
+                format!("advert receiver ({} {family:?})", i.interface),
+                async move {
+                    // Transient errors (ENOBUFS, an interface flap) are retried;
+                    // a socket that keeps failing takes the agent down.
+                    let mut failed_in_a_row = 0u32;
+                    loop {
+                        match rx.recv().await {
+                            Ok(raw) => {
+                                failed_in_a_row = 0;
+                                if chan.send((ifindex, raw)).await.is_err() {
+                                    return Ok(());
+                                }
+                            }
+                            Err(e) if failed_in_a_row < 100 => {
+                                failed_in_a_row += 1;
+                                warn!(ifindex, "receiving adverts: {e}");
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                            Err(e) => {
+                                anyhow::bail!("receiving adverts failed 100 times in a row: {e}")
+                            }
+                        }
+                    }
+                },
+            ));
+        }
+        let v6_vmac = v6;
+        let vmac = match &i.use_vmac {
+            Some(name) => {
+                let name = if name.is_empty() {
+                    format!("vrrp.{}", i.vrid)
+                } else {
+                    name.clone()
+                };
+                Some(crate::net::vmac::Vmac::create(
+                    &i.interface,
+                    &name,
+                    crate::wire::ethernet::virtual_mac(v6_vmac, i.vrid),
+                    v6_vmac,
+                )?)
+            }
+            None => None,
+        };
+        let (vip_if, vip_index) = match &vmac {
+            Some(v) => (v.name.clone(), v.ifindex),
+            None => (i.interface.clone(), ifindex),
+        };
+        let packet = match self.packet.get(&vip_index) {
+            Some(p) => p.clone(),
+            None => {
+                let p = Arc::new(PacketSocket::open(&vip_if, false)?);
+                self.packet.insert(vip_index, p.clone());
+                p
+            }
+        };
+        let parts = self.member_parts(cfg, i, ifindex, vmac.as_ref())?;
+        let forwarding = std::fs::read_to_string(format!(
+            "/proc/sys/net/ipv6/conf/{}/forwarding",
+            i.interface
+        ))
+        .map(|s| s.trim() == "1")
+        .unwrap_or(false);
+        Ok(Member {
+            instance: i.clone(),
+            group: group.map(str::to_owned),
+            proto: parts.proto,
+            ifindex,
+            mac: announce_mac(iface::mac(&i.interface)?, i.use_vmac.is_some(), v6, i.vrid),
+            vips: parts.vips,
+            added: Vec::new(),
+            tx: parts.tx,
+            packet,
+            stats: Stats::default(),
+            last_transition: None,
+            router_flag: forwarding,
+            vmac,
+            notifier: self.notifier(cfg, i),
+            health: None,
+            checks: Vec::new(),
+            xdp: self.xdp_for(&i.interface, ifindex),
+            provisioned: None,
+            kernel_armed: false,
+            last_fed_ns: 0,
+            lease: parts.lease,
+        })
+    }
+
+    /// An instance's notify scripts and fifos.
+    pub(super) fn notifier(&mut self, cfg: &Config, i: &Instance) -> Notifier {
+        let fifos =
+            crate::notify::fifos(&i.notify, cfg.global.notify_fifo.as_ref(), &mut self.fifos);
+        Notifier::spawn("INSTANCE", &i.name, &i.notify, script_user(cfg), fifos)
+    }
+
+    /// What an instance's config decides once its interfaces exist: the
+    /// election's config, the advert sender, the addresses, the lease.
+    /// Shared by a start and a reload in place.
+    pub(super) fn member_parts(
+        &mut self,
+        cfg: &Config,
+        i: &Instance,
+        ifindex: u32,
+        vmac: Option<&crate::net::vmac::Vmac>,
+    ) -> anyhow::Result<MemberParts> {
+        let v6 = i.is_ipv6();
+        let vip_addrs: Vec<IpAddr> = i.vips.iter().map(|v| v.addr).collect();
+        let source = match i.unicast_src_ip {
+            Some(a) => a,
+            None => iface::primary(&i.interface, v6, &vip_addrs).ok_or_else(|| {
+                anyhow!(
+                    "{} has no {} address to send adverts from; add one, or set unicast_src_ip",
+                    i.interface,
+                    if v6 { "IPv6 link-local" } else { "IPv4" }
+                )
+            })?,
+        };
+        let proto = router_config(i, &cfg.global, source);
+        // With use_vmac, IPv4 adverts leave through the vmac (source MAC the
+        // virtual MAC, RFC 9568 §7.2) unless vmac_xmit_base; IPv6 ones from
+        // the base's link-local.
+        let (tx_if, tx_index) = match vmac {
+            Some(v) if !i.vmac_xmit_base && !v6 => (v.name.clone(), v.ifindex),
+            _ => (i.interface.clone(), ifindex),
+        };
+        let tx = match self.tx.get(&(tx_index, source)) {
+            Some(t) => t.clone(),
+            None => {
+                let t = Arc::new(AdvertTx::open(&tx_if, tx_index, source)?);
+                self.tx.insert((tx_index, source), t.clone());
+                t
+            }
+        };
+        let vip_index = vmac.map_or(ifindex, |v| v.ifindex);
+        let mut vips = Vec::new();
+        // virtual_ipaddress_excluded: managed like VIPs, never advertised.
+        for v in i.vips.iter().chain(&i.vips_excluded) {
+            let dev_index = match &v.dev {
+                Some(dev) => iface::ifindex(dev)?,
+                None => vip_index,
+            };
+            vips.push(rtnl::Address {
+                ifindex: dev_index,
+                addr: v.addr,
+                prefix: v.prefix,
+                broadcast: v.brd,
+                label: v.label.clone(),
+                scope: v.scope.as_deref().and_then(rtnl::scope).unwrap_or(0),
+            });
+        }
+        Ok(MemberParts {
+            proto,
+            tx,
+            vips,
+            lease: lease_length(cfg, &i.interface),
+            notifier: None,
+        })
+    }
+
+    /// The XDP program on `interface`, attached (or re-adopted) the first time;
+    /// when it cannot attach, says why once and the socket path carries on.
+    pub(super) fn xdp_for(
+        &mut self,
+        interface: &str,
+        ifindex: u32,
+    ) -> Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>> {
+        if let Some(x) = self.xdp.get(&ifindex) {
+            return x.clone();
+        }
+        let mode = self.opts.xdp_mode;
+        let got = if mode == crate::dataplane::AttachMode::Off {
+            warn!(
+                interface,
+                "XDP off (--xdp-mode off): ARP/ND answered by the kernel, adverts on sockets; \
+                 NO FAIL SILENT: if this agent is killed, the kernel keeps answering ARP/ND for \
+                 VIPs left on {interface} beside the new Active"
+            );
+            self.fail_silent.insert(
+                interface.to_owned(),
+                (
+                    false,
+                    "--xdp-mode off: the kernel answers ARP/ND for the VIPs".into(),
+                ),
+            );
+            None
+        } else {
+            match crate::dataplane::Dataplane::attach(interface, mode, !self.opts.clean) {
+                Ok(mut dp) => {
+                    info!(
+                        interface,
+                        mode = %dp.mode(),
+                        prog_id = dp.prog_id(),
+                        readopted = dp.resumed(),
+                        "XDP attached through rtnetlink: ARP/ND for Active VIPs answered in the kernel; \
+                         fail silent on (the program outlives the agent and drops requests for the VIPs once its lease runs out)"
+                    );
+                    self.fail_silent.insert(
+                        interface.to_owned(),
+                        (true, "XDP attached through rtnetlink, lease-gated".into()),
+                    );
+                    // Changes, invalid adverts and down timers come as records.
+                    match dp.take_events() {
+                        Ok(mut events) => {
+                            let tx = self.records.clone();
+                            self.tasks.spawn(
+                                format!("XDP record reader ({interface})"),
+                                async move {
+                                    loop {
+                                        let batch = events.next_batch().await?;
+                                        if tx.send(batch).await.is_err() {
+                                            return Ok(());
+                                        }
+                                    }
+                                },
+                            );
+                        }
+                        Err(e) => warn!(interface, "XDP records: {e:#}"),
+                    }
+                    Some(Arc::new(std::sync::Mutex::new(dp)))
+                }
+                Err(e) => {
+                    warn!(
+                        interface,
+                        "XDP could not attach ({e:#}); falling back to the socket path (kernel ARP/ND); \
+                         NO FAIL SILENT on {interface}: if this agent is killed, the kernel keeps \
+                         answering ARP/ND for VIPs left there"
+                    );
+                    self.fail_silent.insert(
+                        interface.to_owned(),
+                        (false, format!("XDP could not attach: {e:#}")),
+                    );
+                    None
+                }
+            }
+        };
+        self.xdp.insert(ifindex, got.clone());
+        got
+    }
+
+    pub(super) fn reindex(&mut self) {
+        self.index.clear();
+        for (g, group) in self.groups.iter().enumerate() {
+            for (m, member) in group.members.iter().enumerate() {
+                self.index.insert(
+                    (member.ifindex, member.proto.family, member.proto.vrid),
+                    (g, m),
+                );
+            }
+        }
+    }
+}
+
+/// Writes each member's configuration (priority, Active or not) into the
+/// XDP program's maps.
+pub(super) fn provision_xdp(groups: &mut [Group]) {
+    for g in groups {
+        let priorities: Vec<(u8, bool)> =
+            g.sg.members()
+                .iter()
+                .map(|r| (r.priority(), r.state() == State::Active))
+                .collect();
+        for (m, (p, active)) in g.members.iter_mut().zip(priorities) {
+            m.provision_xdp(p, active);
+        }
+    }
+}
+
+/// Removes from each interface's program what no configured instance
+/// owns: a re-adopted program keeps the maps of the run before, whose
+/// config may have had a VIP or a virtual router this one has not (it must
+/// not be answered for, nor its adverts checked).
+pub(super) fn reconcile_xdp(groups: &[Group]) {
+    let mut wanted: HashMap<
+        *const std::sync::Mutex<crate::dataplane::Dataplane>,
+        (Vec<_>, Vec<_>),
+    > = HashMap::new();
+    let mut planes = Vec::new();
+    for m in groups.iter().flat_map(|g| &g.members) {
+        let Some(xdp) = &m.xdp else { continue };
+        let entry = wanted.entry(Arc::as_ptr(xdp)).or_insert_with(|| {
+            planes.push(xdp.clone());
+            Default::default()
+        });
+        entry.0.extend(m.xdp_keys());
+        entry.1.push(m.vr_key());
+    }
+    for xdp in planes {
+        let (vips, vrs) = &wanted[&Arc::as_ptr(&xdp)];
+        let mut dp = xdp.lock().expect("dataplane lock");
+        for k in dp.vip_keys().into_iter().filter(|k| !vips.contains(k)) {
+            info!(
+                interface = dp.interface(),
+                "removing a VIP of the previous run's config from the XDP program"
+            );
+            dp.remove_vip(&k);
+        }
+        for k in dp.vr_keys().into_iter().filter(|k| !vrs.contains(k)) {
+            info!(
+                interface = dp.interface(),
+                vrid = k.vrid,
+                "removing a virtual router of the previous run's config from the XDP program"
+            );
+            dp.remove_vr(&k);
+        }
+    }
+}
+
+/// The fail-silent lease of an interface's program: the shortest
+/// Active_Down_Interval a Backup of any instance there can have
+/// (down_timer_adverts x advert interval; the skew only lengthens it), so a
+/// dead agent's host is silent before any Backup takes over. Renewed after
+/// every advert really sent.
+pub(super) fn lease_length(cfg: &Config, interface: &str) -> Duration {
+    cfg.instances
+        .iter()
+        .filter(|o| o.interface == interface)
+        .map(|o| crate::proto::timing::interval(o.advert_int_cs) * o.down_timer_adverts.max(1))
+        .min()
+        .unwrap_or(Duration::from_secs(3))
+}
+
+/// Who scripts run as: script_user, else keepalived_script when it exists.
+pub(super) fn script_user(cfg: &Config) -> Option<crate::config::model::ScriptUser> {
+    cfg.global
+        .script_user
+        .clone()
+        .or_else(crate::track::exec::default_user)
+}

@@ -1,0 +1,262 @@
+//! Event dispatch: inputs fed to the election and its actions carried
+//! out, timers, the XDP program's records, adverts off the sockets.
+
+use super::*;
+
+impl Daemon {
+    /// Feeds an input to group `g` (member `m`) and carries out the actions.
+    pub(super) fn feed(&mut self, g: usize, now: Instant, m: usize, input: Input) {
+        let group = &mut self.groups[g];
+        let actions = group.sg.handle(now, m, input);
+        for (i, action) in actions {
+            let router = &group.sg.members()[i];
+            group.members[i].execute(&action, router);
+            if let Action::Conflict { .. } = action {
+                *self.counters.entry("vrid_conflict".into()).or_default() += 1;
+            }
+        }
+        for (member, router) in group.members.iter_mut().zip(group.sg.members()) {
+            member.provision_xdp(router.priority(), router.state() == State::Active);
+            if router.state() != State::Backup {
+                member.kernel_armed = false;
+            }
+        }
+        // vrrp_sync_group notify: once per group state (priority 0, as keepalived).
+        let state = group.sg.state();
+        if state != group.notified {
+            group.notified = state;
+            if let Some(n) = &group.notifier {
+                n.state(state, 0);
+            }
+        }
+    }
+
+    /// Recomputes every instance's (weight, fault) from the trackers and
+    /// tells the election what changed.
+    pub(super) fn health(&mut self, now: Instant) {
+        let Some(tracker) = &self.tracker else { return };
+        let mut inputs = Vec::new();
+        for (g, group) in self.groups.iter_mut().enumerate() {
+            for (m, member) in group.members.iter_mut().enumerate() {
+                let (weight, fault, checks) = tracker.health(&self.config, &member.instance);
+                member.checks = checks;
+                if member.health != Some((weight, fault)) {
+                    member.health = Some((weight, fault));
+                    inputs.push((g, m, Input::Health { weight, fault }));
+                }
+            }
+        }
+        for (g, m, input) in inputs {
+            self.feed(g, now, m, input);
+        }
+    }
+
+    /// When the loop must wake next. A group whose members are all Backups
+    /// with the kernel timing their Active_Down interval has no deadline
+    /// here: the kernel's record wakes us (a slow sweep guards the kernel).
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let mut watched = false;
+        let next = self
+            .groups
+            .iter()
+            .filter_map(|g| {
+                let kernel = g
+                    .members
+                    .iter()
+                    .zip(g.sg.members())
+                    .all(|(m, r)| m.kernel_armed && r.state() == State::Backup);
+                watched |= kernel;
+                if kernel {
+                    None
+                } else {
+                    g.sg.next_deadline()
+                }
+            })
+            .min();
+        let sweep = watched.then_some(self.sweep_at);
+        next.into_iter().chain(sweep).min()
+    }
+
+    pub(super) fn timeouts(&mut self, now: Instant) {
+        // The safety sweep looks at every kernel-timed Backup on its own
+        // schedule: a kernel expiry record lost (ring full) still leads to
+        // a takeover within KERNEL_TIMER_SWEEP.
+        let sweep = now >= self.sweep_at;
+        if sweep {
+            self.sweep_at = now + KERNEL_TIMER_SWEEP;
+        }
+        self.refresh_from_kernel(now, sweep);
+        for g in 0..self.groups.len() {
+            if self.groups[g].sg.next_deadline().is_some_and(|t| t <= now) {
+                self.feed(g, now, 0, Input::Timeout);
+            }
+        }
+    }
+
+    /// Before a down timer is judged: each Backup that is due (every one on
+    /// a sweep) on an XDP interface gets the last advert the kernel saw
+    /// (LAST, with its arrival time), so a timer that fires while adverts
+    /// still arrive is re-armed, not obeyed.
+    pub(super) fn refresh_from_kernel(&mut self, now: Instant, all: bool) {
+        let mut inputs = Vec::new();
+        for (g, group) in self.groups.iter_mut().enumerate() {
+            if !all && group.sg.next_deadline().is_none_or(|t| t > now) {
+                continue;
+            }
+            for (m, (member, router)) in
+                group.members.iter_mut().zip(group.sg.members()).enumerate()
+            {
+                if router.state() != State::Backup {
+                    continue;
+                }
+                let Some(xdp) = &member.xdp else { continue };
+                let key = member.vr_key();
+                let Some(last) = xdp.lock().expect("dataplane lock").last(&key) else {
+                    continue;
+                };
+                if last.ts_ns <= member.last_fed_ns {
+                    continue;
+                }
+                member.last_fed_ns = last.ts_ns;
+                member.kernel_armed = member.kernel_rearms(last.priority, router.priority());
+                let src = crate::dataplane::address(key.family, &last.src);
+                let unicast = !member.proto.unicast_peers.is_empty();
+                let rx = member.kernel_advert(
+                    src,
+                    last.version,
+                    last.priority,
+                    last.interval_cs,
+                    unicast,
+                );
+                inputs.push((g, m, crate::dataplane::instant_of(last.ts_ns), rx));
+            }
+        }
+        for (g, m, at, rx) in inputs {
+            self.feed(g, at, m, Input::Advert(rx));
+        }
+    }
+
+    /// Records from the XDP programs: adverts the election must know about,
+    /// invalid adverts (each reason and source logged once), down timers.
+    pub(super) fn records(&mut self, batch: Vec<AdvertRecord>) {
+        for rec in batch {
+            let family = if rec.family == xvrrp_common::FAMILY_V6 {
+                Family::V6
+            } else {
+                Family::V4
+            };
+            let src = crate::dataplane::address(rec.family, &rec.src);
+            if rec.reason == reason::DOWN_EXPIRED || rec.reason == reason::TIMER_FAILED {
+                if rec.reason == reason::TIMER_FAILED {
+                    self.count_once("kernel_timer_failed", src, || {
+                        format!(
+                            "the XDP program could not arm VRID {}'s down timer ({}); the agent times it until the kernel can again",
+                            rec.vrid,
+                            std::io::Error::from_raw_os_error(rec.detail.into())
+                        )
+                    });
+                }
+                if let Some(&(g, m)) = self.index.get(&(rec.ifindex, family, rec.vrid)) {
+                    self.groups[g].members[m].kernel_armed = false;
+                }
+                continue;
+            }
+            if rec.reason & reason::INVALID != 0 {
+                let name = xvrrp_common::counter::NAMES
+                    .get(rec.detail as usize)
+                    .copied()
+                    .unwrap_or("invalid");
+                self.count_once(name, src, || {
+                    format!("VRRP packet from {src} dropped in XDP: {name} (counted per packet in `xvrrp status`)")
+                });
+                continue;
+            }
+            if rec.reason & reason::UNCONFIGURED != 0 {
+                continue; // passed on to the socket, which reports it
+            }
+            let Some(&(g, m)) = self.index.get(&(rec.ifindex, family, rec.vrid)) else {
+                continue;
+            };
+            let member = &mut self.groups[g].members[m];
+            member.last_fed_ns = member.last_fed_ns.max(rec.ts_ns);
+            let rx = member.kernel_advert(
+                src,
+                rec.version,
+                rec.priority,
+                rec.interval_cs,
+                rec.unicast != 0,
+            );
+            self.feed(
+                g,
+                crate::dataplane::instant_of(rec.ts_ns),
+                m,
+                Input::Advert(rx),
+            );
+            let group = &mut self.groups[g];
+            let router = &group.sg.members()[m];
+            let member = &mut group.members[m];
+            member.kernel_armed = router.state() == State::Backup
+                && member.kernel_rearms(rec.priority, router.priority());
+        }
+    }
+
+    pub(super) fn count_once(&mut self, reason: &str, from: IpAddr, msg: impl FnOnce() -> String) {
+        *self.counters.entry(reason.to_owned()).or_default() += 1;
+        if self.logged.len() < 10_000 && self.logged.insert((reason.to_owned(), from)) {
+            warn!(
+                "{} (further ones from {from} are counted, not logged)",
+                msg()
+            );
+        }
+    }
+
+    /// One advert off a socket: checked, parsed, dispatched to its instance.
+    pub(super) fn advert(&mut self, ifindex: u32, raw: RawAdvert) {
+        let family = Family::of(&raw.src);
+        let packet = match vrrp::Packet::new_checked(&raw.payload[..], family) {
+            Ok(p) => p,
+            Err(e) => {
+                let reason = format!("invalid_{}", e.reason());
+                return self.count_once(&reason, raw.src, || {
+                    format!("bad VRRP packet from {}: {e}", raw.src)
+                });
+            }
+        };
+        let ep = vrrp::Endpoints {
+            src: raw.src,
+            dst: raw.dst,
+        };
+        match packet.verify_checksum(&ep) {
+            Ok(vrrp::ChecksumMode::Plain) => *self.counters.entry("checksum_plain".into()).or_default() += 1,
+            Ok(vrrp::ChecksumMode::PseudoHeader) => *self.counters.entry("checksum_pseudo_header".into()).or_default() += 1,
+            Err(e) => {
+                return self.count_once("invalid_checksum", raw.src, || {
+                    format!("VRRP advert from {} for VRID {}: {e} (a v3 peer with another checksum form, or corruption)", raw.src, packet.vrid())
+                })
+            }
+        }
+        let advert = match vrrp::Repr::parse(&packet) {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = format!("invalid_{}", e.reason());
+                return self.count_once(&reason, raw.src, || {
+                    format!("bad VRRP advert from {}: {e}", raw.src)
+                });
+            }
+        };
+        let Some(&(g, m)) = self.index.get(&(ifindex, family, advert.vrid)) else {
+            let vrid = advert.vrid;
+            return self.count_once("unknown_vrid", raw.src, || {
+                format!("advert for VRID {vrid} from {}, which no instance here uses (another cluster on this segment?)", raw.src)
+            });
+        };
+        self.groups[g].members[m].stats.received += 1;
+        let rx = Received {
+            src: raw.src,
+            ttl: raw.ttl,
+            unicast: !is_group(&raw.dst),
+            advert,
+        };
+        self.feed(g, Instant::now(), m, Input::Advert(rx));
+    }
+}

@@ -1,0 +1,59 @@
+//! The status snapshot `xvrrp status` shows.
+
+use super::*;
+
+impl Daemon {
+    pub(super) fn status(&mut self) -> Status {
+        if let Some(t) = &self.tracker {
+            for g in &mut self.groups {
+                for m in &mut g.members {
+                    m.checks = t.health(&self.config, &m.instance).2;
+                }
+            }
+        }
+        Status {
+            pid: std::process::id(),
+            config: self.opts.config.display().to_string(),
+            instances: self
+                .groups
+                .iter()
+                .flat_map(|g| {
+                    g.members
+                        .iter()
+                        .zip(g.sg.members())
+                        .map(|(m, r)| m.status(r))
+                })
+                .collect(),
+            counters: {
+                let mut c = self.counters.clone();
+                c.insert("wakeups".into(), self.wakeups);
+                c
+            },
+            xdp: self
+                .xdp
+                .values()
+                .flatten()
+                .map(|x| {
+                    let dp = x.lock().expect("dataplane lock");
+                    control::XdpStatus {
+                        interface: dp.interface().to_owned(),
+                        mode: dp.mode().to_string(),
+                        counters: dp
+                            .counters()
+                            .map(|c| c.named().map(|(k, v)| (k.to_owned(), v)).collect())
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect(),
+            fail_silent: self
+                .fail_silent
+                .iter()
+                .map(|(interface, (on, why))| control::FailSilent {
+                    interface: interface.clone(),
+                    on: *on,
+                    why: why.clone(),
+                })
+                .collect(),
+        }
+    }
+}
