@@ -324,7 +324,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<VipKey>(), 24);
         assert_eq!(core::mem::size_of::<VipValue>(), 8);
         assert_eq!(core::mem::size_of::<VrKey>(), 8);
-        assert_eq!(core::mem::size_of::<VrConfig>(), 16);
+        assert_eq!(core::mem::size_of::<VrConfig>(), 20);
         assert_eq!(core::mem::size_of::<LastAdvert>(), 40);
     }
 
