@@ -9,5 +9,6 @@ pub mod dataplane;
 pub mod net;
 pub mod notify;
 pub mod proto;
+pub mod supervise;
 pub mod track;
 pub mod wire;

@@ -170,7 +170,12 @@ fn a_failed_task_ends_the_agent_and_the_restart_is_hitless() {
     require_root();
     let lan = Lan::new("taskfail", 3).unwrap();
     let r2 = lan.xvrrp(1, "r2", &fast(100)).unwrap();
-    for task in ["XDP record reader", "control server", "advert receiver"] {
+    for task in [
+        "XDP record reader",
+        "control server",
+        "advert receiver",
+        "link monitor",
+    ] {
         let mut r1 = lan
             .xvrrp_env(
                 0,

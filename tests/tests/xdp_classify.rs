@@ -229,19 +229,30 @@ fn xvrrp_run_logs_adverts_and_detaches_on_sigterm() {
     let b_mac = b.mac(&eb).unwrap();
     let logs = xvrrp_tests::log_dir("run");
     let bin = xvrrp_tests::xvrrp_bin();
-    let mut agent = a
-        .spawn(
+    let monitor = |log: &str| {
+        a.spawn(
             bin.to_str().unwrap(),
             &["run", "--interface", &ea, "--xdp-mode", "skb"],
-            &logs.join("xvrrp.log"),
+            &logs.join(log),
         )
-        .unwrap();
+        .unwrap()
+    };
+    let mut agent = monitor("xvrrp.log");
     assert!(
         agent.wait_log("XDP program attached", Duration::from_secs(10)),
         "{}",
         agent.log_text()
     );
     assert!(a.ip(&["link", "show", &ea]).unwrap().contains("xdp"));
+    // A second monitor (or one beside a running agent) never replaces the
+    // program already there.
+    let mut second = monitor("second.log");
+    assert_ne!(second.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(
+        second.log_text().contains("already has an XDP program"),
+        "{}",
+        second.log_text()
+    );
 
     let src = IpAddr::V4(Ipv4Addr::new(10, 97, 0, 2));
     let frame = build::advert(

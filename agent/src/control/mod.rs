@@ -42,6 +42,9 @@ pub struct FailSilent {
 pub struct XdpStatus {
     pub interface: String,
     pub mode: String,
+    /// The attached program's id (`bpftool prog show id N`).
+    #[serde(default)]
+    pub prog_id: u32,
     pub counters: BTreeMap<String, u64>,
 }
 

@@ -92,9 +92,10 @@ pub fn table(s: &Status) -> String {
             .collect();
         let _ = writeln!(
             out,
-            "xdp {} ({}): {}",
+            "xdp {} ({}, program {}): {}",
             x.interface,
             x.mode,
+            x.prog_id,
             nonzero.join(" ")
         );
     }

@@ -8,7 +8,6 @@ pub mod monitor;
 pub mod reload;
 pub mod sd_notify;
 mod status;
-pub mod supervise;
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -91,7 +90,7 @@ struct Daemon {
     /// Times the event loop woke (the wake-up metric of DESIGN.md rule 3).
     wakeups: u64,
     /// Background tasks, supervised: one failing ends the agent.
-    tasks: supervise::Tasks,
+    tasks: crate::supervise::Tasks,
     /// Per interface: whether a killed agent's host falls silent, and why.
     fail_silent: BTreeMap<String, (bool, String)>,
     /// When the kernel-timer safety sweep runs next (its own schedule,
@@ -139,7 +138,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let dir = control::runtime_dir(opts.runtime_dir.as_deref());
     let _lock = control::lock(&dir)?;
     let (status_tx, mut status_requests) = mpsc::channel::<control::StatusRequest>(16);
-    let (tasks, mut failures) = supervise::Tasks::new();
+    let (tasks, mut failures) = crate::supervise::Tasks::new();
     let server = tasks.spawn(
         "control server",
         control::serve(control::socket_path(&dir), status_tx),
@@ -183,7 +182,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .collect();
     provision_xdp(&mut groups);
     reconcile_xdp(&groups);
-    d.tracker = Some(Tracker::start(&config, d.track_tx.clone()));
+    d.tracker = Some(Tracker::start(&config, d.track_tx.clone(), &d.tasks));
     d.config = config;
     d.groups = groups;
     d.reindex();
@@ -296,11 +295,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 error!(
                     "{} failed: {}; exiting with status {} so the service manager restarts the agent \
                      (the dataplane, VIPs and vmacs stay as they are: the restart resumes without a transition)",
-                    f.task, f.error, supervise::TASK_FAILED_EXIT_CODE
+                    f.task, f.error, crate::supervise::TASK_FAILED_EXIT_CODE
                 );
                 sd_notify::notify("STOPPING=1");
                 let _ = std::fs::remove_file(control::socket_path(&dir));
-                std::process::exit(supervise::TASK_FAILED_EXIT_CODE);
+                std::process::exit(crate::supervise::TASK_FAILED_EXIT_CODE);
             }
             _ = tick => sd_notify::notify("WATCHDOG=1"),
             Some(reply) = status_requests.recv() => {

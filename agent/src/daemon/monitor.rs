@@ -9,6 +9,17 @@ use crate::dataplane::{self, AttachMode, Dataplane};
 /// `xvrrp run --interface IF`: attach the XDP program and log every VRRP
 /// advert it reports until SIGINT/SIGTERM, then detach.
 pub async fn run_monitor(interface: &str, mode: AttachMode) -> anyhow::Result<()> {
+    // The monitor's own program would replace the one on the interface: never
+    // take an agent's dataplane (or another tool's program) away.
+    if let Some(att) = dataplane::netlink::query(dataplane::ifindex(interface)?)? {
+        anyhow::bail!(
+            "{interface} already has an XDP program (id {}, {} mode; `bpftool prog show id {}`): \
+             the monitor would replace it. Stop the agent using it first, or monitor from the peer",
+            att.prog_id,
+            att.mode,
+            att.prog_id
+        );
+    }
     let mut dp = Dataplane::attach(interface, mode, false)?;
     let mut events = dp.take_events()?;
     info!(interface, mode = %dp.mode(), "XDP program attached");

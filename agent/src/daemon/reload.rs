@@ -343,7 +343,7 @@ mod apply {
                 }
             }
             provision_xdp(&mut self.groups);
-            let mut tracker = Tracker::start(&cfg, self.track_tx.clone());
+            let mut tracker = Tracker::start(&cfg, self.track_tx.clone(), &self.tasks);
             if let Some(old) = &self.tracker {
                 tracker.carry_over(old);
             }

@@ -38,6 +38,7 @@ impl Daemon {
                     control::XdpStatus {
                         interface: dp.interface().to_owned(),
                         mode: dp.mode().to_string(),
+                        prog_id: dp.prog_id(),
                         counters: dp
                             .counters()
                             .map(|c| c.named().map(|(k, v)| (k.to_owned(), v)).collect())

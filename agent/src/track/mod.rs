@@ -86,7 +86,11 @@ fn used_scripts(cfg: &Config) -> Vec<String> {
 impl Tracker {
     /// Starts a runner per vrrp_script in use (keepalived runs only those),
     /// the link monitor and a watcher per track file.
-    pub fn start(cfg: &Config, events: mpsc::Sender<TrackEvent>) -> Tracker {
+    pub fn start(
+        cfg: &Config,
+        events: mpsc::Sender<TrackEvent>,
+        tasks: &crate::supervise::Tasks,
+    ) -> Tracker {
         let mut t = Tracker {
             scripts: BTreeMap::new(),
             files: BTreeMap::new(),
@@ -99,13 +103,12 @@ impl Tracker {
             };
             t.scripts.insert(name.clone(), script::Health::new(s));
             let user = s.user.clone().or_else(|| default_user.clone());
-            t.tasks.push(tokio::spawn(script::runner(
-                s.clone(),
-                user,
-                events.clone(),
-            )));
+            t.tasks.push(tasks.spawn(
+                format!("vrrp_script runner ({name})"),
+                script::runner(s.clone(), user, events.clone()),
+            ));
         }
-        match link_monitor(events.clone()) {
+        match link_monitor(events.clone(), tasks) {
             Ok(task) => t.tasks.push(task),
             Err(e) => warn!("link monitor: {e}; interface changes are seen only at reload"),
         }
@@ -118,7 +121,7 @@ impl Tracker {
                 }
             }
             t.files.insert(f.name.clone(), read_value(&f.file));
-            match file_watcher(f.name.clone(), f.file.clone(), events.clone()) {
+            match file_watcher(f.name.clone(), f.file.clone(), events.clone(), tasks) {
                 Ok(task) => t.tasks.push(task),
                 Err(e) => warn!("watching {}: {e}", f.file.display()),
             }
@@ -307,7 +310,10 @@ pub fn read_value(path: &Path) -> Option<i64> {
 }
 
 /// A netlink socket on RTMGRP_LINK: every link change wakes a re-check.
-fn link_monitor(events: mpsc::Sender<TrackEvent>) -> std::io::Result<JoinHandle<()>> {
+fn link_monitor(
+    events: mpsc::Sender<TrackEvent>,
+    tasks: &crate::supervise::Tasks,
+) -> std::io::Result<JoinHandle<()>> {
     // SAFETY: plain socket(2).
     let raw = unsafe {
         libc::socket(
@@ -335,38 +341,38 @@ fn link_monitor(events: mpsc::Sender<TrackEvent>) -> std::io::Result<JoinHandle<
     {
         return Err(std::io::Error::last_os_error());
     }
-    spawn_reader(fd, events, || Some(TrackEvent::Link))
+    spawn_reader(fd, events, tasks, "link monitor".into(), || {
+        Some(TrackEvent::Link)
+    })
 }
 
 /// Reads `fd` whenever it is readable (the bytes are only a wake-up) and
-/// sends what `event` makes of it.
+/// sends what `event` makes of it. Supervised: a descriptor that fails
+/// ends the agent (a tracker that stops seeing changes is worse).
 fn spawn_reader(
     fd: OwnedFd,
     events: mpsc::Sender<TrackEvent>,
+    tasks: &crate::supervise::Tasks,
+    name: String,
     mut event: impl FnMut() -> Option<TrackEvent> + Send + 'static,
 ) -> std::io::Result<JoinHandle<()>> {
     let afd = crate::net::async_fd(fd)?;
-    Ok(tokio::spawn(async move {
+    Ok(tasks.spawn(name, async move {
         let mut buf = [0u8; 8192];
         loop {
-            let Ok(mut guard) = afd.readable().await else {
-                return;
-            };
-            // SAFETY: buf is valid for its length.
-            let n = unsafe {
-                libc::read(
-                    afd.get_ref().as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                )
-            };
-            if n < 0 {
-                guard.clear_ready();
-                continue;
+            let mut guard = afd.readable().await?;
+            match nix::unistd::read(afd.get_ref(), &mut buf) {
+                Err(nix::errno::Errno::EAGAIN) => {
+                    guard.clear_ready();
+                    continue;
+                }
+                // Netlink lost messages: what they said is read afresh below.
+                Ok(_) | Err(nix::errno::Errno::ENOBUFS) => {}
+                Err(e) => anyhow::bail!("reading: {e}"),
             }
             if let Some(ev) = event() {
                 if events.send(ev).await.is_err() {
-                    return;
+                    return Ok(());
                 }
             }
         }
@@ -378,6 +384,7 @@ fn file_watcher(
     name: String,
     path: PathBuf,
     events: mpsc::Sender<TrackEvent>,
+    tasks: &crate::supervise::Tasks,
 ) -> std::io::Result<JoinHandle<()>> {
     // SAFETY: plain inotify_init1.
     let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
@@ -403,7 +410,8 @@ fn file_watcher(
         return Err(std::io::Error::last_os_error());
     }
     // Any event in the directory: re-read (cheap, and rename-safe).
-    spawn_reader(fd, events, move || {
+    let task = format!("track_file watcher ({name})");
+    spawn_reader(fd, events, tasks, task, move || {
         Some(TrackEvent::File {
             name: name.clone(),
             value: read_value(&path),

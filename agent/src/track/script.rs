@@ -23,14 +23,16 @@ pub struct ScriptStatus {
     pub timeouts: u64,
 }
 
-/// Runs `script` forever, reporting every result on `events`.
+/// Runs `script` forever, reporting every result on `events` (until the
+/// agent stops listening). A script that cannot run is a result (NotRun),
+/// not a failure of the runner.
 pub async fn runner(
     script: VrrpScript,
     user: Option<ScriptUser>,
     events: mpsc::Sender<TrackEvent>,
-) {
+) -> anyhow::Result<()> {
     let Some(cmd) = script.script.clone() else {
-        return;
+        return Ok(());
     };
     let mut ticker = tokio::time::interval(script.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -59,7 +61,7 @@ pub async fn runner(
             .await
             .is_err()
         {
-            return;
+            return Ok(());
         }
     }
 }
