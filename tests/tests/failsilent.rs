@@ -273,3 +273,46 @@ fn resume_after_vrrp_startup_delay_rechecks_the_lease_and_announces() {
     );
     assert!(!r1.proc.log_text().contains("resuming as Active"));
 }
+
+/// A restart with a config that dropped a VIP: the re-adopted maps are
+/// reconciled with the new config, so the dropped VIP is neither answered
+/// by the program nor left on the interface for the kernel to answer; the
+/// VIP kept is answered again once the instance is Active.
+#[test]
+fn readoption_reconciles_the_maps_with_the_new_config() {
+    require_root();
+    let lan = Lan::new("reconcile", 3).unwrap();
+    let two = fast(150).replace(
+        "    10.77.0.100/24\n",
+        "    10.77.0.100/24\n    10.77.0.101/24\n",
+    );
+    let mut r1 = lan.xvrrp(0, "r1", &two).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    let dropped = Ipv4Addr::new(10, 77, 0, 101);
+    let me = lan.host(0).mac;
+    assert_eq!(
+        lan.host(2)
+            .arp_who_has(dropped)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [me]
+    );
+    r1.proc.signal(libc::SIGKILL);
+    r1.proc.wait_exit(Duration::from_secs(5));
+    let r1 = lan.xvrrp(0, "r1-one-vip", &fast(150)).unwrap();
+    assert!(
+        r1.proc
+            .log_text()
+            .contains("removing a VIP of the previous run's config"),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    let addrs = lan.host(0).ns.ip(&["addr", "show", "dev", "eth0"]).unwrap();
+    assert!(!addrs.contains("10.77.0.101"), "{addrs}");
+    assert!(lan.host(2).arp_who_has(dropped).is_empty());
+    assert_eq!(
+        lan.host(2).arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
+        [me]
+    );
+}

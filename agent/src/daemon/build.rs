@@ -358,11 +358,44 @@ pub(super) fn reconcile_xdp(groups: &[Group]) {
         let (vips, vrs) = &wanted[&Arc::as_ptr(&xdp)];
         let mut dp = xdp.lock().expect("dataplane lock");
         for k in dp.vip_keys().into_iter().filter(|k| !vips.contains(k)) {
-            info!(
-                interface = dp.interface(),
-                "removing a VIP of the previous run's config from the XDP program"
-            );
+            let old = dp.vip(&k);
             dp.remove_vip(&k);
+            let addr = crate::dataplane::address(k.family as u8, &k.addr);
+            info!(interface = dp.interface(), %addr, "removing a VIP of the previous run's config from the XDP program");
+            // The previous run added it (an owner's VIP is its own address,
+            // and stays): left on the interface, the kernel would answer
+            // ARP for an address no instance here manages.
+            let owner = old
+                .and_then(|v| {
+                    dp.vr(&xvrrp_common::VrKey {
+                        ifindex: k.ifindex,
+                        family: k.family as u8,
+                        vrid: v.vrid,
+                        _pad: [0; 2],
+                    })
+                })
+                .is_some_and(|c| c.priority == 255);
+            let on = iface::addresses(dp.interface())
+                .into_iter()
+                .find(|(a, _)| *a == addr);
+            if let (false, Some((_, prefix))) = (owner, on) {
+                let a = rtnl::Address {
+                    ifindex: k.ifindex,
+                    addr,
+                    prefix,
+                    broadcast: None,
+                    label: None,
+                    scope: 0,
+                };
+                match rtnl::remove(&a) {
+                    Ok(_) => {
+                        info!(interface = dp.interface(), %addr, "removed the previous run's VIP from the interface")
+                    }
+                    Err(e) => {
+                        warn!(interface = dp.interface(), %addr, "removing the previous run's VIP: {e}")
+                    }
+                }
+            }
         }
         for k in dp.vr_keys().into_iter().filter(|k| !vrs.contains(k)) {
             info!(
