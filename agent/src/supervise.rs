@@ -1,4 +1,4 @@
-//! Supervised background tasks (DESIGN.md rule 6): a task that fails takes
+//! Supervised background tasks (docs/design.md rule 6): a task that fails takes
 //! the agent down with a non-zero exit, so the service manager restarts it
 //! and the restart resumes hitlessly. An agent whose ring reader or control
 //! server died silently would be an Active deaf to other routers, or a

@@ -1,4 +1,4 @@
-//! Fail silent wherever the agent runs (DESIGN.md rule 4), hitless restarts
+//! Fail silent wherever the agent runs (docs/design.md rule 4), hitless restarts
 //! at 100 ms adverts, and supervised tasks, as a client sees them: it asks
 //! ARP for the VIP every 2 ms and the capture says who answered each time.
 //!

@@ -1,4 +1,4 @@
-//! SIGHUP on the Active, as a client sees it (DESIGN.md rule 6): each kind
+//! SIGHUP on the Active, as a client sees it (docs/design.md rule 6): each kind
 //! of change keeping the instance's identity is applied in place with no
 //! answering-MAC change and no unanswered ARP request, and what changed is
 //! really applied; only a new priority that loses to a peer moves the VIP,

@@ -24,7 +24,7 @@ fn counter(a: &xvrrp_tests::lan::Agent, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// DESIGN.md rule 3, shown: a steady Backup of 255 virtual routers at 10 ms
+/// docs/design.md rule 3, shown: a steady Backup of 255 virtual routers at 10 ms
 /// adverts (25,500 adverts a second) barely wakes. The kernel checks each
 /// advert, notes it in LAST and re-arms the router's Active_Down timer; the
 /// agent hears only of changes, and no timer fires while adverts arrive.

@@ -289,7 +289,7 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
     );
 }
 
-/// DESIGN.md rule 3: a Backup's Active_Down timer runs in the kernel. Adverts
+/// docs/design.md rule 3: a Backup's Active_Down timer runs in the kernel. Adverts
 /// it accepts re-arm it; when they stop, it fires once and a record says so.
 #[test]
 fn the_kernel_times_the_active_down_interval() {
@@ -397,7 +397,7 @@ enum Kernel {
     Deferred,
 }
 
-/// DESIGN.md rule 3: the kernel and the election follow one table of
+/// docs/design.md rule 3: the kernel and the election follow one table of
 /// rules. The same frames go through the XDP program (BPF_PROG_TEST_RUN,
 /// VRS provisioned by `dataplane::rules::vr_config`) and through the agent's
 /// socket-path checks and a Backup `Router`; the kernel never accepts what

@@ -1,5 +1,5 @@
 //! The agent with its XDP program: ARP/ND for Active VIPs answered in the
-//! kernel, and fail silent (DESIGN.md rule 4) after kill -9.
+//! kernel, and fail silent (docs/design.md rule 4) after kill -9.
 
 use std::{net::Ipv4Addr, time::Duration};
 

@@ -332,7 +332,7 @@ pub fn main() -> anyhow::Result<()> {
     }
     println!(
         "\nlab: after kill -9 the dead router keeps its VIP on the interface, but its XDP program (attached through rtnetlink, no bpffs needed) \
-         drops ARP for it once the agent's lease runs out (fail silent, DESIGN.md rule 4): \
+         drops ARP for it once the agent's lease runs out (fail silent, docs/design.md rule 4): \
          one answer at a time.\nlab: logs in {}",
         dir.display()
     );

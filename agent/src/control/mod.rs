@@ -26,7 +26,7 @@ pub struct Status {
     #[serde(default)]
     pub xdp: Vec<XdpStatus>,
     /// Per interface: whether the host falls silent at layer 2 when the
-    /// agent dies (kill -9, crash), and why (DESIGN.md rule 4).
+    /// agent dies (kill -9, crash), and why (docs/design.md rule 4).
     #[serde(default)]
     pub fail_silent: Vec<FailSilent>,
 }

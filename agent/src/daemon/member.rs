@@ -68,7 +68,7 @@ pub struct Member {
     /// What the VRS map holds for this router (written again on change).
     pub provisioned: Option<xvrrp_common::VrConfig>,
     /// The kernel's Active_Down timer is running for this Backup: the agent
-    /// does not time it (DESIGN.md rule 3) and hears when it fires.
+    /// does not time it (docs/design.md rule 3) and hears when it fires.
     pub kernel_armed: bool,
     /// bpf_ktime of the last kernel-seen advert given to the election.
     pub last_fed_ns: u64,
@@ -149,7 +149,7 @@ impl Member {
             }
         }
         // The lease is renewed from the election loop itself, and only when
-        // an advert really left (DESIGN.md rule 4): an Active that cannot
+        // an advert really left (docs/design.md rule 4): an Active that cannot
         // send must not keep answering ARP for the VIPs.
         if sent && repr.priority != 0 {
             if let Some(xdp) = &self.xdp {

@@ -87,7 +87,7 @@ struct Daemon {
     fifos: Vec<Arc<FifoWriter>>,
     /// The XDP program per interface (ifindex), None where it could not attach.
     xdp: HashMap<u32, Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>>,
-    /// Times the event loop woke (the wake-up metric of DESIGN.md rule 3).
+    /// Times the event loop woke (the wake-up metric of docs/design.md rule 3).
     wakeups: u64,
     /// Background tasks, supervised: one failing ends the agent.
     tasks: crate::supervise::Tasks,

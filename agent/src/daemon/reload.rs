@@ -1,5 +1,5 @@
 //! SIGHUP: what a new config changes in the running one, decided on typed
-//! values (DESIGN.md rule 6). An instance keeps its running state across a
+//! values (docs/design.md rule 6). An instance keeps its running state across a
 //! reload when its identity — interface, VRID, family, and the vmac it
 //! speaks through — is unchanged: priority, advert_int, preempt, VIPs,
 //! tracking, notify scripts, peers and authentication then change in place,
@@ -202,7 +202,7 @@ mod apply {
     use super::super::*;
 
     impl Daemon {
-        /// SIGHUP (DESIGN.md rule 6): instances whose identity is unchanged
+        /// SIGHUP (docs/design.md rule 6): instances whose identity is unchanged
         /// carry on and take the new values in place; removed ones stop
         /// (priority 0), new ones start. A config that does not load, or whose
         /// new parts cannot be built, is refused and the running one carries on.

@@ -6,7 +6,7 @@
 //! bpffs it is pinned in lives: under `ip netns exec`, in a container or any
 //! private mount namespace, that bpffs dies with the agent, the program
 //! detaches and the dead host's kernel answers ARP for the VIPs again beside
-//! the new Active. Fail silent (DESIGN.md rule 4, docs/conformance.md) needs
+//! the new Active. Fail silent (docs/design.md rule 4, docs/conformance.md) needs
 //! the program to outlive the agent; the lease in its maps does the rest.
 //!
 //! The attached program is found again from the interface (IFLA_XDP_PROG_ID)

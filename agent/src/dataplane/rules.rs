@@ -1,5 +1,5 @@
 //! The one table of advert rules the XDP program applies, derived from the
-//! election's configuration (DESIGN.md rule 3): what the kernel judges it
+//! election's configuration (docs/design.md rule 3): what the kernel judges it
 //! judges as `proto` does (version, v2 authentication and Adver Int, the
 //! address set), and what it cannot judge — unicast peers, RFC 9568 §8.4
 //! mixed v2/v3 — it leaves to the agent's socket (`VR_SOCKET`). The test

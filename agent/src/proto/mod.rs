@@ -165,7 +165,7 @@ pub enum Input {
     Group(State),
     /// A reload changed this router's configuration without changing its
     /// identity (interface, VRID, family): the state carries on; only what
-    /// the protocol implies follows (DESIGN.md rule 6).
+    /// the protocol implies follows (docs/design.md rule 6).
     Reconfigure(Box<Config>),
     /// Instead of Startup: a restarted agent found this router Active in
     /// the re-adopted dataplane (same config); it carries on as Active at once,

@@ -265,7 +265,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// Verifies the checksum and says which way it was computed. v2 and
     /// v3/IPv6 have one form; v3/IPv4 is accepted with or without the
-    /// pseudo-header (DESIGN.md: keepalived/FRR vs RFC 9568).
+    /// pseudo-header (docs/design.md: keepalived/FRR vs RFC 9568).
     pub fn verify_checksum(&self, endpoints: &Endpoints) -> Result<ChecksumMode> {
         let msg = self.message();
         let plain = checksum::sum(msg);

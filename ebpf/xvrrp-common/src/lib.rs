@@ -62,7 +62,7 @@ pub struct VrConfig {
 pub const VR_AUTH_PASS: u8 = 1;
 /// Preemption is on: lower-priority adverts do not reset the down timer.
 pub const VR_PREEMPT: u8 = 2;
-/// The kernel keeps this router's Active_Down timer (DESIGN.md rule 3).
+/// The kernel keeps this router's Active_Down timer (docs/design.md rule 3).
 pub const VR_DOWN_TIMER: u8 = 4;
 /// This host is Active for the router: every advert heard is recorded
 /// (another Active is news: preemption or a healed split brain), reason 0.

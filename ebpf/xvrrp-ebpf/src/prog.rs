@@ -93,7 +93,7 @@ enum Verdict {
 
 /// RFC 9568 §6.4.2: a Backup must not answer for the VIPs, so while Backup
 /// the request is dropped (the kernel would answer: the address may still be
-/// on the interface). DESIGN.md rule 4, fail silent: an Active answers only
+/// on the interface). docs/design.md rule 4, fail silent: an Active answers only
 /// while the agent's lease is fresh.
 #[inline(always)]
 fn vip_verdict(ctx: &XdpContext, family: u32, addr: [u8; 16], backup: u32, stale: u32) -> Verdict {
@@ -516,7 +516,7 @@ fn fold(mut sum: u32) -> u32 {
 /// RFC 9568 §5.1 / RFC 3768 §5.1 header: ver|type, vrid, priority, count,
 /// then v3: rsvd(4) max_adver_int(12) checksum; v2: auth type, adver int, checksum.
 /// RFC 9568 §7.1 checks, then the last-advert map; a ring record only when
-/// the election must know (DESIGN.md rule 3).
+/// the election must know (docs/design.md rule 3).
 #[inline(always)]
 fn advert(
     ctx: &XdpContext,

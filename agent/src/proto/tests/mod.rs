@@ -813,7 +813,7 @@ fn resume_after_a_restart_is_active_at_once_without_garp_or_notify() {
     assert_eq!(r.state(), State::Fault);
 }
 
-// ---- reload in place (DESIGN.md rule 6) -------------------------------------
+// ---- reload in place (docs/design.md rule 6) -------------------------------------
 
 fn active(prio: u8) -> (Router, Instant) {
     let (mut r, t0) = started(prio);
