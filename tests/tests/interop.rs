@@ -181,3 +181,113 @@ fn keepalived_unicast() {
         unicast: true,
     });
 }
+
+/// RFC 9568 §7.1 with a keepalived peer: a host off the segment's VRRP
+/// speakers routes a forged advert (priority 255, TTL 64) to the Active's
+/// own address. The Active (xvrrp) ignores it and counts it; keepalived,
+/// the Backup, never sees a transition either.
+#[test]
+fn keepalived_forged_off_link_advert_to_our_address_is_ignored_and_counted() {
+    require_root();
+    let m = Mode {
+        name: "ka-forged",
+        global: "",
+        extra: "  version 3\n",
+        vip: "10.77.0.100/24",
+        unicast: false,
+    };
+    let lan = Lan::new(m.name, 3).unwrap();
+    let ka = lan.keepalived(0, "ka", &conf(&m, 100, 0)).unwrap();
+    let xv = lan.xvrrp(1, "xv", &conf(&m, 200, 1)).unwrap();
+    assert!(
+        xv.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        xv.proc.log_text()
+    );
+    assert!(
+        ka.wait_state("VI_1", "BACKUP", SETTLE),
+        "{}",
+        ka.proc.log_text()
+    );
+    let before = xv.transitions("VI_1");
+    let forged = xvrrp::wire::build::advert_to(
+        lan.host(2).mac,
+        "10.77.0.99".parse().unwrap(),
+        "10.77.0.2".parse().unwrap(),
+        lan.host(1).mac,
+        64,
+        &xvrrp::wire::vrrp::Repr {
+            version: xvrrp::wire::vrrp::Version::V3,
+            vrid: 51,
+            priority: 255,
+            interval_cs: 100,
+            auth: xvrrp::wire::vrrp::Auth::None,
+            addresses: vec!["10.77.0.100".parse().unwrap()],
+        },
+        xvrrp::wire::vrrp::ChecksumMode::PseudoHeader,
+    );
+    let ns = lan.host(2).ns.name.clone();
+    xvrrp_tests::capture::flood(&ns, vec![forged], Duration::from_secs(2), Some(50)).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(xv.state("VI_1"), "Active");
+    assert_eq!(xv.transitions("VI_1"), before, "{}", xv.proc.log_text());
+    let st = xv.status().unwrap();
+    let counted = if xvrrp_tests::socket_path() {
+        st.instances[0]
+            .discarded
+            .get("destination")
+            .copied()
+            .unwrap_or(0)
+    } else {
+        xv.xdp_counter("invalid_destination")
+    };
+    assert!(counted >= 50, "counted {counted}: {st:?}");
+    assert_eq!(ka.state("VI_1"), "BACKUP");
+    answered_only_by(&lan, "10.77.0.100".parse().unwrap(), lan.host(1).mac);
+}
+
+/// RFC 9568 §6.1: an address owner (priority 255) owns the VIP as its own
+/// address and may send its adverts from it (FRR and routers do; here
+/// keepalived as the owner with `mcast_src_ip` the VIP). xvrrp must hear it
+/// (not take the adverts for its own because they come from one of its
+/// VIPs) and stay Backup: one Active, the owner.
+#[test]
+fn keepalived_address_owner_sending_from_the_vip_is_followed() {
+    require_root();
+    let m = Mode {
+        name: "ka-owner",
+        global: "",
+        extra: "  version 3\n",
+        vip: "10.77.0.100/24",
+        unicast: false,
+    };
+    let lan = Lan::new(m.name, 3).unwrap();
+    let owner =
+        conf(&m, 255, 0).replace("  version 3\n", "  version 3\n  mcast_src_ip 10.77.0.100\n");
+    lan.host(0)
+        .ns
+        .ip(&["addr", "add", "10.77.0.100/24", "dev", "eth0"])
+        .unwrap();
+    let ka = lan.keepalived(0, "ka", &owner).unwrap();
+    assert!(
+        ka.wait_state("VI_1", "MASTER", SETTLE),
+        "{}",
+        ka.proc.log_text()
+    );
+    let xv = lan.xvrrp(1, "xv", &conf(&m, 100, 1)).unwrap();
+    assert!(
+        xv.wait_state("VI_1", "Backup", SETTLE),
+        "{}",
+        xv.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(xv.state("VI_1"), "Backup", "{}", xv.proc.log_text());
+    assert_eq!(xv.transitions("VI_1"), 1, "{}", xv.proc.log_text());
+    let st = xv.status().unwrap();
+    assert_eq!(
+        st.instances[0].active.as_deref(),
+        Some("10.77.0.100 (255)"),
+        "{st:?}"
+    );
+    answered_only_by(&lan, "10.77.0.100".parse().unwrap(), lan.host(0).mac);
+}

@@ -403,7 +403,9 @@ enum Kernel {
 /// socket-path checks and a Backup `Router`; the kernel never accepts what
 /// the election discards, nor rejects what it accepts. (The lower-priority
 /// rule with preemption is a timing rule, not a verdict: see
-/// `the_kernel_times_the_active_down_interval`.)
+/// `the_kernel_times_the_active_down_interval`.) Both drop a forged advert
+/// routed to the router's own address from off-link (TTL 64) for a
+/// multicast instance.
 #[test]
 fn the_kernel_and_the_election_accept_the_same_adverts() {
     use std::time::Instant;
@@ -427,9 +429,14 @@ fn the_kernel_and_the_election_accept_the_same_adverts() {
             c.auth = vrrp::Auth::Pass(*b"secret\0\0");
             c
         }),
-        ("v3 unicast peers", {
+        ("v3 unicast, another peer", {
             let mut c = base.clone();
             c.unicast_peers = vec![ip("10.0.0.9")];
+            c
+        }),
+        ("v3 unicast, this peer", {
+            let mut c = base.clone();
+            c.unicast_peers = vec![ip("10.0.0.2")];
             c
         }),
         ("v3 mixed v2", {
@@ -451,6 +458,18 @@ fn the_kernel_and_the_election_accept_the_same_adverts() {
     let wrong = vrrp::Auth::Pass(*b"guess\0\0\0");
     let none = vrrp::Auth::None;
     let frames: Vec<(&str, u8, vrrp::Repr)> = vec![
+        // Sent to our own address (10.0.0.1), not the group: a unicast
+        // peer's, or a forgery routed in from off-link (TTL 64).
+        (
+            "v3 to us TTL 255",
+            255,
+            advert(v3, 100, none, 150, &["10.0.0.100"]),
+        ),
+        (
+            "v3 to us TTL 64",
+            64,
+            advert(v3, 100, none, 255, &["10.0.0.100"]),
+        ),
         ("v3 1 s", 255, advert(v3, 100, none, 150, &["10.0.0.100"])),
         ("v3 2 s", 255, advert(v3, 200, none, 150, &["10.0.0.100"])),
         (
@@ -489,7 +508,24 @@ fn the_kernel_and_the_election_accept_the_same_adverts() {
             .unwrap();
         }
         for (fname, ttl, repr) in &frames {
-            let frame = build::advert(mac, src, *ttl, repr, vrrp::ChecksumMode::PseudoHeader);
+            let dst = if fname.contains("to us") {
+                ip("10.0.0.1")
+            } else {
+                IpAddr::from(vrrp::MCAST_V4)
+            };
+            let frame = if fname.contains("to us") {
+                build::advert_to(
+                    mac,
+                    src,
+                    dst,
+                    [2, 0, 0, 0, 0, 1],
+                    *ttl,
+                    repr,
+                    vrrp::ChecksumMode::PseudoHeader,
+                )
+            } else {
+                build::advert(mac, src, *ttl, repr, vrrp::ChecksumMode::PseudoHeader)
+            };
             // The kernel.
             let count = |ebpf: &aya::Ebpf| {
                 let last: HashMap<_, VrKey, LastAdvert> =
@@ -507,7 +543,6 @@ fn the_kernel_and_the_election_accept_the_same_adverts() {
             };
             // The election, as the socket path feeds it.
             let payload = &frame[14 + 20..];
-            let dst = IpAddr::from(vrrp::MCAST_V4);
             let packet = vrrp::Packet::new_checked(payload, vrrp::Family::V4).unwrap();
             packet
                 .verify_checksum(&vrrp::Endpoints { src, dst })
@@ -590,4 +625,60 @@ fn records_for_unconfigured_vrids_are_rate_limited() {
     let delta = |c| after.get(c) - before.get(c);
     assert_eq!(delta(counter::VRID_UNCONFIGURED), 20);
     assert_eq!(delta(counter::UNCONFIGURED_REPORTED), 1);
+}
+
+/// RFC 3768 §6.1: a v2 Backup's Skew_Time is (256 - Priority) / 256 s
+/// whatever the advert interval, in the kernel as in `proto/timing.rs`: at
+/// advert_int 2 and priority 100, a priority-0 advert fires the timer after
+/// 0.61 s (the interval-scaled form would wait 1.22 s).
+#[test]
+fn the_kernels_v2_skew_is_whole_seconds_whatever_the_interval() {
+    require_root();
+    let mut ebpf = dataplane::load().unwrap();
+    let key = vr(FAMILY_V4, 62);
+    let mut c = cfg(&["10.77.0.162"], None);
+    c.flags |= VR_DOWN_TIMER | VR_PREEMPT;
+    c.priority = 100;
+    c.version = 2;
+    c.interval_cs = 200;
+    {
+        let mut vrs: HashMap<_, VrKey, VrConfig> =
+            HashMap::try_from(ebpf.map_mut(xvrrp_common::MAP_VRS).unwrap()).unwrap();
+        vrs.insert(key, c, 0).unwrap();
+    }
+    let leave = build::advert(
+        [2, 0, 0, 0, 0, 1],
+        "10.77.0.1".parse().unwrap(),
+        255,
+        &vrrp::Repr {
+            version: vrrp::Version::V2,
+            vrid: 62,
+            priority: 0,
+            interval_cs: 200,
+            auth: vrrp::Auth::None,
+            addresses: vec!["10.77.0.162".parse().unwrap()],
+        },
+        vrrp::ChecksumMode::Plain,
+    );
+    let expired = |ebpf: &aya::Ebpf| {
+        dataplane::read_counters(ebpf)
+            .unwrap()
+            .get(counter::DOWN_EXPIRED)
+    };
+    let sent = std::time::Instant::now();
+    assert_eq!(verdict(&mut ebpf, &leave), XDP_DROP);
+    let skew = xvrrp::proto::timing::skew(100, 100);
+    while expired(&ebpf) == 0 && sent.elapsed() < std::time::Duration::from_secs(3) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let fired = sent.elapsed();
+    assert_eq!(expired(&ebpf), 1);
+    assert!(
+        fired >= skew,
+        "fired after {fired:?}, before the skew {skew:?}"
+    );
+    assert!(
+        fired < xvrrp::proto::timing::skew(100, 200),
+        "fired after {fired:?}: the skew scaled with the interval"
+    );
 }

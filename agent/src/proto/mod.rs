@@ -228,6 +228,9 @@ impl fmt::Display for Reason {
 pub enum Discard {
     /// RFC 9568 §7.1: TTL / hop limit not 255.
     Ttl,
+    /// Sent to a unicast address while this instance speaks multicast, or
+    /// to the group while it speaks unicast (keepalived's rule).
+    Destination,
     /// RFC 3768 §7.1: authentication type or password differs.
     Auth,
     /// RFC 3768 §7.1: v2 Adver Interval differs from ours.
@@ -250,6 +253,7 @@ impl Discard {
     pub fn name(self) -> &'static str {
         match self {
             Discard::Ttl => "ttl",
+            Discard::Destination => "destination",
             Discard::Auth => "auth",
             Discard::Interval => "interval",
             Discard::NotPeer => "not_unicast_peer",

@@ -9,6 +9,11 @@ use std::{
 use super::{timing, Action, Config, Discard, Input, Reason, Received, State};
 use crate::wire::vrrp::{self, Auth, Family, Version};
 
+/// Per-source sets any sender can grow are cleared when they reach this
+/// (a segment has a handful of routers; a flood of forged sources must not
+/// grow memory).
+const MAX_TRACKED_SOURCES: usize = 256;
+
 /// The election state of one virtual router.
 #[derive(Debug, Clone)]
 pub struct Router {
@@ -174,10 +179,18 @@ impl Router {
     }
 
     fn active_down(&self) -> Duration {
-        timing::active_down(
+        timing::active_down_for(
+            self.config.version,
             self.priority(),
             self.active_interval_cs,
             self.config.down_timer_adverts,
+        )
+    }
+
+    fn skew(&self) -> Duration {
+        timing::skew(
+            self.priority(),
+            timing::skew_base_cs(self.config.version, self.active_interval_cs),
         )
     }
 
@@ -196,15 +209,12 @@ impl Router {
         });
     }
 
-    /// Into Backup with Active_Down_Timer armed (`extra` = preempt_delay at start).
-    fn become_backup(
-        &mut self,
-        now: Instant,
-        reason: Reason,
-        extra: Duration,
-        out: &mut Vec<Action>,
-    ) {
+    /// Into Backup with Active_Down_Timer armed.
+    fn become_backup(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
         let was_active = self.state == State::Active;
+        // preempt_delay counts from a lower-priority Active heard in this
+        // stay in Backup.
+        self.lower_since = None;
         self.adver_timer = None;
         self.garp_due.clear();
         self.garp_refresh = None;
@@ -218,7 +228,7 @@ impl Router {
             active: false,
             accept: false,
         });
-        self.down_timer = Some(now + self.active_down() + extra);
+        self.down_timer = Some(now + self.active_down());
         out.push(Action::Notify {
             state: State::Backup,
             priority: self.priority(),
@@ -308,9 +318,10 @@ impl Router {
             self.become_active(now, Reason::Owner, out);
         } else {
             self.active_interval_cs = self.config.interval_cs;
-            // keepalived adds preempt_delay to the first down timer.
-            let extra = self.config.preempt_delay;
-            self.become_backup(now, Reason::Startup, extra, out);
+            // preempt_delay starts when a lower-priority Active is heard; it
+            // never stretches the startup down timer (keepalived and FRR
+            // agree: a cluster with no Active must not wait longer).
+            self.become_backup(now, Reason::Startup, out);
         }
     }
 
@@ -429,14 +440,25 @@ impl Router {
     fn advert(&mut self, now: Instant, rx: Received, out: &mut Vec<Action>) {
         let from = rx.src;
         let discard = |reason, out: &mut Vec<Action>| out.push(Action::Discarded { from, reason });
-        if self.config.vips.contains(&from) || from == self.config.primary {
+        // Our own adverts come from our primary address. Not from a VIP: an
+        // address owner (RFC 9568 §6.1; FRR, routers, a keepalived owner)
+        // sends from the VIP, and must be heard.
+        if from == self.config.primary {
             return discard(Discard::Own, out);
         }
         if Family::of(&from) != self.config.family {
             return discard(Discard::Family, out);
         }
-        // RFC 9568 §7.1: the TTL/hop limit MUST be 255 (keepalived exempts unicast).
-        if rx.ttl != vrrp::TTL && !rx.unicast {
+        // keepalived's rule, per instance: a unicast instance hears only
+        // adverts sent to it (they may cross routers: no TTL check), a
+        // multicast instance only adverts to the group, whose TTL/hop limit
+        // MUST be 255 (RFC 9568 §7.1) — so an off-link host cannot route a
+        // forged advert to our address and demote the Active.
+        let unicast_instance = !self.config.unicast_peers.is_empty();
+        if rx.unicast != unicast_instance {
+            return discard(Discard::Destination, out);
+        }
+        if !unicast_instance && rx.ttl != vrrp::TTL {
             return discard(Discard::Ttl, out);
         }
         if !self.config.unicast_peers.is_empty() && !self.config.unicast_peers.contains(&from) {
@@ -445,6 +467,10 @@ impl Router {
         let adv = &rx.advert;
         match (self.config.version, adv.version) {
             (Version::V3, Version::V3) => {
+                // Bounded: any sender can add to it.
+                if self.v3_sources.len() >= MAX_TRACKED_SOURCES {
+                    self.v3_sources.clear();
+                }
                 self.v3_sources.insert(from);
             }
             (Version::V2, Version::V2) => {}
@@ -486,6 +512,9 @@ impl Router {
         if rx.advert.priority == 0 || theirs == ours {
             return;
         }
+        if self.reported_conflicts.len() >= MAX_TRACKED_SOURCES {
+            self.reported_conflicts.clear();
+        }
         if self.reported_conflicts.insert((rx.src, theirs.clone())) {
             out.push(Action::Conflict {
                 from: rx.src,
@@ -514,7 +543,7 @@ impl Router {
         let prio = rx.advert.priority;
         if prio == 0 {
             // The Active is leaving: take over after Skew_Time only.
-            self.down_timer = Some(now + timing::skew(self.priority(), self.active_interval_cs));
+            self.down_timer = Some(now + self.skew());
             self.active = None;
             return;
         }
@@ -568,7 +597,7 @@ impl Router {
                     priority: prio,
                 }
             };
-            self.become_backup(now, reason, Duration::ZERO, out);
+            self.become_backup(now, reason, out);
             self.active = Some((rx.src, prio));
         } else {
             // A lower-priority Active exists (it just recovered, or split
@@ -612,7 +641,7 @@ impl Router {
                     self.become_active(now, Reason::FaultCleared, out);
                 } else {
                     self.active_interval_cs = self.config.interval_cs;
-                    self.become_backup(now, Reason::FaultCleared, Duration::ZERO, out);
+                    self.become_backup(now, Reason::FaultCleared, out);
                 }
             }
             _ => {}
@@ -634,7 +663,7 @@ impl Router {
                 self.become_active(now, Reason::Group(State::Active), out)
             }
             State::Backup if self.state == State::Active => {
-                self.become_backup(now, Reason::Group(State::Backup), Duration::ZERO, out)
+                self.become_backup(now, Reason::Group(State::Backup), out)
             }
             _ => {}
         }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::wire::vrrp::Version;
+
 /// RFC 9568 §6.1: Skew_Time = ((256 - Priority) * Active_Adver_Interval) / 256
 /// and Active_Down_Interval = 3 * Active_Adver_Interval + Skew_Time.
 /// RFC 3768 §6.1 (v2) is the same with Advertisement_Interval in whole seconds
@@ -15,6 +17,21 @@ pub fn skew(priority: u8, interval_cs: u16) -> Duration {
 /// Active_Down_Interval for a learned interval and our (effective) priority.
 pub fn active_down(priority: u8, interval_cs: u16, adverts: u32) -> Duration {
     interval(interval_cs) * adverts + skew(priority, interval_cs)
+}
+
+/// The interval Skew_Time scales with: in v3 the Active's advert interval
+/// (RFC 9568 §6.1); in v2 one second whatever the advert interval (RFC 3768
+/// §6.1: (256 - Priority) / 256 seconds; keepalived and FRR agree).
+pub fn skew_base_cs(version: Version, interval_cs: u16) -> u16 {
+    match version {
+        Version::V2 => 100,
+        Version::V3 => interval_cs,
+    }
+}
+
+/// Active_Down_Interval for a router of `version`.
+pub fn active_down_for(version: Version, priority: u8, interval_cs: u16, adverts: u32) -> Duration {
+    interval(interval_cs) * adverts + skew(priority, skew_base_cs(version, interval_cs))
 }
 
 /// An interval in centiseconds as a Duration.
@@ -40,6 +57,19 @@ mod tests {
     fn rfc3768_6_1_v2_whole_seconds() {
         // v2: (256 - Priority) / 256 seconds, interval 1 s.
         assert_eq!(skew(150, 100).as_micros(), 106 * 1_000_000 / 256);
+    }
+
+    #[test]
+    fn rfc3768_6_1_v2_skew_is_whole_seconds_whatever_the_interval() {
+        // advert_int 3: skew (256 - 100) / 256 s, not three times that.
+        assert_eq!(
+            active_down_for(Version::V2, 100, 300, 3),
+            Duration::from_secs(9) + Duration::from_micros(609_375)
+        );
+        assert_eq!(
+            active_down_for(Version::V3, 100, 300, 3),
+            Duration::from_secs(9) + Duration::from_micros(3 * 609_375)
+        );
     }
 
     #[test]

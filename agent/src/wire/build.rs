@@ -108,6 +108,32 @@ pub fn advert(
     advert_bytes(mac, src, ttl, &msg)
 }
 
+/// An advert frame sent to one unicast address (`dst`, at `dst_mac`), as
+/// unicast peers send them.
+pub fn advert_to(
+    mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    dst_mac: [u8; 6],
+    ttl: u8,
+    repr: &vrrp::Repr,
+    mode: vrrp::ChecksumMode,
+) -> Vec<u8> {
+    let msg = repr.to_bytes(mode, &vrrp::Endpoints { src, dst });
+    let ethertype = match src {
+        IpAddr::V4(_) => ethernet::ethertype::IPV4,
+        IpAddr::V6(_) => ethernet::ethertype::IPV6,
+    };
+    let iph = ip::Repr {
+        src,
+        dst,
+        protocol: vrrp::PROTOCOL,
+        ttl,
+        payload_len: msg.len(),
+    };
+    eth(dst_mac, mac, ethertype, &iph.packet(&msg))
+}
+
 /// A frame carrying `msg` (any bytes) as a VRRP payload from `src`, to the
 /// VRRP group of `src`'s family: for malformed adverts in tests.
 pub fn advert_bytes(mac: [u8; 6], src: IpAddr, ttl: u8, msg: &[u8]) -> Vec<u8> {

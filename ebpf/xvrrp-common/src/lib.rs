@@ -222,8 +222,10 @@ pub mod counter {
     /// Records of adverts for VRIDs not configured here, sent at most once
     /// a second per source (monitor mode logs them).
     pub const UNCONFIGURED_REPORTED: u32 = 32;
+    /// Invalid: sent to a unicast address for a multicast instance.
+    pub const INVALID_DESTINATION: u32 = 33;
     /// Number of counters.
-    pub const COUNT: u32 = 33;
+    pub const COUNT: u32 = 34;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -260,6 +262,7 @@ pub mod counter {
         "vmac_drop_backup",
         "advert_to_socket",
         "unconfigured_reported",
+        "invalid_destination",
     ];
 }
 

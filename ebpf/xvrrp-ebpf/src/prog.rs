@@ -652,6 +652,12 @@ fn advert(
             if bad == 0 && version == 2 && cfg.interval_cs != 0 && interval_cs != cfg.interval_cs {
                 bad = counter::INVALID_INTERVAL;
             }
+            // A multicast instance hears the group only: an advert sent to
+            // our address (it may come from off-link, any TTL) is dropped.
+            // (Unicast instances are VR_SOCKET: the agent judges those.)
+            if bad == 0 && !multicast && cfg.flags & VR_SOCKET == 0 {
+                bad = counter::INVALID_DESTINATION;
+            }
             if bad != 0 {
                 return reject(ctx, bad, family, src);
             }
@@ -809,8 +815,14 @@ fn reject(ctx: &XdpContext, why: u32, family: u8, src: [u8; 16]) -> u32 {
 /// steady Backup's agent sleeps: it hears only when the timer fires.
 #[inline(always)]
 fn arm_down_timer(key: &VrKey, cfg: &VrConfig, priority: u8, interval_cs: u16) {
-    // Same arithmetic as agent/src/proto/timing.rs (microseconds).
-    let skew_us = (256 - cfg.priority as u64) * interval_cs as u64 * 10_000 / 256;
+    // Same arithmetic as agent/src/proto/timing.rs (microseconds); v2's
+    // skew is (256 - Priority) / 256 s whatever the interval (RFC 3768 §6.1).
+    let skew_cs = if cfg.version == 2 {
+        100
+    } else {
+        interval_cs as u64
+    };
+    let skew_us = (256 - cfg.priority as u64) * skew_cs * 10_000 / 256;
     let ns = if priority == 0 {
         skew_us * 1000
     } else if cfg.flags & VR_PREEMPT == 0 || priority >= cfg.priority {

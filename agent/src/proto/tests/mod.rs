@@ -221,10 +221,10 @@ fn keepalived_preempt_delay_holds_off_preemption() {
     let t0 = Instant::now();
     let mut r = Router::new(c);
     let _ = r.handle(t0, Input::Startup);
-    // The first down timer includes preempt_delay.
+    // preempt_delay never stretches the startup down timer.
     assert_eq!(
         r.next_deadline(),
-        Some(t0 + timing::active_down(150, 100, 3) + Duration::from_secs(5))
+        Some(t0 + timing::active_down(150, 100, 3))
     );
     // A lower-priority Active is followed for 5 s, then discarded.
     for i in 1..=4 {
@@ -340,26 +340,108 @@ fn rfc9568_6_4_2_shutdown_from_backup_sends_nothing() {
     assert!(!a.contains(&Action::RemoveVips));
 }
 
-#[test]
-fn rfc9568_7_1_ttl_must_be_255_except_unicast() {
-    let (mut r, t0) = started(100);
-    let mut rx = match advert_from("10.0.0.2", 200, 100) {
-        Input::Advert(rx) => rx,
+fn received(src: &str, prio: u8, ttl: u8, unicast: bool) -> Input {
+    match advert_from(src, prio, 100) {
+        Input::Advert(mut rx) => {
+            rx.ttl = ttl;
+            rx.unicast = unicast;
+            Input::Advert(rx)
+        }
         _ => unreachable!(),
+    }
+}
+
+#[test]
+fn rfc9568_7_1_a_multicast_instance_needs_ttl_255_and_drops_unicast_adverts() {
+    let (mut r, t0) = started(100);
+    let discarded = |reason| {
+        vec![Action::Discarded {
+            from: ip("10.0.0.2"),
+            reason,
+        }]
     };
-    rx.ttl = 254;
-    let a = r.handle(t0, Input::Advert(rx.clone()));
     assert_eq!(
-        a,
+        r.handle(t0, received("10.0.0.2", 200, 254, false)),
+        discarded(Discard::Ttl)
+    );
+    // A forged advert routed in from off-link to our own address: TTL 64,
+    // unicast. Never heard, whatever its priority.
+    assert_eq!(
+        r.handle(t0, received("10.0.0.2", 255, 64, true)),
+        discarded(Discard::Destination)
+    );
+    // Not even with TTL 255: a multicast instance hears the group only.
+    assert_eq!(
+        r.handle(t0, received("10.0.0.2", 255, 255, true)),
+        discarded(Discard::Destination)
+    );
+    assert_eq!(r.active_router(), None);
+    assert!(r
+        .handle(t0, received("10.0.0.2", 200, 255, false))
+        .is_empty());
+    assert_eq!(r.active_router(), Some((ip("10.0.0.2"), 200)));
+}
+
+#[test]
+fn keepalived_a_unicast_instance_hears_its_peers_across_routers_and_not_the_group() {
+    let mut c = cfg(100);
+    c.unicast_peers = vec![ip("10.0.0.2")];
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    assert_eq!(
+        r.handle(t0, received("10.0.0.2", 200, 255, false)),
         [Action::Discarded {
             from: ip("10.0.0.2"),
-            reason: Discard::Ttl
+            reason: Discard::Destination
         }]
     );
-    rx.unicast = true;
-    let a = r.handle(t0, Input::Advert(rx));
-    assert!(a.is_empty(), "{a:?}");
+    // Unicast adverts may cross routers: no TTL check.
+    assert!(r.handle(t0, received("10.0.0.2", 200, 61, true)).is_empty());
     assert_eq!(r.active_router(), Some((ip("10.0.0.2"), 200)));
+}
+
+#[test]
+fn an_address_owner_sending_from_the_vip_is_heard() {
+    // An RFC owner (FRR, a router, keepalived at priority 255) sends its
+    // adverts from the VIP itself.
+    let (mut r, t0) = started(100);
+    let a = r.handle(t0, advert_from("10.0.0.100", 255, 100));
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(r.active_router(), Some((ip("10.0.0.100"), 255)));
+}
+
+#[test]
+fn keepalived_preempt_delay_restarts_on_every_entry_to_backup() {
+    let mut c = cfg(150);
+    c.preempt_delay = Duration::from_secs(5);
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    // A lower Active heard for 3 s, then we go Active (its adverts stop) ...
+    for i in 0..=3 {
+        let _ = r.handle(
+            t0 + Duration::from_secs(i),
+            advert_from("10.0.0.2", 100, 100),
+        );
+    }
+    let _ = run_until(&mut r, t0 + Duration::from_secs(8));
+    assert_eq!(r.state(), State::Active);
+    // ... and back to Backup under a higher one that then leaves a lower
+    // one behind: the 5 s count from the first lower advert of this stay.
+    let t1 = t0 + Duration::from_secs(8);
+    let _ = r.handle(t1, advert_from("10.0.0.3", 200, 100));
+    assert_eq!(r.state(), State::Backup);
+    for i in 1..=4 {
+        let a = r.handle(
+            t1 + Duration::from_secs(i),
+            advert_from("10.0.0.2", 100, 100),
+        );
+        assert!(
+            !a.iter().any(|x| matches!(x, Action::Discarded { .. })),
+            "at {i}s: {a:?}"
+        );
+    }
 }
 
 #[test]
@@ -383,7 +465,7 @@ fn unicast_peers_only() {
     let t0 = Instant::now();
     let mut r = Router::new(c);
     let _ = r.handle(t0, Input::Startup);
-    let a = r.handle(t0, advert_from("10.0.0.2", 200, 100));
+    let a = r.handle(t0, received("10.0.0.2", 200, 255, true));
     assert_eq!(
         a,
         [Action::Discarded {
@@ -391,7 +473,7 @@ fn unicast_peers_only() {
             reason: Discard::NotPeer
         }]
     );
-    let a = r.handle(t0, advert_from("10.0.0.3", 200, 100));
+    let a = r.handle(t0, received("10.0.0.3", 200, 255, true));
     assert!(a.is_empty());
 }
 
