@@ -152,6 +152,7 @@ impl Daemon {
             provisioned: None,
             kernel_armed: false,
             last_fed_ns: 0,
+            logged_discards: Default::default(),
             lease: parts.lease,
         })
     }

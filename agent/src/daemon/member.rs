@@ -72,6 +72,8 @@ pub struct Member {
     pub kernel_armed: bool,
     /// bpf_ktime of the last kernel-seen advert given to the election.
     pub last_fed_ns: u64,
+    /// (source, reason) of discarded adverts already logged.
+    pub logged_discards: std::collections::HashSet<(IpAddr, &'static str)>,
 }
 
 impl Member {
@@ -108,8 +110,35 @@ impl Member {
             }
             Action::Discarded { from, reason } => {
                 *self.stats.discarded.entry(reason.name().to_owned()).or_default() += 1;
-                debug!(instance = self.name(), %from, reason = reason.name(), "advert discarded");
+                // RFC 9568 §7.1: discarded adverts SHOULD be logged — once per
+                // source and reason (counted in `xvrrp status` every time).
+                // Preemption's lower-priority discards are normal operation.
+                let normal = matches!(
+                    reason,
+                    proto::Discard::LowerPriority | proto::Discard::MixedDuplicate
+                );
+                if self.logged_discards.len() >= 256 {
+                    self.logged_discards.clear();
+                }
+                if !normal && self.logged_discards.insert((*from, reason.name())) {
+                    warn!(
+                        instance = self.name(),
+                        vrid = self.proto.vrid,
+                        %from,
+                        reason = reason.name(),
+                        "advert discarded (further ones from it for this reason are only counted)"
+                    );
+                } else {
+                    debug!(instance = self.name(), %from, reason = reason.name(), "advert discarded");
+                }
             }
+            Action::NotAPeer { from } => warn!(
+                instance = self.name(),
+                vrid = self.proto.vrid,
+                %from,
+                "advert from a source not in unicast_peer, heard as keepalived does; \
+                 set check_unicast_src (or vrrp_check_unicast_src) to drop such adverts"
+            ),
             Action::SplitBrain { from, priority } => {
                 self.stats.split_brain += 1;
                 warn!(

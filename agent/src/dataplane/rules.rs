@@ -31,7 +31,8 @@ pub fn vr_config(cfg: &proto::Config, priority: u8, active: bool) -> VrConfig {
         (Version::V2, Auth::Pass(p)) => (p, VR_AUTH_PASS),
         _ => ([0; 8], 0),
     };
-    if cfg.preempt {
+    // The address owner always preempts.
+    if cfg.preempt || cfg.is_owner() {
         flags |= VR_PREEMPT;
     }
     if kernel_times_down(cfg) {

@@ -101,6 +101,9 @@ pub struct Config {
     pub down_timer_adverts: u32,
     /// vrrp_skip_check_adv_addr: don't compare addresses of the Active's adverts.
     pub skip_check_adv_addr: bool,
+    /// check_unicast_src / vrrp_check_unicast_src: adverts from a source not
+    /// in unicast_peer are dropped (keepalived's default: heard, reported).
+    pub check_unicast_src: bool,
     /// Checksum form to send (v3/IPv4); receive accepts both.
     pub checksum: ChecksumMode,
     pub garp: GarpSchedule,
@@ -126,6 +129,7 @@ impl Config {
             unicast_peers: Vec::new(),
             down_timer_adverts: 3,
             skip_check_adv_addr: false,
+            check_unicast_src: false,
             checksum: ChecksumMode::PseudoHeader,
             garp: GarpSchedule::default(),
         }
@@ -243,6 +247,9 @@ pub enum Discard {
     Version,
     /// Another family than this router's.
     Family,
+    /// Another router claims to own the addresses (priority 255) while we
+    /// are their owner: a misconfiguration, never followed.
+    OtherOwner,
     /// Lower priority while we preempt: RFC 9568 §6.4.2 says discard.
     LowerPriority,
     /// v2 advert from a router we hear v3 from (RFC 9568 §8.4).
@@ -261,6 +268,7 @@ impl Discard {
             Discard::Version => "version",
             Discard::Family => "family",
             Discard::LowerPriority => "lower_priority",
+            Discard::OtherOwner => "other_owner",
             Discard::MixedDuplicate => "mixed_duplicate",
         }
     }
@@ -314,9 +322,16 @@ pub enum Action {
     },
     /// We are Active and another router claims Active at a lower priority:
     /// a split brain healing (keepalived's notify_master_rx_lower_pri).
+    /// Reported at most once per SPLIT_BRAIN_REPORT_EVERY per source, so an
+    /// endless split brain does not run the script on every advert.
     SplitBrain {
         from: IpAddr,
         priority: u8,
+    },
+    /// An advert from a source outside unicast_peer, heard anyway
+    /// (keepalived without check_unicast_src): reported once per source.
+    NotAPeer {
+        from: IpAddr,
     },
 }
 

@@ -14,6 +14,10 @@ use crate::wire::vrrp::{self, Auth, Family, Version};
 /// grow memory).
 const MAX_TRACKED_SOURCES: usize = 256;
 
+/// A split brain with the same lower-priority Active is reported (logged,
+/// notify_master_rx_lower_pri run) at most this often.
+pub const SPLIT_BRAIN_REPORT_EVERY: Duration = Duration::from_secs(10);
+
 /// The election state of one virtual router.
 #[derive(Debug, Clone)]
 pub struct Router {
@@ -40,6 +44,10 @@ pub struct Router {
     v3_sources: HashSet<IpAddr>,
     /// Address sets already reported as conflicting, per source.
     reported_conflicts: HashSet<(IpAddr, BTreeSet<IpAddr>)>,
+    /// Sources outside unicast_peer already reported.
+    not_peers_reported: HashSet<IpAddr>,
+    /// When each lower-priority Active was last reported (split brain).
+    split_brain_reported: Vec<(IpAddr, Instant)>,
 }
 
 impl Router {
@@ -59,6 +67,8 @@ impl Router {
             lower_since: None,
             v3_sources: HashSet::new(),
             reported_conflicts: HashSet::new(),
+            not_peers_reported: HashSet::new(),
+            split_brain_reported: Vec::new(),
         }
     }
 
@@ -461,8 +471,18 @@ impl Router {
         if !unicast_instance && rx.ttl != vrrp::TTL {
             return discard(Discard::Ttl, out);
         }
-        if !self.config.unicast_peers.is_empty() && !self.config.unicast_peers.contains(&from) {
-            return discard(Discard::NotPeer, out);
+        if unicast_instance && !self.config.unicast_peers.contains(&from) {
+            // keepalived drops these only with check_unicast_src; otherwise
+            // it hears them and says so.
+            if self.config.check_unicast_src {
+                return discard(Discard::NotPeer, out);
+            }
+            if self.not_peers_reported.len() >= MAX_TRACKED_SOURCES {
+                self.not_peers_reported.clear();
+            }
+            if self.not_peers_reported.insert(from) {
+                out.push(Action::NotAPeer { from });
+            }
         }
         let adv = &rx.advert;
         match (self.config.version, adv.version) {
@@ -550,7 +570,9 @@ impl Router {
         // RFC 9568 §8.4: never preempt a v2 Active from a mixed-mode v3 router.
         let v2_active = rx.advert.version == Version::V2 && self.config.version == Version::V3;
         let lower = prio < self.priority();
-        if self.config.preempt && lower && !v2_active {
+        // The address owner always preempts, nopreempt or not.
+        let preempt = self.config.preempt || self.config.is_owner();
+        if preempt && lower && !v2_active {
             let since = *self.lower_since.get_or_insert(now);
             if now >= since + self.config.preempt_delay {
                 // Discard: the down timer runs out and we preempt.
@@ -584,6 +606,15 @@ impl Router {
         };
         // Unsigned big-endian comparison of the primary addresses.
         let higher_addr = prio == ours && ip_u128(&rx.src) > ip_u128(&self.config.primary);
+        // Two owners of the same addresses: a misconfiguration. The owner
+        // never gives them up (RFC 9568 §6.4.3); the advert is discarded
+        // and reported.
+        if self.config.is_owner() && prio == 255 {
+            return out.push(Action::Discarded {
+                from: rx.src,
+                reason: Discard::OtherOwner,
+            });
+        }
         if prio > ours || higher_addr {
             self.learn_interval(rx, out);
             let reason = if prio > ours {
@@ -603,10 +634,30 @@ impl Router {
             // A lower-priority Active exists (it just recovered, or split
             // brain healed): answer at once so it backs off within one advert
             // (keepalived does the same; the RFC only discards).
-            out.push(Action::SplitBrain {
-                from: rx.src,
-                priority: prio,
-            });
+            let due = match self
+                .split_brain_reported
+                .iter_mut()
+                .find(|(a, _)| *a == rx.src)
+            {
+                Some((_, at)) if now < *at + SPLIT_BRAIN_REPORT_EVERY => false,
+                Some((_, at)) => {
+                    *at = now;
+                    true
+                }
+                None => {
+                    if self.split_brain_reported.len() >= MAX_TRACKED_SOURCES {
+                        self.split_brain_reported.clear();
+                    }
+                    self.split_brain_reported.push((rx.src, now));
+                    true
+                }
+            };
+            if due {
+                out.push(Action::SplitBrain {
+                    from: rx.src,
+                    priority: prio,
+                });
+            }
             self.send_advert(ours, out);
             self.adver_timer = Some(now + self.adver_interval());
         }

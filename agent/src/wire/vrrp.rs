@@ -341,6 +341,15 @@ impl Repr {
                 value: packet.msg_type() as u32,
             });
         }
+        // RFC 9568 §5.2.5: at least one address (the XDP program drops
+        // count 0 too: one rule for both paths).
+        if packet.addr_count() == 0 {
+            return Err(Error::Field {
+                what: "VRRP",
+                field: "count",
+                value: 0,
+            });
+        }
         // An interval of 0 would make the Backups' timers fire at once.
         if packet.interval_cs() == 0 {
             return Err(Error::Field {

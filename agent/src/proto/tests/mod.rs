@@ -459,9 +459,10 @@ fn own_adverts_looped_back_are_ignored() {
 }
 
 #[test]
-fn unicast_peers_only() {
+fn keepalived_check_unicast_src_drops_adverts_from_outside_the_peers() {
     let mut c = cfg(100);
     c.unicast_peers = vec![ip("10.0.0.3")];
+    c.check_unicast_src = true;
     let t0 = Instant::now();
     let mut r = Router::new(c);
     let _ = r.handle(t0, Input::Startup);
@@ -993,4 +994,78 @@ fn reload_that_lowers_an_actives_priority_leaves_the_move_to_the_backup() {
     // this one steps down.
     let a = r.handle(now, advert_from("10.0.0.2", 100, 100));
     assert_eq!(transitions(&a), [State::Backup]);
+}
+
+#[test]
+fn keepalived_without_check_unicast_src_hears_a_non_peer_and_reports_it_once() {
+    let mut c = cfg(100);
+    c.unicast_peers = vec![ip("10.0.0.3")];
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    let a = r.handle(t0, received("10.0.0.2", 200, 255, true));
+    assert_eq!(
+        a,
+        [Action::NotAPeer {
+            from: ip("10.0.0.2")
+        }]
+    );
+    assert_eq!(r.active_router(), Some((ip("10.0.0.2"), 200)));
+    let a = r.handle(t0, received("10.0.0.2", 200, 255, true));
+    assert!(a.is_empty(), "reported once: {a:?}");
+}
+
+#[test]
+fn rfc9568_the_owner_discards_another_owners_adverts_and_stays_active() {
+    let (mut r, t0) = started(255);
+    let a = r.handle(t0, advert_from("10.0.0.2", 255, 100));
+    assert_eq!(
+        a,
+        [Action::Discarded {
+            from: ip("10.0.0.2"),
+            reason: Discard::OtherOwner
+        }]
+    );
+    assert_eq!(r.state(), State::Active);
+}
+
+#[test]
+fn rfc9568_the_owner_always_preempts_even_with_nopreempt() {
+    let mut c = cfg(255);
+    c.preempt = false;
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    // Held in Backup by its sync group, then the group lets go.
+    let _ = r.handle(t0, Input::Group(State::Backup));
+    assert_eq!(r.state(), State::Backup);
+    // A lower-priority Active does not hold the owner back.
+    let mut out = Vec::new();
+    for i in 0..10u32 {
+        let at = t0 + Duration::from_millis(500) * i;
+        out.extend(run_until(&mut r, at));
+        out.extend(r.handle(at, advert_from("10.0.0.2", 100, 100)));
+    }
+    assert_eq!(transitions(&out), [State::Active]);
+}
+
+#[test]
+fn a_lasting_split_brain_is_reported_once_per_period_and_answered_every_time() {
+    let (mut r, t0) = started(255);
+    let mut reports = 0;
+    let mut answers = 0;
+    for i in 0..40u32 {
+        // A lower-priority Active every 500 ms for 20 s.
+        let a = r.handle(
+            t0 + Duration::from_millis(500) * i,
+            advert_from("10.0.0.2", 100, 100),
+        );
+        reports += a
+            .iter()
+            .filter(|x| matches!(x, Action::SplitBrain { .. }))
+            .count();
+        answers += sent_priorities(&a).len();
+    }
+    assert_eq!(answers, 40, "every lower advert is answered at once");
+    assert_eq!(reports, 2, "reported at 0 s and 10 s only");
 }

@@ -113,6 +113,21 @@ fn keepalived_v3_ipv6() {
 }
 
 #[test]
+fn rfc9568_5_2_5_an_advert_without_addresses_is_refused_as_in_xdp() {
+    let (_, mut msg) = open(KA_V3_V4);
+    msg[3] = 0; // Count IPvX Addr
+    let p = Packet::new_checked(&msg[..], Family::V4).unwrap();
+    assert_eq!(
+        Repr::parse(&p),
+        Err(Error::Field {
+            what: "VRRP",
+            field: "count",
+            value: 0
+        })
+    );
+}
+
+#[test]
 fn a_flipped_bit_fails_the_checksum() {
     let (iph, mut msg) = open(KA_V3_V4);
     msg[2] ^= 0x01;
