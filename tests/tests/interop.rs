@@ -291,3 +291,53 @@ fn keepalived_address_owner_sending_from_the_vip_is_followed() {
     );
     answered_only_by(&lan, "10.77.0.100".parse().unwrap(), lan.host(0).mac);
 }
+
+/// A sync group of two instances where one member hears a higher-priority
+/// keepalived Active and the other hears nobody: as keepalived does, the
+/// group stays Backup (the lone member is not let go Active, which would
+/// drag the other Active and cycle every interval with GARPs and notifies).
+#[test]
+fn keepalived_sync_group_member_hearing_a_higher_active_keeps_the_group_backup() {
+    require_root();
+    let lan = Lan::new("ka-sync", 3).unwrap();
+    let inst = |name: &str, vrid: u8, prio: u8, vip: &str| {
+        format!(
+            "vrrp_instance {name} {{\n  state BACKUP\n  interface eth0\n  virtual_router_id {vrid}\n  version 3\n  priority {prio}\n  advert_int 1\n  virtual_ipaddress {{\n    {vip}\n  }}\n}}\n"
+        )
+    };
+    let ka = lan
+        .keepalived(0, "ka", &inst("VI_2", 52, 200, "10.77.0.102/24"))
+        .unwrap();
+    assert!(
+        ka.wait_state("VI_2", "MASTER", SETTLE),
+        "{}",
+        ka.proc.log_text()
+    );
+    let group = format!(
+        "vrrp_sync_group G {{\n  group {{\n    VI_1\n    VI_2\n  }}\n}}\n{}{}",
+        inst("VI_1", 51, 100, "10.77.0.101/24"),
+        inst("VI_2", 52, 100, "10.77.0.102/24")
+    );
+    let xv = lan.xvrrp(1, "xv", &group).unwrap();
+    assert!(
+        xv.wait_state("VI_1", "Backup", SETTLE),
+        "{}",
+        xv.proc.log_text()
+    );
+    // Several Active_Down_Intervals (3.6 s each) of VI_1 hearing nobody.
+    std::thread::sleep(Duration::from_secs(10));
+    assert_eq!(xv.state("VI_1"), "Backup", "{}", xv.proc.log_text());
+    assert_eq!(xv.state("VI_2"), "Backup", "{}", xv.proc.log_text());
+    assert_eq!(
+        xv.transitions("VI_1") + xv.transitions("VI_2"),
+        2,
+        "only the startup transitions:\n{}",
+        xv.proc.log_text()
+    );
+    assert_eq!(ka.state("VI_2"), "MASTER");
+    answered_only_by(&lan, "10.77.0.102".parse().unwrap(), lan.host(0).mac);
+    assert!(lan
+        .host(2)
+        .arp_who_has(Ipv4Addr::new(10, 77, 0, 101))
+        .is_empty());
+}

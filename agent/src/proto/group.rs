@@ -1,6 +1,12 @@
-//! vrrp_sync_group: virtual routers that move together. When one member
-//! becomes Active (or Backup) on its own, the others follow; one member in
-//! Fault puts the whole group in Fault until every member is healthy again.
+//! vrrp_sync_group: virtual routers that move together. One member in Fault
+//! puts the whole group in Fault until every member is healthy again. A
+//! member whose Active_Down timer runs out *wants* Active; the group goes
+//! Active only when every member does (keepalived, vrrp_sync.c: "prefer
+//! backup state to avoid thrashing") — a member that still hears a
+//! higher-priority Active keeps the whole group Backup, instead of being
+//! dragged Active, sending the other back, and cycling every interval.
+//! A member that goes Backup on its own (a higher priority heard) takes the
+//! others along.
 
 use std::time::Instant;
 
@@ -10,12 +16,15 @@ use super::{Action, Input, Reason, Router, State};
 pub struct SyncGroup {
     pub name: String,
     members: Vec<Router>,
+    /// Members whose Active_Down timer ran out and that wait for the rest.
+    wants_active: Vec<bool>,
 }
 
 impl SyncGroup {
     pub fn new(name: &str, members: Vec<Router>) -> SyncGroup {
         SyncGroup {
             name: name.to_owned(),
+            wants_active: vec![false; members.len()],
             members,
         }
     }
@@ -49,6 +58,9 @@ impl SyncGroup {
     #[must_use]
     pub fn handle(&mut self, now: Instant, index: usize, input: Input) -> Vec<(usize, Action)> {
         let mut out: Vec<(usize, Action)> = Vec::new();
+        if let Input::Timeout = input {
+            self.gate_takeover(now);
+        }
         let targets: Vec<usize> = match input {
             Input::Startup | Input::Shutdown | Input::Timeout | Input::Resume => {
                 (0..self.members.len()).collect()
@@ -57,7 +69,19 @@ impl SyncGroup {
         };
         for i in targets {
             let actions = self.members[i].handle(now, input.clone());
+            // An advert the member followed: it hears an Active again.
+            if matches!(input, Input::Advert(_))
+                && !actions
+                    .iter()
+                    .any(|a| matches!(a, Action::Discarded { .. }))
+                && !self.members[i].down_due(now)
+            {
+                self.wants_active[i] = false;
+            }
             out.extend(actions.into_iter().map(|a| (i, a)));
+        }
+        if self.members.iter().all(|m| m.state() != State::Backup) {
+            self.wants_active.iter_mut().for_each(|w| *w = false);
         }
         if matches!(input, Input::Shutdown) {
             return out;
@@ -95,5 +119,32 @@ impl SyncGroup {
             });
         }
         out
+    }
+
+    /// Before a Timeout: members whose timer ran out want Active. Unless
+    /// every member is Active or wants to be, they are held in Backup (timer
+    /// re-armed) and nobody moves.
+    fn gate_takeover(&mut self, now: Instant) {
+        if self.members.len() < 2 {
+            return;
+        }
+        for (i, m) in self.members.iter().enumerate() {
+            if m.down_due(now) {
+                self.wants_active[i] = true;
+            }
+        }
+        let ready = self
+            .members
+            .iter()
+            .zip(&self.wants_active)
+            .all(|(m, w)| m.state() == State::Active || *w);
+        if !ready {
+            for (i, m) in self.members.iter_mut().enumerate() {
+                if m.down_due(now) {
+                    m.hold_backup(now);
+                    debug_assert!(self.wants_active[i]);
+                }
+            }
+        }
     }
 }

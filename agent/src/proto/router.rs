@@ -112,6 +112,20 @@ impl Router {
         self.own_fault || self.group_fault
     }
 
+    /// A Backup whose Active_Down_Timer has run out at `now`: it wants to
+    /// become Active (its sync group decides whether it may).
+    pub fn down_due(&self, now: Instant) -> bool {
+        self.state == State::Backup && self.down_timer.is_some_and(|t| t <= now)
+    }
+
+    /// Keeps a Backup that wants Active waiting (its sync group is not
+    /// ready): the timer runs again, so it looks again a down interval later.
+    pub fn hold_backup(&mut self, now: Instant) {
+        if self.state == State::Backup {
+            self.down_timer = Some(now + self.active_down());
+        }
+    }
+
     /// The earliest time `handle(_, Input::Timeout)` has work to do.
     #[must_use]
     pub fn next_deadline(&self) -> Option<Instant> {

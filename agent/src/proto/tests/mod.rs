@@ -798,43 +798,77 @@ fn sync_group_moves_together_and_faults_together() {
     b.priority = 100;
     let mut g = group::SyncGroup::new("G", vec![Router::new(a), Router::new(b)]);
     let _ = g.handle(t0, 0, Input::Startup);
-    // B hears an Active and keeps its timer; A's timer fires: both go Active.
-    let _ = g.handle(
-        t0 + Duration::from_secs(1),
-        1,
-        Input::Advert(Received {
-            src: ip("10.0.0.2"),
-            ttl: 255,
-            unicast: false,
-            advert: Repr {
-                version: Version::V3,
-                vrid: 52,
-                priority: 150,
-                interval_cs: 100,
-                auth: Auth::None,
-                addresses: vec![ip("10.0.0.101")],
-            },
-        }),
+    let b_hears = |g: &mut group::SyncGroup, at: Instant| {
+        g.handle(
+            at,
+            1,
+            Input::Advert(Received {
+                src: ip("10.0.0.2"),
+                ttl: 255,
+                unicast: false,
+                advert: Repr {
+                    version: Version::V3,
+                    vrid: 52,
+                    priority: 150,
+                    interval_cs: 100,
+                    auth: Auth::None,
+                    addresses: vec![ip("10.0.0.101")],
+                },
+            }),
+        )
+    };
+    // B hears a higher-priority Active every second; A hears nobody. A wants
+    // Active, B does not: keepalived keeps the whole group Backup (no drag,
+    // no cycling) for as long as that lasts.
+    let mut out = Vec::new();
+    for s in 0..20u32 {
+        let at = t0 + Duration::from_millis(500) * s;
+        for _ in 0..100 {
+            match g.next_deadline() {
+                Some(t) if t <= at => out.extend(g.handle(t, 0, Input::Timeout)),
+                _ => break,
+            }
+        }
+        out.extend(b_hears(&mut g, at));
+    }
+    assert!(
+        !out.iter().any(|(_, x)| matches!(
+            x,
+            Action::Transition {
+                to: State::Active,
+                ..
+            }
+        )),
+        "{out:?}"
     );
+    assert!(g.members().iter().all(|m| m.state() == State::Backup));
+    // B's Active goes silent: now every member wants Active, and the group
+    // moves as one.
+    let quiet = t0 + Duration::from_secs(10);
     let mut out = Vec::new();
     for _ in 0..100 {
         match g.next_deadline() {
-            Some(t) if t <= t0 + Duration::from_millis(3700) => {
+            Some(t) if t <= quiet + Duration::from_secs(5) => {
                 out.extend(g.handle(t, 0, Input::Timeout))
             }
             _ => break,
         }
     }
     assert_eq!(g.members()[0].state(), State::Active);
-    assert_eq!(g.members()[1].state(), State::Active, "dragged along by A");
-    assert!(out.iter().any(|(i, x)| *i == 1
-        && matches!(
-            x,
-            Action::Transition {
-                reason: Reason::Group(State::Active),
-                ..
-            }
-        )));
+    assert_eq!(g.members()[1].state(), State::Active);
+    let into_active = out
+        .iter()
+        .filter(|(_, x)| {
+            matches!(
+                x,
+                Action::Transition {
+                    to: State::Active,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(into_active, 2, "{out:?}");
 
     // One member's fault puts the group in Fault, and recovery releases both.
     let t = t0 + Duration::from_secs(5);
