@@ -341,3 +341,51 @@ fn keepalived_sync_group_member_hearing_a_higher_active_keeps_the_group_backup()
         .arp_who_has(Ipv4Addr::new(10, 77, 0, 101))
         .is_empty());
 }
+
+/// RFC 3768 §6.1 in a mixed cluster at advert_int 3: keepalived Active
+/// (200), xvrrp (150) and keepalived (100) as Backups. When the Active dies
+/// the takeover follows priority: xvrrp's Skew_Time is (256 - 150)/256 s as
+/// keepalived's is, not scaled by the interval (which would let the
+/// priority-100 keepalived time out first).
+#[test]
+fn keepalived_v2_advert_int_3_takeover_follows_priority() {
+    require_root();
+    let lan = Lan::new("ka-v2-int3", 4).unwrap();
+    let conf = |prio: u8| {
+        format!(
+            "vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  version 2\n  priority {prio}\n  advert_int 3\n  virtual_ipaddress {{\n    10.77.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let mut k1 = lan.keepalived(0, "k1", &conf(200)).unwrap();
+    assert!(
+        k1.wait_state("VI_1", "MASTER", Duration::from_secs(30)),
+        "{}",
+        k1.proc.log_text()
+    );
+    let xv = lan.xvrrp(1, "xv", &conf(150)).unwrap();
+    let k2 = lan.keepalived(2, "k2", &conf(100)).unwrap();
+    assert!(xv.wait_state("VI_1", "Backup", SETTLE));
+    assert!(k2.wait_state("VI_1", "BACKUP", SETTLE));
+    std::thread::sleep(Duration::from_secs(4));
+    k1.proc.signal(libc::SIGKILL);
+    k1.proc.wait_exit(Duration::from_secs(5));
+    assert!(
+        xv.wait_state("VI_1", "Active", Duration::from_secs(20)),
+        "{}",
+        xv.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        k2.proc.log_text().matches("Entering MASTER STATE").count(),
+        0,
+        "the priority-100 keepalived took over before xvrrp (150):\n{}",
+        k2.proc.log_text()
+    );
+    assert_eq!(
+        lan.host(3)
+            .arp_who_has(Ipv4Addr::new(10, 77, 0, 100))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [lan.host(1).mac]
+    );
+}
