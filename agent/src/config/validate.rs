@@ -106,6 +106,30 @@ fn instance(cfg: &Config, i: &Instance, diags: &mut Diagnostics) {
             );
         }
     }
+    // RFC 9568 §5.2.9: in IPv6 adverts the first address is the link-local
+    // one (keepalived warns, and refuses under vrrp_strict).
+    if let Some(std::net::IpAddr::V6(first)) = i.vips.first().map(|v| v.addr) {
+        if (first.segments()[0] & 0xffc0) != 0xfe80 {
+            let pos = i.vips[0].pos.clone().unwrap_or_else(|| at.clone());
+            let d = Diagnostic::warning(
+                &pos,
+                &first.to_string(),
+                format!(
+                    "vrrp_instance {}: the first IPv6 virtual address should be a link-local one (RFC 9568 §5.2.9); {first} is not",
+                    i.name
+                ),
+            )
+            .fix("list a link-local VIP (fe80::/64) first, e.g. `fe80::1/64`");
+            diags.push(if strict {
+                Diagnostic {
+                    severity: super::diag::Severity::Error,
+                    ..d
+                }
+            } else {
+                d
+            });
+        }
+    }
     if i.vips.is_empty() {
         let d = Diagnostic::warning(
             at,

@@ -219,7 +219,7 @@ impl Router {
     }
 
     /// RFC 9568 §6.4.1 / §6.4.2 "transition to Active": send an advert, add the
-    /// VIPs, GARP/NA, start the Adver_Timer (keepalived's order, KEEPALIVED.md).
+    /// VIPs, GARP/NA, start the Adver_Timer (keepalived's order: advert, VIPs, GARP, notify).
     fn become_active(&mut self, now: Instant, reason: Reason, out: &mut Vec<Action>) {
         self.down_timer = None;
         self.lower_since = None;
@@ -646,8 +646,9 @@ impl Router {
             self.active = Some((rx.src, prio));
         } else {
             // A lower-priority Active exists (it just recovered, or split
-            // brain healed): answer at once so it backs off within one advert
-            // (keepalived does the same; the RFC only discards).
+            // brain healed): RFC 9568 §6.4.3 sends an advert at once to
+            // assert the Active state, so it backs off within one advert
+            // (keepalived does the same; RFC 3768 only discards).
             let due = match self
                 .split_brain_reported
                 .iter_mut()
@@ -728,6 +729,9 @@ impl Router {
                 self.become_active(now, Reason::Group(State::Active), out)
             }
             State::Backup if self.state == State::Active => {
+                // Our own interval until an Active's adverts teach another
+                // (as at startup and when a fault clears).
+                self.active_interval_cs = self.config.interval_cs;
                 self.become_backup(now, Reason::Group(State::Backup), out)
             }
             _ => {}

@@ -551,8 +551,9 @@ fn advert(
     if payload_len < needed || ctx.data() + off + needed > ctx.data_end() {
         return reject(ctx, counter::INVALID_LENGTH, family, src);
     }
-    // RFC 9568 §7.1: a received advert's TTL / hop limit must be 255
-    // (keepalived exempts unicast adverts, which may cross routers).
+    // RFC 9568 §7.1: a received advert's TTL / hop limit must be 255. Only
+    // unicast *instances* are exempt (keepalived: their adverts may cross
+    // routers); a multicast instance drops unicast-addressed adverts below.
     let multicast = if family == FAMILY_V4 {
         dst[0] >= 224 && dst[0] < 240
     } else {

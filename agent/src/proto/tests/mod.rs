@@ -1103,3 +1103,21 @@ fn a_lasting_split_brain_is_reported_once_per_period_and_answered_every_time() {
     assert_eq!(answers, 40, "every lower advert is answered at once");
     assert_eq!(reports, 2, "reported at 0 s and 10 s only");
 }
+
+#[test]
+fn a_member_pushed_to_backup_by_its_group_times_with_its_own_interval() {
+    let (mut r, t0) = started(100);
+    // It learned a 500 ms Active interval, then the group took it Active
+    // and back.
+    let _ = r.handle(t0, advert_from("10.0.0.2", 200, 50));
+    assert_eq!(r.active_interval_cs(), 50);
+    let _ = r.handle(t0, Input::Group(State::Active));
+    let t1 = t0 + Duration::from_secs(1);
+    let _ = r.handle(t1, Input::Group(State::Backup));
+    assert_eq!(r.state(), State::Backup);
+    assert_eq!(r.active_interval_cs(), 100);
+    assert_eq!(
+        r.next_deadline(),
+        Some(t1 + timing::active_down(100, 100, 3))
+    );
+}
