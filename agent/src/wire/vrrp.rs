@@ -425,7 +425,9 @@ impl Repr {
         if let (Version::V2, Auth::Pass(data)) = (self.version, self.auth) {
             buf[at..at + V2_AUTH_LEN].copy_from_slice(&data);
         }
-        Packet::new_unchecked(buf, self.family()).fill_checksum(mode, endpoints);
+        // The family of the endpoints, not of the address list: an IPv6
+        // advert without addresses still needs IPv6's pseudo-header.
+        Packet::new_unchecked(buf, Family::of(&endpoints.src)).fill_checksum(mode, endpoints);
     }
 
     /// Convenience: the advert as a new byte vector.

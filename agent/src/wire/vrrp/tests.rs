@@ -128,6 +128,25 @@ fn rfc9568_5_2_5_an_advert_without_addresses_is_refused_as_in_xdp() {
 }
 
 #[test]
+fn an_ipv6_advert_without_addresses_is_checksummed_as_ipv6() {
+    let repr = Repr {
+        version: Version::V3,
+        vrid: 7,
+        priority: 100,
+        interval_cs: 100,
+        auth: Auth::None,
+        addresses: vec![],
+    };
+    let ep = Endpoints {
+        src: "fe80::1".parse().unwrap(),
+        dst: IpAddr::from(MCAST_V6),
+    };
+    let bytes = repr.to_bytes(ChecksumMode::PseudoHeader, &ep);
+    let p = Packet::new_checked(&bytes[..], Family::V6).unwrap();
+    assert_eq!(p.verify_checksum(&ep), Ok(ChecksumMode::PseudoHeader));
+}
+
+#[test]
 fn a_flipped_bit_fails_the_checksum() {
     let (iph, mut msg) = open(KA_V3_V4);
     msg[2] ^= 0x01;
