@@ -113,24 +113,16 @@ fn reload_on_the_active_moves_nothing_and_applies_every_change() {
         }),
     ];
     for (n, (what, change)) in changes.iter().enumerate() {
+        let watch = lan.host(2).watch(VIP, Duration::from_millis(2)).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
         if what.starts_with("unicast") {
-            // Both sides must agree on unicast: reload the Backup first
-            // (in place too), then the Active below.
+            // Both sides must agree on unicast: the Backup is reloaded first
+            // (in place too), then the Active.
             let mut c2 = Conf::new(100);
             c2.interval = "0.2";
             c2.peers = Some(("10.77.0.2", "10.77.0.1"));
-            let watch = lan.host(2).watch(VIP, Duration::from_millis(2)).unwrap();
             reload(&r2, &c2, 1);
-            change(&mut c1, &script);
-            reload(&r1, &c1, n + 1);
-            std::thread::sleep(Duration::from_millis(800));
-            let report = watch.stop(Duration::from_millis(50));
-            assert_eq!(report.mac_changes(), 0, "{what}: {}", report.summary());
-            assert_eq!(report.unanswered(), 0, "{what}: {}", report.summary());
-            continue;
         }
-        let watch = lan.host(2).watch(VIP, Duration::from_millis(2)).unwrap();
-        std::thread::sleep(Duration::from_millis(200));
         change(&mut c1, &script);
         reload(&r1, &c1, n + 1);
         std::thread::sleep(Duration::from_millis(800));

@@ -120,34 +120,38 @@ pub fn advert_to(
     mode: vrrp::ChecksumMode,
 ) -> Vec<u8> {
     let msg = repr.to_bytes(mode, &vrrp::Endpoints { src, dst });
-    let ethertype = match src {
-        IpAddr::V4(_) => ethernet::ethertype::IPV4,
-        IpAddr::V6(_) => ethernet::ethertype::IPV6,
-    };
-    let iph = ip::Repr {
-        src,
-        dst,
-        protocol: vrrp::PROTOCOL,
-        ttl,
-        payload_len: msg.len(),
-    };
-    eth(dst_mac, mac, ethertype, &iph.packet(&msg))
+    vrrp_frame(mac, src, dst, dst_mac, ttl, &msg)
 }
 
 /// A frame carrying `msg` (any bytes) as a VRRP payload from `src`, to the
 /// VRRP group of `src`'s family: for malformed adverts in tests.
 pub fn advert_bytes(mac: [u8; 6], src: IpAddr, ttl: u8, msg: &[u8]) -> Vec<u8> {
-    let (dst, dst_mac, ethertype) = match src {
+    let (dst, dst_mac) = match src {
         IpAddr::V4(_) => (
             IpAddr::from(vrrp::MCAST_V4),
             ethernet::ipv4_multicast_mac(&vrrp::MCAST_V4),
-            ethernet::ethertype::IPV4,
         ),
         IpAddr::V6(_) => (
             IpAddr::from(vrrp::MCAST_V6),
             ethernet::ipv6_multicast_mac(&vrrp::MCAST_V6),
-            ethernet::ethertype::IPV6,
         ),
+    };
+    vrrp_frame(mac, src, dst, dst_mac, ttl, msg)
+}
+
+/// `msg` as the VRRP payload of an IP packet from `src` to `dst`, in an
+/// Ethernet frame to `dst_mac`.
+fn vrrp_frame(
+    mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    dst_mac: [u8; 6],
+    ttl: u8,
+    msg: &[u8],
+) -> Vec<u8> {
+    let ethertype = match src {
+        IpAddr::V4(_) => ethernet::ethertype::IPV4,
+        IpAddr::V6(_) => ethernet::ethertype::IPV6,
     };
     let iph = ip::Repr {
         src,
