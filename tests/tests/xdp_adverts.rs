@@ -513,7 +513,16 @@ fn the_kernel_and_the_election_accept_the_same_adverts() {
             } else {
                 IpAddr::from(vrrp::MCAST_V4)
             };
-            let frame = if fname.contains("to us") {
+            let frame = if fname.contains("group in the checksum") {
+                let msg = repr.to_bytes(
+                    vrrp::ChecksumMode::PseudoHeader,
+                    &vrrp::Endpoints {
+                        src,
+                        dst: IpAddr::from(vrrp::MCAST_V4),
+                    },
+                );
+                build::vrrp_frame(mac, src, dst, [2, 0, 0, 0, 0, 1], *ttl, &msg)
+            } else if fname.contains("to us") {
                 build::advert_to(
                     mac,
                     src,

@@ -139,9 +139,9 @@ pub fn advert_bytes(mac: [u8; 6], src: IpAddr, ttl: u8, msg: &[u8]) -> Vec<u8> {
     vrrp_frame(mac, src, dst, dst_mac, ttl, msg)
 }
 
-/// `msg` as the VRRP payload of an IP packet from `src` to `dst`, in an
-/// Ethernet frame to `dst_mac`.
-fn vrrp_frame(
+/// `msg` (any bytes) as the VRRP payload of an IP packet from `src` to
+/// `dst`, in an Ethernet frame to `dst_mac`.
+pub fn vrrp_frame(
     mac: [u8; 6],
     src: IpAddr,
     dst: IpAddr,

@@ -283,6 +283,23 @@ impl<T: AsRef<[u8]>> Packet<T> {
                 Ok(ChecksumMode::PseudoHeader)
             }
             (Version::V3, Family::V4) if ok(plain) => Ok(ChecksumMode::Plain),
+            // Older keepalived unicast peers put the group (224.0.0.18) in the
+            // pseudo-header instead of our address; keepalived accepts it.
+            (Version::V3, Family::V4)
+                if !endpoints.dst.is_multicast()
+                    && ok(checksum::combine(
+                        plain,
+                        pseudo(
+                            &Endpoints {
+                                src: endpoints.src,
+                                dst: IpAddr::from(MCAST_V4),
+                            },
+                            msg.len(),
+                        ),
+                    )) =>
+            {
+                Ok(ChecksumMode::PseudoHeader)
+            }
             _ => Err(Error::Checksum { what: "VRRP" }),
         }
     }

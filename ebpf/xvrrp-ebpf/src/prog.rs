@@ -600,10 +600,19 @@ fn advert(
         j += 1;
     }
     let pseudo_ok = fold(fold(sum) + fold(pseudo)) == 0xffff;
+    // Older keepalived unicast v3/IPv4 peers put the group (224.0.0.18) in
+    // the pseudo-header, not our address (keepalived accepts both): the
+    // pseudo-header sum with the group's words in place of the destination.
+    let group_ok = !multicast && family == FAMILY_V4 && {
+        let d0 = u16::from_be_bytes([dst[0], dst[1]]) as u32;
+        let d1 = u16::from_be_bytes([dst[2], dst[3]]) as u32;
+        let with_group = fold(pseudo) + 0xe000 + 0x0012 + (0xffff - d0) + (0xffff - d1);
+        fold(fold(sum) + fold(with_group)) == 0xffff
+    };
     let checksum_ok = match (version, family) {
         (2, _) => plain_ok,
         (_, FAMILY_V6) => pseudo_ok,
-        _ => plain_ok || pseudo_ok,
+        _ => plain_ok || pseudo_ok || group_ok,
     };
     if !checksum_ok {
         return reject(ctx, counter::INVALID_CHECKSUM, family, src);

@@ -147,6 +147,35 @@ fn an_ipv6_advert_without_addresses_is_checksummed_as_ipv6() {
 }
 
 #[test]
+fn keepalived_an_old_unicast_peers_group_pseudo_header_is_accepted() {
+    let repr = Repr {
+        version: Version::V3,
+        vrid: 7,
+        priority: 100,
+        interval_cs: 100,
+        auth: Auth::None,
+        addresses: vec![v4("10.0.0.100")],
+    };
+    let src = v4("10.0.0.2");
+    let group = Endpoints {
+        src,
+        dst: IpAddr::from(MCAST_V4),
+    };
+    let bytes = repr.to_bytes(ChecksumMode::PseudoHeader, &group);
+    let p = Packet::new_checked(&bytes[..], Family::V4).unwrap();
+    let to_us = Endpoints {
+        src,
+        dst: v4("10.0.0.1"),
+    };
+    assert_eq!(p.verify_checksum(&to_us), Ok(ChecksumMode::PseudoHeader));
+    // Only for unicast-addressed adverts, and only with the group.
+    let mut bad = bytes.clone();
+    bad[2] ^= 1;
+    let p = Packet::new_checked(&bad[..], Family::V4).unwrap();
+    assert!(p.verify_checksum(&to_us).is_err());
+}
+
+#[test]
 fn a_flipped_bit_fails_the_checksum() {
     let (iph, mut msg) = open(KA_V3_V4);
     msg[2] ^= 0x01;
