@@ -39,6 +39,17 @@ fn vr(family: u8, vrid: u8) -> VrKey {
     }
 }
 
+/// The program's advert records, and the runtime they are registered with
+/// (kept alive by the caller).
+fn events_of(ebpf: &mut aya::Ebpf) -> (tokio::runtime::Runtime, dataplane::AdvertEvents) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let events = rt.block_on(async { dataplane::take_events(ebpf) }).unwrap();
+    (rt, events)
+}
+
 /// One frame through the program: its verdict.
 fn verdict(ebpf: &mut aya::Ebpf, frame: &[u8]) -> u32 {
     let prog = dataplane::program_mut(ebpf).unwrap();
@@ -72,10 +83,6 @@ fn cfg(addrs: &[&str], pass: Option<&str>) -> VrConfig {
 #[test]
 fn adverts_are_checked_and_only_changes_wake_the_agent() {
     require_root();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let mut ebpf = dataplane::load().unwrap();
     {
         let mut vrs: HashMap<_, VrKey, VrConfig> =
@@ -93,9 +100,7 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
         vrs.insert(vr(FAMILY_V6, 54), cfg(&["fd77::54"], None), 0)
             .unwrap();
     }
-    let mut events = rt
-        .block_on(async { dataplane::take_events(&mut ebpf) })
-        .unwrap();
+    let (_rt, mut events) = events_of(&mut ebpf);
     let mut run = |ebpf: &mut aya::Ebpf, frame: &[u8]| -> (u32, Vec<AdvertRecord>) {
         (verdict(ebpf, frame), events.try_drain())
     };
@@ -294,10 +299,6 @@ fn adverts_are_checked_and_only_changes_wake_the_agent() {
 #[test]
 fn the_kernel_times_the_active_down_interval() {
     require_root();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let mut ebpf = dataplane::load().unwrap();
     let key = vr(FAMILY_V4, 61);
     let mut c = cfg(&["10.77.0.161"], None);
@@ -308,9 +309,7 @@ fn the_kernel_times_the_active_down_interval() {
             HashMap::try_from(ebpf.map_mut(xvrrp_common::MAP_VRS).unwrap()).unwrap();
         vrs.insert(key, c, 0).unwrap();
     }
-    let mut events = rt
-        .block_on(async { dataplane::take_events(&mut ebpf) })
-        .unwrap();
+    let (_rt, mut events) = events_of(&mut ebpf);
     // 10 ms adverts: Active_Down_Interval = 30 ms + skew (6.1 ms at priority 100).
     let advert = |priority: u8| {
         build::advert(
@@ -600,14 +599,8 @@ fn the_kernel_and_the_election_accept_the_same_adverts() {
 #[test]
 fn records_for_unconfigured_vrids_are_rate_limited() {
     require_root();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let mut ebpf = dataplane::load().unwrap();
-    let mut events = rt
-        .block_on(async { dataplane::take_events(&mut ebpf) })
-        .unwrap();
+    let (_rt, mut events) = events_of(&mut ebpf);
     let repr = vrrp::Repr {
         version: vrrp::Version::V3,
         vrid: 99,

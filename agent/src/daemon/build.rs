@@ -20,14 +20,7 @@ impl Daemon {
     ) -> anyhow::Result<Group> {
         let notifier = name
             .and_then(|n| cfg.groups.iter().find(|g| g.name == n))
-            .map(|g| {
-                let fifos = crate::notify::fifos(
-                    &g.notify,
-                    cfg.global.notify_fifo.as_ref(),
-                    &mut self.fifos,
-                );
-                Notifier::spawn("GROUP", &g.name, &g.notify, script_user(cfg), fifos)
-            });
+            .map(|g| self.group_notifier(cfg, g));
         let mut members = Vec::new();
         let mut routers = Vec::new();
         for i in instances {
@@ -155,6 +148,17 @@ impl Daemon {
             logged_discards: Default::default(),
             lease: parts.lease,
         })
+    }
+
+    /// A sync group's notify scripts and fifos.
+    pub(super) fn group_notifier(
+        &mut self,
+        cfg: &Config,
+        g: &crate::config::model::SyncGroup,
+    ) -> Notifier {
+        let fifos =
+            crate::notify::fifos(&g.notify, cfg.global.notify_fifo.as_ref(), &mut self.fifos);
+        Notifier::spawn("GROUP", &g.name, &g.notify, script_user(cfg), fifos)
     }
 
     /// An instance's notify scripts and fifos.
@@ -308,6 +312,74 @@ impl Daemon {
         got
     }
 
+    /// Removes from each interface's program what no configured instance
+    /// owns: a re-adopted program keeps the maps of the run before, whose
+    /// config may have had a VIP or a virtual router this one has not (it must
+    /// not be answered for, nor its adverts checked).
+    pub(super) fn reconcile_xdp(&self) {
+        for (ifindex, xdp) in self.xdp.iter().filter_map(|(i, x)| Some((*i, x.as_ref()?))) {
+            // Members' VIPS and VRS keys carry the VRRP interface's index, the
+            // one its program is keyed by.
+            let members = || {
+                self.groups
+                    .iter()
+                    .flat_map(|g| &g.members)
+                    .filter(move |m| m.ifindex == ifindex)
+            };
+            let vips: Vec<_> = members().flat_map(Member::xdp_keys).collect();
+            let vrs: Vec<_> = members().map(Member::vr_key).collect();
+            let mut dp = xdp.lock().expect("dataplane lock");
+            for k in dp.vip_keys().into_iter().filter(|k| !vips.contains(k)) {
+                let old = dp.vip(&k);
+                dp.remove_vip(&k);
+                let addr = crate::dataplane::address(k.family as u8, &k.addr);
+                info!(interface = dp.interface(), %addr, "removing a VIP of the previous run's config from the XDP program");
+                // The previous run added it (an owner's VIP is its own address,
+                // and stays): left on the interface, the kernel would answer
+                // ARP for an address no instance here manages.
+                let owner = old
+                    .and_then(|v| {
+                        dp.vr(&xvrrp_common::VrKey {
+                            ifindex: k.ifindex,
+                            family: k.family as u8,
+                            vrid: v.vrid,
+                            _pad: [0; 2],
+                        })
+                    })
+                    .is_some_and(|c| c.priority == 255);
+                let on = iface::addresses(dp.interface())
+                    .into_iter()
+                    .find(|(a, _)| *a == addr);
+                if let (false, Some((_, prefix))) = (owner, on) {
+                    let a = rtnl::Address {
+                        ifindex: k.ifindex,
+                        addr,
+                        prefix,
+                        broadcast: None,
+                        label: None,
+                        scope: 0,
+                    };
+                    match rtnl::remove(&a) {
+                        Ok(_) => {
+                            info!(interface = dp.interface(), %addr, "removed the previous run's VIP from the interface")
+                        }
+                        Err(e) => {
+                            warn!(interface = dp.interface(), %addr, "removing the previous run's VIP: {e}")
+                        }
+                    }
+                }
+            }
+            for k in dp.vr_keys().into_iter().filter(|k| !vrs.contains(k)) {
+                info!(
+                    interface = dp.interface(),
+                    vrid = k.vrid,
+                    "removing a virtual router of the previous run's config from the XDP program"
+                );
+                dp.remove_vr(&k);
+            }
+        }
+    }
+
     pub(super) fn reindex(&mut self) {
         self.index.clear();
         for (g, group) in self.groups.iter().enumerate() {
@@ -336,79 +408,6 @@ pub(super) fn provision_xdp(groups: &mut [Group]) {
     }
 }
 
-/// Removes from each interface's program what no configured instance
-/// owns: a re-adopted program keeps the maps of the run before, whose
-/// config may have had a VIP or a virtual router this one has not (it must
-/// not be answered for, nor its adverts checked).
-pub(super) fn reconcile_xdp(groups: &[Group]) {
-    let mut wanted: HashMap<
-        *const std::sync::Mutex<crate::dataplane::Dataplane>,
-        (Vec<_>, Vec<_>),
-    > = HashMap::new();
-    let mut planes = Vec::new();
-    for m in groups.iter().flat_map(|g| &g.members) {
-        let Some(xdp) = &m.xdp else { continue };
-        let entry = wanted.entry(Arc::as_ptr(xdp)).or_insert_with(|| {
-            planes.push(xdp.clone());
-            Default::default()
-        });
-        entry.0.extend(m.xdp_keys());
-        entry.1.push(m.vr_key());
-    }
-    for xdp in planes {
-        let (vips, vrs) = &wanted[&Arc::as_ptr(&xdp)];
-        let mut dp = xdp.lock().expect("dataplane lock");
-        for k in dp.vip_keys().into_iter().filter(|k| !vips.contains(k)) {
-            let old = dp.vip(&k);
-            dp.remove_vip(&k);
-            let addr = crate::dataplane::address(k.family as u8, &k.addr);
-            info!(interface = dp.interface(), %addr, "removing a VIP of the previous run's config from the XDP program");
-            // The previous run added it (an owner's VIP is its own address,
-            // and stays): left on the interface, the kernel would answer
-            // ARP for an address no instance here manages.
-            let owner = old
-                .and_then(|v| {
-                    dp.vr(&xvrrp_common::VrKey {
-                        ifindex: k.ifindex,
-                        family: k.family as u8,
-                        vrid: v.vrid,
-                        _pad: [0; 2],
-                    })
-                })
-                .is_some_and(|c| c.priority == 255);
-            let on = iface::addresses(dp.interface())
-                .into_iter()
-                .find(|(a, _)| *a == addr);
-            if let (false, Some((_, prefix))) = (owner, on) {
-                let a = rtnl::Address {
-                    ifindex: k.ifindex,
-                    addr,
-                    prefix,
-                    broadcast: None,
-                    label: None,
-                    scope: 0,
-                };
-                match rtnl::remove(&a) {
-                    Ok(_) => {
-                        info!(interface = dp.interface(), %addr, "removed the previous run's VIP from the interface")
-                    }
-                    Err(e) => {
-                        warn!(interface = dp.interface(), %addr, "removing the previous run's VIP: {e}")
-                    }
-                }
-            }
-        }
-        for k in dp.vr_keys().into_iter().filter(|k| !vrs.contains(k)) {
-            info!(
-                interface = dp.interface(),
-                vrid = k.vrid,
-                "removing a virtual router of the previous run's config from the XDP program"
-            );
-            dp.remove_vr(&k);
-        }
-    }
-}
-
 /// The fail-silent lease of an interface's program: the shortest
 /// Active_Down_Interval a Backup of any instance there can have
 /// (down_timer_adverts x advert interval; the skew only lengthens it), so a
@@ -424,7 +423,7 @@ pub(super) fn lease_length(cfg: &Config, interface: &str) -> Duration {
 }
 
 /// Who scripts run as: script_user, else keepalived_script when it exists.
-pub(super) fn script_user(cfg: &Config) -> Option<crate::config::model::ScriptUser> {
+fn script_user(cfg: &Config) -> Option<crate::config::model::ScriptUser> {
     cfg.global
         .script_user
         .clone()

@@ -414,13 +414,15 @@ impl Member {
         }
     }
 
-    /// Forgets our VIPs in the XDP program (instance stopped or removed).
+    /// Forgets our VIPs and this virtual router in the XDP program (the
+    /// instance stopped or was removed): nothing answered, nothing checked.
     pub fn clear_xdp(&mut self) {
         let Some(xdp) = &self.xdp else { return };
         let mut dp = xdp.lock().expect("dataplane lock");
         for key in self.xdp_keys() {
             dp.remove_vip(&key);
         }
+        dp.remove_vr(&self.vr_key());
     }
 
     fn add_vips(&mut self) {
@@ -476,10 +478,9 @@ impl Member {
     }
 
     /// One round: a gratuitous ARP per IPv4 VIP, an unsolicited NA per IPv6 VIP.
-    fn send_garp(&mut self) {
-        let addrs: Vec<IpAddr> = self.vips.iter().map(|a| a.addr).collect();
-        for a in addrs {
-            self.announce(a);
+    fn send_garp(&self) {
+        for a in &self.vips {
+            self.announce(a.addr);
         }
     }
 

@@ -28,7 +28,7 @@ use xvrrp_common::{reason, AdvertRecord};
 
 pub use monitor::run_monitor;
 
-use self::build::{provision_xdp, reconcile_xdp, script_user};
+use self::build::provision_xdp;
 
 use self::member::{announce_mac, Member, MemberParts, Stats};
 use crate::{
@@ -181,10 +181,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .map(|g| g.members.iter().all(|m| m.can_resume()))
         .collect();
     provision_xdp(&mut groups);
-    reconcile_xdp(&groups);
     d.tracker = Some(Tracker::start(&config, d.track_tx.clone(), &d.tasks));
     d.config = config;
     d.groups = groups;
+    d.reconcile_xdp();
     d.reindex();
     if !d.config.global.startup_delay.is_zero() {
         info!(

@@ -230,16 +230,17 @@ mod apply {
                 })
                 .collect();
             let plan = reload::plan(&old_shapes, &reload::shapes(&layout));
-            // Everything that can fail, before anything changes.
-            let mut fresh: Vec<Option<Group>> = Vec::new();
-            let mut updates: Vec<Vec<MemberParts>> = Vec::new();
+            // Everything that can fail, before anything changes: a new
+            // group built, or a kept group's new member parts.
+            enum Prepared {
+                Start(Box<Group>),
+                InPlace(usize, Vec<MemberParts>),
+            }
+            let mut prepared = Vec::new();
             for ((name, members), fate) in layout.iter().zip(&plan.fates) {
                 match *fate {
                     reload::Fate::Start => match self.group(&cfg, *name, members) {
-                        Ok(g) => {
-                            fresh.push(Some(g));
-                            updates.push(Vec::new());
-                        }
+                        Ok(g) => prepared.push(Prepared::Start(Box::new(g))),
                         Err(e) => return refuse(e),
                     },
                     reload::Fate::InPlace { old } => {
@@ -264,8 +265,7 @@ mod apply {
                                 Err(e) => return refuse(e),
                             }
                         }
-                        fresh.push(None);
-                        updates.push(parts);
+                        prepared.push(Prepared::InPlace(old, parts));
                     }
                 }
             }
@@ -282,46 +282,33 @@ mod apply {
                 for m in &mut self.groups[g].members {
                     m.remove_vips();
                     m.clear_xdp();
-                    if let Some(xdp) = &m.xdp {
-                        xdp.lock().expect("dataplane lock").remove_vr(&m.vr_key());
+                }
+            }
+            // The stopped groups go; the new ones take their place, in the
+            // new config's order, with the kept ones' member parts to apply.
+            self.groups.clear();
+            let mut started = Vec::new();
+            let mut updates = Vec::new();
+            for (n, p) in prepared.into_iter().enumerate() {
+                match p {
+                    Prepared::Start(g) => {
+                        started.push(n);
+                        self.groups.push(*g);
+                    }
+                    Prepared::InPlace(k, parts) => {
+                        self.groups.push(old[k].take().expect("each kept once"));
+                        updates.push((n, parts));
                     }
                 }
             }
-            let mut started = Vec::new();
-            self.groups = plan
-                .fates
-                .iter()
-                .enumerate()
-                .map(|(n, fate)| match *fate {
-                    reload::Fate::InPlace { old: k } => old[k].take().expect("each kept once"),
-                    reload::Fate::Start => {
-                        started.push(n);
-                        fresh[n].take().expect("built above")
-                    }
-                })
-                .collect();
             // Change in place.
             let mut in_place = 0;
-            for (n, parts) in updates.into_iter().enumerate() {
+            for (n, parts) in updates {
                 let (name, members) = &layout[n];
-                if matches!(plan.fates[n], reload::Fate::Start) {
-                    continue;
-                }
                 if let Some(gcfg) = name.and_then(|gn| cfg.groups.iter().find(|g| g.name == gn)) {
                     let old_cfg = self.config.groups.iter().find(|g| g.name == gcfg.name);
                     if old_cfg.map(|o| &o.notify) != Some(&gcfg.notify) {
-                        let fifos = crate::notify::fifos(
-                            &gcfg.notify,
-                            cfg.global.notify_fifo.as_ref(),
-                            &mut self.fifos,
-                        );
-                        self.groups[n].notifier = Some(Notifier::spawn(
-                            "GROUP",
-                            &gcfg.name,
-                            &gcfg.notify,
-                            script_user(&cfg),
-                            fifos,
-                        ));
+                        self.groups[n].notifier = Some(self.group_notifier(&cfg, gcfg));
                     }
                 }
                 for (j, (i, p)) in members.iter().zip(parts).enumerate() {
@@ -350,7 +337,7 @@ mod apply {
             self.tracker = Some(tracker);
             self.config = cfg;
             self.reindex();
-            reconcile_xdp(&self.groups);
+            self.reconcile_xdp();
             self.health(now);
             for g in &started {
                 info!(group = %self.groups[*g].sg.name, "reload: starting (new, or its interface, VRID or family changed)");

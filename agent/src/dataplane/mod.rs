@@ -130,15 +130,15 @@ const LEASE_RENEW_SLACK_NS: u64 = 1_000_000;
 /// equal program and map layouts. Never 0 (0 is an unwritten slot).
 pub fn object_fingerprint() -> anyhow::Result<u64> {
     static FP: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    if let Some(fp) = FP.get() {
-        return Ok(*fp);
-    }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in object::bytes()? {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    Ok(*FP.get_or_init(|| h.max(1)))
+    let bytes = object::bytes()?;
+    Ok(*FP.get_or_init(|| {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h.max(1)
+    }))
 }
 
 /// Why the attached program on an interface is not re-adopted.
@@ -256,8 +256,14 @@ impl Dataplane {
                         true,
                     ));
                 }
-                Ok(_) | Err(NotOurs::OtherBuild(_)) => {
-                    if let Err(NotOurs::OtherBuild(why)) = adopt(att) {
+                Err(NotOurs::Foreign(what)) => bail!(
+                    "{interface} already has another XDP program attached ({what}, {} mode); \
+                     xvrrp will not replace it: detach it (`ip link set dev {interface} xdp off`) \
+                     or run with --xdp-mode off",
+                    att.mode
+                ),
+                ours_or_older => {
+                    if let Err(NotOurs::OtherBuild(why)) = ours_or_older {
                         info!(
                             interface,
                             "replacing the xvrrp XDP program found attached: {why}"
@@ -268,12 +274,6 @@ impl Dataplane {
                         netlink::detach(index, att.mode)?;
                     }
                 }
-                Err(NotOurs::Foreign(what)) => bail!(
-                    "{interface} already has another XDP program attached ({what}, {} mode); \
-                     xvrrp will not replace it: detach it (`ip link set dev {interface} xdp off`) \
-                     or run with --xdp-mode off",
-                    att.mode
-                ),
             }
         }
         let (maps, prog_id, mode) = match load_and_attach(interface, index, wanted) {
@@ -328,44 +328,44 @@ impl Dataplane {
             .ok_or_else(|| anyhow!("no map {name} (ring buffer already taken?)"))
     }
 
-    /// What the (possibly inherited) VIPS map holds for `key`.
-    pub fn vip(&self, key: &VipKey) -> Option<VipValue> {
-        AyaHashMap::<_, VipKey, VipValue>::try_from(self.map(MAP_VIPS)?)
+    /// One value of one of the program's hash maps, by name.
+    fn get<K: aya::Pod, V: aya::Pod>(&self, name: &str, key: &K) -> Option<V> {
+        AyaHashMap::<_, K, V>::try_from(self.map(name)?)
             .ok()?
             .get(key, 0)
             .ok()
     }
 
-    /// Every VIPS key (a re-adopted map may hold a previous config's).
-    pub fn vip_keys(&self) -> Vec<VipKey> {
-        self.map(MAP_VIPS)
-            .and_then(|m| AyaHashMap::<_, VipKey, VipValue>::try_from(m).ok())
+    /// Every key of one of the program's hash maps (a re-adopted map may
+    /// hold a previous config's).
+    fn keys<K: aya::Pod, V: aya::Pod>(&self, name: &str) -> Vec<K> {
+        self.map(name)
+            .and_then(|m| AyaHashMap::<_, K, V>::try_from(m).ok())
             .map(|m| m.keys().filter_map(Result::ok).collect())
             .unwrap_or_default()
     }
 
-    /// Every VRS key (a re-adopted map may hold a previous config's).
+    /// What the (possibly inherited) VIPS map holds for `key`.
+    pub fn vip(&self, key: &VipKey) -> Option<VipValue> {
+        self.get(MAP_VIPS, key)
+    }
+
+    pub fn vip_keys(&self) -> Vec<VipKey> {
+        self.keys::<VipKey, VipValue>(MAP_VIPS)
+    }
+
     pub fn vr_keys(&self) -> Vec<VrKey> {
-        self.map(MAP_VRS)
-            .and_then(|m| AyaHashMap::<_, VrKey, VrConfig>::try_from(m).ok())
-            .map(|m| m.keys().filter_map(Result::ok).collect())
-            .unwrap_or_default()
+        self.keys::<VrKey, VrConfig>(MAP_VRS)
     }
 
     /// The last valid advert the program saw for a virtual router.
     pub fn last(&self, key: &VrKey) -> Option<LastAdvert> {
-        AyaHashMap::<_, VrKey, LastAdvert>::try_from(self.map(MAP_LAST)?)
-            .ok()?
-            .get(key, 0)
-            .ok()
+        self.get(MAP_LAST, key)
     }
 
     /// What the (possibly inherited) VRS map holds for `key`.
     pub fn vr(&self, key: &VrKey) -> Option<VrConfig> {
-        AyaHashMap::<_, VrKey, VrConfig>::try_from(self.map(MAP_VRS)?)
-            .ok()?
-            .get(key, 0)
-            .ok()
+        self.get(MAP_VRS, key)
     }
 
     pub fn interface(&self) -> &str {
@@ -519,12 +519,6 @@ fn counters_of(map: &Map) -> anyhow::Result<Counters> {
 /// Snapshot of the program's counters, indexed by `xvrrp_common::counter`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Counters(pub [u64; counter::COUNT as usize]);
-
-impl Default for Counters {
-    fn default() -> Self {
-        Counters([0; counter::COUNT as usize])
-    }
-}
 
 impl Counters {
     pub fn get(&self, index: u32) -> u64 {
