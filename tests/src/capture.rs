@@ -149,6 +149,54 @@ impl Drop for Capture {
     }
 }
 
+/// A VRRP packet as a host on the LAN received it.
+#[derive(Debug, Clone)]
+pub struct VrrpSeen {
+    pub eth: ethernet::Repr,
+    pub ip: ip::Repr,
+    /// The VRRP message (what the IP header announces).
+    pub vrrp: Vec<u8>,
+}
+
+/// Every VRRP packet (IP protocol 112) namespace `ns` receives on `eth0`
+/// during `period`: what goes on the wire, for send-side checks.
+pub fn vrrp_received(ns: &str, period: Duration) -> anyhow::Result<Vec<VrrpSeen>> {
+    spawn_in(ns, move || {
+        let sock = open_timestamped("eth0", Duration::from_millis(50))?;
+        let deadline = std::time::Instant::now() + period;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1600];
+        while std::time::Instant::now() < deadline {
+            let Some((n, _, outgoing)) = recv_timestamped(&sock, &mut buf) else {
+                continue;
+            };
+            if outgoing {
+                continue;
+            }
+            let Ok((eth, payload)) = ethernet::split(&buf[..n]) else {
+                continue;
+            };
+            if eth.ethertype != ethernet::ethertype::IPV4
+                && eth.ethertype != ethernet::ethertype::IPV6
+            {
+                continue;
+            }
+            if let Ok((ip, body)) = ip::Repr::parse(payload) {
+                if ip.protocol == xvrrp::wire::vrrp::PROTOCOL {
+                    seen.push(VrrpSeen {
+                        eth,
+                        ip,
+                        vrrp: body.to_vec(),
+                    });
+                }
+            }
+        }
+        Ok(seen)
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("capture thread in {ns} panicked"))?
+}
+
 /// A packet socket on `interface` with kernel receive timestamps, a large
 /// buffer and a read timeout (so that loops can stop).
 pub(crate) fn open_timestamped(

@@ -448,3 +448,93 @@ fn use_vmac_answers_with_the_virtual_mac_and_excluded_vips_follow() {
     );
     only_answer_from(&lan, vmac);
 }
+
+/// RFC 9568 §5.1.1 / §5.1.2 / §7.2 on the send side, as a host on the LAN
+/// receives it: TTL / hop limit 255; a multicast instance sends to
+/// 224.0.0.18 / ff02::12 (with their multicast MACs); an IPv6 advert leaves
+/// from the interface's link-local address (not a VIP, even a link-local
+/// one); a unicast instance sends to each peer and never to the group.
+#[test]
+fn sent_adverts_have_ttl_255_and_the_rfc_source_and_destination() {
+    use std::net::IpAddr;
+    use xvrrp::wire::vrrp;
+    require_root();
+    let lan = Lan::new("send-side", 3).unwrap();
+    let (peer1, peer2) = (lan.host(1).v4, lan.host(2).v4);
+    let conf = format!(
+        "vrrp_instance MC4 {{\n  interface eth0\n  virtual_router_id 61\n  version 3\n  priority 200\n  advert_int 0.1\n  virtual_ipaddress {{\n    10.77.0.161/24\n  }}\n}}\n\
+         vrrp_instance MC6 {{\n  interface eth0\n  virtual_router_id 62\n  priority 200\n  advert_int 0.1\n  virtual_ipaddress {{\n    fe80::62/64\n  }}\n}}\n\
+         vrrp_instance UC {{\n  interface eth0\n  virtual_router_id 63\n  version 3\n  priority 200\n  advert_int 0.1\n  unicast_peer {{\n    {peer1}\n    {peer2}\n  }}\n  virtual_ipaddress {{\n    10.77.0.163/24\n  }}\n}}\n"
+    );
+    let r = lan.xvrrp(0, "r", &conf).unwrap();
+    for name in ["MC4", "MC6", "UC"] {
+        assert!(
+            r.wait_state(name, "Active", SETTLE),
+            "{name}: {}",
+            r.proc.log_text()
+        );
+    }
+    let seen =
+        xvrrp_tests::capture::vrrp_received(&lan.host(2).ns.name, Duration::from_secs(1)).unwrap();
+    let h0 = lan.host(0);
+    let of = |vrid: u8| {
+        seen.iter()
+            .filter(move |p| p.vrrp.get(1) == Some(&vrid) && p.eth.src == h0.mac)
+    };
+    // 10 adverts a second each: allow for start-up of the capture.
+    for vrid in [61, 62, 63] {
+        assert!(
+            of(vrid).count() >= 5,
+            "VRID {vrid}: {} adverts in 1 s",
+            of(vrid).count()
+        );
+    }
+    for p in of(61) {
+        assert_eq!(
+            (p.ip.ttl, p.ip.src, p.ip.dst, p.eth.dst),
+            (
+                vrrp::TTL,
+                IpAddr::V4(h0.v4),
+                IpAddr::V4(vrrp::MCAST_V4),
+                [1, 0, 0x5e, 0, 0, 0x12]
+            ),
+            "IPv4 multicast advert"
+        );
+    }
+    for p in of(62) {
+        let IpAddr::V6(src) = p.ip.src else {
+            panic!("VRID 62 sent IPv4: {p:?}")
+        };
+        assert_eq!(
+            src.segments()[0] & 0xffc0,
+            0xfe80,
+            "IPv6 source is not link-local: {src}"
+        );
+        assert_ne!(
+            src,
+            "fe80::62".parse::<std::net::Ipv6Addr>().unwrap(),
+            "the advert left from the VIP"
+        );
+        assert_eq!(
+            (p.ip.ttl, p.ip.dst, p.eth.dst),
+            (
+                vrrp::TTL,
+                IpAddr::V6(vrrp::MCAST_V6),
+                [0x33, 0x33, 0, 0, 0, 0x12]
+            ),
+            "IPv6 multicast advert"
+        );
+    }
+    for p in of(63) {
+        assert_eq!(
+            (p.ip.ttl, p.ip.src, p.ip.dst, p.eth.dst),
+            (
+                vrrp::TTL,
+                IpAddr::V4(h0.v4),
+                IpAddr::V4(peer2),
+                lan.host(2).mac
+            ),
+            "unicast advert: to this peer only, never to the group"
+        );
+    }
+}

@@ -389,3 +389,59 @@ fn keepalived_v2_advert_int_3_takeover_follows_priority() {
         [lan.host(1).mac]
     );
 }
+
+/// RFC 9568 §8.4: an xvrrp v3 router with `mixed_v2_v3` in a v2 keepalived
+/// cluster (a migration): it does not preempt the v2 Active though its
+/// priority is higher, takes over when it dies, and the remaining v2
+/// keepalived hears its v2 adverts and stays BACKUP (without the v2 copies
+/// it would go MASTER too: two Actives).
+#[test]
+fn keepalived_v2_cluster_with_a_mixed_v3_router() {
+    require_root();
+    let lan = Lan::new("ka-mixed", 4).unwrap();
+    let conf = |prio: u8, version: &str| {
+        format!(
+            "vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n  {version}\n  priority {prio}\n  advert_int 1\n  virtual_ipaddress {{\n    10.77.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let mut k1 = lan.keepalived(0, "k1", &conf(200, "version 2")).unwrap();
+    assert!(
+        k1.wait_state("VI_1", "MASTER", Duration::from_secs(30)),
+        "{}",
+        k1.proc.log_text()
+    );
+    let xv = lan
+        .xvrrp(1, "xv", &conf(250, "version 3\n  mixed_v2_v3"))
+        .unwrap();
+    let k2 = lan.keepalived(2, "k2", &conf(100, "version 2")).unwrap();
+    assert!(xv.wait_state("VI_1", "Backup", SETTLE));
+    assert!(k2.wait_state("VI_1", "BACKUP", SETTLE));
+    // Several Active_Down_Intervals: the v3 router follows the v2 Active.
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        xv.wait_state("VI_1", "Backup", Duration::from_secs(1)),
+        "the mixed v3 router preempted the v2 Active:\n{}",
+        xv.proc.log_text()
+    );
+    k1.proc.signal(libc::SIGKILL);
+    k1.proc.wait_exit(Duration::from_secs(5));
+    assert!(
+        xv.wait_state("VI_1", "Active", Duration::from_secs(20)),
+        "{}",
+        xv.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        k2.proc.log_text().matches("Entering MASTER STATE").count(),
+        0,
+        "the v2 keepalived did not hear the mixed router's v2 adverts:\n{}",
+        k2.proc.log_text()
+    );
+    assert_eq!(
+        lan.host(3)
+            .arp_who_has(Ipv4Addr::new(10, 77, 0, 100))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [lan.host(1).mac]
+    );
+}

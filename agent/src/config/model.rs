@@ -214,6 +214,9 @@ pub struct Instance {
     pub skip_check_adv_addr: Option<bool>,
     pub strict: Option<bool>,
     pub down_timer_adverts: u32,
+    /// xvrrp's `mixed_v2_v3` (RFC 9568 §8.4, keepalived has none): a v3
+    /// IPv4 instance that also sends and hears v2 during a migration.
+    pub mixed_v2_v3: bool,
     #[serde(skip)]
     pub pos: Pos,
 }

@@ -25,7 +25,7 @@ pub fn router_config(i: &Instance, g: &Global, primary: IpAddr) -> proto::Config
         } else {
             Version::V3
         },
-        mixed_v2: false,
+        mixed_v2: i.mixed_v2_v3 && !v6,
         priority: i.priority,
         interval_cs: i.advert_int_cs,
         preempt: i.preempt,

@@ -367,3 +367,38 @@ fn parser_never_panics_on_arbitrary_text() {
         let _ = parse_str(&text, Path::new("fuzz.conf"), &LoadOptions { config_id: Some("a".into()) });
     });
 }
+
+#[test]
+fn mixed_v2_v3_is_a_v3_ipv4_whole_second_instance_speaking_both() {
+    let inst = |extra: &str, vip: &str| {
+        format!("vrrp_instance M {{\n interface eth0\n virtual_router_id 7\n {extra}\n mixed_v2_v3\n virtual_ipaddress {{\n {vip}\n }}\n}}\n")
+    };
+    let (cfg, diags) = parse_str(
+        &inst("version 3\n advert_int 2", "192.0.2.1"),
+        Path::new("mem.conf"),
+        &LoadOptions::default(),
+    );
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let primary = "192.0.2.9".parse().unwrap();
+    let proto = proto_config::router_config(&cfg.instances[0], &cfg.global, primary);
+    assert!(
+        proto.mixed_v2,
+        "RFC 9568 §8.4 mixed mode reaches the election"
+    );
+    for (extra, vip, says) in [
+        ("version 2", "192.0.2.1", "not `version 3`"),
+        ("version 3\n advert_int 0.5", "192.0.2.1", "whole seconds"),
+        ("version 3", "fe80::1", "IPv6"),
+    ] {
+        let (cfg, diags) = parse_str(
+            &inst(extra, vip),
+            Path::new("mem.conf"),
+            &LoadOptions::default(),
+        );
+        assert!(cfg.is_none(), "{extra} {vip}: accepted");
+        assert!(
+            diags.to_string().contains("mixed_v2_v3") && diags.to_string().contains(says),
+            "{extra} {vip}: {diags}"
+        );
+    }
+}

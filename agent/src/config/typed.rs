@@ -106,6 +106,7 @@ const INSTANCE: &[&str] = &[
     "strict_mode",
     "down_timer_adverts",
     "v3_checksum_as_v2",
+    "mixed_v2_v3",
 ];
 
 const GROUP: &[&str] = &[
@@ -775,10 +776,12 @@ impl<'a> Builder<'a> {
             skip_check_adv_addr: None,
             strict: None,
             down_timer_adverts: 3,
+            mixed_v2_v3: false,
             pos: n.key.pos.clone(),
         };
         let mut priority_set = false;
         let mut version_set = false;
+        let mut mixed = None;
         let mut advert_int: Option<(f64, Token)> = None;
         let mut vrid_set = false;
         let mut interface_set = false;
@@ -894,6 +897,10 @@ impl<'a> Builder<'a> {
                 "dont_track_primary" => i.dont_track_primary = true,
                 "native_ipv6" => i.native_ipv6 = true,
                 "check_unicast_src" => i.check_unicast_src = true,
+                "mixed_v2_v3" => {
+                    i.mixed_v2_v3 = true;
+                    mixed = Some(c.key.clone());
+                }
                 "skip_check_adv_addr" => i.skip_check_adv_addr = Some(true),
                 "strict_mode" => {
                     i.strict = Some(
@@ -936,7 +943,37 @@ impl<'a> Builder<'a> {
         if let Some((secs, t)) = advert_int {
             i.advert_int_cs = self.advert_int(secs, &t, i.version);
         }
+        if let Some(key) = mixed {
+            self.mixed_v2_v3(&key, &i);
+        }
         Some(i)
+    }
+
+    /// RFC 9568 §8.4.2: a mixed router sends v2 and v3 at the configured
+    /// rate, so it must be a v3 IPv4 instance whose interval v2 can carry.
+    fn mixed_v2_v3(&mut self, key: &Token, i: &Instance) {
+        let problem = if i.is_ipv6() {
+            Some(("it is IPv6 (VRRPv2 is IPv4 only)", "remove `mixed_v2_v3`"))
+        } else if i.version != 3 {
+            Some((
+                "it is not `version 3`",
+                "add `version 3`: a v3 router also speaks v2 to v2 routers",
+            ))
+        } else if !i.advert_int_cs.is_multiple_of(100) || i.advert_int_cs > 25_500 {
+            Some((
+                "its advert_int is not whole seconds (1–255), which VRRPv2 cannot carry",
+                "use a whole-second `advert_int`, as the v2 routers have",
+            ))
+        } else {
+            None
+        };
+        if let Some((why, fix)) = problem {
+            self.error(
+                key,
+                format!("vrrp_instance {}: `mixed_v2_v3` but {why}", i.name),
+                fix,
+            );
+        }
     }
 
     /// v2: whole seconds 1–255 (fractions rounded, at least 1); v3: 0.01–40.95 s.

@@ -130,14 +130,26 @@ fn instance(cfg: &Config, i: &Instance, diags: &mut Diagnostics) {
             });
         }
     }
+    // RFC 9568 §5.2.5: an advert carries at least one address. keepalived
+    // refuses a v3 (or strict) instance without VIPs ("at least one is
+    // required") and only warns for v2, which sends count 0.
     if i.vips.is_empty() {
+        let required = strict || i.version == 3;
         let d = Diagnostic::warning(
             at,
             &i.name,
-            format!("vrrp_instance {} has no virtual_ipaddress", i.name),
+            format!(
+                "vrrp_instance {} has no virtual_ipaddress ({})",
+                i.name,
+                if required {
+                    "VRRPv3 and vrrp_strict need at least one: keepalived refuses it too"
+                } else {
+                    "a VRRPv2 advert without addresses; keepalived accepts it"
+                }
+            ),
         )
         .fix("add `virtual_ipaddress { 192.0.2.10/24 }`");
-        diags.push(if strict {
+        diags.push(if required {
             Diagnostic {
                 severity: super::diag::Severity::Error,
                 ..d

@@ -280,6 +280,23 @@ fn rfc9568_6_4_3_higher_priority_sends_the_active_to_backup() {
     assert_eq!(r.active_router(), Some((ip("10.0.0.2"), 200)));
 }
 
+/// RFC 9568 §6.4.3: on this path too the Backup sets Active_Adver_Interval
+/// from the advert and its Active_Down_Timer from the learned interval.
+#[test]
+fn rfc9568_6_4_3_an_active_sent_to_backup_learns_the_new_actives_interval() {
+    let (mut r, t0) = started(100);
+    let _ = run_until(&mut r, t0 + Duration::from_secs(4));
+    let t = t0 + Duration::from_secs(5);
+    let _ = r.handle(t, advert_from("10.0.0.2", 200, 300));
+    assert_eq!((r.state(), r.active_interval_cs()), (State::Backup, 300));
+    let down = timing::active_down(100, 300, 3);
+    assert_eq!(
+        r.next_deadline(),
+        Some(t + down),
+        "Active_Down_Interval from 3 s adverts"
+    );
+}
+
 #[test]
 fn rfc9568_6_4_3_equal_priority_tie_broken_by_primary_address() {
     let (mut r, t0) = started(100);
@@ -320,6 +337,11 @@ fn rfc9568_6_4_3_priority_zero_in_active_sends_an_advert() {
         advert_from("10.0.0.2", 0, 100),
     );
     assert_eq!(sent_priorities(&a), [255]);
+    // ... and resets the Adver_Timer: the next advert is one interval later.
+    assert_eq!(
+        r.next_deadline(),
+        Some(t0 + Duration::from_millis(10) + Duration::from_secs(1))
+    );
 }
 
 #[test]
@@ -335,9 +357,12 @@ fn rfc9568_6_4_3_shutdown_sends_priority_zero_and_removes_vips() {
 #[test]
 fn rfc9568_6_4_2_shutdown_from_backup_sends_nothing() {
     let (mut r, t0) = started(100);
+    assert!(r.next_deadline().is_some(), "the Active_Down_Timer runs");
     let a = r.handle(t0, Input::Shutdown);
     assert!(sent_priorities(&a).is_empty());
     assert!(!a.contains(&Action::RemoveVips));
+    // Cancel the Active_Down_Timer, transition to Initialize.
+    assert_eq!((r.state(), r.next_deadline()), (State::Initialize, None));
 }
 
 fn received(src: &str, prio: u8, ttl: u8, unicast: bool) -> Input {
