@@ -1,5 +1,5 @@
 //! xvrrp: a VRRP daemon (RFC 9568 / RFC 3768) with an XDP fast path, that
-//! reads keepalived.conf. See shared/docs/design.md for the layout; data flows
+//! reads keepalived.conf. See docs/design.md for the layout; data flows
 //! wire -> proto -> actions, with I/O only in dataplane/ and net/.
 
 pub mod config;
