@@ -70,11 +70,29 @@ pub fn build_agent(release: bool) -> anyhow::Result<PathBuf> {
         c.arg("--release");
     }
     run(&mut c)?;
-    Ok(root()
+    let bin = root()
         .join("target")
         .join(if release { "release" } else { "debug" })
-        .join("xvrrp"))
+        .join("xvrrp");
+    if release {
+        // The release profile strips the DWARF into xvrrp.dwp beside it.
+        let size = std::fs::metadata(&bin)?.len();
+        eprintln!(
+            "xtask: {} is {:.1} MB stripped (debug info in xvrrp.dwp)",
+            bin.display(),
+            size as f64 / 1e6
+        );
+        anyhow::ensure!(
+            size <= RELEASE_SIZE_LIMIT,
+            "the release binary is {size} bytes, above the {RELEASE_SIZE_LIMIT}-byte budget: \
+             check the release profile (strip, lto) and the XDP object's DWARF strip in agent/build.rs"
+        );
+    }
+    Ok(bin)
 }
+
+/// The installed binary's budget (README: "about 5 MB").
+pub const RELEASE_SIZE_LIMIT: u64 = 6_000_000;
 
 /// Builds the agent and runs it as root (aya's `cargo xtask run` convention).
 pub fn run_agent(release: bool, args: &[String]) -> anyhow::Result<()> {
