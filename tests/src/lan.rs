@@ -82,10 +82,15 @@ impl Lan {
         }
         // Link-local addresses need a moment (DAD) before IPv6 adverts can go out.
         for h in &hosts {
-            wait_until(Duration::from_secs(5), || {
+            let ready = wait_until(Duration::from_secs(5), || {
                 h.ns.ip(&["-6", "addr", "show", "dev", "eth0", "scope", "link"])
                     .is_ok_and(|s| s.contains("fe80") && !s.contains("tentative"))
             });
+            anyhow::ensure!(
+                ready,
+                "{}: no usable IPv6 link-local address after 5 s (DAD)",
+                h.ns.name
+            );
         }
         Ok(Lan {
             switch,
@@ -227,10 +232,12 @@ impl Host {
         self.who_has(vip.into())
     }
 
+    /// A prober that cannot run panics: an empty set must mean "nobody
+    /// answered", never "could not ask" (fail-silent tests assert silence).
     fn who_has(&self, target: IpAddr) -> BTreeSet<[u8; 6]> {
         self.ns
             .run(move || Prober::open("eth0")?.who_has(target, Duration::from_millis(300)))
-            .unwrap_or_default()
+            .unwrap_or_else(|e| panic!("asking who has {target} from {}: {e:#}", self.ns.name))
     }
 
     /// The MAC the host's neighbour table holds for `addr` (learned from GARP/NA or ARP).
@@ -287,12 +294,18 @@ impl Agent {
             .unwrap_or_default()
     }
 
+    /// The instance's transition count; panics when the agent cannot say
+    /// (two failed status calls must never compare equal).
     pub fn transitions(&self, instance: &str) -> u64 {
-        self.status()
-            .ok()
-            .and_then(|s| s.instances.into_iter().find(|i| i.name == instance))
-            .map(|i| i.transitions)
-            .unwrap_or(u64::MAX)
+        let status = self
+            .status()
+            .unwrap_or_else(|e| panic!("status of {instance}: {e:#}"));
+        status
+            .instances
+            .into_iter()
+            .find(|i| i.name == instance)
+            .unwrap_or_else(|| panic!("no instance {instance} in the agent's status"))
+            .transitions
     }
 
     /// Waits up to `limit` for `instance` to be in `state`.

@@ -231,9 +231,49 @@ fn unicast_peers() {
     assert!(r1.wait_state("VI_1", "Active", SETTLE));
     assert!(r2.wait_state("VI_1", "Backup", SETTLE));
     only_answer_from(&lan, lan.host(0).mac);
-    // A stranger's advert for our VRID is not from a peer: counted, ignored.
+    // The Backup hears its peer's unicast adverts (what keeps it Backup).
     let st = r2.status().unwrap();
     assert!(st.instances[0].adverts_received > 0);
+    // A stranger (the client, not a listed peer) sends a priority-255 advert
+    // for our VRID to r2: keepalived without check_unicast_src hears it, so
+    // r2 still follows the real Active and reports the stranger once; r1
+    // stays Active (r2 never takes over).
+    let stranger = lan.host(2).v4;
+    let r1_transitions = r1.transitions("VI_1");
+    let frame = xvrrp::wire::build::advert_to(
+        lan.host(2).mac,
+        stranger.into(),
+        lan.host(1).v4.into(),
+        lan.host(1).mac,
+        xvrrp::wire::vrrp::TTL,
+        &xvrrp::wire::vrrp::Repr {
+            version: xvrrp::wire::vrrp::Version::V2,
+            vrid: 51,
+            priority: 100,
+            interval_cs: 100,
+            auth: xvrrp::wire::vrrp::Auth::None,
+            addresses: vec![VIP.into()],
+        },
+        xvrrp::wire::vrrp::ChecksumMode::Plain,
+    );
+    xvrrp_tests::capture::flood(
+        &lan.host(2).ns.name,
+        vec![frame],
+        Duration::from_secs(1),
+        Some(20),
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || r2
+            .proc
+            .log_text()
+            .contains(&stranger.to_string())),
+        "the stranger's advert was not reported:\n{}",
+        r2.proc.log_text()
+    );
+    assert!(r1.wait_state("VI_1", "Active", Duration::from_secs(1)));
+    assert!(r2.wait_state("VI_1", "Backup", Duration::from_secs(1)));
+    assert_eq!(r1.transitions("VI_1"), r1_transitions);
 }
 
 #[test]
@@ -339,16 +379,32 @@ fn status_metrics_and_bad_packets() {
         0o600,
         "root-only socket"
     );
-    // One agent per runtime directory.
-    let second = lan.xvrrp(
-        0,
+    // One agent per runtime directory: a second one on r1's is refused,
+    // naming the lock, and r1 carries on.
+    let again = lan.conf(
         "r1-again",
         &conf(150, "").replace("virtual_router_id 51", "virtual_router_id 52"),
     );
-    assert!(
-        second.is_ok(),
-        "a second agent with its own runtime dir may run"
+    let bin = std::env::var("XVRRP_BIN").expect("XVRRP_BIN");
+    let second = lan.host(0).ns.exec(
+        &bin,
+        &[
+            "run",
+            "--config",
+            again.to_str().unwrap(),
+            "--runtime-dir",
+            r1.runtime.to_str().unwrap(),
+        ],
     );
+    let said = format!(
+        "{:#}",
+        second.expect_err("a second agent ran on the same runtime directory")
+    );
+    assert!(
+        said.contains("another xvrrp runs") && said.contains("lock"),
+        "{said}"
+    );
+    assert!(r1.wait_state("VI_1", "Active", Duration::from_secs(1)));
 }
 
 #[test]
@@ -420,8 +476,17 @@ fn use_vmac_answers_with_the_virtual_mac_and_excluded_vips_follow() {
         .host(2)
         .arp_who_has(Ipv4Addr::new(10, 77, 0, 200))
         .contains(&vmac));
+    // The Backup heard adverts carrying only the VIP, not the excluded one:
+    // no address-set conflict counted (the counter the daemon keeps for it).
     let st = r2.status().unwrap();
-    assert_eq!(st.instances[0].discarded.get("conflict"), None);
+    assert!(
+        st.instances[0].adverts_received > 0,
+        "{st:?}\n{}\nr1: {:?}\n{}",
+        r2.proc.log_text(),
+        r1.status(),
+        r1.proc.log_text()
+    );
+    assert_eq!(st.counters.get("vrid_conflict"), None, "{:?}", st.counters);
     assert!(
         !r2.proc.log_text().contains("not present in MASTER advert"),
         "excluded VIPs leaked into adverts"

@@ -114,7 +114,9 @@ fn failing_script_moves_the_vip_and_recovery_brings_it_back() {
 fn hanging_script_is_killed_at_its_timeout_and_adverts_keep_flowing() {
     require_root();
     let lan = Lan::new("hang", 3).unwrap();
-    let hang = script(&lan.logs, "hang.sh", "sleep 30");
+    // A duration no other process on the host uses, so that counting the
+    // leftovers counts only this test's.
+    let hang = script(&lan.logs, "hang.sh", "sleep 30.4127");
     let conf = format!(
         "vrrp_script hang {{\n  script \"{}\"\n  interval 1\n  timeout 2\n  weight -10\n}}\n{}",
         hang.display(),
@@ -161,15 +163,15 @@ fn hanging_script_is_killed_at_its_timeout_and_adverts_keep_flowing() {
     }));
     assert_eq!(c.weight, -10);
     assert_eq!(st.instances[0].priority, 140);
-    // Killed with its process group: no pile of `sleep 30`.
+    // Killed with its process group: no pile of hanging scripts.
     let sleeps = std::process::Command::new("pgrep")
-        .args(["-fc", "^sleep 30$"])
+        .args(["-fc", "^sleep 30.4127$"])
         .output()
         .unwrap();
     let n: u32 = String::from_utf8_lossy(&sleeps.stdout)
         .trim()
         .parse()
-        .unwrap_or(0);
+        .expect("pgrep -c prints a count");
     assert!(n <= 2, "{n} hanging scripts left running");
 }
 
@@ -388,32 +390,33 @@ fn seed_health_check_demo_works_as_written() {
     ))
     .unwrap();
     let script_text = "nginxpid=$(ps -C nginx --no-header|wc -l)\nif [ $nginxpid -eq 0 ];then\n    systemctl start nginx\n    sleep 3\n    nginxpid=$(ps -C nginx --no-header|wc -l) \n    if [ $nginxpid -eq 0 ];then\n        systemctl stop keepalived\n   fi\nfi\n";
-    // The demo's path, created for the test and removed after it.
-    let created_server = !Path::new("/server").exists();
-    std::fs::create_dir_all("/server/scripts").unwrap();
-    struct Remove(bool);
-    impl Drop for Remove {
-        fn drop(&mut self) {
-            if self.0 {
-                let _ = std::fs::remove_dir_all("/server");
-            } else {
-                let _ = std::fs::remove_file("/server/scripts/check_list");
-            }
-        }
-    }
-    let _remove = Remove(created_server);
+    let lan = Lan::new("seedhc", 3).unwrap();
+    // The demo's script as written, at a path of the test's own (the config
+    // is changed only there), and a `systemctl` stub first on the agent's
+    // PATH that records what the script asks of it: nothing on this host is
+    // started or stopped.
+    let scripts = lan.logs.join("server/scripts");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let script = scripts.join("check_list");
+    std::fs::write(&script, format!("#!/bin/bash\n{script_text}")).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = lan.logs.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let asked = lan.logs.join("systemctl.log");
     std::fs::write(
-        "/server/scripts/check_list",
-        format!("#!/bin/bash\n{script_text}"),
+        bin.join("systemctl"),
+        // Exit 5, "unit not loaded", as systemctl on a host without nginx
+        // or keepalived units: the script's last command fails.
+        format!("#!/bin/sh\necho \"$*\" >> {}\nexit 5\n", asked.display()),
     )
     .unwrap();
     std::fs::set_permissions(
-        "/server/scripts/check_list",
+        bin.join("systemctl"),
         std::fs::Permissions::from_mode(0o755),
     )
     .unwrap();
-
-    let lan = Lan::new("seedhc", 3).unwrap();
+    let path = format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display());
+    let seed = seed.replace("/server/scripts/check_list", script.to_str().unwrap());
     // A process called nginx.
     let nginx = lan.logs.join("nginx");
     std::fs::copy("/bin/sleep", &nginx).unwrap();
@@ -425,7 +428,9 @@ fn seed_health_check_demo_works_as_written() {
     let backup = seed
         .replace("priority 150", "priority 100")
         .replace("track_script  {\n    check\n   }", "");
-    let r1 = lan.xvrrp(0, "r1", &seed).unwrap();
+    let r1 = lan
+        .xvrrp_env(0, "r1", &seed, &[], &[("PATH", &path)])
+        .unwrap();
     let r2 = lan.xvrrp(1, "r2", &backup).unwrap();
     assert!(
         r1.wait_state("VI_1", "Active", SETTLE),
@@ -444,4 +449,7 @@ fn seed_health_check_demo_works_as_written() {
     );
     assert!(r2.wait_state("VI_1", "Active", Duration::from_secs(5)));
     only(&lan, Ipv4Addr::new(192, 168, 1, 8), lan.host(1).mac);
+    // The script did what it says: tried nginx, then stopped "keepalived".
+    let asked = std::fs::read_to_string(&asked).unwrap_or_default();
+    assert_eq!(asked, "start nginx\nstop keepalived\n");
 }

@@ -142,7 +142,7 @@ fn counts_arp_ns_and_adverts_and_records_only_valid_adverts() {
         r.ifindex,
         a.run({
             let ea = ea.clone();
-            move || dataplane::ifindex(&ea)
+            move || xvrrp::net::iface::ifindex(&ea)
         })
         .unwrap()
     );

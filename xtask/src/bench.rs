@@ -27,6 +27,8 @@ pub fn main(args: &[String]) -> anyhow::Result<()> {
         "--release",
         "-p",
         "xvrrp-tests",
+        "--features",
+        "bench",
         "--bin",
         "xvrrp-bench",
     ]))?;

@@ -17,6 +17,8 @@ pub fn main(filter: Option<&str>) -> anyhow::Result<()> {
         "clippy",
         "--workspace",
         "--all-targets",
+        // The bench binary and the fuzz bodies are behind features.
+        "--all-features",
         "--",
         "-D",
         "warnings",

@@ -2,4 +2,6 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| xvrrp::wire::fuzz::vrrp(data));
+fuzz_target!(|data: &[u8]| {
+    let _ = xvrrp::wire::fuzz::vrrp(data);
+});

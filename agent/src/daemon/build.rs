@@ -54,40 +54,11 @@ impl Daemon {
                 i.priority
             );
         }
-        if let std::collections::hash_map::Entry::Vacant(e) = self.rx.entry((ifindex, family)) {
-            let groups = match family {
-                Family::V4 => vec![IpAddr::from(cfg.global.mcast_group4)],
-                Family::V6 => vec![IpAddr::from(cfg.global.mcast_group6)],
-            };
-            let rx = AdvertRx::open(&i.interface, ifindex, family, &groups)?;
-            let chan = self.adverts.clone();
-            e.insert(self.tasks.spawn(
-                format!("advert receiver ({} {family:?})", i.interface),
-                async move {
-                    // Transient errors (ENOBUFS, an interface flap) are retried;
-                    // a socket that keeps failing takes the agent down.
-                    let mut failed_in_a_row = 0u32;
-                    loop {
-                        match rx.recv().await {
-                            Ok(raw) => {
-                                failed_in_a_row = 0;
-                                if chan.send((ifindex, raw)).await.is_err() {
-                                    return Ok(());
-                                }
-                            }
-                            Err(e) if failed_in_a_row < 100 => {
-                                failed_in_a_row += 1;
-                                warn!(ifindex, "receiving adverts: {e}");
-                                tokio::time::sleep(Duration::from_millis(100)).await;
-                            }
-                            Err(e) => {
-                                anyhow::bail!("receiving adverts failed 100 times in a row: {e}")
-                            }
-                        }
-                    }
-                },
-            ));
-        }
+        let groups = match family {
+            Family::V4 => vec![IpAddr::from(cfg.global.mcast_group4)],
+            Family::V6 => vec![IpAddr::from(cfg.global.mcast_group6)],
+        };
+        self.advert_receiver(&i.interface, ifindex, family, &groups)?;
         let v6_vmac = v6;
         let vmac = match &i.use_vmac {
             Some(name) => {
@@ -117,6 +88,20 @@ impl Daemon {
                 p
             }
         };
+        let xdp = self.xdp_for(&i.interface, ifindex);
+        // use_vmac on the socket path: an advert whose source MAC is the
+        // virtual MAC (a peer's vmac: the same MAC as ours) is handed by the
+        // kernel's macvlan to our vmac only, never to the base interface, so
+        // such instances hear adverts on the vmac, as keepalived does
+        // (`Daemon::advert` takes each VRID's adverts from one of the two).
+        // The XDP program sees every frame before the macvlan does.
+        if let Some(v) = vmac
+            .as_ref()
+            .filter(|_| xdp.is_none() && !v6 && !i.vmac_xmit_base)
+        {
+            self.vmac_base.insert(v.ifindex, ifindex);
+            self.advert_receiver(&v.name, v.ifindex, family, &groups)?;
+        }
         let parts = self.member_parts(cfg, i, ifindex, vmac.as_ref())?;
         let forwarding = std::fs::read_to_string(format!(
             "/proc/sys/net/ipv6/conf/{}/forwarding",
@@ -141,7 +126,7 @@ impl Daemon {
             notifier: self.notifier(cfg, i),
             health: None,
             checks: Vec::new(),
-            xdp: self.xdp_for(&i.interface, ifindex),
+            xdp,
             provisioned: None,
             kernel_armed: false,
             last_fed_ns: 0,
@@ -382,14 +367,63 @@ impl Daemon {
 
     pub(super) fn reindex(&mut self) {
         self.index.clear();
+        self.heard_on_vmac.clear();
         for (g, group) in self.groups.iter().enumerate() {
             for (m, member) in group.members.iter().enumerate() {
-                self.index.insert(
-                    (member.ifindex, member.proto.family, member.proto.vrid),
-                    (g, m),
-                );
+                let key = (member.ifindex, member.proto.family, member.proto.vrid);
+                self.index.insert(key, (g, m));
+                if member
+                    .vmac
+                    .as_ref()
+                    .is_some_and(|v| self.vmac_base.contains_key(&v.ifindex))
+                {
+                    self.heard_on_vmac.insert(key);
+                }
             }
         }
+    }
+
+    /// A supervised task reading adverts off a socket on `interface`
+    /// (once per interface and family), handing them on with its ifindex.
+    fn advert_receiver(
+        &mut self,
+        interface: &str,
+        ifindex: u32,
+        family: Family,
+        groups: &[IpAddr],
+    ) -> anyhow::Result<()> {
+        let std::collections::hash_map::Entry::Vacant(e) = self.rx.entry((ifindex, family)) else {
+            return Ok(());
+        };
+        let rx = AdvertRx::open(interface, ifindex, family, groups)?;
+        let chan = self.adverts.clone();
+        e.insert(self.tasks.spawn(
+            format!("advert receiver ({interface} {family:?})"),
+            async move {
+                // Transient errors (ENOBUFS, an interface flap) are retried;
+                // a socket that keeps failing takes the agent down.
+                let mut failed_in_a_row = 0u32;
+                loop {
+                    match rx.recv().await {
+                        Ok(raw) => {
+                            failed_in_a_row = 0;
+                            if chan.send((ifindex, raw)).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                        Err(e) if failed_in_a_row < 100 => {
+                            failed_in_a_row += 1;
+                            warn!(ifindex, "receiving adverts: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(e) => {
+                            anyhow::bail!("receiving adverts failed 100 times in a row: {e}")
+                        }
+                    }
+                }
+            },
+        ));
+        Ok(())
     }
 }
 

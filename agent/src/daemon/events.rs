@@ -212,6 +212,10 @@ impl Daemon {
 
     /// One advert off a socket: checked, parsed, dispatched to its instance.
     pub(super) fn advert(&mut self, ifindex: u32, raw: RawAdvert) {
+        let (ifindex, via_vmac) = match self.vmac_base.get(&ifindex) {
+            Some(&base) => (base, true),
+            None => (ifindex, false),
+        };
         let family = Family::of(&raw.src);
         let packet = match vrrp::Packet::new_checked(&raw.payload[..], family) {
             Ok(p) => p,
@@ -222,6 +226,15 @@ impl Daemon {
                 });
             }
         };
+        // Each VRID's adverts come off one socket: its vmac's where it
+        // listens there (build.rs), else the base interface's.
+        if via_vmac
+            != self
+                .heard_on_vmac
+                .contains(&(ifindex, family, packet.vrid()))
+        {
+            return;
+        }
         let ep = vrrp::Endpoints {
             src: raw.src,
             dst: raw.dst,

@@ -74,6 +74,11 @@ struct Daemon {
     /// (ifindex, family, vrid) -> (group, member)
     index: HashMap<(u32, Family, u8), (usize, usize)>,
     rx: HashMap<(u32, Family), JoinHandle<()>>,
+    /// Socket path with use_vmac: vmac ifindex -> its base interface's.
+    vmac_base: HashMap<u32, u32>,
+    /// (base ifindex, family, vrid) of the instances that hear adverts on
+    /// their vmac (their copies on the base interface are ignored).
+    heard_on_vmac: std::collections::HashSet<(u32, Family, u8)>,
     tx: HashMap<(u32, IpAddr), Arc<AdvertTx>>,
     packet: HashMap<u32, Arc<PacketSocket>>,
     adverts: mpsc::Sender<(u32, RawAdvert)>,
@@ -159,6 +164,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         groups: Vec::new(),
         index: HashMap::new(),
         rx: HashMap::new(),
+        vmac_base: HashMap::new(),
+        heard_on_vmac: Default::default(),
         tx: HashMap::new(),
         packet: HashMap::new(),
         adverts: adverts_tx,

@@ -11,7 +11,7 @@ use crate::dataplane::{self, AttachMode, Dataplane};
 pub async fn run_monitor(interface: &str, mode: AttachMode) -> anyhow::Result<()> {
     // The monitor's own program would replace the one on the interface: never
     // take an agent's dataplane (or another tool's program) away.
-    if let Some(att) = dataplane::netlink::query(dataplane::ifindex(interface)?)? {
+    if let Some(att) = dataplane::netlink::query(crate::net::iface::ifindex(interface)?)? {
         anyhow::bail!(
             "{interface} already has an XDP program (id {}, {} mode; `bpftool prog show id {}`): \
              the monitor would replace it. Stop the agent using it first, or monitor from the peer",

@@ -80,14 +80,6 @@ pub fn program_mut(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
     Ok(program.try_into()?)
 }
 
-/// Index of a network interface by name.
-pub fn ifindex(name: &str) -> anyhow::Result<u32> {
-    let index = nix::net::if_::if_nametoindex(name).map_err(|_| {
-        anyhow!("no interface named {name:?} in this network namespace (see `ip link`)")
-    })?;
-    Ok(index)
-}
-
 /// The maps the agent holds, by name. TIMERS is only held: the kernel
 /// refuses bpf_timer_init (EPERM) in a map no process holds, and cancels a
 /// map's timers when its last holder goes, so a dead agent's Backups stop
@@ -238,7 +230,7 @@ impl Dataplane {
     /// Otherwise the program is loaded and attached, replacing an older
     /// xvrrp program atomically. Another tool's program is never replaced.
     pub fn attach(interface: &str, mode: AttachMode, readopt: bool) -> anyhow::Result<Self> {
-        let index = ifindex(interface)?;
+        let index = crate::net::iface::ifindex(interface)?;
         if mode == AttachMode::Off {
             bail!("XDP is off (--xdp-mode off)");
         }

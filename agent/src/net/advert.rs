@@ -121,10 +121,10 @@ impl AdvertTx {
                 // SO_BINDTODEVICE picks the output device for multicast too.
                 tx.set_multicast_ttl_v4(vrrp::TTL as u32)
                     .context("IP_MULTICAST_TTL")?;
-                tx.set_ttl(vrrp::TTL as u32).context("IP_TTL")?;
+                tx.set_ttl_v4(vrrp::TTL as u32).context("IP_TTL")?;
                 tx.set_multicast_loop_v4(false)
                     .context("IP_MULTICAST_LOOP")?;
-                tx.set_tos(0xc0).context("IP_TOS")?; // CS6, as keepalived
+                tx.set_tos_v4(0xc0).context("IP_TOS")?; // CS6, as keepalived
                 tx
             }
             IpAddr::V6(src) => {

@@ -5,7 +5,13 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-pub use crate::dataplane::ifindex;
+/// Index of a network interface by name.
+pub fn ifindex(name: &str) -> anyhow::Result<u32> {
+    let index = nix::net::if_::if_nametoindex(name).map_err(|_| {
+        anyhow::anyhow!("no interface named {name:?} in this network namespace (see `ip link`)")
+    })?;
+    Ok(index)
+}
 
 /// The interface's MAC address.
 pub fn mac(name: &str) -> anyhow::Result<[u8; 6]> {

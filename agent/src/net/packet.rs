@@ -8,7 +8,7 @@ use std::{
 
 use anyhow::Context as _;
 
-use crate::dataplane::ifindex;
+use super::iface::ifindex;
 
 /// ETH_P_ALL in network byte order, as socket(2) and sockaddr_ll want it.
 const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();

@@ -1,15 +1,18 @@
 //! Fuzz bodies: the cargo-fuzz targets in agent/fuzz call these, and the
 //! unit tests run them over random bytes too. Each parses, and whatever
-//! parses must re-emit to bytes that parse back to the same value.
+//! parses must re-emit to bytes that parse back to the same value. Each
+//! says whether the input went the whole way (parsed and checked), so a
+//! test over known-good captures fails when they stop parsing.
 
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::{arp, ethernet, icmpv6, ip, vrrp};
 
-/// First byte picks the family; the rest is a VRRP message.
-pub fn vrrp(data: &[u8]) {
+/// First byte picks the family; the rest is a VRRP message. True when it
+/// parsed and went through the emit/parse round trip.
+pub fn vrrp(data: &[u8]) -> bool {
     let Some((&sel, msg)) = data.split_first() else {
-        return;
+        return false;
     };
     let (family, ep) = if sel & 1 == 0 {
         (vrrp::Family::V4, endpoints("10.0.0.1", "224.0.0.18"))
@@ -17,16 +20,16 @@ pub fn vrrp(data: &[u8]) {
         (vrrp::Family::V6, endpoints("fe80::1", "ff02::12"))
     };
     let Ok(packet) = vrrp::Packet::new_checked(msg, family) else {
-        return;
+        return false;
     };
     let verified = packet.verify_checksum(&ep);
     let Ok(repr) = vrrp::Repr::parse(&packet) else {
-        return;
+        return false;
     };
     if repr.addresses.is_empty()
         || (repr.version == vrrp::Version::V2 && repr.interval_cs % 100 != 0)
     {
-        return;
+        return false;
     }
     let mode = verified.unwrap_or(vrrp::ChecksumMode::PseudoHeader);
     let bytes = repr.to_bytes(mode, &ep);
@@ -36,12 +39,14 @@ pub fn vrrp(data: &[u8]) {
         "emitted checksum verifies"
     );
     assert_eq!(vrrp::Repr::parse(&again).expect("parses"), repr);
+    true
 }
 
-/// A whole frame, dispatched like the agent's receive path.
-pub fn frame(data: &[u8]) {
+/// A whole frame, dispatched like the agent's receive path. True when it
+/// was an ARP, VRRP or ND message that parsed with a valid checksum.
+pub fn frame(data: &[u8]) -> bool {
     let Ok((eth, payload)) = ethernet::split(data) else {
-        return;
+        return false;
     };
     match eth.ethertype {
         ethernet::ethertype::ARP => {
@@ -51,40 +56,45 @@ pub fn frame(data: &[u8]) {
                     let back =
                         arp::Repr::parse(&arp::Packet::new_checked(&b[..]).expect("emitted ARP"));
                     assert_eq!(back.expect("parses"), r);
+                    return true;
                 }
             }
+            false
         }
         ethernet::ethertype::IPV4 | ethernet::ethertype::IPV6 => {
             let Ok((iph, body)) = ip::Repr::parse(payload) else {
-                return;
+                return false;
             };
             match iph.protocol {
                 vrrp::PROTOCOL => {
                     let fam = vrrp::Family::of(&iph.src);
-                    if let Ok(p) = vrrp::Packet::new_checked(body, fam) {
-                        let _ = p.verify_checksum(&vrrp::Endpoints {
-                            src: iph.src,
-                            dst: iph.dst,
-                        });
-                        let _ = vrrp::Repr::parse(&p);
-                    }
+                    let Ok(p) = vrrp::Packet::new_checked(body, fam) else {
+                        return false;
+                    };
+                    let verified = p.verify_checksum(&vrrp::Endpoints {
+                        src: iph.src,
+                        dst: iph.dst,
+                    });
+                    verified.is_ok() && vrrp::Repr::parse(&p).is_ok()
                 }
                 icmpv6::NEXT_HEADER => {
-                    if let (IpAddr::V6(s), IpAddr::V6(d)) = (iph.src, iph.dst) {
-                        let _ = icmpv6::verify_checksum(body, s, d);
-                    }
-                    let _ = icmpv6::Repr::parse(body);
+                    let verified = match (iph.src, iph.dst) {
+                        (IpAddr::V6(s), IpAddr::V6(d)) => icmpv6::verify_checksum(body, s, d),
+                        _ => false,
+                    };
+                    icmpv6::Repr::parse(body).is_ok() && verified
                 }
-                _ => {}
+                _ => false,
             }
         }
-        _ => {}
+        _ => false,
     }
 }
 
-pub fn icmpv6(data: &[u8]) {
+/// An ND message; true when it parsed and round-tripped.
+pub fn icmpv6(data: &[u8]) -> bool {
     let Ok(repr) = icmpv6::Repr::parse(data) else {
-        return;
+        return false;
     };
     let (s, d): (Ipv6Addr, Ipv6Addr) = ("fe80::1".parse().unwrap(), icmpv6::ALL_NODES);
     let bytes = repr.to_bytes(s, d);
@@ -93,6 +103,7 @@ pub fn icmpv6(data: &[u8]) {
         icmpv6::Repr::parse(&bytes).expect("emitted ND parses"),
         repr
     );
+    true
 }
 
 fn endpoints(src: &str, dst: &str) -> vrrp::Endpoints {
@@ -110,9 +121,8 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
         #[test]
         fn fuzz_bodies_hold_on_random_bytes(data in proptest::collection::vec(any::<u8>(), 0..120)) {
-            super::vrrp(&data);
-            super::frame(&data);
-            super::icmpv6(&data);
+            // Random bytes need not parse: what counts is no panic.
+            let _ = (super::vrrp(&data), super::frame(&data), super::icmpv6(&data));
         }
     }
 
@@ -124,11 +134,17 @@ mod tests {
             include_bytes!("fixtures/keepalived_v3_ipv4.bin"),
             include_bytes!("fixtures/keepalived_v3_ipv6.bin"),
         ] {
-            super::frame(f);
+            assert!(
+                super::frame(f),
+                "a keepalived capture no longer parses as a frame"
+            );
             let mut sel = vec![if f[12] == 0x86 { 1 } else { 0 }];
             let l3 = if f[12] == 0x86 { 54 } else { 34 };
             sel.extend_from_slice(&f[l3..]);
-            super::vrrp(&sel);
+            assert!(
+                super::vrrp(&sel),
+                "a keepalived advert no longer round-trips"
+            );
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod arp;
 pub mod build;
 pub mod checksum;
 pub mod ethernet;
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz;
 pub mod icmpv6;
 pub mod ip;

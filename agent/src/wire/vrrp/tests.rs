@@ -253,7 +253,10 @@ fn interval_zero_is_refused() {
             ..
         })
     ));
-    crate::wire::fuzz::vrrp(&[&[0u8][..], &crash[..]].concat());
+    assert!(
+        !crate::wire::fuzz::vrrp(&[&[0u8][..], &crash[..]].concat()),
+        "refused, not re-emitted"
+    );
 }
 
 mod props {
