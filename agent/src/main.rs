@@ -72,6 +72,12 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         count: u64,
     },
+    /// Write the man pages and shell completions into DIR (packaging).
+    #[command(hide = true)]
+    Assets {
+        /// Output directory: man/ (section 8) and completions/ go there.
+        dir: PathBuf,
+    },
     /// Show the running agent's instances.
     Status {
         /// The agent's status as JSON.
@@ -128,6 +134,7 @@ fn main() -> std::process::ExitCode {
             config: ConfigArgs { config, config_id },
             json,
         } => return check(&config, json, config_id),
+        Command::Assets { dir } => assets(&dir),
         Command::Probe {
             interface,
             address,
@@ -207,6 +214,39 @@ fn probe(
         n += 1;
         let next = start + every * n as u32;
         std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+    }
+    Ok(())
+}
+
+/// The man pages (xvrrp.8 and one per subcommand, from the clap
+/// definitions) and bash/zsh/fish completions, for the package.
+fn assets(dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory as _;
+    let man = dir.join("man");
+    let completions = dir.join("completions");
+    std::fs::create_dir_all(&man)?;
+    std::fs::create_dir_all(&completions)?;
+    let mut cmd = Cli::command().name("xvrrp");
+    cmd.build();
+    let mut pages = vec![("xvrrp".to_owned(), cmd.clone())];
+    for sub in cmd
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+    {
+        let name = format!("xvrrp-{}", sub.get_name());
+        pages.push((name.clone(), sub.clone().name(name)));
+    }
+    for (name, page) in pages {
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page).section("8").render(&mut text)?;
+        std::fs::write(man.join(format!("{name}.8")), text)?;
+    }
+    for shell in [
+        clap_complete::Shell::Bash,
+        clap_complete::Shell::Zsh,
+        clap_complete::Shell::Fish,
+    ] {
+        clap_complete::generate_to(shell, &mut cmd.clone(), "xvrrp", &completions)?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod cmd;
+mod deb;
 mod fuzz;
 mod lab;
 mod setup;
@@ -35,6 +36,9 @@ enum Task {
     },
     /// The live demo in network namespaces (see README).
     Lab,
+    /// The Debian package (target/debian/xvrrp_VERSION_ARCH.deb): binary,
+    /// systemd unit, man pages, completions; debug info beside it.
+    Deb,
     /// Run every cargo-fuzz target (agent/fuzz) for a while.
     Fuzz {
         #[arg(long, default_value_t = 60)]
@@ -60,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Task::Build { release } => cmd::build_agent(release).map(|_| ()),
         Task::Run { release, args } => cmd::run_agent(release, &args),
         Task::Lab => lab::main(),
+        Task::Deb => deb::main(),
         Task::Fuzz { seconds } => fuzz::main(seconds),
         Task::Test { filter } => test::main(filter.as_deref()),
         Task::Bench { args } => bench::main(&args),

@@ -17,6 +17,8 @@ const PACKAGES: &[&str] = &[
     "iputils-ping",
     "bpftool",
     "procps",
+    // The package test reads the generated man page with `man -l`.
+    "man-db",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13";

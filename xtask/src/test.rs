@@ -28,8 +28,12 @@ pub fn main(filter: Option<&str>) -> anyhow::Result<()> {
     // core, and a 36 ms stall of it on a noisy 2-vCPU machine is a real
     // Active_Down expiry on the Backup under test.
     let agent = cmd::build_agent(true)?;
+    // The package test installs this (tests/tests/package.rs).
+    let deb = crate::deb::build()?;
     let mut test = cargo();
-    test.env("XVRRP_BIN", &agent).args(["test", "--workspace"]);
+    test.env("XVRRP_BIN", &agent)
+        .env("XVRRP_DEB", &deb)
+        .args(["test", "--workspace"]);
     if let Some(f) = filter {
         test.arg(f);
         return run(&mut test);
