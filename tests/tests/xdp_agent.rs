@@ -83,6 +83,15 @@ fn xdp_answers_for_the_active_and_falls_silent_after_kill9() {
     r1.proc.signal(libc::SIGKILL);
     r1.proc.wait_exit(Duration::from_secs(5));
     assert!(r2.wait_state("VI_1", "Active", SETTLE));
+    // The kernel timed the takeover; its aya-log line reached the agent's log.
+    assert!(
+        r2.proc.wait_log(
+            "Active_Down timer expired in the kernel: VRID 51",
+            Duration::from_secs(2)
+        ),
+        "{}",
+        r2.proc.log_text()
+    );
     let addrs = lan.host(0).ns.ip(&["addr", "show", "dev", "eth0"]).unwrap();
     assert!(
         addrs.contains("10.77.0.100/24"),

@@ -118,136 +118,131 @@ pub fn json(s: &Status) -> String {
     serde_json::to_string_pretty(s).expect("serializable")
 }
 
-/// Prometheus text exposition format.
+/// The metrics, rendered by prometheus-client (OpenMetrics text: label
+/// values escaped, counters named `_total`) from one status snapshot.
 pub fn metrics(s: &Status) -> String {
-    let mut out = String::new();
-    let states = ["Initialize", "Backup", "Active", "Fault"];
-    let _ = writeln!(
-        out,
-        "# HELP xvrrp_state 1 for the instance's current state.\n# TYPE xvrrp_state gauge"
+    use prometheus_client::{
+        encoding::text::encode,
+        metrics::{counter::Counter, family::Family, gauge::Gauge},
+        registry::Registry,
+    };
+    type Labels = Vec<(&'static str, String)>;
+    let mut registry = Registry::default();
+    let gauge = |registry: &mut Registry, name: &str, help: &str| {
+        let f = Family::<Labels, Gauge>::default();
+        registry.register(name, help, f.clone());
+        f
+    };
+    let counter = |registry: &mut Registry, name: &str, help: &str| {
+        let f = Family::<Labels, Counter>::default();
+        registry.register(name, help, f.clone());
+        f
+    };
+    let inst = |i: &super::InstanceStatus| vec![("instance", i.name.clone())];
+
+    let state = gauge(
+        &mut registry,
+        "xvrrp_state",
+        "1 for the instance's current state.",
+    );
+    let priority = gauge(&mut registry, "xvrrp_priority", "Effective priority.");
+    let transitions = counter(&mut registry, "xvrrp_transitions", "State transitions.");
+    let sent = counter(&mut registry, "xvrrp_adverts_sent", "Adverts sent.");
+    let received = counter(
+        &mut registry,
+        "xvrrp_adverts_received",
+        "Adverts received for this instance.",
+    );
+    let split = counter(
+        &mut registry,
+        "xvrrp_split_brain",
+        "Lower-priority Actives heard while Active (split brains healed).",
+    );
+    let discarded = counter(
+        &mut registry,
+        "xvrrp_adverts_discarded",
+        "Adverts not used, by reason.",
+    );
+    let runs = counter(&mut registry, "xvrrp_check_runs", "Script check runs.");
+    let failures = counter(
+        &mut registry,
+        "xvrrp_check_failures",
+        "Script check failures (timeouts included).",
+    );
+    let timeouts = counter(
+        &mut registry,
+        "xvrrp_check_timeouts",
+        "Script checks killed at their timeout.",
+    );
+    let weight = gauge(
+        &mut registry,
+        "xvrrp_check_weight",
+        "What each tracked item adds to the priority now.",
     );
     for i in &s.instances {
-        for st in states {
-            let _ = writeln!(
-                out,
-                "xvrrp_state{{instance=\"{}\",state=\"{st}\"}} {}",
-                i.name,
-                u8::from(i.state == st)
-            );
+        for st in ["Initialize", "Backup", "Active", "Fault"] {
+            let mut l = inst(i);
+            l.push(("state", st.to_owned()));
+            state.get_or_create(&l).set(i64::from(i.state == st));
         }
-    }
-    type Field = fn(&super::InstanceStatus) -> u64;
-    let per: [(&str, &str, &str, Field); 5] = [
-        (
-            "xvrrp_priority",
-            "gauge",
-            "Effective priority.",
-            |i: &super::InstanceStatus| i.priority as u64,
-        ),
-        (
-            "xvrrp_transitions_total",
-            "counter",
-            "State transitions.",
-            |i: &super::InstanceStatus| i.transitions,
-        ),
-        (
-            "xvrrp_adverts_sent_total",
-            "counter",
-            "Adverts sent.",
-            |i: &super::InstanceStatus| i.adverts_sent,
-        ),
-        (
-            "xvrrp_adverts_received_total",
-            "counter",
-            "Adverts received for this instance.",
-            |i: &super::InstanceStatus| i.adverts_received,
-        ),
-        (
-            "xvrrp_split_brain_total",
-            "counter",
-            "Lower-priority Actives heard while Active (split brains healed).",
-            |i: &super::InstanceStatus| i.split_brain,
-        ),
-    ];
-    for (name, kind, help, f) in per {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for i in &s.instances {
-            let _ = writeln!(out, "{name}{{instance=\"{}\"}} {}", i.name, f(i));
-        }
-    }
-    let _ = writeln!(out, "# HELP xvrrp_adverts_discarded_total Adverts not used, by reason.\n# TYPE xvrrp_adverts_discarded_total counter");
-    for i in &s.instances {
+        priority.get_or_create(&inst(i)).set(i64::from(i.priority));
+        transitions.get_or_create(&inst(i)).inc_by(i.transitions);
+        sent.get_or_create(&inst(i)).inc_by(i.adverts_sent);
+        received.get_or_create(&inst(i)).inc_by(i.adverts_received);
+        split.get_or_create(&inst(i)).inc_by(i.split_brain);
         for (reason, n) in &i.discarded {
-            let _ = writeln!(
-                out,
-                "xvrrp_adverts_discarded_total{{instance=\"{}\",reason=\"{reason}\"}} {n}",
-                i.name
-            );
+            let mut l = inst(i);
+            l.push(("reason", reason.clone()));
+            discarded.get_or_create(&l).inc_by(*n);
         }
-    }
-    type CheckField = fn(&crate::track::script::ScriptStatus) -> u64;
-    let checks: [(&str, &str, CheckField); 3] = [
-        ("xvrrp_check_runs_total", "Script check runs.", |c| c.runs),
-        (
-            "xvrrp_check_failures_total",
-            "Script check failures (timeouts included).",
-            |c| c.failures,
-        ),
-        (
-            "xvrrp_check_timeouts_total",
-            "Script checks killed at their timeout.",
-            |c| c.timeouts,
-        ),
-    ];
-    for (name, help, f) in checks {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for i in &s.instances {
-            for c in &i.checks {
-                if let Some(sc) = &c.script {
-                    let _ = writeln!(
-                        out,
-                        "{name}{{instance=\"{}\",check=\"{}\"}} {}",
-                        i.name,
-                        c.name,
-                        f(sc)
-                    );
-                }
+        for c in &i.checks {
+            let mut l = inst(i);
+            l.push(("kind", c.kind.clone()));
+            l.push(("check", c.name.clone()));
+            weight.get_or_create(&l).set(i64::from(c.weight));
+            if let Some(sc) = &c.script {
+                let mut l = inst(i);
+                l.push(("check", c.name.clone()));
+                runs.get_or_create(&l).inc_by(sc.runs);
+                failures.get_or_create(&l).inc_by(sc.failures);
+                timeouts.get_or_create(&l).inc_by(sc.timeouts);
             }
         }
     }
-    let _ = writeln!(out, "# HELP xvrrp_check_weight What each tracked item adds to the priority now.\n# TYPE xvrrp_check_weight gauge");
-    for i in &s.instances {
-        for c in &i.checks {
-            let _ = writeln!(
-                out,
-                "xvrrp_check_weight{{instance=\"{}\",kind=\"{}\",check=\"{}\"}} {}",
-                i.name, c.kind, c.name, c.weight
-            );
-        }
-    }
-    let _ = writeln!(out, "# HELP xvrrp_xdp_total XDP program counters, every branch, per interface.\n# TYPE xvrrp_xdp_total counter");
+    let xdp = counter(
+        &mut registry,
+        "xvrrp_xdp",
+        "XDP program counters, every branch, per interface.",
+    );
     for x in &s.xdp {
         for (k, v) in &x.counters {
-            let _ = writeln!(
-                out,
-                "xvrrp_xdp_total{{interface=\"{}\",counter=\"{k}\"}} {v}",
-                x.interface
-            );
+            xdp.get_or_create(&vec![
+                ("interface", x.interface.clone()),
+                ("counter", k.clone()),
+            ])
+            .inc_by(*v);
         }
     }
-    let _ = writeln!(out, "# HELP xvrrp_fail_silent 1 when a killed agent's host stops answering ARP/ND for its VIPs (XDP attached, lease-gated), 0 when it does not.\n# TYPE xvrrp_fail_silent gauge");
+    let fail_silent = gauge(
+        &mut registry,
+        "xvrrp_fail_silent",
+        "1 when a killed agent's host stops answering ARP/ND for its VIPs (XDP attached, lease-gated), 0 when it does not.",
+    );
     for f in &s.fail_silent {
-        let _ = writeln!(
-            out,
-            "xvrrp_fail_silent{{interface=\"{}\"}} {}",
-            f.interface,
-            u8::from(f.on)
-        );
+        fail_silent
+            .get_or_create(&vec![("interface", f.interface.clone())])
+            .set(i64::from(f.on));
     }
-    let _ = writeln!(out, "# HELP xvrrp_events_total Daemon-wide events (invalid adverts by reason, checksum forms, unknown VRIDs).\n# TYPE xvrrp_events_total counter");
+    let events = counter(
+        &mut registry,
+        "xvrrp_events",
+        "Daemon-wide events (invalid adverts by reason, checksum forms, unknown VRIDs).",
+    );
     for (k, v) in &s.counters {
-        let _ = writeln!(out, "xvrrp_events_total{{event=\"{k}\"}} {v}");
+        events.get_or_create(&vec![("event", k.clone())]).inc_by(*v);
     }
+    let mut out = String::new();
+    encode(&mut out, &registry).expect("writing to a String");
     out
 }
 
@@ -292,6 +287,22 @@ mod tests {
         assert!(m.contains("xvrrp_adverts_discarded_total{instance=\"VI_1\",reason=\"ttl\"} 3"));
         assert!(m.contains("xvrrp_events_total{event=\"invalid_checksum\"} 1"));
         assert!(m.contains("xvrrp_fail_silent{interface=\"eth0\"} 0"), "{m}");
+        // Label values are escaped: a check named with a quote stays one label.
+        s.instances[0].checks.push(crate::track::CheckStatus {
+            kind: "script".into(),
+            name: "say \"hi\"\\n".into(),
+            state: "ok".into(),
+            weight: -5,
+            fault: false,
+            script: None,
+        });
+        let m = metrics(&s);
+        assert!(
+            m.contains(
+                r#"xvrrp_check_weight{instance="VI_1",kind="script",check="say \"hi\"\\n"} -5"#
+            ),
+            "{m}"
+        );
         let back: Status = serde_json::from_str(&json(&s)).unwrap();
         assert_eq!(back, s);
     }

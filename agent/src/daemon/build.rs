@@ -276,6 +276,10 @@ impl Daemon {
                         }
                         Err(e) => warn!(interface, "XDP records: {e:#}"),
                     }
+                    self.tasks.spawn(
+                        format!("XDP log relay ({interface})"),
+                        crate::dataplane::relay_logs(dp.prog_id()),
+                    );
                     Some(Arc::new(std::sync::Mutex::new(dp)))
                 }
                 Err(e) => {

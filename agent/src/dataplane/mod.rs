@@ -465,6 +465,21 @@ impl Dataplane {
     }
 }
 
+/// Relays the XDP program's aya-log records (rare events only: a kernel
+/// timer expiry, never per packet) into the agent's log, for as long as
+/// the program lives. Works on a re-adopted program too: the log ring is
+/// found from the program's id.
+pub async fn relay_logs(prog_id: u32) -> anyhow::Result<()> {
+    let logger = aya_log::EbpfLogger::init_from_id(prog_id)
+        .with_context(|| format!("the XDP program's log ring (program {prog_id})"))?;
+    let mut logs = crate::net::async_fd(logger)?;
+    loop {
+        let mut guard = logs.readable_mut().await?;
+        guard.get_inner_mut().flush();
+        guard.clear_ready();
+    }
+}
+
 /// CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns.
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {

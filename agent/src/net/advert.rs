@@ -6,7 +6,6 @@ use std::{
     io,
     mem::MaybeUninit,
     net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6},
-    os::fd::AsRawFd as _,
 };
 
 use anyhow::Context as _;
@@ -79,10 +78,7 @@ impl AdvertRx {
                         rx.join_multicast_v6(g, ifindex).with_context(ctx)?;
                     }
                 }
-                set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
-                    .context("IPV6_RECVPKTINFO")?;
-                set_int(&rx, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
-                    .context("IPV6_RECVHOPLIMIT")?;
+                ask_v6_destination_and_hop_limit(&rx)?;
                 rx
             }
         };
@@ -165,20 +161,11 @@ impl AdvertTx {
     }
 }
 
-fn set_int(s: &Socket, level: i32, name: i32, value: i32) -> io::Result<()> {
-    // SAFETY: an int option of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            level,
-            name,
-            (&value as *const i32).cast(),
-            std::mem::size_of::<i32>() as u32,
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
+/// IPV6_RECVPKTINFO and IPV6_RECVHOPLIMIT: what `recv_v6` reads.
+fn ask_v6_destination_and_hop_limit(s: &impl std::os::fd::AsFd) -> anyhow::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(s, sockopt::Ipv6RecvPacketInfo, &true).context("IPV6_RECVPKTINFO")?;
+    setsockopt(s, sockopt::Ipv6RecvHopLimit, &true).context("IPV6_RECVHOPLIMIT")?;
     Ok(())
 }
 
@@ -207,52 +194,32 @@ fn recv_one(s: &Socket, family: vrrp::Family) -> io::Result<RawAdvert> {
 }
 
 /// IPv6 raw sockets deliver only the payload: source from the address,
-/// destination and hop limit from control messages.
-fn recv_v6(s: &Socket) -> io::Result<RawAdvert> {
+/// destination and hop limit from control messages (IPV6_RECVPKTINFO,
+/// IPV6_RECVHOPLIMIT on the socket), read through nix.
+fn recv_v6(s: &impl std::os::fd::AsRawFd) -> io::Result<RawAdvert> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrIn6};
     let mut buf = [0u8; 2048];
-    let mut from: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-    let mut cbuf = [0u8; 256];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut from as *mut libc::sockaddr_in6).cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in6>() as u32;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cbuf.as_mut_ptr().cast();
-    msg.msg_controllen = cbuf.len();
-    // SAFETY: msg points at live buffers of the sizes given.
-    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
+    let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+    let mut iov = [io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<SockaddrIn6>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())?;
     let mut dst = Ipv6Addr::UNSPECIFIED;
     let mut ttl = 0u8;
-    // SAFETY: walking the control messages recvmsg wrote.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            let data = libc::CMSG_DATA(c);
-            match ((*c).cmsg_level, (*c).cmsg_type) {
-                (libc::IPPROTO_IPV6, libc::IPV6_PKTINFO) => {
-                    let info = std::ptr::read_unaligned(data as *const libc::in6_pktinfo);
-                    dst = Ipv6Addr::from(info.ipi6_addr.s6_addr);
-                }
-                (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
-                    ttl = std::ptr::read_unaligned(data as *const i32) as u8;
-                }
-                _ => {}
+    for c in msg.cmsgs()? {
+        match c {
+            ControlMessageOwned::Ipv6PacketInfo(info) => {
+                dst = Ipv6Addr::from(info.ipi6_addr.s6_addr)
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            ControlMessageOwned::Ipv6HopLimit(hops) => ttl = hops as u8,
+            _ => {}
         }
     }
+    let src = msg.address.map_or(Ipv6Addr::UNSPECIFIED, |a| a.ip());
+    let n = msg.bytes;
     Ok(RawAdvert {
-        src: Ipv6Addr::from(from.sin6_addr.s6_addr).into(),
+        src: src.into(),
         dst: dst.into(),
         ttl,
-        payload: buf[..n as usize].to_vec(),
+        payload: buf[..n].to_vec(),
     })
 }
 
@@ -261,5 +228,30 @@ pub fn is_group(dst: &IpAddr) -> bool {
     match dst {
         IpAddr::V4(a) => a.is_multicast(),
         IpAddr::V6(a) => a.is_multicast(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv6Addr, UdpSocket};
+
+    /// The control messages `recv_v6` reads, off a UDP socket on ::1 (no
+    /// privilege needed; the same recvmsg path as the raw VRRP socket).
+    #[test]
+    fn recv_v6_reads_the_destination_and_hop_limit_from_control_messages() {
+        let Ok(rx) = UdpSocket::bind("[::1]:0") else {
+            panic!("no IPv6 loopback: the agent's IPv6 path cannot be tested here");
+        };
+        super::ask_v6_destination_and_hop_limit(&rx).unwrap();
+        let tx = UdpSocket::bind("[::1]:0").unwrap();
+        nix::sys::socket::setsockopt(&tx, nix::sys::socket::sockopt::Ipv6Ttl, &7).unwrap();
+        tx.send_to(b"advert", rx.local_addr().unwrap()).unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let got = super::recv_v6(&rx).unwrap();
+        assert_eq!(got.payload, b"advert");
+        assert_eq!(got.dst, Ipv6Addr::LOCALHOST);
+        assert_eq!(got.ttl, 7, "hop limit from IPV6_HOPLIMIT");
+        assert_eq!(got.src, Ipv6Addr::LOCALHOST);
     }
 }

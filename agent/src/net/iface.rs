@@ -1,9 +1,6 @@
 //! Interface facts: index, MAC, addresses, carrier (from getifaddrs and sysfs).
 
-use std::{
-    ffi::CStr,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-};
+use std::net::IpAddr;
 
 /// Index of a network interface by name.
 pub fn ifindex(name: &str) -> anyhow::Result<u32> {
@@ -39,63 +36,28 @@ pub fn is_up(name: &str) -> bool {
 
 /// Addresses on `name` (with their prefix lengths), in kernel order.
 pub fn addresses(name: &str) -> Vec<(IpAddr, u8)> {
-    let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills a list we free below.
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return out;
-    }
-    let mut cur = head;
-    while !cur.is_null() {
-        // SAFETY: cur is a node of the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-            continue;
-        }
-        // SAFETY: a NUL-terminated name.
-        if unsafe { CStr::from_ptr(ifa.ifa_name) }.to_bytes() != name.as_bytes() {
-            continue;
-        }
-        // SAFETY: ifa_addr / ifa_netmask point to sockaddrs of their family.
-        let (addr, mask) = unsafe { (sockaddr_ip(ifa.ifa_addr), sockaddr_ip(ifa.ifa_netmask)) };
-        if let Some(addr) = addr {
-            let prefix = match mask {
+    let Ok(all) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    all.filter(|ifa| ifa.interface_name == name)
+        .filter_map(|ifa| {
+            let ip = |sa: Option<nix::sys::socket::SockaddrStorage>| -> Option<IpAddr> {
+                let sa = sa?;
+                if let Some(v4) = sa.as_sockaddr_in() {
+                    return Some(IpAddr::V4(v4.ip()));
+                }
+                sa.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+            };
+            let addr = ip(ifa.address)?;
+            let prefix = match ip(ifa.netmask) {
                 Some(IpAddr::V4(m)) => u32::from(m).count_ones() as u8,
                 Some(IpAddr::V6(m)) => u128::from(m).count_ones() as u8,
-                None => {
-                    if addr.is_ipv4() {
-                        32
-                    } else {
-                        128
-                    }
-                }
+                None if addr.is_ipv4() => 32,
+                None => 128,
             };
-            out.push((addr, prefix));
-        }
-    }
-    // SAFETY: the list from getifaddrs.
-    unsafe { libc::freeifaddrs(head) };
-    out
-}
-
-/// # Safety
-/// `sa` is null or points to a valid sockaddr.
-unsafe fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
-    if sa.is_null() {
-        return None;
-    }
-    match (*sa).sa_family as i32 {
-        libc::AF_INET => {
-            let sin = &*(sa as *const libc::sockaddr_in);
-            Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).into())
-        }
-        libc::AF_INET6 => {
-            let sin6 = &*(sa as *const libc::sockaddr_in6);
-            Some(Ipv6Addr::from(sin6.sin6_addr.s6_addr).into())
-        }
-        _ => None,
-    }
+            Some((addr, prefix))
+        })
+        .collect()
 }
 
 /// The address adverts are sent from: IPv4, the interface's first address

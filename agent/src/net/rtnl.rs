@@ -1,25 +1,108 @@
-//! Addresses through rtnetlink (RTM_NEWADDR / RTM_DELADDR), written by hand:
-//! a netlink socket, one request, one acknowledgement.
+//! Addresses and links through rtnetlink (the rust-netlink crates), from
+//! the election's synchronous event loop.
+//!
+//! rtnetlink's handle is async and needs its connection polled. The event
+//! loop applies address changes inside a transition (advert, then VIPs, then
+//! GARP: keepalived's order) and cannot await there, so one netlink thread
+//! per network namespace owns a connection on its own current-thread runtime
+//! and the loop waits for each answer, 2 s at most (a lost answer must not
+//! hang the agent), as it waited on a socket of its own before.
 
 use std::{
+    collections::HashMap,
+    future::Future,
     io,
     net::{IpAddr, Ipv4Addr},
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::unix::fs::MetadataExt as _,
+    pin::Pin,
+    sync::{Mutex, OnceLock},
+    time::Duration,
 };
 
-const RTM_NEWADDR: u16 = 20;
-const RTM_DELADDR: u16 = 21;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
-const NLM_F_EXCL: u16 = 0x200;
-const NLM_F_CREATE: u16 = 0x400;
-const NLMSG_ERROR: u16 = 2;
-const IFA_ADDRESS: u16 = 1;
-const IFA_LOCAL: u16 = 2;
-const IFA_LABEL: u16 = 3;
-const IFA_BROADCAST: u16 = 4;
-const IFA_FLAGS: u16 = 8;
-const IFA_F_NODAD: u32 = 0x02;
+use rtnetlink::{
+    packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, AddressScope},
+    Handle,
+};
+
+/// How long a caller waits for the kernel's answer.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
+type Job = Box<dyn FnOnce(Handle) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// The netlink thread of the calling thread's network namespace (setns is
+/// per thread; a new thread starts in its creator's namespace).
+fn worker() -> io::Result<tokio::sync::mpsc::UnboundedSender<Job>> {
+    static WORKERS: OnceLock<Mutex<HashMap<u64, tokio::sync::mpsc::UnboundedSender<Job>>>> =
+        OnceLock::new();
+    let netns = std::fs::metadata("/proc/thread-self/ns/net")?.ino();
+    let mut workers = WORKERS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("rtnl workers");
+    if let Some(tx) = workers.get(&netns).filter(|tx| !tx.is_closed()) {
+        return Ok(tx.clone());
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Job>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("rtnetlink".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => return drop(ready_tx.send(Err(e))),
+            };
+            rt.block_on(async move {
+                let (conn, handle, _) = match rtnetlink::new_connection() {
+                    Ok(c) => c,
+                    Err(e) => return drop(ready_tx.send(Err(e))),
+                };
+                tokio::spawn(conn);
+                let _ = ready_tx.send(Ok(()));
+                while let Some(job) = rx.recv().await {
+                    job(handle.clone()).await;
+                }
+            });
+        })?;
+    ready_rx
+        .recv_timeout(REPLY_TIMEOUT)
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "rtnetlink thread did not start"))??;
+    workers.insert(netns, tx.clone());
+    Ok(tx)
+}
+
+/// Runs `request` on the netlink thread and waits for its result.
+fn call<T, F>(what: &str, request: impl FnOnce(Handle) -> F + Send + 'static) -> io::Result<T>
+where
+    T: Send + 'static,
+    F: Future<Output = Result<T, rtnetlink::Error>> + Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let job: Job = Box::new(move |h| {
+        Box::pin(async move {
+            let _ = tx.send(request(h).await);
+        })
+    });
+    worker()?
+        .send(job)
+        .map_err(|_| io::Error::other("the rtnetlink thread ended"))?;
+    match rx.recv_timeout(REPLY_TIMEOUT) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(rtnetlink::Error::NetlinkError(e))) => Err(e.to_io()),
+        Ok(Err(e)) => Err(io::Error::other(format!("{what}: {e}"))),
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what}: no answer from the kernel in {REPLY_TIMEOUT:?}"),
+        )),
+    }
+}
+
+/// The raw errno of an rtnetlink failure (0 when it is none).
+pub(crate) fn errno(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
 
 /// One address to put on (or take off) an interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,117 +128,104 @@ pub fn scope(name: &str) -> Option<u8> {
     }
 }
 
-pub(crate) fn attr(buf: &mut Vec<u8>, kind: u16, data: &[u8]) {
-    let len = 4 + data.len();
-    buf.extend_from_slice(&(len as u16).to_ne_bytes());
-    buf.extend_from_slice(&kind.to_ne_bytes());
-    buf.extend_from_slice(data);
-    while !buf.len().is_multiple_of(4) {
-        buf.push(0);
-    }
-}
-
-/// Fills in the netlink header of a message built after 16 placeholder bytes.
-pub(crate) fn finish(mut m: Vec<u8>, kind: u16, flags: u16) -> Vec<u8> {
-    let len = m.len() as u32;
-    m[0..4].copy_from_slice(&len.to_ne_bytes());
-    m[4..6].copy_from_slice(&kind.to_ne_bytes());
-    m[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK | flags).to_ne_bytes());
-    m[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    m
-}
-
-pub(crate) const CREATE_EXCL: u16 = NLM_F_CREATE | NLM_F_EXCL;
-
-fn request(kind: u16, flags: u16, a: &Address) -> Vec<u8> {
-    let mut m = vec![0u8; 16];
-    let family = if a.addr.is_ipv4() {
-        libc::AF_INET
+/// The address as rtnetlink's message: local and address the same (a
+/// host address, as `ip addr add` makes it), IPv6 without DAD (a VIP moves
+/// between hosts: duplicate address detection would hold it back).
+fn message(a: &Address) -> AddressMessage {
+    let mut m = AddressMessage::default();
+    m.header.family = if a.addr.is_ipv4() {
+        rtnetlink::packet_route::AddressFamily::Inet
     } else {
-        libc::AF_INET6
-    } as u8;
-    // struct ifaddrmsg
-    m.extend_from_slice(&[family, a.prefix, 0, a.scope]);
-    m.extend_from_slice(&a.ifindex.to_ne_bytes());
-    let bytes = match a.addr {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
+        rtnetlink::packet_route::AddressFamily::Inet6
     };
-    attr(&mut m, IFA_LOCAL, &bytes);
-    attr(&mut m, IFA_ADDRESS, &bytes);
+    m.header.prefix_len = a.prefix;
+    m.header.scope = AddressScope::from(a.scope);
+    m.header.index = a.ifindex;
+    m.attributes.push(AddressAttribute::Local(a.addr));
+    m.attributes.push(AddressAttribute::Address(a.addr));
     if let Some(b) = a.broadcast {
-        attr(&mut m, IFA_BROADCAST, &b.octets());
+        m.attributes.push(AddressAttribute::Broadcast(b));
     }
     if let Some(l) = &a.label {
-        let mut s = l.as_bytes().to_vec();
-        s.push(0);
-        attr(&mut m, IFA_LABEL, &s);
+        m.attributes.push(AddressAttribute::Label(l.clone()));
     }
     if a.addr.is_ipv6() {
-        // A VIP moves between hosts: duplicate address detection would hold it back.
-        attr(&mut m, IFA_FLAGS, &IFA_F_NODAD.to_ne_bytes());
+        m.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
-    finish(m, kind, flags)
-}
-
-/// Sends one request and returns the kernel's errno (0 = done).
-pub(crate) fn transact(msg: &[u8]) -> io::Result<i32> {
-    // SAFETY: plain socket(2).
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    // The event loop calls this: a lost answer must not hang the agent.
-    nix::sys::socket::setsockopt(
-        &fd,
-        nix::sys::socket::sockopt::ReceiveTimeout,
-        &nix::sys::time::TimeVal::new(2, 0),
-    )
-    .map_err(io::Error::from)?;
-    // SAFETY: msg is valid for its length; the kernel is the default destination.
-    if unsafe { libc::send(fd.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let mut buf = [0u8; 4096];
-    // SAFETY: buf is valid for its length.
-    let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 20 {
-        return Err(io::Error::last_os_error());
-    }
-    let kind = u16::from_ne_bytes([buf[4], buf[5]]);
-    if kind != NLMSG_ERROR {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "netlink: no acknowledgement",
-        ));
-    }
-    Ok(-i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]))
+    m
 }
 
 /// Adds the address. Ok(true) when added, Ok(false) when it was already
 /// there (then it is not ours to remove later).
 pub fn add(a: &Address) -> io::Result<bool> {
-    match transact(&request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, a))? {
-        0 => Ok(true),
-        libc::EEXIST => Ok(false),
-        e => Err(io::Error::from_raw_os_error(e)),
+    let msg = message(a);
+    let added = call("adding an address", move |h| {
+        let mut req = h
+            .address()
+            .add(msg.header.index, IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        *req.message_mut() = msg;
+        req.execute()
+    });
+    match added {
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == libc::EEXIST => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
 /// Removes the address; gone already is fine.
 pub fn remove(a: &Address) -> io::Result<()> {
-    match transact(&request(RTM_DELADDR, 0, a))? {
-        0 | libc::EADDRNOTAVAIL | libc::ENOENT | libc::ENODEV => Ok(()),
-        e => Err(io::Error::from_raw_os_error(e)),
+    let msg = message(a);
+    match call("removing an address", move |h| {
+        h.address().del(msg).execute()
+    }) {
+        Ok(()) => Ok(()),
+        Err(e) if [libc::EADDRNOTAVAIL, libc::ENOENT, libc::ENODEV].contains(&errno(&e)) => Ok(()),
+        Err(e) => Err(e),
     }
+}
+
+/// Creates a macvlan (private mode, as keepalived's vmacs) named `name` on
+/// `parent` with `mac`. Ok(false) when it exists already.
+pub fn add_macvlan(name: &str, parent: u32, mac: [u8; 6]) -> io::Result<bool> {
+    use rtnetlink::{packet_route::link::MacVlanMode, LinkMacVlan};
+    let msg = LinkMacVlan::new(name, parent, MacVlanMode::Private)
+        .address(mac.to_vec())
+        .build();
+    match call("creating a macvlan", move |h| h.link().add(msg).execute()) {
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == libc::EEXIST => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// IPv6 addrgenmode random on a link: the virtual MAC must not feed
+/// interface identifiers (RFC 9568 §7.4).
+pub fn set_addrgenmode_random(ifindex: u32) -> io::Result<()> {
+    use rtnetlink::{
+        packet_route::link::{AfSpecInet6, AfSpecUnspec, In6AddrGenMode, LinkAttribute},
+        LinkUnspec,
+    };
+    let msg = LinkUnspec::new_with_index(ifindex)
+        .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+            vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::Random)],
+        )]))
+        .build();
+    call("setting addrgenmode random", move |h| {
+        h.link().set(msg).execute()
+    })
+}
+
+/// Sets a link up.
+pub fn set_up(ifindex: u32) -> io::Result<()> {
+    let msg = rtnetlink::LinkUnspec::new_with_index(ifindex).up().build();
+    call("setting a link up", move |h| h.link().set(msg).execute())
+}
+
+/// Deletes a link.
+pub fn delete_link(ifindex: u32) -> io::Result<()> {
+    call("deleting a link", move |h| h.link().del(ifindex).execute())
 }
 
 #[cfg(test)]
@@ -163,27 +233,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_layout() {
+    fn an_address_becomes_rtnetlinks_message() {
         let a = Address {
             ifindex: 7,
             addr: "192.0.2.8".parse().unwrap(),
             prefix: 24,
             broadcast: Some(Ipv4Addr::new(192, 0, 2, 255)),
             label: Some("eth0:1".into()),
-            scope: 0,
+            scope: 253,
         };
-        let m = request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &a);
-        assert_eq!(
-            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
-            m.len()
-        );
-        assert!(m.len().is_multiple_of(4));
-        assert_eq!(&m[16..20], &[libc::AF_INET as u8, 24, 0, 0]);
-        assert_eq!(u32::from_ne_bytes(m[20..24].try_into().unwrap()), 7);
-        // IFA_LOCAL first: len 8, type 2, the address.
-        assert_eq!(u16::from_ne_bytes(m[24..26].try_into().unwrap()), 8);
-        assert_eq!(u16::from_ne_bytes(m[26..28].try_into().unwrap()), IFA_LOCAL);
-        assert_eq!(&m[28..32], &[192, 0, 2, 8]);
+        let m = message(&a);
+        assert_eq!((m.header.index, m.header.prefix_len), (7, 24));
+        assert_eq!(m.header.scope, AddressScope::Link);
+        assert!(m.attributes.contains(&AddressAttribute::Local(a.addr)));
+        assert!(m
+            .attributes
+            .contains(&AddressAttribute::Label("eth0:1".into())));
+        let v6 = message(&Address {
+            addr: "fe80::1".parse().unwrap(),
+            broadcast: None,
+            label: None,
+            ..a
+        });
+        assert!(v6
+            .attributes
+            .contains(&AddressAttribute::Flags(AddressFlags::Nodad)));
         assert_eq!(scope("link"), Some(253));
         assert_eq!(scope("17"), Some(17));
     }

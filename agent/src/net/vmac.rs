@@ -5,84 +5,13 @@
 
 use std::{
     collections::HashMap,
-    io,
     sync::{Mutex, OnceLock},
 };
 
 use anyhow::{bail, Context as _};
 use tracing::{info, warn};
 
-use super::rtnl::{attr, finish, transact, CREATE_EXCL};
-
-const RTM_NEWLINK: u16 = 16;
-const RTM_DELLINK: u16 = 17;
-const IFLA_ADDRESS: u16 = 1;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_LINK: u16 = 5;
-const IFLA_LINKINFO: u16 = 18;
-const IFLA_AF_SPEC: u16 = 26;
-const IFLA_INFO_KIND: u16 = 1;
-const IFLA_INFO_DATA: u16 = 2;
-const IFLA_MACVLAN_MODE: u16 = 1;
-const MACVLAN_MODE_PRIVATE: u32 = 1;
-const IFLA_INET6_ADDR_GEN_MODE: u16 = 8;
-const IN6_ADDR_GEN_MODE_RANDOM: u8 = 3;
-const NLA_F_NESTED: u16 = 0x8000;
-
-fn ifinfo(m: &mut Vec<u8>, index: u32, flags: u32, change: u32) {
-    m.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
-    m.extend_from_slice(&(index as i32).to_ne_bytes());
-    m.extend_from_slice(&flags.to_ne_bytes());
-    m.extend_from_slice(&change.to_ne_bytes());
-}
-
-fn nested(kind: u16, build: impl FnOnce(&mut Vec<u8>)) -> (u16, Vec<u8>) {
-    let mut inner = Vec::new();
-    build(&mut inner);
-    (kind | NLA_F_NESTED, inner)
-}
-
-fn create_request(name: &str, parent: u32, mac: [u8; 6]) -> Vec<u8> {
-    let mut m = vec![0u8; 16];
-    ifinfo(&mut m, 0, 0, 0);
-    let mut n = name.as_bytes().to_vec();
-    n.push(0);
-    attr(&mut m, IFLA_IFNAME, &n);
-    attr(&mut m, IFLA_LINK, &parent.to_ne_bytes());
-    attr(&mut m, IFLA_ADDRESS, &mac);
-    let (data_kind, data) = nested(IFLA_INFO_DATA, |d| {
-        attr(d, IFLA_MACVLAN_MODE, &MACVLAN_MODE_PRIVATE.to_ne_bytes())
-    });
-    let (info_kind, info) = nested(IFLA_LINKINFO, |i| {
-        attr(i, IFLA_INFO_KIND, b"macvlan");
-        attr(i, data_kind, &data);
-    });
-    attr(&mut m, info_kind, &info);
-    finish(m, RTM_NEWLINK, CREATE_EXCL)
-}
-
-/// IPv6 link-local from a random interface id, not from the virtual MAC
-/// that every router of the VRID shares.
-fn addrgenmode_random(ifindex: u32) -> Vec<u8> {
-    let mut m = vec![0u8; 16];
-    ifinfo(&mut m, ifindex, 0, 0);
-    let (inet6_kind, inet6) = nested(libc::AF_INET6 as u16, |i| {
-        attr(i, IFLA_INET6_ADDR_GEN_MODE, &[IN6_ADDR_GEN_MODE_RANDOM])
-    });
-    let (spec_kind, spec) = nested(IFLA_AF_SPEC, |s| attr(s, inet6_kind, &inet6));
-    attr(&mut m, spec_kind, &spec);
-    finish(m, RTM_NEWLINK, 0)
-}
-
-fn errno(e: i32, what: &str) -> io::Result<()> {
-    match e {
-        0 => Ok(()),
-        e => Err(io::Error::other(format!(
-            "{what}: {}",
-            io::Error::from_raw_os_error(e)
-        ))),
-    }
-}
+use super::rtnl;
 
 fn sysctl_path(ifname: &str, key: &str) -> String {
     format!("/proc/sys/net/ipv4/conf/{ifname}/{key}")
@@ -120,37 +49,25 @@ impl Vmac {
             bail!("use_vmac name {name:?} is longer than 15 characters");
         }
         let parent_index = super::iface::ifindex(parent)?;
-        let mut created = true;
-        match transact(&create_request(name, parent_index, mac))? {
-            0 => info!(
+        let created = rtnl::add_macvlan(name, parent_index, mac)
+            .with_context(|| format!("use_vmac {name} on {parent}: creating the macvlan"))?;
+        if created {
+            info!(
                 "created {name} on {parent} with MAC {}",
                 super::probe::format_mac(&mac)
-            ),
-            libc::EEXIST => {
-                let have = super::iface::mac(name)?;
-                if have != mac {
-                    bail!("{name} exists with MAC {} instead of {}: remove it (`ip link del {name}`) or name another with `use_vmac NAME`", super::probe::format_mac(&have), super::probe::format_mac(&mac));
-                }
-                created = false;
+            );
+        } else {
+            let have = super::iface::mac(name)?;
+            if have != mac {
+                bail!("{name} exists with MAC {} instead of {}: remove it (`ip link del {name}`) or name another with `use_vmac NAME`", super::probe::format_mac(&have), super::probe::format_mac(&mac));
             }
-            e => errno(e, "creating the macvlan")
-                .with_context(|| format!("use_vmac {name} on {parent}"))?,
         }
         let ifindex = super::iface::ifindex(name)?;
         if ipv6 && created {
-            errno(
-                transact(&addrgenmode_random(ifindex))?,
-                "setting addrgenmode random",
-            )?;
+            rtnl::set_addrgenmode_random(ifindex)
+                .with_context(|| format!("{name}: setting addrgenmode random"))?;
         }
-        let mut up = vec![0u8; 16];
-        ifinfo(&mut up, ifindex, libc::IFF_UP as u32, libc::IFF_UP as u32);
-        errno(
-            transact(&finish(up, RTM_NEWLINK, 0))?,
-            "setting the vmac up",
-        )?;
-        // keepalived's settings: the vmac answers ARP only for its own
-        // addresses, accepts our own multicast back, no reverse-path filter …
+        rtnl::set_up(ifindex).with_context(|| format!("{name}: setting the vmac up"))?;
         for (k, v) in [
             ("arp_ignore", "1"),
             ("accept_local", "1"),
@@ -194,12 +111,8 @@ impl Drop for Vmac {
             let _ = std::fs::write(sysctl_path(&self.parent, k), v);
         }
         if created {
-            let mut m = vec![0u8; 16];
-            ifinfo(&mut m, self.ifindex, 0, 0);
-            if let Err(e) =
-                transact(&finish(m, RTM_DELLINK, 0)).and_then(|e| errno(e, "deleting the vmac"))
-            {
-                warn!("{}: {e}", self.name);
+            if let Err(e) = rtnl::delete_link(self.ifindex) {
+                warn!("{}: deleting the vmac: {e}", self.name);
             }
         }
     }

@@ -7,8 +7,7 @@ pub mod script;
 
 use std::{
     collections::BTreeMap,
-    ffi::CString,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::OwnedFd,
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
@@ -309,41 +308,37 @@ pub fn read_value(path: &Path) -> Option<i64> {
         .ok()
 }
 
-/// A netlink socket on RTMGRP_LINK: every link change wakes a re-check.
+/// rtnetlink subscribed to RTMGRP_LINK: every link change wakes a
+/// re-check of the tracked interfaces (the tracker reads their state
+/// afresh, so what a message said, or a message lost to ENOBUFS under a
+/// storm, needs no parsing here). Supervised: a monitor that stops seeing
+/// changes ends the agent.
 fn link_monitor(
     events: mpsc::Sender<TrackEvent>,
     tasks: &crate::supervise::Tasks,
 ) -> std::io::Result<JoinHandle<()>> {
-    // SAFETY: plain socket(2).
-    let raw = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as u16;
-    sa.nl_groups = libc::RTMGRP_LINK as u32;
-    // SAFETY: sa is a valid sockaddr_nl.
-    if unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        )
-    } != 0
-    {
-        return Err(std::io::Error::last_os_error());
-    }
-    spawn_reader(fd, events, tasks, "link monitor".into(), || {
-        Some(TrackEvent::Link)
-    })
+    use futures::StreamExt as _;
+    use netlink_sys::AsyncSocket as _;
+    let (mut conn, _handle, mut messages) = rtnetlink::new_connection()?;
+    conn.socket_mut()
+        .socket_mut()
+        .bind(&netlink_sys::SocketAddr::new(0, libc::RTMGRP_LINK as u32))?;
+    Ok(tasks.spawn("link monitor".to_owned(), async move {
+        let mut conn = std::pin::pin!(conn);
+        loop {
+            tokio::select! {
+                () = &mut conn => anyhow::bail!("the rtnetlink connection ended"),
+                message = messages.next() => {
+                    if message.is_none() {
+                        anyhow::bail!("the rtnetlink link messages ended");
+                    }
+                    if events.send(TrackEvent::Link).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }))
 }
 
 /// Reads `fd` whenever it is readable (the bytes are only a wake-up) and
@@ -386,29 +381,22 @@ fn file_watcher(
     events: mpsc::Sender<TrackEvent>,
     tasks: &crate::supervise::Tasks,
 ) -> std::io::Result<JoinHandle<()>> {
-    // SAFETY: plain inotify_init1.
-    let raw = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-    if raw < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd we own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let cdir = CString::new(dir.to_string_lossy().as_bytes())
-        .map_err(|_| std::io::Error::other("NUL in path"))?;
-    let mask = libc::IN_CLOSE_WRITE
-        | libc::IN_MOVED_TO
-        | libc::IN_CREATE
-        | libc::IN_DELETE
-        | libc::IN_MODIFY;
-    // SAFETY: valid fd and C string.
-    if unsafe { libc::inotify_add_watch(fd.as_raw_fd(), cdir.as_ptr(), mask) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    inotify.add_watch(
+        &dir,
+        AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_MODIFY,
+    )?;
+    let fd = OwnedFd::from(inotify);
     // Any event in the directory: re-read (cheap, and rename-safe).
     let task = format!("track_file watcher ({name})");
     spawn_reader(fd, events, tasks, task, move || {

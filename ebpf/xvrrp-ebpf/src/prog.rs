@@ -904,6 +904,14 @@ extern "C" fn down_expired(_map: *mut c_void, key: *mut VrKey, _value: *mut Down
     let key = unsafe { *key };
     count(counter::DOWN_EXPIRED);
     emit_timer_event(&key, reason::DOWN_EXPIRED, 0);
+    // aya-log, on a rare event only (a takeover), never per packet: the
+    // agent relays it to its own log (dataplane::logs).
+    aya_log_ebpf::info!(
+        &key,
+        "Active_Down timer expired in the kernel: VRID {} on ifindex {}",
+        key.vrid,
+        key.ifindex
+    );
     0
 }
 
