@@ -1,21 +1,36 @@
 //! An AF_PACKET socket bound to one interface, for whole Ethernet frames:
 //! gratuitous ARP, unsolicited NA, and test traffic.
 
-use std::{
-    io,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
-};
+use std::{io, os::fd::OwnedFd};
 
 use anyhow::Context as _;
+use nix::sys::socket::{
+    bind, recv, sendto, setsockopt, socket, sockopt, AddressFamily, LinkAddr, MsgFlags, SockFlag,
+    SockProtocol, SockType, SockaddrLike as _,
+};
 
 use super::iface::ifindex;
-
-/// ETH_P_ALL in network byte order, as socket(2) and sockaddr_ll want it.
-const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
 
 pub struct PacketSocket {
     fd: OwnedFd,
     ifindex: u32,
+}
+
+/// A sockaddr_ll for `ifindex` (nix has no constructor for one).
+fn link_addr(ifindex: u32, protocol: u16, dst: Option<&[u8]>) -> LinkAddr {
+    // SAFETY: sockaddr_ll is plain data; all zeroes is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol;
+    sll.sll_ifindex = ifindex as i32;
+    if let Some(mac) = dst.filter(|m| m.len() >= 6) {
+        sll.sll_halen = 6;
+        sll.sll_addr[..6].copy_from_slice(&mac[..6]);
+    }
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: a complete sockaddr_ll of the length given.
+    unsafe { LinkAddr::from_raw((&sll as *const libc::sockaddr_ll).cast(), Some(len)) }
+        .expect("an AF_PACKET address")
 }
 
 impl PacketSocket {
@@ -23,36 +38,27 @@ impl PacketSocket {
     /// `receive` = false binds with protocol 0, so nothing is queued to it.
     pub fn open(interface: &str, receive: bool) -> anyhow::Result<Self> {
         let ifindex = ifindex(interface)?;
-        let proto = if receive { ETH_P_ALL_BE } else { 0 };
-        // SAFETY: plain socket(2).
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                proto as i32,
+        // ETH_P_ALL in network byte order, as socket(2) and sockaddr_ll want it.
+        let (proto, sock_proto) = if receive {
+            (
+                SockProtocol::EthAll as i32 as u16,
+                Some(SockProtocol::EthAll),
             )
+        } else {
+            (0, None)
         };
-        if raw < 0 {
-            return Err(io::Error::last_os_error()).context("socket(AF_PACKET) needs CAP_NET_RAW");
-        }
-        // SAFETY: raw is a fresh fd we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_protocol = proto;
-        sll.sll_ifindex = ifindex as i32;
-        // SAFETY: sll is a valid sockaddr_ll of the size given.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error())
-                .with_context(|| format!("binding a packet socket to {interface}"));
-        }
+        let fd = socket(
+            AddressFamily::Packet,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            sock_proto,
+        )
+        .context("socket(AF_PACKET) needs CAP_NET_RAW")?;
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &link_addr(ifindex, proto, None),
+        )
+        .with_context(|| format!("binding a packet socket to {interface}"))?;
         Ok(PacketSocket { fd, ifindex })
     }
 
@@ -63,57 +69,31 @@ impl PacketSocket {
 
     /// Sends one whole Ethernet frame.
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = self.ifindex as i32;
-        sll.sll_halen = 6;
-        sll.sll_addr[..6].copy_from_slice(&frame[..6.min(frame.len())]);
-        // SAFETY: frame and sll are valid for the lengths given.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&sll as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let to = link_addr(self.ifindex, 0, Some(frame));
+        sendto(
+            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+            frame,
+            &to,
+            MsgFlags::empty(),
+        )?;
         Ok(())
     }
 
     /// Receives one frame into `buf` (blocking); its length.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: buf is valid for its length.
-        let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
+        Ok(recv(
+            std::os::fd::AsRawFd::as_raw_fd(&self.fd),
+            buf,
+            MsgFlags::empty(),
+        )?)
     }
 
     /// Sets a receive timeout so `recv` returns `WouldBlock` when it passes.
     pub fn set_read_timeout(&self, timeout: std::time::Duration) -> io::Result<()> {
-        let tv = libc::timeval {
-            tv_sec: timeout.as_secs() as libc::time_t,
-            tv_usec: timeout.subsec_micros() as libc::suseconds_t,
-        };
-        // SAFETY: tv is a valid timeval.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as u32,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        let tv = nix::sys::time::TimeVal::new(
+            timeout.as_secs() as libc::time_t,
+            timeout.subsec_micros() as libc::suseconds_t,
+        );
+        Ok(setsockopt(&self.fd, sockopt::ReceiveTimeout, &tv)?)
     }
 }

@@ -40,15 +40,8 @@ impl FifoWriter {
     /// Creates the fifo when missing and starts its notify_fifo_script.
     pub fn open(f: &Fifo) -> anyhow::Result<Arc<FifoWriter>> {
         if !f.path.exists() {
-            let c = std::ffi::CString::new(f.path.to_string_lossy().as_bytes())?;
-            // SAFETY: mkfifo with a valid path.
-            if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-                anyhow::bail!(
-                    "mkfifo {}: {}",
-                    f.path.display(),
-                    std::io::Error::last_os_error()
-                );
-            }
+            nix::unistd::mkfifo(&f.path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(|e| anyhow::anyhow!("mkfifo {}: {e}", f.path.display()))?;
         }
         let file = std::fs::OpenOptions::new()
             .read(true)
