@@ -58,6 +58,10 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Refuse what keepalived only complains about (unknown keywords,
+        /// vrrp_strict fix-ups): for CI checks of configs written for xvrrp.
+        #[arg(long)]
+        strict: bool,
     },
     /// Ask who answers ARP / ND for ADDRESS on this segment, and keep asking:
     /// one line per probe with the answering MACs (split brain shows as two).
@@ -133,7 +137,8 @@ fn main() -> std::process::ExitCode {
         Command::Check {
             config: ConfigArgs { config, config_id },
             json,
-        } => return check(&config, json, config_id),
+            strict,
+        } => return check(&config, json, config_id, strict),
         Command::Assets { dir } => assets(&dir),
         Command::Probe {
             interface,
@@ -170,8 +175,13 @@ fn main() -> std::process::ExitCode {
 
 /// `xvrrp check`: exit 0 when the config loads (warnings allowed), 1 with
 /// every error found.
-fn check(path: &std::path::Path, json: bool, config_id: Option<String>) -> std::process::ExitCode {
-    let opts = xvrrp::config::LoadOptions { config_id };
+fn check(
+    path: &std::path::Path,
+    json: bool,
+    config_id: Option<String>,
+    strict: bool,
+) -> std::process::ExitCode {
+    let opts = xvrrp::config::LoadOptions { config_id, strict };
     let (cfg, diags) = xvrrp::config::load(path, &opts);
     let report = if json {
         xvrrp::config::check::json(cfg.as_ref(), &diags)

@@ -603,3 +603,31 @@ fn sent_adverts_have_ttl_255_and_the_rfc_source_and_destination() {
         );
     }
 }
+
+/// keepalived's old default keepalived.conf (its VRRP part, as many hosts
+/// carry it: vrrp_strict, PASS authentication, `state MASTER` at priority
+/// 100) runs: the fix-ups keepalived makes are warnings, the instance comes
+/// up and answers for its VIPs.
+#[test]
+fn keepalived_old_default_config_comes_up() {
+    require_root();
+    let lan = Lan::new("kadefault", 2).unwrap();
+    let conf = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../agent/src/config/fixtures/ok/keepalived_old_default_vrrp.conf"
+    ))
+    .unwrap();
+    let r = lan.xvrrp(0, "r", &conf).unwrap();
+    assert!(
+        r.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    assert_eq!(
+        lan.host(1)
+            .arp_who_has(Ipv4Addr::new(192, 168, 200, 17))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [lan.host(0).mac]
+    );
+}

@@ -453,3 +453,50 @@ fn seed_health_check_demo_works_as_written() {
     let asked = std::fs::read_to_string(&asked).unwrap_or_default();
     assert_eq!(asked, "start nginx\nstop keepalived\n");
 }
+
+/// keepalived's `notify SCRIPT [user [group]]`: the words after the script
+/// say who runs it, they are not arguments: the script sees keepalived's
+/// four as $1–$4, and runs as that user (`nobody` here: its uid is checked).
+#[test]
+fn notify_script_user_group_are_who_runs_it_not_arguments() {
+    require_root();
+    let lan = Lan::new("notifyuser", 2).unwrap();
+    let out = lan.logs.join("notify.out");
+    std::fs::write(&out, "").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let n = script(
+        &lan.logs,
+        "n.sh",
+        &format!("echo \"$# $1 $2 $3 $4 uid=$(id -u)\" >> {}", out.display()),
+    );
+    let extra = format!(
+        "  notify {n} root\n  notify_master \"{n}\" nobody nogroup",
+        n = n.display()
+    );
+    let r = lan
+        .xvrrp(0, "r", &instance("VI_1", 51, 150, "10.77.0.100/24", &extra))
+        .unwrap();
+    assert!(
+        r.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    let nobody = xvrrp_tests::sh("id", &["-u", "nobody"]).unwrap();
+    let want = [
+        "4 INSTANCE VI_1 BACKUP 150 uid=0".to_owned(),
+        format!("0     uid={}", nobody.trim()),
+        "4 INSTANCE VI_1 MASTER 150 uid=0".to_owned(),
+    ];
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::read_to_string(&out)
+            .is_ok_and(|t| t.lines().count() >= 3)),
+        "{}",
+        r.proc.log_text()
+    );
+    let got: Vec<String> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(got, want);
+}

@@ -35,6 +35,10 @@ pub struct Diagnostic {
     pub message: String,
     /// What to do about it.
     pub fix: Option<String>,
+    /// Something keepalived runs with (it logs and carries on): a warning,
+    /// an error under `xvrrp check --strict`.
+    #[serde(skip)]
+    pub lenient: bool,
 }
 
 impl Diagnostic {
@@ -46,7 +50,14 @@ impl Diagnostic {
             token: Some(token.to_owned()),
             message: message.into(),
             fix: None,
+            lenient: false,
         }
+    }
+
+    /// Marks a warning as one `--strict` turns into an error.
+    pub fn lenient(mut self) -> Diagnostic {
+        self.lenient = true;
+        self
     }
 
     pub fn warning(pos: &Pos, token: &str, message: impl Into<String>) -> Diagnostic {
@@ -65,6 +76,7 @@ impl Diagnostic {
             token: None,
             message: message.into(),
             fix: None,
+            lenient: false,
         }
     }
 

@@ -103,7 +103,7 @@ impl<'a> Reader<'a> {
                     if !name.is_empty()
                         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
                     {
-                        let value = self.substitute(value.trim(), &file, line_no, 1);
+                        let value = self.substitute(value.trim());
                         self.defs.insert(name.to_owned(), value);
                         continue;
                     }
@@ -188,7 +188,7 @@ impl<'a> Reader<'a> {
                         return;
                     }
                     let inner: String = chars[start..j].iter().map(|(_, c)| c).collect();
-                    let text = self.substitute(&inner, file, line, p.col);
+                    let text = self.substitute(&inner);
                     out.push(Tok::Word(Token {
                         text,
                         pos: p,
@@ -213,7 +213,7 @@ impl<'a> Reader<'a> {
                     let j = j.min(chars.len());
                     let word: String = chars[i..j].iter().map(|(_, c)| c).collect();
                     let p = pos(at);
-                    let text = self.substitute(&word, file, line, p.col);
+                    let text = self.substitute(&word);
                     out.push(Tok::Word(Token {
                         text,
                         pos: p,
@@ -226,7 +226,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Replaces `$NAME` and `${NAME}` by their definitions.
-    fn substitute(&mut self, word: &str, file: &Arc<PathBuf>, line: u32, col: u32) -> String {
+    fn substitute(&self, word: &str) -> String {
         if !word.contains('$') {
             return word.to_owned();
         }
@@ -253,22 +253,11 @@ impl<'a> Reader<'a> {
             }
             match self.defs.get(name) {
                 Some(v) => out.push_str(v),
+                // keepalived replaces only defined names: `$HOME`, `$1` or
+                // awk's `$2` in a script line stay as written.
                 None => {
-                    let pos = Pos {
-                        file: file.clone(),
-                        line,
-                        col,
-                    };
-                    self.diags.push(
-                        Diagnostic::error(
-                            &pos,
-                            &format!("${name}"),
-                            format!("`${name}` is not defined"),
-                        )
-                        .fix(format!(
-                            "define it on a line of its own before its use: `${name}=value`"
-                        )),
-                    );
+                    out.push('$');
+                    out.push_str(&after[..used]);
                 }
             }
             rest = &after[used..];

@@ -3,13 +3,14 @@
 
 pub mod check;
 pub mod diag;
+mod fixups;
 pub mod keywords;
 pub mod lexer;
 pub mod model;
 pub mod proto_config;
 pub mod tree;
 pub mod typed;
-pub mod validate;
+mod validate;
 
 use std::path::Path;
 
@@ -21,6 +22,9 @@ pub use model::Config;
 pub struct LoadOptions {
     /// keepalived's config id (`-i`), for `@ID` conditional lines.
     pub config_id: Option<String>,
+    /// `xvrrp check --strict`: what keepalived runs with a logged complaint
+    /// (unknown keywords, vrrp_strict fix-ups) is an error.
+    pub strict: bool,
 }
 
 /// Reads, parses and checks `path`. The config is returned when there are
@@ -33,7 +37,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> (Option<Config>, Diagnostics) {
         reader.read_file(path, &mut tokens);
         reader.files
     };
-    finish(&tokens, files, diags)
+    finish(&tokens, files, diags, opts)
 }
 
 /// Parses `text` as if read from `path` (no file-permission checks; includes
@@ -48,17 +52,24 @@ pub fn parse_str(text: &str, path: &Path, opts: &LoadOptions) -> (Option<Config>
         files.extend(reader.files);
         files
     };
-    finish(&tokens, files, diags)
+    finish(&tokens, files, diags, opts)
 }
 
 fn finish(
     tokens: &[lexer::Tok],
     files: Vec<std::path::PathBuf>,
     mut diags: Diagnostics,
+    opts: &LoadOptions,
 ) -> (Option<Config>, Diagnostics) {
     let nodes = tree::parse(tokens, &mut diags);
-    let cfg = typed::Builder::new(&mut diags).config(&nodes, files);
+    let mut cfg = typed::Builder::new(&mut diags).config(&nodes, files);
+    fixups::apply(&mut cfg, &mut diags);
     validate::validate(&cfg, &mut diags);
+    if opts.strict {
+        for d in diags.0.iter_mut().filter(|d| d.lenient) {
+            d.severity = Severity::Error;
+        }
+    }
     // Report in reading order: file problems first, then by position.
     diags.0.sort_by(|a, b| {
         let key = |d: &Diagnostic| d.pos.as_ref().map(|p| (p.file.clone(), p.line, p.col));

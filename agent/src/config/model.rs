@@ -90,6 +90,10 @@ pub struct Command {
     pub argv: Vec<String>,
     /// The text as written, for messages.
     pub text: String,
+    /// notify scripts: keepalived's `SCRIPT [user [group]]`, who runs it
+    /// (script_user otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<ScriptUser>,
     #[serde(skip)]
     pub pos: Option<Pos>,
 }

@@ -29,7 +29,10 @@ fn opts_for(path: &Path) -> LoadOptions {
         .to_string_lossy()
         .contains("conditional")
         .then(|| "high".to_owned());
-    LoadOptions { config_id: id }
+    LoadOptions {
+        config_id: id,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -187,6 +190,7 @@ fn conditional_lines_follow_the_config_id() {
         path,
         &LoadOptions {
             config_id: Some("high".into()),
+            ..Default::default()
         },
     )
     .0
@@ -195,6 +199,7 @@ fn conditional_lines_follow_the_config_id() {
         path,
         &LoadOptions {
             config_id: Some("low".into()),
+            ..Default::default()
         },
     )
     .0
@@ -364,7 +369,7 @@ fn every_error_is_reported_not_only_the_first() {
 fn parser_never_panics_on_arbitrary_text() {
     use proptest::prelude::*;
     proptest!(ProptestConfig::with_cases(500), |(text in "[a-z_ {}\"!#$@^0-9./:\n\t]{0,300}")| {
-        let _ = parse_str(&text, Path::new("fuzz.conf"), &LoadOptions { config_id: Some("a".into()) });
+        let _ = parse_str(&text, Path::new("fuzz.conf"), &LoadOptions { config_id: Some("a".into()), ..Default::default() });
     });
 }
 
@@ -401,4 +406,71 @@ fn mixed_v2_v3_is_a_v3_ipv4_whole_second_instance_speaking_both() {
             "{extra} {vip}: {diags}"
         );
     }
+}
+
+/// keepalived's old default config (its VRRP part) runs as keepalived runs
+/// it: vrrp_strict's fix-ups are warnings, and `--strict` refuses them.
+#[test]
+fn keepalived_old_default_config_runs_with_its_fix_ups() {
+    let path = Path::new("src/config/fixtures/ok/keepalived_old_default_vrrp.conf");
+    let text = fs::read_to_string(path).unwrap();
+    let (cfg, diags) = parse_str(&text, path, &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let i = &cfg.instances[0];
+    assert_eq!(
+        i.state,
+        model::InitialState::Backup,
+        "MASTER below 255 starts BACKUP"
+    );
+    assert!(i.auth.is_none(), "authentication ignored under vrrp_strict");
+    let said = diags.to_string();
+    for w in [
+        "starting BACKUP, as keepalived does",
+        "vrrp_strict does not support authentication",
+    ] {
+        assert!(said.contains(w), "{said}");
+    }
+    let strict = LoadOptions {
+        strict: true,
+        ..Default::default()
+    };
+    let (cfg, diags) = parse_str(&text, path, &strict);
+    assert!(cfg.is_none() && diags.errors().count() >= 2, "{diags}");
+}
+
+/// A keyword keepalived does not know (or xvrrp does not) is a warning, as
+/// keepalived logs it and carries on; `--strict` makes it an error.
+#[test]
+fn unknown_keywords_are_warnings_and_errors_under_strict() {
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n priorty 100\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    assert!(cfg.is_some(), "{diags}");
+    assert!(diags
+        .warnings()
+        .any(|d| d.message.contains("priorty")
+            && d.fix.as_deref() == Some("did you mean `priority`?")));
+    let strict = LoadOptions {
+        strict: true,
+        ..Default::default()
+    };
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &strict);
+    assert!(
+        cfg.is_none() && diags.errors().any(|d| d.message.contains("priorty")),
+        "{diags}"
+    );
+}
+
+/// keepalived replaces only the `$NAME`s a config defines: `$HOME`, `$1`,
+/// awk's `$2` in a script line stay as written.
+#[test]
+fn undefined_dollar_names_stay_as_written() {
+    let text = "$WHO=ops\nvrrp_script chk {\n script \"/bin/sh -c 'echo $WHO $HOME $1 ${UNSET}' | awk '{print $2}'\"\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n track_script {\n chk\n }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let script = cfg.scripts["chk"].script.as_ref().unwrap();
+    assert_eq!(
+        script.argv.join(" "),
+        "/bin/sh -c echo ops $HOME $1 ${UNSET} | awk {print $2}"
+    );
 }

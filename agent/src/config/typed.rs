@@ -170,12 +170,18 @@ impl<'a> Builder<'a> {
             None => {
                 let mut all: Vec<&str> = known;
                 all.extend_from_slice(TOP);
-                let msg = format!("unknown keyword `{}` in {block}", key.text);
+                // keepalived logs a keyword it does not know and carries on.
+                let msg = format!(
+                    "unknown keyword `{}` in {block}: ignored (keepalived logs keywords it does not know and carries on; \
+                     if keepalived knows this one, what it does is lost with xvrrp)",
+                    key.text
+                );
                 let fix = match did_you_mean(&key.text, &all) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => "remove it: it is neither an xvrrp nor a keepalived keyword here".into(),
                 };
-                self.error(key, msg, fix);
+                self.diags
+                    .push(Diagnostic::warning(&key.pos, &key.text, msg).fix(fix).lenient());
             }
         }
     }
@@ -286,8 +292,35 @@ impl<'a> Builder<'a> {
         Some(Command {
             argv,
             text,
+            user: None,
             pos: Some(n.key.pos.clone()),
         })
+    }
+
+    /// A notify script as keepalived reads it: `SCRIPT [user [group]]`, the
+    /// script one word (quoted when it has arguments), then who runs it.
+    fn notify_command(&mut self, n: &Node) -> Option<Command> {
+        if n.args.len() <= 1 {
+            return self.command(n);
+        }
+        let script = Node {
+            args: n.args[..1].to_vec(),
+            ..n.clone()
+        };
+        let mut cmd = self.command(&script)?;
+        if n.args.len() > 3 {
+            self.error(
+                &n.args[3],
+                format!("`{}` takes a script, a user and a group; `{}` is one word too many", n.key.text, n.args[3].text),
+                "quote the script with its arguments: `notify_master \"/path/script arg\" [user [group]]`",
+            );
+            return None;
+        }
+        cmd.user = Some(ScriptUser {
+            user: n.args[1].text.clone(),
+            group: n.args.get(2).map(|g| g.text.clone()),
+        });
+        Some(cmd)
     }
 
     fn block<'n>(&mut self, n: &'n Node) -> &'n [Node] {
@@ -738,7 +771,7 @@ impl<'a> Builder<'a> {
             }
             _ => return false,
         };
-        *slot = self.command(c);
+        *slot = self.notify_command(c);
         true
     }
 

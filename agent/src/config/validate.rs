@@ -86,6 +86,7 @@ pub fn validate(cfg: &Config, diags: &mut Diagnostics) {
             message: "vrrp_strict: non-owner routers will not accept traffic to the VIPs (no ping, no connections to them), \
                       as keepalived's firewall rules do; xvrrp drops it in XDP (no iptables rules)".into(),
             fix: Some("remove vrrp_strict if hosts must reach the VIPs themselves (the seed's Q2)".into()),
+            lenient: false,
         });
     }
 }
@@ -158,21 +159,11 @@ fn instance(cfg: &Config, i: &Instance, diags: &mut Diagnostics) {
             d
         });
     }
+    // Authentication keepalived ignores was dropped with a warning
+    // (fixups.rs); what is left here is AH, which xvrrp cannot speak.
     if let Some(auth) = &i.auth {
-        if i.version == 3 {
-            err(diags, format!("vrrp_instance {} has `authentication` with VRRP version 3, which has none (keepalived refuses it too)", i.name), "remove the authentication block, or use `version 2`");
-        } else if auth.kind == AuthType::Ah {
-            err(diags, format!("vrrp_instance {}: auth_type AH (IPsec AH) is not supported by xvrrp (RFC 3768 removed it)", i.name), "use `auth_type PASS`, or no authentication");
-        }
-        if strict {
-            err(
-                diags,
-                format!(
-                    "vrrp_strict forbids authentication (vrrp_instance {})",
-                    i.name
-                ),
-                "remove the authentication block or vrrp_strict",
-            );
+        if auth.kind == AuthType::Ah {
+            err(diags, format!("vrrp_instance {}: auth_type AH (IPsec AH) is not supported by xvrrp (RFC 3768 removed it): its peers would drop xvrrp's adverts", i.name), "use `auth_type PASS`, or no authentication, on every router");
         }
     }
     for p in &i.unicast_peers {
@@ -208,19 +199,6 @@ fn instance(cfg: &Config, i: &Instance, diags: &mut Diagnostics) {
             ),
             "remove unicast_peer or vrrp_strict",
         );
-    }
-    if strict && !i.preempt_delay.is_zero() {
-        err(
-            diags,
-            format!(
-                "vrrp_strict forbids preempt_delay (vrrp_instance {})",
-                i.name
-            ),
-            "remove preempt_delay or vrrp_strict",
-        );
-    }
-    if strict && (i.state == InitialState::Master) != (i.priority == 255) {
-        err(diags, format!("vrrp_strict requires state MASTER exactly when priority is 255 (vrrp_instance {}: state {}, priority {})", i.name, if i.state == InitialState::Master { "MASTER" } else { "BACKUP" }, i.priority), "use `state MASTER` with `priority 255` (address owner), `state BACKUP` otherwise");
     }
     if !strict && i.priority == 255 && i.state == InitialState::Backup {
         diags.push(Diagnostic::warning(at, &i.name, format!("vrrp_instance {} has priority 255 (address owner) but state BACKUP: it will go Active at once", i.name)).fix("use priority 254 or lower on a non-owner"));

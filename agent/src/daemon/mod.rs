@@ -116,6 +116,7 @@ fn load(opts: &Options) -> anyhow::Result<Config> {
         &opts.config,
         &LoadOptions {
             config_id: opts.config_id.clone(),
+            ..Default::default()
         },
     );
     for d in diags.warnings() {

@@ -117,7 +117,8 @@ impl Notifier {
                     f.write(&job.line);
                 }
                 for (cmd, extra) in &job.scripts {
-                    let (outcome, took) = exec::run(cmd, extra, user.as_ref(), TIMEOUT).await;
+                    let who = cmd.user.as_ref().or(user.as_ref());
+                    let (outcome, took) = exec::run(cmd, extra, who, TIMEOUT).await;
                     match outcome {
                         exec::Outcome::Exit(0) => debug!(
                             "{label}: notify `{}` done in {} ms",
