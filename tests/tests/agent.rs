@@ -631,3 +631,83 @@ fn keepalived_old_default_config_comes_up() {
         [lan.host(0).mac]
     );
 }
+
+/// keepalived's GARP burst after a lower-priority advert: the Active that
+/// hears one (a split brain healing) answers with an advert and
+/// garp_lower_prio_repeat gratuitous ARPs at once, and as many again after
+/// garp_lower_prio_delay, as a client on the LAN sees them.
+#[test]
+fn a_lower_priority_advert_brings_keepalived_s_garp_burst() {
+    use xvrrp_tests::capture::{Capture, Seen};
+    require_root();
+    let lan = Lan::new("lowgarp", 3).unwrap();
+    let r = lan
+        .xvrrp(
+            0,
+            "r",
+            &conf(
+                200,
+                "  garp_master_delay 0\n  garp_lower_prio_repeat 3\n  garp_lower_prio_delay 1",
+            ),
+        )
+        .unwrap();
+    assert!(
+        r.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    // The transition's own burst is over (no second one: delay 0).
+    std::thread::sleep(Duration::from_millis(500));
+    let capture = Capture::start(&lan.host(2).ns.name, VIP.into()).unwrap();
+    let announces = || {
+        capture
+            .events()
+            .iter()
+            .filter(|e| {
+                e.seen
+                    == Seen::Announce {
+                        mac: lan.host(0).mac,
+                    }
+            })
+            .count()
+    };
+    assert_eq!(announces(), 0);
+    let (mac, src) = (lan.host(2).mac, lan.host(2).v4);
+    let lower = xvrrp::wire::build::advert(
+        mac,
+        src.into(),
+        255,
+        &xvrrp::wire::vrrp::Repr {
+            version: xvrrp::wire::vrrp::Version::V2,
+            vrid: 51,
+            priority: 50,
+            interval_cs: 100,
+            auth: xvrrp::wire::vrrp::Auth::None,
+            addresses: vec![VIP.into()],
+        },
+        xvrrp::wire::vrrp::ChecksumMode::Plain,
+    );
+    lan.host(2)
+        .ns
+        .run(move || {
+            xvrrp::net::packet::PacketSocket::open("eth0", false)?
+                .send(&lower)
+                .map_err(Into::into)
+        })
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_millis(500), || announces() >= 3),
+        "{} announces after the lower-priority advert\n{}",
+        announces(),
+        r.proc.log_text()
+    );
+    assert_eq!(announces(), 3, "the first burst");
+    assert!(
+        wait_until(Duration::from_secs(2), || announces() >= 6),
+        "no second burst after garp_lower_prio_delay: {}",
+        announces()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(announces(), 6);
+    assert!(r.wait_state("VI_1", "Active", Duration::from_secs(1)));
+}

@@ -443,3 +443,73 @@ fn keepalived_v2_cluster_with_a_mixed_v3_router() {
         [lan.host(1).mac]
     );
 }
+
+/// keepalived's `vrrp_mcast_group4` and `mcast_dst_ip` on the send side:
+/// xvrrp (instance `mcast_dst_ip 224.0.0.19`) and keepalived (global
+/// `vrrp_mcast_group4 224.0.0.19`) hear each other on that group, so the
+/// lower-priority keepalived stays BACKUP; xvrrp's adverts go to the group,
+/// never to 224.0.0.18.
+#[test]
+fn keepalived_on_another_multicast_group_hears_xvrrp_and_is_heard() {
+    use std::net::IpAddr;
+    require_root();
+    let lan = Lan::new("ka-group", 3).unwrap();
+    let conf = |prio: u8, global: &str, extra: &str| {
+        format!(
+            "global_defs {{\n{global}\n}}\nvrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 53\n  version 3\n  priority {prio}\n  advert_int 0.2\n{extra}\n  virtual_ipaddress {{\n    10.77.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let xv = lan
+        .xvrrp(0, "xv", &conf(200, "", "  mcast_dst_ip 224.0.0.19"))
+        .unwrap();
+    assert!(
+        xv.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        xv.proc.log_text()
+    );
+    let k = lan
+        .keepalived(1, "k", &conf(100, "  vrrp_mcast_group4 224.0.0.19", ""))
+        .unwrap();
+    assert!(
+        k.wait_state("VI_1", "BACKUP", SETTLE),
+        "{}",
+        k.proc.log_text()
+    );
+    let seen =
+        xvrrp_tests::capture::vrrp_received(&lan.host(2).ns.name, Duration::from_secs(2)).unwrap();
+    let from_xv: Vec<_> = seen
+        .iter()
+        .filter(|p| p.eth.src == lan.host(0).mac)
+        .collect();
+    assert!(
+        from_xv.len() >= 5,
+        "{} adverts from xvrrp in 2 s",
+        from_xv.len()
+    );
+    assert!(from_xv
+        .iter()
+        .all(|p| p.ip.dst == IpAddr::V4(Ipv4Addr::new(224, 0, 0, 19))));
+    // Over several of keepalived's down intervals: it never took over.
+    assert_eq!(
+        k.proc.log_text().matches("Entering MASTER STATE").count(),
+        0,
+        "keepalived did not hear xvrrp on 224.0.0.19:\n{}",
+        k.proc.log_text()
+    );
+    // And xvrrp hears keepalived on the group: a higher-priority keepalived
+    // takes over from it.
+    drop(k);
+    let k2 = lan
+        .keepalived(1, "k2", &conf(250, "  vrrp_mcast_group4 224.0.0.19", ""))
+        .unwrap();
+    assert!(
+        k2.wait_state("VI_1", "MASTER", SETTLE),
+        "{}",
+        k2.proc.log_text()
+    );
+    assert!(
+        xv.wait_state("VI_1", "Backup", SETTLE),
+        "{}",
+        xv.proc.log_text()
+    );
+}

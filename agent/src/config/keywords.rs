@@ -27,10 +27,7 @@ pub fn unsupported(keyword: &str) -> Option<Unsupported> {
         | "process_names" | "process_name" | "vrrp_process_name" | "dynamic_interfaces"
         | "linkbeat_use_polling" | "debug" | "vrrp_rlimit_rttime" | "checker_rlimit_rttime"
         | "vrrp_netlink_cmd_rcv_bufs" | "vrrp_netlink_monitor_rcv_bufs" | "kernel_rx_buf_size"
-        | "no_email_faults" | "global_tracking" | "vrrp_higher_prio_send_advert"
-        | "vrrp_lower_prio_no_advert" | "vrrp_min_garp" | "vrrp_garp_lower_prio_delay"
-        | "vrrp_garp_lower_prio_repeat" | "garp_lower_prio_delay" | "garp_lower_prio_repeat"
-        | "lower_prio_no_advert" | "higher_prio_send_advert" | "notify_priority_changes"
+        | "no_email_faults" | "global_tracking" | "vrrp_min_garp" | "notify_priority_changes"
         | "instance" | "net_namespace_ipvs" | "namespace_with_ipsets"
         | "default_interface" | "uid" | "gid" | "script_rlimit" => Ignored,
         "vrrp_iptables" | "vrrp_ipsets" | "nftables" | "nftables_priority" | "nftables_ifindex"
@@ -42,7 +39,7 @@ pub fn unsupported(keyword: &str) -> Option<Unsupported> {
         "static_ipaddress" => NotApplied("xvrrp does not add static addresses; configure them with your network configuration"),
         "track_process" | "vrrp_track_process" | "track_bfd" | "bfd_instance" | "track_src_ip"
         | "linkbeat_interfaces" => NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
-        "unicast_ttl" | "unicast_fault_no_peer" | "mcast_dst_ip" | "vmac_xmit_base_ipv6" => {
+        "unicast_ttl" | "unicast_fault_no_peer" | "vmac_xmit_base_ipv6" => {
             NotApplied("not implemented by xvrrp")
         }
         "virtual_server" | "virtual_server_group" | "real_server" | "HTTP_GET" | "SSL_GET" | "TCP_CHECK"

@@ -27,13 +27,28 @@ pub struct LoadOptions {
     pub strict: bool,
 }
 
+impl LoadOptions {
+    /// `-i` when given, else keepalived's default: the host name up to its
+    /// first dot, so `@lb1` lines apply on host lb1.
+    pub fn effective_config_id(&self) -> Option<String> {
+        self.config_id.clone().or_else(|| {
+            let host = nix::unistd::gethostname().ok()?;
+            let host = host.to_string_lossy();
+            host.split('.')
+                .next()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+        })
+    }
+}
+
 /// Reads, parses and checks `path`. The config is returned when there are
 /// no errors; the diagnostics always (warnings included).
 pub fn load(path: &Path, opts: &LoadOptions) -> (Option<Config>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut tokens = Vec::new();
     let files = {
-        let mut reader = lexer::Reader::new(&mut diags, opts.config_id.clone());
+        let mut reader = lexer::Reader::new(&mut diags, opts.effective_config_id());
         reader.read_file(path, &mut tokens);
         reader.files
     };
@@ -46,7 +61,7 @@ pub fn parse_str(text: &str, path: &Path, opts: &LoadOptions) -> (Option<Config>
     let mut diags = Diagnostics::default();
     let mut tokens = Vec::new();
     let files = {
-        let mut reader = lexer::Reader::new(&mut diags, opts.config_id.clone());
+        let mut reader = lexer::Reader::new(&mut diags, opts.effective_config_id());
         reader.read_text(path, text, &mut tokens);
         let mut files = vec![path.to_path_buf()];
         files.extend(reader.files);

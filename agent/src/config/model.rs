@@ -33,6 +33,11 @@ pub struct Global {
     pub gna_interval: Duration,
     pub garp_master_delay: Duration,
     pub garp_master_repeat: u32,
+    /// vrrp_garp_lower_prio_delay / _repeat (None: garp_master's).
+    pub garp_lower_prio_delay: Option<Duration>,
+    pub garp_lower_prio_repeat: Option<u32>,
+    pub lower_prio_no_advert: bool,
+    pub higher_prio_send_advert: bool,
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
     pub skip_check_adv_addr: bool,
@@ -57,6 +62,10 @@ impl Default for Global {
             gna_interval: Duration::ZERO,
             garp_master_delay: Duration::from_secs(5),
             garp_master_repeat: 5,
+            garp_lower_prio_delay: None,
+            garp_lower_prio_repeat: None,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
             garp_master_refresh: None,
             garp_master_refresh_repeat: 1,
             skip_check_adv_addr: false,
@@ -207,6 +216,10 @@ pub struct Instance {
     pub notify: Notify,
     pub garp_master_delay: Option<Duration>,
     pub garp_master_repeat: Option<u32>,
+    pub garp_lower_prio_delay: Option<Duration>,
+    pub garp_lower_prio_repeat: Option<u32>,
+    pub lower_prio_no_advert: Option<bool>,
+    pub higher_prio_send_advert: Option<bool>,
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: Option<u32>,
     /// use_vmac [NAME]: Some("") for the default name vrrp.VRID.
@@ -221,11 +234,23 @@ pub struct Instance {
     /// xvrrp's `mixed_v2_v3` (RFC 9568 §8.4, keepalived has none): a v3
     /// IPv4 instance that also sends and hears v2 during a migration.
     pub mixed_v2_v3: bool,
+    /// `mcast_dst_ip`: this instance's group (else the global one).
+    pub mcast_dst_ip: Option<IpAddr>,
     #[serde(skip)]
     pub pos: Pos,
 }
 
 impl Instance {
+    /// The group this instance's adverts go to and are heard on:
+    /// `mcast_dst_ip`, else `vrrp_mcast_group4/6`, else 224.0.0.18 / ff02::12.
+    pub fn mcast_group(&self, g: &Global) -> IpAddr {
+        self.mcast_dst_ip.unwrap_or(if self.is_ipv6() {
+            IpAddr::V6(g.mcast_group6)
+        } else {
+            IpAddr::V4(g.mcast_group4)
+        })
+    }
+
     /// IPv6 when the (first) VIP is IPv6.
     pub fn is_ipv6(&self) -> bool {
         self.vips.first().is_some_and(|v| v.addr.is_ipv6())

@@ -59,6 +59,19 @@ pub fn router_config(i: &Instance, g: &Global, primary: IpAddr) -> proto::Config
                 .garp_master_refresh_repeat
                 .unwrap_or(g.garp_master_refresh_repeat),
             interval: garp_interval,
+            // keepalived: these default to the garp_master values.
+            lower_prio_repeat: i
+                .garp_lower_prio_repeat
+                .or(g.garp_lower_prio_repeat)
+                .unwrap_or(i.garp_master_repeat.unwrap_or(g.garp_master_repeat)),
+            lower_prio_delay: i
+                .garp_lower_prio_delay
+                .or(g.garp_lower_prio_delay)
+                .unwrap_or(i.garp_master_delay.unwrap_or(g.garp_master_delay)),
         },
+        lower_prio_no_advert: i.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert),
+        higher_prio_send_advert: i
+            .higher_prio_send_advert
+            .unwrap_or(g.higher_prio_send_advert),
     }
 }

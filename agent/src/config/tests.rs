@@ -474,3 +474,17 @@ fn undefined_dollar_names_stay_as_written() {
         "/bin/sh -c echo ops $HOME $1 ${UNSET} | awk {print $2}"
     );
 }
+
+/// Without `-i`, keepalived's config id is the host name's first label:
+/// `@HOST` lines apply on that host, other hosts' lines do not.
+#[test]
+fn config_id_defaults_to_the_host_names_first_label() {
+    let host = nix::unistd::gethostname().unwrap();
+    let label = host.to_string_lossy().split('.').next().unwrap().to_owned();
+    let text = format!(
+        "vrrp_instance A {{\n interface eth0\n virtual_router_id 1\n @{label} priority 200\n @not-{label} priority 50\n virtual_ipaddress {{\n 192.0.2.1\n }}\n}}\n"
+    );
+    let (cfg, diags) = parse_str(&text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    assert_eq!(cfg.instances[0].priority, 200, "{label}");
+}

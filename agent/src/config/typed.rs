@@ -36,6 +36,10 @@ const GLOBAL: &[&str] = &[
     "vrrp_gna_interval",
     "vrrp_garp_master_delay",
     "vrrp_garp_master_repeat",
+    "vrrp_garp_lower_prio_delay",
+    "vrrp_garp_lower_prio_repeat",
+    "vrrp_lower_prio_no_advert",
+    "vrrp_higher_prio_send_advert",
     "vrrp_garp_master_refresh",
     "vrrp_garp_master_refresh_repeat",
     "vrrp_skip_check_adv_addr",
@@ -95,6 +99,10 @@ const INSTANCE: &[&str] = &[
     "notify_fifo_script",
     "garp_master_delay",
     "garp_master_repeat",
+    "garp_lower_prio_delay",
+    "garp_lower_prio_repeat",
+    "lower_prio_no_advert",
+    "higher_prio_send_advert",
     "garp_master_refresh",
     "garp_master_refresh_repeat",
     "use_vmac",
@@ -107,6 +115,7 @@ const INSTANCE: &[&str] = &[
     "down_timer_adverts",
     "v3_checksum_as_v2",
     "mixed_v2_v3",
+    "mcast_dst_ip",
 ];
 
 const GROUP: &[&str] = &[
@@ -450,6 +459,12 @@ impl<'a> Builder<'a> {
                 "vrrp_garp_master_repeat" => {
                     g.garp_master_repeat = self.number(n, 0, 10_000).unwrap_or(g.garp_master_repeat)
                 }
+                "vrrp_garp_lower_prio_delay" => g.garp_lower_prio_delay = self.seconds(n, 1000.0),
+                "vrrp_garp_lower_prio_repeat" => {
+                    g.garp_lower_prio_repeat = self.number(n, 0, 10_000)
+                }
+                "vrrp_lower_prio_no_advert" => g.lower_prio_no_advert = flag(n),
+                "vrrp_higher_prio_send_advert" => g.higher_prio_send_advert = flag(n),
                 "vrrp_garp_master_refresh" => {
                     g.garp_master_refresh = self.seconds(n, 1_000_000.0).filter(|d| !d.is_zero())
                 }
@@ -799,6 +814,10 @@ impl<'a> Builder<'a> {
             notify: Notify::default(),
             garp_master_delay: None,
             garp_master_repeat: None,
+            garp_lower_prio_delay: None,
+            garp_lower_prio_repeat: None,
+            lower_prio_no_advert: None,
+            higher_prio_send_advert: None,
             garp_master_refresh: None,
             garp_master_refresh_repeat: None,
             use_vmac: None,
@@ -810,6 +829,7 @@ impl<'a> Builder<'a> {
             strict: None,
             down_timer_adverts: 3,
             mixed_v2_v3: false,
+            mcast_dst_ip: None,
             pos: n.key.pos.clone(),
         };
         let mut priority_set = false;
@@ -919,6 +939,10 @@ impl<'a> Builder<'a> {
                 "track_file" => i.track_files = self.tracks(c),
                 "garp_master_delay" => i.garp_master_delay = self.seconds(c, 1000.0),
                 "garp_master_repeat" => i.garp_master_repeat = self.number(c, 0, 10_000),
+                "garp_lower_prio_delay" => i.garp_lower_prio_delay = self.seconds(c, 1000.0),
+                "garp_lower_prio_repeat" => i.garp_lower_prio_repeat = self.number(c, 0, 10_000),
+                "lower_prio_no_advert" => i.lower_prio_no_advert = Some(flag(c)),
+                "higher_prio_send_advert" => i.higher_prio_send_advert = Some(flag(c)),
                 "garp_master_refresh" => i.garp_master_refresh = self.seconds(c, 1_000_000.0),
                 "garp_master_refresh_repeat" => {
                     i.garp_master_refresh_repeat = self.number(c, 1, 10_000)
@@ -930,6 +954,18 @@ impl<'a> Builder<'a> {
                 "dont_track_primary" => i.dont_track_primary = true,
                 "native_ipv6" => i.native_ipv6 = true,
                 "check_unicast_src" => i.check_unicast_src = true,
+                "mcast_dst_ip" => {
+                    if let Some(t) = self.value(c, "a multicast address") {
+                        match t.text.parse::<IpAddr>() {
+                            Ok(a) if a.is_multicast() => i.mcast_dst_ip = Some(a),
+                            _ => self.error(
+                                t,
+                                format!("mcast_dst_ip `{}` is not a multicast address", t.text),
+                                "use a group such as 224.0.0.18 or ff02::12, the same on every router",
+                            ),
+                        }
+                    }
+                }
                 "mixed_v2_v3" => {
                     i.mixed_v2_v3 = true;
                     mixed = Some(c.key.clone());
@@ -1162,4 +1198,15 @@ pub fn split_command(text: &str) -> Vec<String> {
         out.push(cur);
     }
     out
+}
+
+/// keepalived's optional boolean argument: absent, `true`, `yes`, `on` or
+/// `1` set it; `false`, `no`, `off` or `0` clear it.
+fn flag(n: &Node) -> bool {
+    n.arg(0).is_none_or(|t| {
+        !matches!(
+            t.text.to_ascii_lowercase().as_str(),
+            "false" | "no" | "off" | "0"
+        )
+    })
 }

@@ -166,6 +166,18 @@ fn instance(cfg: &Config, i: &Instance, diags: &mut Diagnostics) {
             err(diags, format!("vrrp_instance {}: auth_type AH (IPsec AH) is not supported by xvrrp (RFC 3768 removed it): its peers would drop xvrrp's adverts", i.name), "use `auth_type PASS`, or no authentication, on every router");
         }
     }
+    if let Some(g) = i.mcast_dst_ip {
+        if g.is_ipv6() != v6 {
+            err(
+                diags,
+                format!(
+                    "mcast_dst_ip {g} of vrrp_instance {} is not of the VIPs' family",
+                    i.name
+                ),
+                "use a group of the same family as the virtual_ipaddress",
+            );
+        }
+    }
     for p in &i.unicast_peers {
         if p.is_ipv6() != v6 {
             err(

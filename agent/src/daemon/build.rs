@@ -54,10 +54,14 @@ impl Daemon {
                 i.priority
             );
         }
-        let groups = match family {
-            Family::V4 => vec![IpAddr::from(cfg.global.mcast_group4)],
-            Family::V6 => vec![IpAddr::from(cfg.global.mcast_group6)],
-        };
+        // Every group an instance on this interface and family uses.
+        let mut groups = vec![i.mcast_group(&cfg.global)];
+        for other in &cfg.instances {
+            let group = other.mcast_group(&cfg.global);
+            if other.interface == i.interface && other.is_ipv6() == v6 && !groups.contains(&group) {
+                groups.push(group);
+            }
+        }
         self.advert_receiver(&i.interface, ifindex, family, &groups)?;
         let v6_vmac = v6;
         let vmac = match &i.use_vmac {
@@ -118,6 +122,7 @@ impl Daemon {
             vips: parts.vips,
             added: Vec::new(),
             tx: parts.tx,
+            mcast_group: parts.mcast_group,
             packet,
             stats: Stats::default(),
             last_transition: None,
@@ -164,6 +169,9 @@ impl Daemon {
         vmac: Option<&crate::net::vmac::Vmac>,
     ) -> anyhow::Result<MemberParts> {
         let v6 = i.is_ipv6();
+        let family = if v6 { Family::V6 } else { Family::V4 };
+        // Heard on its group too (a reload may bring a new mcast_dst_ip).
+        self.advert_receiver(&i.interface, ifindex, family, &[i.mcast_group(&cfg.global)])?;
         let vip_addrs: Vec<IpAddr> = i.vips.iter().map(|v| v.addr).collect();
         let source = match i.unicast_src_ip {
             Some(a) => a,
@@ -211,6 +219,7 @@ impl Daemon {
         Ok(MemberParts {
             proto,
             tx,
+            mcast_group: i.mcast_group(&cfg.global),
             vips,
             lease: lease_length(cfg, &i.interface),
             notifier: None,
@@ -396,12 +405,18 @@ impl Daemon {
         family: Family,
         groups: &[IpAddr],
     ) -> anyhow::Result<()> {
-        let std::collections::hash_map::Entry::Vacant(e) = self.rx.entry((ifindex, family)) else {
+        if let Some(r) = self.rx.get(&(ifindex, family)) {
+            for g in groups {
+                r.socket
+                    .join(*g)
+                    .with_context(|| format!("joining {g} on {interface}"))?;
+            }
             return Ok(());
-        };
-        let rx = AdvertRx::open(interface, ifindex, family, groups)?;
+        }
+        let rx = Arc::new(AdvertRx::open(interface, ifindex, family, groups)?);
+        let socket = rx.clone();
         let chan = self.adverts.clone();
-        e.insert(self.tasks.spawn(
+        let task = self.tasks.spawn(
             format!("advert receiver ({interface} {family:?})"),
             async move {
                 // Transient errors (ENOBUFS, an interface flap) are retried;
@@ -426,7 +441,9 @@ impl Daemon {
                     }
                 }
             },
-        ));
+        );
+        self.rx
+            .insert((ifindex, family), super::Receiver { task, socket });
         Ok(())
     }
 }

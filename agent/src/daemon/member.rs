@@ -33,6 +33,8 @@ pub struct Stats {
 pub struct MemberParts {
     pub proto: proto::Config,
     pub tx: Arc<AdvertTx>,
+    /// Where multicast adverts go (`Instance::mcast_group`).
+    pub mcast_group: IpAddr,
     pub vips: Vec<rtnl::Address>,
     pub lease: std::time::Duration,
     /// A reload's new notifier, when the notify settings changed.
@@ -50,6 +52,8 @@ pub struct Member {
     /// VIPs this agent added (pre-existing addresses are left alone).
     pub added: Vec<IpAddr>,
     pub tx: Arc<AdvertTx>,
+    /// Where multicast adverts go: mcast_dst_ip or the global group.
+    pub mcast_group: IpAddr,
     pub packet: Arc<PacketSocket>,
     pub stats: Stats,
     pub last_transition: Option<Transition>,
@@ -162,7 +166,7 @@ impl Member {
     fn send_advert(&mut self, repr: &vrrp::Repr) {
         let src = self.tx.source();
         let dsts: Vec<IpAddr> = if self.proto.unicast_peers.is_empty() {
-            vec![repr.family().multicast()]
+            vec![self.mcast_group]
         } else {
             self.proto.unicast_peers.clone()
         };
@@ -373,6 +377,7 @@ impl Member {
         self.proto = parts.proto;
         self.vips = parts.vips;
         self.tx = parts.tx;
+        self.mcast_group = parts.mcast_group;
         self.lease = parts.lease;
         if let Some(n) = parts.notifier {
             self.notifier = n;

@@ -57,6 +57,12 @@ pub struct Options {
     pub clean: bool,
 }
 
+/// An advert receiver: its task and socket (to join a reload's new group).
+struct Receiver {
+    task: JoinHandle<()>,
+    socket: Arc<AdvertRx>,
+}
+
 /// A sync group (an instance outside any group is a group of one).
 struct Group {
     sg: SyncGroup,
@@ -73,7 +79,7 @@ struct Daemon {
     groups: Vec<Group>,
     /// (ifindex, family, vrid) -> (group, member)
     index: HashMap<(u32, Family, u8), (usize, usize)>,
-    rx: HashMap<(u32, Family), JoinHandle<()>>,
+    rx: HashMap<(u32, Family), Receiver>,
     /// Socket path with use_vmac: vmac ifindex -> its base interface's.
     vmac_base: HashMap<u32, u32>,
     /// (base ifindex, family, vrid) of the instances that hear adverts on

@@ -344,15 +344,24 @@ mod apply {
                 self.feed(*g, now, 0, Input::Startup);
             }
             // Receivers for interfaces no longer used.
+            // (A vmac's own receiver counts as used: build.rs.)
             let used: Vec<(u32, Family)> = self
                 .groups
                 .iter()
-                .flat_map(|g| g.members.iter().map(|m| (m.ifindex, m.proto.family)))
+                .flat_map(|g| g.members.iter())
+                .flat_map(|m| {
+                    let vmac = m
+                        .vmac
+                        .as_ref()
+                        .filter(|v| self.vmac_base.contains_key(&v.ifindex))
+                        .map(|v| (v.ifindex, m.proto.family));
+                    std::iter::once((m.ifindex, m.proto.family)).chain(vmac)
+                })
                 .collect();
-            self.rx.retain(|k, h| {
+            self.rx.retain(|k, r| {
                 let keep = used.contains(k);
                 if !keep {
-                    h.abort();
+                    r.task.abort();
                 }
                 keep
             });

@@ -90,6 +90,22 @@ impl AdvertRx {
     }
 
     /// Waits for the next advert.
+    /// Joins one more group (a reload's new `mcast_dst_ip`); joined
+    /// already is fine.
+    pub fn join(&self, group: IpAddr) -> io::Result<()> {
+        let s = self.rx.get_ref();
+        let joined = match group {
+            IpAddr::V4(g) => {
+                s.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(self.ifindex))
+            }
+            IpAddr::V6(g) => s.join_multicast_v6(&g, self.ifindex),
+        };
+        match joined {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
+            other => other,
+        }
+    }
+
     pub async fn recv(&self) -> io::Result<RawAdvert> {
         loop {
             let mut guard = self.rx.readable().await?;

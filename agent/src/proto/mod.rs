@@ -59,6 +59,13 @@ pub struct GarpSchedule {
     pub refresh_repeat: u32,
     /// Spacing between rounds (vrrp_garp_interval; 0 = back to back).
     pub interval: Duration,
+    /// Rounds sent at once when the Active hears a lower-priority Active
+    /// (garp_lower_prio_repeat; keepalived's default: garp_master_repeat),
+    /// so caches a split brain poisoned point back here; 0 = none.
+    pub lower_prio_repeat: u32,
+    /// Delay of a second such burst (garp_lower_prio_delay; keepalived's
+    /// default: garp_master_delay; 0 = none).
+    pub lower_prio_delay: Duration,
 }
 
 impl Default for GarpSchedule {
@@ -69,6 +76,8 @@ impl Default for GarpSchedule {
             refresh: None,
             refresh_repeat: 1,
             interval: Duration::ZERO,
+            lower_prio_repeat: 5,
+            lower_prio_delay: Duration::from_secs(5),
         }
     }
 }
@@ -107,6 +116,12 @@ pub struct Config {
     /// Checksum form to send (v3/IPv4); receive accepts both.
     pub checksum: ChecksumMode,
     pub garp: GarpSchedule,
+    /// lower_prio_no_advert: an Active hearing a lower priority does not
+    /// answer with an advert (RFC 3768's behaviour; keepalived's default off).
+    pub lower_prio_no_advert: bool,
+    /// higher_prio_send_advert: an Active sent to Backup by a higher
+    /// priority first sends one more advert (keepalived, default off).
+    pub higher_prio_send_advert: bool,
 }
 
 impl Config {
@@ -132,6 +147,8 @@ impl Config {
             check_unicast_src: false,
             checksum: ChecksumMode::PseudoHeader,
             garp: GarpSchedule::default(),
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
         }
     }
 

@@ -12,6 +12,10 @@ use crate::wire::vrrp::{self, Auth, Family, Version};
 /// Per-source sets any sender can grow are cleared when they reach this
 /// (a segment has a handful of routers; a flood of forged sources must not
 /// grow memory).
+/// GARP rounds queued at most (lower-priority bursts of a lasting split
+/// brain are dropped beyond it).
+const MAX_PENDING_GARPS: usize = 256;
+
 const MAX_TRACKED_SOURCES: usize = 256;
 
 /// A split brain with the same lower-priority Active is reported (logged,
@@ -642,6 +646,9 @@ impl Router {
                     priority: prio,
                 }
             };
+            if self.config.higher_prio_send_advert {
+                self.send_advert(ours, out);
+            }
             self.become_backup(now, reason, out);
             self.active = Some((rx.src, prio));
         } else {
@@ -673,9 +680,33 @@ impl Router {
                     priority: prio,
                 });
             }
-            self.send_advert(ours, out);
-            self.adver_timer = Some(now + self.adver_interval());
+            if !self.config.lower_prio_no_advert {
+                self.send_advert(ours, out);
+                self.adver_timer = Some(now + self.adver_interval());
+            }
+            // keepalived: a GARP burst now and another after a delay, so
+            // caches the other Active poisoned point back here.
+            self.schedule_lower_prio_garp(now);
+            self.fire_garp(now, out);
         }
+    }
+
+    /// garp_lower_prio_repeat rounds now and again after
+    /// garp_lower_prio_delay, spaced by vrrp_garp_interval. Bounded: a
+    /// lasting split brain does not queue bursts without end.
+    fn schedule_lower_prio_garp(&mut self, now: Instant) {
+        let g = &self.config.garp;
+        if g.lower_prio_repeat == 0 || self.garp_due.len() >= MAX_PENDING_GARPS {
+            return;
+        }
+        for i in 0..g.lower_prio_repeat {
+            self.garp_due.push(now + g.interval * i);
+            if !g.lower_prio_delay.is_zero() {
+                self.garp_due
+                    .push(now + g.lower_prio_delay + g.interval * i);
+            }
+        }
+        self.garp_due.sort();
     }
 
     fn health(&mut self, now: Instant, weight: i32, fault: bool, out: &mut Vec<Action>) {

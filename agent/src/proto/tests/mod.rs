@@ -789,6 +789,7 @@ fn garp_bursts_follow_the_schedule() {
         refresh: Some(Duration::from_secs(60)),
         refresh_repeat: 2,
         interval: Duration::from_millis(10),
+        ..GarpSchedule::default()
     };
     let t0 = Instant::now();
     let mut r = Router::new(c);
@@ -1145,4 +1146,44 @@ fn a_member_pushed_to_backup_by_its_group_times_with_its_own_interval() {
         r.next_deadline(),
         Some(t1 + timing::active_down(100, 100, 3))
     );
+}
+
+/// keepalived: an Active that hears a lower-priority Active answers with an
+/// advert and a GARP burst (garp_lower_prio_repeat, now and again after
+/// garp_lower_prio_delay), so caches the other poisoned point back;
+/// lower_prio_no_advert drops the advert, repeat 0 the burst;
+/// higher_prio_send_advert sends one last advert before going Backup.
+#[test]
+fn keepalived_lower_priority_garp_burst_and_advert_switches() {
+    let garps = |a: &[Action]| a.iter().filter(|x| **x == Action::SendGarp).count();
+    let mut c = cfg(200);
+    c.garp.lower_prio_repeat = 3;
+    c.garp.lower_prio_delay = Duration::from_secs(2);
+    let t0 = Instant::now();
+    let mut r = Router::new(c.clone());
+    let _ = r.handle(t0, Input::Startup);
+    let _ = run_until(&mut r, t0 + Duration::from_secs(10));
+    assert_eq!(r.state(), State::Active);
+    let t = t0 + Duration::from_millis(10_500);
+    let a = r.handle(t, advert_from("10.0.0.2", 100, 100));
+    assert_eq!(sent_priorities(&a), [200]);
+    assert_eq!(garps(&a), 3, "a burst at once: {a:?}");
+    let later = run_until(&mut r, t + Duration::from_millis(2_100));
+    assert_eq!(garps(&later), 3, "and another after garp_lower_prio_delay");
+
+    c.lower_prio_no_advert = true;
+    c.garp.lower_prio_repeat = 0;
+    let mut r = Router::new(c.clone());
+    let _ = r.handle(t0, Input::Startup);
+    let _ = run_until(&mut r, t0 + Duration::from_secs(10));
+    let a = r.handle(t, advert_from("10.0.0.2", 100, 100));
+    assert!(sent_priorities(&a).is_empty() && garps(&a) == 0, "{a:?}");
+
+    c.higher_prio_send_advert = true;
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    let _ = run_until(&mut r, t0 + Duration::from_secs(10));
+    let a = r.handle(t, advert_from("10.0.0.2", 250, 100));
+    assert_eq!(sent_priorities(&a), [200], "one last advert");
+    assert_eq!(transitions(&a), [State::Backup]);
 }
