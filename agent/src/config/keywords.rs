@@ -13,40 +13,106 @@ pub enum Unsupported {
     Lvs,
 }
 
-/// keepalived keywords, any block, that xvrrp does not implement.
-pub fn unsupported(keyword: &str) -> Option<Unsupported> {
+/// keepalived keywords, any block, that xvrrp does not implement, and what
+/// it does with each (docs/keepalived.md lists them; a test keeps the two
+/// in step).
+pub const UNSUPPORTED: &[(&str, Unsupported)] = {
     use Unsupported::*;
-    Some(match keyword {
-        "notification_email" | "notification_email_from" | "smtp_server" | "smtp_connect_timeout"
-        | "smtp_helo_name" | "smtp_alert" | "smtp_alert_vrrp" | "smtp_alert_checker" | "enable_traps"
-        | "enable_snmp_vrrp" | "enable_snmp_checker" | "enable_snmp_rfc" | "enable_snmp_rfcv2"
-        | "enable_snmp_rfcv3" | "enable_snmp_keepalived" | "snmp_socket" | "lvs_id"
-        | "lvs_sync_daemon" | "lvs_sync_daemon_interface" | "lvs_flush" | "lvs_timeouts"
-        | "max_auto_priority" | "vrrp_no_swap" | "checker_no_swap" | "vrrp_priority"
-        | "checker_priority" | "vrrp_rt_priority" | "checker_rt_priority" | "vrrp_cpu_affinity"
-        | "process_names" | "process_name" | "vrrp_process_name" | "dynamic_interfaces"
-        | "linkbeat_use_polling" | "debug" | "vrrp_rlimit_rttime" | "checker_rlimit_rttime"
-        | "vrrp_netlink_cmd_rcv_bufs" | "vrrp_netlink_monitor_rcv_bufs" | "kernel_rx_buf_size"
-        | "no_email_faults" | "global_tracking" | "vrrp_min_garp" | "notify_priority_changes"
-        | "instance" | "net_namespace_ipvs" | "namespace_with_ipsets"
-        | "default_interface" | "uid" | "gid" | "script_rlimit" => Ignored,
-        "vrrp_iptables" | "vrrp_ipsets" | "nftables" | "nftables_priority" | "nftables_ifindex"
-        | "nftables_counters" => NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables"),
-        "virtual_routes" | "static_routes" | "virtual_rules" | "static_rules" => {
-            NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")
-        }
-        "net_namespace" => NotApplied("xvrrp runs in the namespace it is started in: `ip netns exec NAME xvrrp run`"),
-        "static_ipaddress" => NotApplied("xvrrp does not add static addresses; configure them with your network configuration"),
-        "track_process" | "vrrp_track_process" | "track_bfd" | "bfd_instance" | "track_src_ip"
-        | "linkbeat_interfaces" => NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
-        "unicast_ttl" | "unicast_fault_no_peer" | "vmac_xmit_base_ipv6" => {
-            NotApplied("not implemented by xvrrp")
-        }
-        "virtual_server" | "virtual_server_group" | "real_server" | "HTTP_GET" | "SSL_GET" | "TCP_CHECK"
-        | "SMTP_CHECK" | "MISC_CHECK" | "DNS_CHECK" | "UDP_CHECK" | "PING_CHECK" | "BFD_CHECK"
-        | "FILE_CHECK" => Lvs,
-        _ => return None,
-    })
+    &[
+        ("notification_email", Ignored),
+        ("notification_email_from", Ignored),
+        ("smtp_server", Ignored),
+        ("smtp_connect_timeout", Ignored),
+        ("smtp_helo_name", Ignored),
+        ("smtp_alert", Ignored),
+        ("smtp_alert_vrrp", Ignored),
+        ("smtp_alert_checker", Ignored),
+        ("enable_traps", Ignored),
+        ("enable_snmp_vrrp", Ignored),
+        ("enable_snmp_checker", Ignored),
+        ("enable_snmp_rfc", Ignored),
+        ("enable_snmp_rfcv2", Ignored),
+        ("enable_snmp_rfcv3", Ignored),
+        ("enable_snmp_keepalived", Ignored),
+        ("snmp_socket", Ignored),
+        ("lvs_id", Ignored),
+        ("lvs_sync_daemon", Ignored),
+        ("lvs_sync_daemon_interface", Ignored),
+        ("lvs_flush", Ignored),
+        ("lvs_timeouts", Ignored),
+        ("max_auto_priority", Ignored),
+        ("vrrp_no_swap", Ignored),
+        ("checker_no_swap", Ignored),
+        ("vrrp_priority", Ignored),
+        ("checker_priority", Ignored),
+        ("vrrp_rt_priority", Ignored),
+        ("checker_rt_priority", Ignored),
+        ("vrrp_cpu_affinity", Ignored),
+        ("process_names", Ignored),
+        ("process_name", Ignored),
+        ("vrrp_process_name", Ignored),
+        ("dynamic_interfaces", Ignored),
+        ("linkbeat_use_polling", Ignored),
+        ("debug", Ignored),
+        ("vrrp_rlimit_rttime", Ignored),
+        ("checker_rlimit_rttime", Ignored),
+        ("vrrp_netlink_cmd_rcv_bufs", Ignored),
+        ("vrrp_netlink_monitor_rcv_bufs", Ignored),
+        ("kernel_rx_buf_size", Ignored),
+        ("no_email_faults", Ignored),
+        ("global_tracking", Ignored),
+        ("vrrp_min_garp", Ignored),
+        ("notify_priority_changes", Ignored),
+        ("instance", Ignored),
+        ("net_namespace_ipvs", Ignored),
+        ("namespace_with_ipsets", Ignored),
+        ("default_interface", Ignored),
+        ("uid", Ignored),
+        ("gid", Ignored),
+        ("script_rlimit", Ignored),
+        ("vrrp_iptables", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
+        ("vrrp_ipsets", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
+        ("nftables", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
+        ("nftables_priority", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
+        ("nftables_ifindex", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
+        ("nftables_counters", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
+        ("virtual_routes", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
+        ("static_routes", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
+        ("virtual_rules", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
+        ("static_rules", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
+        ("net_namespace", NotApplied("xvrrp runs in the namespace it is started in: `ip netns exec NAME xvrrp run`")),
+        ("static_ipaddress", NotApplied("xvrrp does not add static addresses; configure them with your network configuration")),
+        ("track_process", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
+        ("vrrp_track_process", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
+        ("track_bfd", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
+        ("bfd_instance", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
+        ("track_src_ip", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
+        ("linkbeat_interfaces", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
+        ("unicast_ttl", NotApplied("not implemented by xvrrp")),
+        ("unicast_fault_no_peer", NotApplied("not implemented by xvrrp")),
+        ("vmac_xmit_base_ipv6", NotApplied("not implemented by xvrrp")),
+        ("virtual_server", Lvs),
+        ("virtual_server_group", Lvs),
+        ("real_server", Lvs),
+        ("HTTP_GET", Lvs),
+        ("SSL_GET", Lvs),
+        ("TCP_CHECK", Lvs),
+        ("SMTP_CHECK", Lvs),
+        ("MISC_CHECK", Lvs),
+        ("DNS_CHECK", Lvs),
+        ("UDP_CHECK", Lvs),
+        ("PING_CHECK", Lvs),
+        ("BFD_CHECK", Lvs),
+        ("FILE_CHECK", Lvs),
+    ]
+};
+
+/// What xvrrp does with a keepalived keyword it does not implement.
+pub fn unsupported(keyword: &str) -> Option<Unsupported> {
+    UNSUPPORTED
+        .iter()
+        .find(|(k, _)| *k == keyword)
+        .map(|(_, u)| *u)
 }
 
 /// Levenshtein distance (small strings only).

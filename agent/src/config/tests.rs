@@ -488,3 +488,54 @@ fn config_id_defaults_to_the_host_names_first_label() {
     let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
     assert_eq!(cfg.instances[0].priority, 200, "{label}");
 }
+
+/// docs/keepalived.md lists every keyword the reader knows: each one it
+/// implements as works/differs in its block, each it does not as ignored
+/// (refused for LVS), and nothing else.
+#[test]
+fn the_keyword_table_matches_the_reader() {
+    let doc = fs::read_to_string("../docs/keepalived.md").unwrap();
+    let rows: Vec<(String, String, String)> = doc
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            (cells.len() >= 5 && cells[1].starts_with('`')).then(|| {
+                (
+                    cells[1].trim_matches('`').to_owned(),
+                    cells[2].to_owned(),
+                    cells[3].to_owned(),
+                )
+            })
+        })
+        .collect();
+    let mut expected = 0;
+    for (block, keywords) in typed::BLOCKS {
+        for kw in *keywords {
+            expected += 1;
+            assert!(
+                rows.iter()
+                    .any(|(k, b, s)| k == kw && b == block && (s == "works" || s == "differs")),
+                "{kw} ({block}) is implemented but not listed as works/differs"
+            );
+        }
+    }
+    for (kw, what) in keywords::UNSUPPORTED {
+        if typed::BLOCKS.iter().any(|(_, ks)| ks.contains(kw)) {
+            continue;
+        }
+        expected += 1;
+        let status = match what {
+            keywords::Unsupported::Lvs => "refused",
+            _ => "ignored",
+        };
+        assert!(
+            rows.iter().any(|(k, _, s)| k == kw && s == status),
+            "{kw} should be listed as {status}"
+        );
+    }
+    assert_eq!(
+        rows.len(),
+        expected,
+        "rows for keywords the reader does not know"
+    );
+}

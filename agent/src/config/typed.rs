@@ -133,6 +133,16 @@ const GROUP: &[&str] = &[
 
 const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
 
+/// The keywords the reader implements, by block (docs/keepalived.md).
+pub(crate) const BLOCKS: &[(&str, &[&str])] = &[
+    ("top level", TOP),
+    ("global_defs", GLOBAL),
+    ("vrrp_script", SCRIPT),
+    ("vrrp_instance", INSTANCE),
+    ("vrrp_sync_group", GROUP),
+    ("vrrp_track_file", TRACK_FILE),
+];
+
 pub struct Builder<'a> {
     pub diags: &'a mut Diagnostics,
     /// Unsupported keywords reported so far (once each).
