@@ -134,6 +134,7 @@ const GROUP: &[&str] = &[
 const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
 
 /// The keywords the reader implements, by block (docs/keepalived.md).
+#[cfg(test)]
 pub(crate) const BLOCKS: &[(&str, &[&str])] = &[
     ("top level", TOP),
     ("global_defs", GLOBAL),
