@@ -711,3 +711,86 @@ fn a_lower_priority_advert_brings_keepalived_s_garp_burst() {
     assert_eq!(announces(), 6);
     assert!(r.wait_state("VI_1", "Active", Duration::from_secs(1)));
 }
+
+/// keepalived's virtual_routes: on the Active only (gateway, blackhole,
+/// table and metric, `via A or B` multipath), moving with the VIP.
+#[test]
+fn virtual_routes_follow_the_active() {
+    require_root();
+    let lan = Lan::new("vroutes", 3).unwrap();
+    let routes = "  virtual_routes {\n    10.99.0.0/24 via 10.77.0.254\n    blackhole 10.98.0.0/24\n    10.97.0.0/24 dev eth0 table 100 metric 50\n    10.96.0.0/24 via 10.77.0.251 or 10.77.0.252\n  }";
+    let mut r1 = lan.xvrrp(0, "r1", &conf(150, routes)).unwrap();
+    let r2 = lan.xvrrp(1, "r2", &conf(100, routes)).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    let routes_of = |h: usize| {
+        let ns = &lan.host(h).ns;
+        let main = ns.ip(&["route", "show"]).unwrap();
+        // A table nobody put a route in does not exist: no routes.
+        let t100 = match ns.ip(&["route", "show", "table", "100"]) {
+            Ok(t) => t,
+            Err(e) if format!("{e:#}").contains("table does not exist") => String::new(),
+            Err(e) => panic!("{e:#}"),
+        };
+        format!("{main}{t100}")
+    };
+    let installed = |t: &str| {
+        t.contains("10.99.0.0/24 via 10.77.0.254 dev eth0")
+            && t.contains("blackhole 10.98.0.0/24")
+            && t.contains("10.97.0.0/24 dev eth0")
+            && t.contains("metric 50")
+            && t.contains("nexthop via 10.77.0.251")
+            && t.contains("nexthop via 10.77.0.252")
+    };
+    let none = |t: &str| {
+        !["10.99.0.0", "10.98.0.0", "10.97.0.0", "10.96.0.0"]
+            .iter()
+            .any(|d| t.contains(d))
+    };
+    assert!(installed(&routes_of(0)), "{}", routes_of(0));
+    assert!(
+        none(&routes_of(1)),
+        "routes on the Backup:\n{}",
+        routes_of(1)
+    );
+    r1.proc.signal(libc::SIGTERM);
+    assert_eq!(r1.proc.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(r2.wait_state("VI_1", "Active", SETTLE));
+    assert!(
+        wait_until(Duration::from_secs(2), || installed(&routes_of(1))),
+        "{}",
+        routes_of(1)
+    );
+    assert!(
+        none(&routes_of(0)),
+        "routes left on the stopped router:\n{}",
+        routes_of(0)
+    );
+    // A reload with other routes: the difference is applied on the Active.
+    lan.conf(
+        "r2.conf",
+        &conf(
+            100,
+            "  virtual_routes {\n    10.95.0.0/24 via 10.77.0.254\n  }",
+        ),
+    );
+    r2.proc.signal(libc::SIGHUP);
+    assert!(
+        r2.proc.wait_log("reload done", Duration::from_secs(5)),
+        "{}",
+        r2.proc.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || {
+            let t = routes_of(1);
+            t.contains("10.95.0.0/24 via 10.77.0.254") && none(&t)
+        }),
+        "{}",
+        routes_of(1)
+    );
+    assert_eq!(r2.state("VI_1"), "Active");
+}

@@ -76,8 +76,7 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
         ("nftables_priority", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
         ("nftables_ifindex", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
         ("nftables_counters", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
-        ("virtual_routes", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
-        ("static_routes", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
+            ("static_routes", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
         ("virtual_rules", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
         ("static_rules", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
         ("net_namespace", NotApplied("xvrrp runs in the namespace it is started in: `ip netns exec NAME xvrrp run`")),
@@ -161,7 +160,7 @@ mod tests {
         assert_eq!(unsupported("virtual_server"), Some(Unsupported::Lvs));
         assert_eq!(unsupported("smtp_alert"), Some(Unsupported::Ignored));
         assert!(matches!(
-            unsupported("virtual_routes"),
+            unsupported("virtual_rules"),
             Some(Unsupported::NotApplied(_))
         ));
         assert_eq!(unsupported("priority"), None);

@@ -154,6 +154,35 @@ pub struct Authentication {
     pub pass: String,
 }
 
+/// What a route does with matching packets (ip-route(8)'s TYPE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteKind {
+    Unicast,
+    Blackhole,
+    Unreachable,
+    Prohibit,
+}
+
+/// One virtual_routes line: `[src ADDR] [TYPE] [to] DEST[/LEN] [via|gw ADDR [or ADDR]...]
+/// [dev IF] [scope S] [table N] [metric|preference N] [no_track]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route {
+    pub dst: IpAddr,
+    pub prefix: u8,
+    pub kind: RouteKind,
+    pub via: Option<IpAddr>,
+    /// `via A or B`: keepalived's multipath, each gateway a next hop.
+    pub or: Vec<IpAddr>,
+    pub dev: Option<String>,
+    pub src: Option<IpAddr>,
+    pub scope: Option<u8>,
+    pub table: Option<u32>,
+    pub metric: Option<u32>,
+    #[serde(skip)]
+    pub pos: Option<Pos>,
+}
+
 /// One virtual_ipaddress line: `ADDR[/PREFIX] [dev IF] [label L] [brd B] [scope S]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Vip {
@@ -236,6 +265,8 @@ pub struct Instance {
     pub mixed_v2_v3: bool,
     /// `mcast_dst_ip`: this instance's group (else the global one).
     pub mcast_dst_ip: Option<IpAddr>,
+    /// `virtual_routes`: installed while Active, removed otherwise.
+    pub virtual_routes: Vec<Route>,
     #[serde(skip)]
     pub pos: Pos,
 }

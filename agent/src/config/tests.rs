@@ -539,3 +539,46 @@ fn the_keyword_table_matches_the_reader() {
         "rows for keywords the reader does not know"
     );
 }
+
+/// keepalived's virtual_routes lines (ip-route syntax).
+#[test]
+fn virtual_routes_read_as_keepalived_writes_them() {
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1/24\n }\n virtual_routes {\n\
+                src 192.0.2.1 to 198.51.100.0/24 via 192.0.2.254 dev eth0 metric 20\n\
+                blackhole 203.0.113.0/24\n\
+                2001:db8::/64 dev eth0 table 100 scope link no_track\n\
+                }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let r = &cfg.instances[0].virtual_routes;
+    assert_eq!(r.len(), 3);
+    assert_eq!(
+        (
+            r[0].dst.to_string(),
+            r[0].prefix,
+            r[0].via.map(|v| v.to_string()),
+            r[0].src.map(|v| v.to_string()),
+            r[0].metric,
+            r[0].dev.as_deref()
+        ),
+        (
+            "198.51.100.0".into(),
+            24,
+            Some("192.0.2.254".into()),
+            Some("192.0.2.1".into()),
+            Some(20),
+            Some("eth0")
+        )
+    );
+    assert_eq!(r[1].kind, model::RouteKind::Blackhole);
+    assert_eq!(
+        (r[2].table, r[2].scope, r[2].prefix),
+        (Some(100), Some(253), 64)
+    );
+    let bad = text.replace("metric 20", "mtu 1400");
+    let (cfg, diags) = parse_str(&bad, Path::new("mem.conf"), &LoadOptions::default());
+    assert!(
+        cfg.is_none() && diags.to_string().contains("route option `mtu`"),
+        "{diags}"
+    );
+}

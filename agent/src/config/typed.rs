@@ -116,6 +116,7 @@ const INSTANCE: &[&str] = &[
     "v3_checksum_as_v2",
     "mixed_v2_v3",
     "mcast_dst_ip",
+    "virtual_routes",
 ];
 
 const GROUP: &[&str] = &[
@@ -341,6 +342,174 @@ impl<'a> Builder<'a> {
             group: n.args.get(2).map(|g| g.text.clone()),
         });
         Some(cmd)
+    }
+
+    /// One virtual_routes line, as keepalived reads it (ip-route syntax).
+    fn route(&mut self, n: &Node) -> Option<Route> {
+        let words: Vec<&Token> = std::iter::once(&n.key).chain(n.args.iter()).collect();
+        let mut r = Route {
+            dst: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            prefix: 0,
+            kind: RouteKind::Unicast,
+            via: None,
+            or: Vec::new(),
+            dev: None,
+            src: None,
+            scope: None,
+            table: None,
+            metric: None,
+            pos: Some(n.key.pos.clone()),
+        };
+        let mut dst = None;
+        let mut k = 0;
+        while k < words.len() {
+            let w = words[k];
+            let next = words.get(k + 1).copied();
+            let mut value = |what: &str| -> Option<&Token> {
+                if next.is_none() {
+                    self.error(
+                        w,
+                        format!("`{}` in a route needs {what}", w.text),
+                        format!("write `{} VALUE`", w.text),
+                    );
+                }
+                next
+            };
+            match w.text.as_str() {
+                "src" => r.src = value("an address").and_then(|t| self.ip(t)),
+                "via" | "gw" => r.via = value("an address").and_then(|t| self.ip(t)),
+                "or" => {
+                    if let Some(a) = value("an address").and_then(|t| self.ip(t)) {
+                        r.or.push(a);
+                    }
+                }
+                "dev" => r.dev = value("an interface").map(|t| t.text.clone()),
+                "table" => r.table = value("a table number").and_then(|t| self.u32_of(t)),
+                "metric" | "preference" | "priority" => {
+                    r.metric = value("a number").and_then(|t| self.u32_of(t))
+                }
+                "scope" => {
+                    r.scope = value("a scope").and_then(|t| {
+                        let s = crate::net::rtnl::scope(&t.text);
+                        if s.is_none() {
+                            self.error(
+                                t,
+                                format!("unknown route scope `{}`", t.text),
+                                "use global, site, link, host or a number",
+                            );
+                        }
+                        s
+                    })
+                }
+                "to" => {
+                    k += 1;
+                    continue;
+                }
+                "no_track" => {
+                    k += 1;
+                    continue;
+                }
+                "blackhole" | "unreachable" | "prohibit" => {
+                    r.kind = match w.text.as_str() {
+                        "blackhole" => RouteKind::Blackhole,
+                        "unreachable" => RouteKind::Unreachable,
+                        _ => RouteKind::Prohibit,
+                    };
+                    k += 1;
+                    continue;
+                }
+                text if dst.is_none() => {
+                    dst = self.prefix_of(w, text);
+                    k += 1;
+                    continue;
+                }
+                _ => {
+                    // Installing a route other than the one written could
+                    // send traffic the wrong way: refuse what is not understood.
+                    self.error(
+                        w,
+                        format!("route option `{}` is not supported by xvrrp", w.text),
+                        "write the route with src, via/gw (or …), dev, scope, table, metric, blackhole/unreachable/prohibit, no_track",
+                    );
+                    return None;
+                }
+            }
+            k += 2;
+        }
+        let Some((addr, prefix)) = dst else {
+            self.error(
+                &n.key,
+                "a route without a destination",
+                "write `192.0.2.0/24 via 10.0.0.1`",
+            );
+            return None;
+        };
+        r.dst = addr;
+        r.prefix = prefix;
+        Some(r)
+    }
+
+    fn ip(&mut self, t: &Token) -> Option<IpAddr> {
+        match t.text.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                self.error(
+                    t,
+                    format!("`{}` is not an IP address", t.text),
+                    "write `192.0.2.1` or `2001:db8::1`",
+                );
+                None
+            }
+        }
+    }
+
+    fn u32_of(&mut self, t: &Token) -> Option<u32> {
+        match t.text.parse() {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.error(
+                    t,
+                    format!("`{}` is not a number", t.text),
+                    "write a whole number",
+                );
+                None
+            }
+        }
+    }
+
+    /// `ADDR[/LEN]` (or `default`), the length defaulting to the host's.
+    fn prefix_of(&mut self, t: &Token, text: &str) -> Option<(IpAddr, u8)> {
+        if text == "default" {
+            return Some((IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
+        }
+        let (a, len) = match text.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (text, None),
+        };
+        let addr: IpAddr = match a.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                self.error(
+                    t,
+                    format!("`{text}` is not a route destination"),
+                    "write `192.0.2.0/24`",
+                );
+                return None;
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        match len.map(str::parse::<u8>) {
+            None => Some((addr, max)),
+            Some(Ok(l)) if l <= max => Some((addr, l)),
+            _ => {
+                self.error(
+                    t,
+                    format!("bad prefix length in `{text}`"),
+                    format!("use /0 to /{max}"),
+                );
+                None
+            }
+        }
     }
 
     fn block<'n>(&mut self, n: &'n Node) -> &'n [Node] {
@@ -841,6 +1010,7 @@ impl<'a> Builder<'a> {
             down_timer_adverts: 3,
             mixed_v2_v3: false,
             mcast_dst_ip: None,
+            virtual_routes: Vec::new(),
             pos: n.key.pos.clone(),
         };
         let mut priority_set = false;
@@ -965,6 +1135,14 @@ impl<'a> Builder<'a> {
                 "dont_track_primary" => i.dont_track_primary = true,
                 "native_ipv6" => i.native_ipv6 = true,
                 "check_unicast_src" => i.check_unicast_src = true,
+                "virtual_routes" => {
+                    let lines: Vec<Node> = self.block(c).to_vec();
+                    for line in &lines {
+                        if let Some(r) = self.route(line) {
+                            i.virtual_routes.push(r);
+                        }
+                    }
+                }
                 "mcast_dst_ip" => {
                     if let Some(t) = self.value(c, "a multicast address") {
                         match t.text.parse::<IpAddr>() {

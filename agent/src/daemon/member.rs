@@ -372,6 +372,24 @@ impl Member {
             }
             info!(instance = self.name(), addr = %a.addr, "reload: VIP removed");
         }
+        // virtual_routes changed on an Active: the difference, in place.
+        if active && self.instance.virtual_routes != instance.virtual_routes {
+            let old = std::mem::take(&mut self.instance.virtual_routes);
+            let gone: Vec<_> = old
+                .iter()
+                .filter(|r| !instance.virtual_routes.contains(r))
+                .cloned()
+                .collect();
+            self.instance.virtual_routes = gone;
+            self.remove_routes();
+            self.instance.virtual_routes = instance
+                .virtual_routes
+                .iter()
+                .filter(|r| !old.contains(r))
+                .cloned()
+                .collect();
+            self.add_routes();
+        }
         self.instance = instance;
         self.group = group;
         self.proto = parts.proto;
@@ -430,6 +448,35 @@ impl Member {
         dp.remove_vr(&self.vr_key());
     }
 
+    /// keepalived's `virtual_routes`, after the VIPs (a route's src may be
+    /// one): installed while Active, removed when it ends.
+    fn add_routes(&mut self) {
+        for r in &self.instance.virtual_routes {
+            let oif = r
+                .dev
+                .as_deref()
+                .and_then(|d| crate::net::iface::ifindex(d).ok());
+            match rtnl::add_route(r, oif) {
+                Ok(_) => {}
+                Err(e) => {
+                    error!(instance = self.name(), route = %format!("{}/{}", r.dst, r.prefix), "adding virtual route: {e}")
+                }
+            }
+        }
+    }
+
+    fn remove_routes(&mut self) {
+        for r in &self.instance.virtual_routes {
+            let oif = r
+                .dev
+                .as_deref()
+                .and_then(|d| crate::net::iface::ifindex(d).ok());
+            if let Err(e) = rtnl::remove_route(r, oif) {
+                error!(instance = self.name(), route = %format!("{}/{}", r.dst, r.prefix), "removing virtual route: {e}");
+            }
+        }
+    }
+
     fn add_vips(&mut self) {
         for a in &self.vips {
             match rtnl::add(a) {
@@ -443,9 +490,11 @@ impl Member {
                 Err(e) => error!(instance = self.name(), addr = %a.addr, "adding VIP: {e}"),
             }
         }
+        self.add_routes();
     }
 
     pub fn remove_vips(&mut self) {
+        self.remove_routes();
         for a in &self.vips {
             if self.added.contains(&a.addr) {
                 if let Err(e) = rtnl::remove(a) {

@@ -228,6 +228,100 @@ pub fn delete_link(ifindex: u32) -> io::Result<()> {
     call("deleting a link", move |h| h.link().del(ifindex).execute())
 }
 
+/// A route rtnetlink's builder refused (a family mix-up).
+fn invalid(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
+}
+
+/// A route as rtnetlink's message (`oif`: the `dev` resolved to an index).
+fn route_message(
+    r: &crate::config::model::Route,
+    oif: Option<u32>,
+) -> io::Result<rtnetlink::packet_route::route::RouteMessage> {
+    use crate::config::model::RouteKind;
+    use rtnetlink::{
+        packet_route::route::{RouteProtocol, RouteScope, RouteType},
+        RouteMessageBuilder,
+    };
+    let mut b = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(r.dst, r.prefix)
+        .map_err(invalid)?
+        // keepalived's own protocol number, so `ip route` says who added it.
+        .protocol(RouteProtocol::KeepAlived);
+    match (r.via, r.or.is_empty()) {
+        (Some(via), true) => b = b.gateway(via).map_err(invalid)?,
+        // `via A or B`: one next hop per gateway (multipath).
+        (Some(via), false) => {
+            let mut hops = Vec::new();
+            for gw in std::iter::once(via).chain(r.or.iter().copied()) {
+                let family = if gw.is_ipv4() {
+                    rtnetlink::packet_route::AddressFamily::Inet
+                } else {
+                    rtnetlink::packet_route::AddressFamily::Inet6
+                };
+                let mut hop = rtnetlink::RouteNextHopBuilder::new(family)
+                    .via(gw)
+                    .map_err(invalid)?;
+                if let Some(i) = oif {
+                    hop = hop.interface(i);
+                }
+                hops.push(hop.build());
+            }
+            b = b.multipath(hops);
+        }
+        (None, _) => {}
+    }
+    if let Some(src) = r.src {
+        b = b.pref_source(src).map_err(invalid)?;
+    }
+    // (A multipath route carries the interface in each next hop.)
+    if let Some(i) = oif.filter(|_| r.or.is_empty()) {
+        b = b.output_interface(i);
+    }
+    if let Some(t) = r.table {
+        b = b.table_id(t);
+    }
+    if let Some(m) = r.metric {
+        b = b.priority(m);
+    }
+    b = b.kind(match r.kind {
+        RouteKind::Unicast => RouteType::Unicast,
+        RouteKind::Blackhole => RouteType::BlackHole,
+        RouteKind::Unreachable => RouteType::Unreachable,
+        RouteKind::Prohibit => RouteType::Prohibit,
+    });
+    // ip-route's default scope: link for a unicast route without a gateway,
+    // universe otherwise.
+    let scope = r.scope.map(RouteScope::from).unwrap_or(
+        if r.kind == RouteKind::Unicast && r.via.is_none() {
+            RouteScope::Link
+        } else {
+            RouteScope::Universe
+        },
+    );
+    Ok(b.scope(scope).build())
+}
+
+/// Adds a virtual route; Ok(false) when it exists already.
+pub fn add_route(r: &crate::config::model::Route, oif: Option<u32>) -> io::Result<bool> {
+    let msg = route_message(r, oif)?;
+    match call("adding a route", move |h| h.route().add(msg).execute()) {
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == libc::EEXIST => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a virtual route; gone already is fine.
+pub fn remove_route(r: &crate::config::model::Route, oif: Option<u32>) -> io::Result<()> {
+    let msg = route_message(r, oif)?;
+    match call("removing a route", move |h| h.route().del(msg).execute()) {
+        Ok(()) => Ok(()),
+        Err(e) if [libc::ESRCH, libc::ENOENT, libc::ENODEV].contains(&errno(&e)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
