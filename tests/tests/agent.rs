@@ -712,13 +712,14 @@ fn a_lower_priority_advert_brings_keepalived_s_garp_burst() {
     assert!(r.wait_state("VI_1", "Active", Duration::from_secs(1)));
 }
 
-/// keepalived's virtual_routes: on the Active only (gateway, blackhole,
-/// table and metric, `via A or B` multipath), moving with the VIP.
+/// keepalived's virtual_routes and virtual_rules: on the Active only
+/// (gateway, blackhole, table and metric, `via A or B` multipath, a rule
+/// to table 100), moving with the VIP.
 #[test]
 fn virtual_routes_follow_the_active() {
     require_root();
     let lan = Lan::new("vroutes", 3).unwrap();
-    let routes = "  virtual_routes {\n    10.99.0.0/24 via 10.77.0.254\n    blackhole 10.98.0.0/24\n    10.97.0.0/24 dev eth0 table 100 metric 50\n    10.96.0.0/24 via 10.77.0.251 or 10.77.0.252\n  }";
+    let routes = "  virtual_routes {\n    10.99.0.0/24 via 10.77.0.254\n    blackhole 10.98.0.0/24\n    10.97.0.0/24 dev eth0 table 100 metric 50\n    10.96.0.0/24 via 10.77.0.251 or 10.77.0.252\n  }\n  virtual_rules {\n    from 10.94.0.0/24 table 100 priority 1000\n  }";
     let mut r1 = lan.xvrrp(0, "r1", &conf(150, routes)).unwrap();
     let r2 = lan.xvrrp(1, "r2", &conf(100, routes)).unwrap();
     assert!(
@@ -729,7 +730,7 @@ fn virtual_routes_follow_the_active() {
     assert!(r2.wait_state("VI_1", "Backup", SETTLE));
     let routes_of = |h: usize| {
         let ns = &lan.host(h).ns;
-        let main = ns.ip(&["route", "show"]).unwrap();
+        let main = ns.ip(&["route", "show"]).unwrap() + &ns.ip(&["rule", "show"]).unwrap();
         // A table nobody put a route in does not exist: no routes.
         let t100 = match ns.ip(&["route", "show", "table", "100"]) {
             Ok(t) => t,
@@ -745,11 +746,18 @@ fn virtual_routes_follow_the_active() {
             && t.contains("metric 50")
             && t.contains("nexthop via 10.77.0.251")
             && t.contains("nexthop via 10.77.0.252")
+            && t.contains("1000:\tfrom 10.94.0.0/24 lookup 100")
     };
     let none = |t: &str| {
-        !["10.99.0.0", "10.98.0.0", "10.97.0.0", "10.96.0.0"]
-            .iter()
-            .any(|d| t.contains(d))
+        ![
+            "10.99.0.0",
+            "10.98.0.0",
+            "10.97.0.0",
+            "10.96.0.0",
+            "10.94.0.0",
+        ]
+        .iter()
+        .any(|d| t.contains(d))
     };
     assert!(installed(&routes_of(0)), "{}", routes_of(0));
     assert!(

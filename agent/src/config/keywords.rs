@@ -77,8 +77,7 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
         ("nftables_ifindex", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
         ("nftables_counters", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
             ("static_routes", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
-        ("virtual_rules", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
-        ("static_rules", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
+            ("static_rules", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
         ("net_namespace", NotApplied("xvrrp runs in the namespace it is started in: `ip netns exec NAME xvrrp run`")),
         ("static_ipaddress", NotApplied("xvrrp does not add static addresses; configure them with your network configuration")),
         ("track_process", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
@@ -160,7 +159,7 @@ mod tests {
         assert_eq!(unsupported("virtual_server"), Some(Unsupported::Lvs));
         assert_eq!(unsupported("smtp_alert"), Some(Unsupported::Ignored));
         assert!(matches!(
-            unsupported("virtual_rules"),
+            unsupported("static_rules"),
             Some(Unsupported::NotApplied(_))
         ));
         assert_eq!(unsupported("priority"), None);

@@ -183,6 +183,25 @@ pub struct Route {
     pub pos: Option<Pos>,
 }
 
+/// One virtual_rules line: `[from PREFIX|all] [to PREFIX] [iif IF] [oif IF]
+/// [fwmark N] [priority|preference|pref N] (table N | blackhole |
+/// unreachable | prohibit) [no_track]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub ipv6: bool,
+    pub from: Option<(IpAddr, u8)>,
+    pub to: Option<(IpAddr, u8)>,
+    pub iif: Option<String>,
+    pub oif: Option<String>,
+    pub fwmark: Option<u32>,
+    pub priority: Option<u32>,
+    pub table: Option<u32>,
+    /// Unicast = look up `table`; the others as ip-rule's.
+    pub kind: RouteKind,
+    #[serde(skip)]
+    pub pos: Option<Pos>,
+}
+
 /// One virtual_ipaddress line: `ADDR[/PREFIX] [dev IF] [label L] [brd B] [scope S]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Vip {
@@ -267,6 +286,8 @@ pub struct Instance {
     pub mcast_dst_ip: Option<IpAddr>,
     /// `virtual_routes`: installed while Active, removed otherwise.
     pub virtual_routes: Vec<Route>,
+    /// `virtual_rules`: likewise.
+    pub virtual_rules: Vec<Rule>,
     #[serde(skip)]
     pub pos: Pos,
 }

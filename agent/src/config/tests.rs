@@ -575,10 +575,48 @@ fn virtual_routes_read_as_keepalived_writes_them() {
         (r[2].table, r[2].scope, r[2].prefix),
         (Some(100), Some(253), 64)
     );
+    // A line keepalived cannot read is skipped with a warning, as keepalived.
     let bad = text.replace("metric 20", "mtu 1400");
     let (cfg, diags) = parse_str(&bad, Path::new("mem.conf"), &LoadOptions::default());
-    assert!(
-        cfg.is_none() && diags.to_string().contains("route option `mtu`"),
-        "{diags}"
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    assert_eq!(cfg.instances[0].virtual_routes.len(), 2);
+    assert!(diags.to_string().contains("route option `mtu`"), "{diags}");
+}
+
+/// keepalived's virtual_rules lines (ip-rule syntax).
+#[test]
+fn virtual_rules_read_as_keepalived_writes_them() {
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1/24\n }\n virtual_rules {\n\
+                from 192.0.2.0/24 table 100 priority 1000\n\
+                to 198.51.100.0/24 iif eth0 fwmark 7 lookup 101\n\
+                from all prohibit\n\
+                }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let r = &cfg.instances[0].virtual_rules;
+    assert_eq!(r.len(), 3);
+    assert_eq!(
+        (
+            r[0].from.map(|(a, l)| (a.to_string(), l)),
+            r[0].table,
+            r[0].priority
+        ),
+        (Some(("192.0.2.0".into(), 24)), Some(100), Some(1000))
     );
+    assert_eq!(
+        (r[1].iif.as_deref(), r[1].fwmark, r[1].table),
+        (Some("eth0"), Some(7), Some(101))
+    );
+    assert_eq!((r[2].kind, r[2].from), (model::RouteKind::Prohibit, None));
+    let (cfg, diags) = parse_str(
+        &text.replace("lookup 101", "goto 5"),
+        Path::new("mem.conf"),
+        &LoadOptions::default(),
+    );
+    assert_eq!(
+        cfg.map(|c| c.instances[0].virtual_rules.len()),
+        Some(2),
+        "skipped, as keepalived: {diags}"
+    );
+    assert!(diags.to_string().contains("rule option `goto`"), "{diags}");
 }

@@ -117,6 +117,7 @@ const INSTANCE: &[&str] = &[
     "mixed_v2_v3",
     "mcast_dst_ip",
     "virtual_routes",
+    "virtual_rules",
 ];
 
 const GROUP: &[&str] = &[
@@ -446,6 +447,112 @@ impl<'a> Builder<'a> {
         };
         r.dst = addr;
         r.prefix = prefix;
+        Some(r)
+    }
+
+    /// keepalived skips a route or rule line it cannot read and runs the
+    /// rest: what `parse` reports becomes a warning (an error under
+    /// `--strict`) and the line is left out.
+    fn skipped_if_bad<T>(&mut self, parse: impl FnOnce(&mut Self) -> Option<T>) -> Option<T> {
+        let before = self.diags.0.len();
+        let got = parse(self);
+        let mut bad = false;
+        for d in &mut self.diags.0[before..] {
+            if d.is_error() {
+                bad = true;
+                d.severity = super::diag::Severity::Warning;
+                d.lenient = true;
+                d.message
+                    .push_str(": the line is skipped, as keepalived skips it");
+            }
+        }
+        if bad {
+            None
+        } else {
+            got
+        }
+    }
+
+    /// One virtual_rules line, as keepalived reads it (ip-rule syntax).
+    fn rule(&mut self, n: &Node, instance_v6: bool) -> Option<Rule> {
+        let words: Vec<&Token> = std::iter::once(&n.key).chain(n.args.iter()).collect();
+        let mut r = Rule {
+            ipv6: instance_v6,
+            from: None,
+            to: None,
+            iif: None,
+            oif: None,
+            fwmark: None,
+            priority: None,
+            table: None,
+            kind: RouteKind::Unicast,
+            pos: Some(n.key.pos.clone()),
+        };
+        let mut k = 0;
+        while k < words.len() {
+            let w = words[k];
+            let next = words.get(k + 1).copied();
+            match (w.text.as_str(), next) {
+                ("no_track", _) => {}
+                ("blackhole" | "unreachable" | "prohibit", _) => {
+                    r.kind = match w.text.as_str() {
+                        "blackhole" => RouteKind::Blackhole,
+                        "unreachable" => RouteKind::Unreachable,
+                        _ => RouteKind::Prohibit,
+                    };
+                }
+                ("from" | "to", Some(v)) => {
+                    k += 1;
+                    if v.text == "all" {
+                        k += 1;
+                        continue;
+                    }
+                    let p = self.prefix_of(v, &v.text.clone());
+                    if let Some((a, _)) = p {
+                        r.ipv6 = a.is_ipv6();
+                    }
+                    if w.text == "from" {
+                        r.from = p;
+                    } else {
+                        r.to = p;
+                    }
+                }
+                ("iif" | "oif", Some(v)) => {
+                    k += 1;
+                    if w.text == "iif" {
+                        r.iif = Some(v.text.clone());
+                    } else {
+                        r.oif = Some(v.text.clone());
+                    }
+                }
+                ("fwmark" | "table" | "lookup" | "priority" | "preference" | "pref", Some(v)) => {
+                    k += 1;
+                    let value = self.u32_of(v);
+                    match w.text.as_str() {
+                        "fwmark" => r.fwmark = value,
+                        "table" | "lookup" => r.table = value,
+                        _ => r.priority = value,
+                    }
+                }
+                _ => {
+                    self.error(
+                        w,
+                        format!("rule option `{}` is not supported by xvrrp", w.text),
+                        "write the rule with from, to, iif, oif, fwmark, priority, table (or blackhole/unreachable/prohibit), no_track",
+                    );
+                    return None;
+                }
+            }
+            k += 1;
+        }
+        if r.kind == RouteKind::Unicast && r.table.is_none() {
+            self.error(
+                &n.key,
+                "a rule without a table",
+                "add `table N` (or blackhole/unreachable/prohibit)",
+            );
+            return None;
+        }
         Some(r)
     }
 
@@ -1011,6 +1118,7 @@ impl<'a> Builder<'a> {
             mixed_v2_v3: false,
             mcast_dst_ip: None,
             virtual_routes: Vec::new(),
+            virtual_rules: Vec::new(),
             pos: n.key.pos.clone(),
         };
         let mut priority_set = false;
@@ -1135,10 +1243,19 @@ impl<'a> Builder<'a> {
                 "dont_track_primary" => i.dont_track_primary = true,
                 "native_ipv6" => i.native_ipv6 = true,
                 "check_unicast_src" => i.check_unicast_src = true,
+                "virtual_rules" => {
+                    let v6 = i.is_ipv6();
+                    let lines: Vec<Node> = self.block(c).to_vec();
+                    for line in &lines {
+                        if let Some(r) = self.skipped_if_bad(|b| b.rule(line, v6)) {
+                            i.virtual_rules.push(r);
+                        }
+                    }
+                }
                 "virtual_routes" => {
                     let lines: Vec<Node> = self.block(c).to_vec();
                     for line in &lines {
-                        if let Some(r) = self.route(line) {
+                        if let Some(r) = self.skipped_if_bad(|b| b.route(line)) {
                             i.virtual_routes.push(r);
                         }
                     }

@@ -372,22 +372,24 @@ impl Member {
             }
             info!(instance = self.name(), addr = %a.addr, "reload: VIP removed");
         }
-        // virtual_routes changed on an Active: the difference, in place.
-        if active && self.instance.virtual_routes != instance.virtual_routes {
-            let old = std::mem::take(&mut self.instance.virtual_routes);
-            let gone: Vec<_> = old
-                .iter()
-                .filter(|r| !instance.virtual_routes.contains(r))
-                .cloned()
-                .collect();
-            self.instance.virtual_routes = gone;
+        // virtual_routes / virtual_rules changed on an Active: the
+        // difference, in place.
+        if active
+            && (self.instance.virtual_routes != instance.virtual_routes
+                || self.instance.virtual_rules != instance.virtual_rules)
+        {
+            fn minus<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+                a.iter().filter(|x| !b.contains(x)).cloned().collect()
+            }
+            let (old_routes, old_rules) = (
+                std::mem::take(&mut self.instance.virtual_routes),
+                std::mem::take(&mut self.instance.virtual_rules),
+            );
+            self.instance.virtual_routes = minus(&old_routes, &instance.virtual_routes);
+            self.instance.virtual_rules = minus(&old_rules, &instance.virtual_rules);
             self.remove_routes();
-            self.instance.virtual_routes = instance
-                .virtual_routes
-                .iter()
-                .filter(|r| !old.contains(r))
-                .cloned()
-                .collect();
+            self.instance.virtual_routes = minus(&instance.virtual_routes, &old_routes);
+            self.instance.virtual_rules = minus(&instance.virtual_rules, &old_rules);
             self.add_routes();
         }
         self.instance = instance;
@@ -451,6 +453,11 @@ impl Member {
     /// keepalived's `virtual_routes`, after the VIPs (a route's src may be
     /// one): installed while Active, removed when it ends.
     fn add_routes(&mut self) {
+        for r in &self.instance.virtual_rules {
+            if let Err(e) = rtnl::add_rule(r) {
+                error!(instance = self.name(), "adding virtual rule: {e}");
+            }
+        }
         for r in &self.instance.virtual_routes {
             let oif = r
                 .dev
@@ -466,6 +473,11 @@ impl Member {
     }
 
     fn remove_routes(&mut self) {
+        for r in &self.instance.virtual_rules {
+            if let Err(e) = rtnl::remove_rule(r) {
+                error!(instance = self.name(), "removing virtual rule: {e}");
+            }
+        }
         for r in &self.instance.virtual_routes {
             let oif = r
                 .dev

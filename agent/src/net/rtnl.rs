@@ -322,6 +322,78 @@ pub fn remove_route(r: &crate::config::model::Route, oif: Option<u32>) -> io::Re
     }
 }
 
+/// A rule as rtnetlink's message.
+fn rule_message(r: &crate::config::model::Rule) -> rtnetlink::packet_route::rule::RuleMessage {
+    use crate::config::model::RouteKind;
+    use rtnetlink::packet_route::{
+        rule::{RuleAction, RuleAttribute, RuleMessage},
+        AddressFamily,
+    };
+    let mut m = RuleMessage::default();
+    m.header.family = if r.ipv6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    m.header.action = match r.kind {
+        RouteKind::Unicast => RuleAction::ToTable,
+        RouteKind::Blackhole => RuleAction::Blackhole,
+        RouteKind::Unreachable => RuleAction::Unreachable,
+        RouteKind::Prohibit => RuleAction::Prohibit,
+    };
+    if let Some((a, len)) = r.from {
+        m.header.src_len = len;
+        m.attributes.push(RuleAttribute::Source(a));
+    }
+    if let Some((a, len)) = r.to {
+        m.header.dst_len = len;
+        m.attributes.push(RuleAttribute::Destination(a));
+    }
+    if let Some(t) = r.table {
+        // The header holds tables below 256; the attribute any.
+        m.header.table = u8::try_from(t).unwrap_or(0);
+        m.attributes.push(RuleAttribute::Table(t));
+    }
+    if let Some(p) = r.priority {
+        m.attributes.push(RuleAttribute::Priority(p));
+    }
+    if let Some(f) = r.fwmark {
+        m.attributes.push(RuleAttribute::FwMark(f));
+    }
+    if let Some(i) = &r.iif {
+        m.attributes.push(RuleAttribute::Iifname(i.clone()));
+    }
+    if let Some(o) = &r.oif {
+        m.attributes.push(RuleAttribute::Oifname(o.clone()));
+    }
+    m
+}
+
+/// Adds a virtual rule; Ok(false) when it exists already.
+pub fn add_rule(r: &crate::config::model::Rule) -> io::Result<bool> {
+    let msg = rule_message(r);
+    let added = call("adding a rule", move |h| {
+        let mut req = h.rule().add();
+        *req.message_mut() = msg;
+        req.execute()
+    });
+    match added {
+        Ok(()) => Ok(true),
+        Err(e) if errno(&e) == libc::EEXIST => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a virtual rule; gone already is fine.
+pub fn remove_rule(r: &crate::config::model::Rule) -> io::Result<()> {
+    let msg = rule_message(r);
+    match call("removing a rule", move |h| h.rule().del(msg).execute()) {
+        Ok(()) => Ok(()),
+        Err(e) if [libc::ENOENT, libc::ESRCH].contains(&errno(&e)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
