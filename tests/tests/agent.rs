@@ -802,3 +802,29 @@ fn virtual_routes_follow_the_active() {
     );
     assert_eq!(r2.state("VI_1"), "Active");
 }
+
+/// keepalived's promote_secondaries: set on the instance's interface, so
+/// removing a VIP that is an address's primary keeps the other addresses.
+#[test]
+fn promote_secondaries_is_set_on_the_interface() {
+    require_root();
+    let lan = Lan::new("promote", 2).unwrap();
+    let read = || {
+        lan.host(0)
+            .ns
+            .exec("cat", &["/proc/sys/net/ipv4/conf/eth0/promote_secondaries"])
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(read(), "0");
+    let r = lan
+        .xvrrp(0, "r", &conf(150, "  promote_secondaries"))
+        .unwrap();
+    assert!(
+        r.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    assert_eq!(read(), "1");
+}

@@ -274,6 +274,9 @@ pub struct Instance {
     pub use_vmac: Option<String>,
     pub vmac_xmit_base: bool,
     pub dont_track_primary: bool,
+    /// promote_secondaries: net.ipv4.conf.IF.promote_secondaries = 1, so
+    /// removing a VIP that is an address's primary keeps the others.
+    pub promote_secondaries: bool,
     pub native_ipv6: bool,
     pub check_unicast_src: bool,
     pub skip_check_adv_addr: Option<bool>,

@@ -118,6 +118,7 @@ const INSTANCE: &[&str] = &[
     "mcast_dst_ip",
     "virtual_routes",
     "virtual_rules",
+    "promote_secondaries",
 ];
 
 const GROUP: &[&str] = &[
@@ -1110,6 +1111,7 @@ impl<'a> Builder<'a> {
             use_vmac: None,
             vmac_xmit_base: false,
             dont_track_primary: false,
+            promote_secondaries: false,
             native_ipv6: false,
             check_unicast_src: global.check_unicast_src,
             skip_check_adv_addr: None,
@@ -1241,6 +1243,7 @@ impl<'a> Builder<'a> {
                 }
                 "vmac_xmit_base" => i.vmac_xmit_base = true,
                 "dont_track_primary" => i.dont_track_primary = true,
+                "promote_secondaries" => i.promote_secondaries = true,
                 "native_ipv6" => i.native_ipv6 = true,
                 "check_unicast_src" => i.check_unicast_src = true,
                 "virtual_rules" => {

@@ -63,6 +63,10 @@ impl Daemon {
             }
         }
         self.advert_receiver(&i.interface, ifindex, family, &groups)?;
+        // keepalived's promote_secondaries: set on the interface (left set).
+        if i.promote_secondaries && !v6 {
+            crate::net::vmac::sysctl(&i.interface, "promote_secondaries", "1");
+        }
         let v6_vmac = v6;
         let vmac = match &i.use_vmac {
             Some(name) => {

@@ -17,7 +17,8 @@ fn sysctl_path(ifname: &str, key: &str) -> String {
     format!("/proc/sys/net/ipv4/conf/{ifname}/{key}")
 }
 
-fn sysctl(ifname: &str, key: &str, value: &str) -> Option<String> {
+/// Sets net.ipv4.conf.IFNAME.KEY; the old value (None when unreadable).
+pub fn sysctl(ifname: &str, key: &str, value: &str) -> Option<String> {
     let path = sysctl_path(ifname, key);
     let old = std::fs::read_to_string(&path).ok()?.trim().to_owned();
     if let Err(e) = std::fs::write(&path, value) {
