@@ -183,6 +183,18 @@ pub struct Route {
     pub pos: Option<Pos>,
 }
 
+impl RouteKind {
+    /// ip-route / ip-rule's type words (`unicast` is the default, unwritten).
+    pub fn from_word(word: &str) -> Option<RouteKind> {
+        match word {
+            "blackhole" => Some(RouteKind::Blackhole),
+            "unreachable" => Some(RouteKind::Unreachable),
+            "prohibit" => Some(RouteKind::Prohibit),
+            _ => None,
+        }
+    }
+}
+
 /// One virtual_rules line: `[from PREFIX|all] [to PREFIX] [iif IF] [oif IF]
 /// [fwmark N] [priority|preference|pref N] (table N | blackhole |
 /// unreachable | prohibit) [no_track]`.

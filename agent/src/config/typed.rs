@@ -411,12 +411,8 @@ impl<'a> Builder<'a> {
                     k += 1;
                     continue;
                 }
-                "blackhole" | "unreachable" | "prohibit" => {
-                    r.kind = match w.text.as_str() {
-                        "blackhole" => RouteKind::Blackhole,
-                        "unreachable" => RouteKind::Unreachable,
-                        _ => RouteKind::Prohibit,
-                    };
+                word if RouteKind::from_word(word).is_some() => {
+                    r.kind = RouteKind::from_word(word).expect("checked");
                     k += 1;
                     continue;
                 }
@@ -495,12 +491,8 @@ impl<'a> Builder<'a> {
             let next = words.get(k + 1).copied();
             match (w.text.as_str(), next) {
                 ("no_track", _) => {}
-                ("blackhole" | "unreachable" | "prohibit", _) => {
-                    r.kind = match w.text.as_str() {
-                        "blackhole" => RouteKind::Blackhole,
-                        "unreachable" => RouteKind::Unreachable,
-                        _ => RouteKind::Prohibit,
-                    };
+                (word, _) if RouteKind::from_word(word).is_some() => {
+                    r.kind = RouteKind::from_word(word).expect("checked");
                 }
                 ("from" | "to", Some(v)) => {
                     k += 1;

@@ -459,15 +459,8 @@ impl Member {
             }
         }
         for r in &self.instance.virtual_routes {
-            let oif = r
-                .dev
-                .as_deref()
-                .and_then(|d| crate::net::iface::ifindex(d).ok());
-            match rtnl::add_route(r, oif) {
-                Ok(_) => {}
-                Err(e) => {
-                    error!(instance = self.name(), route = %format!("{}/{}", r.dst, r.prefix), "adding virtual route: {e}")
-                }
+            if let Err(e) = rtnl::add_route(r) {
+                error!(instance = self.name(), route = %format!("{}/{}", r.dst, r.prefix), "adding virtual route: {e}");
             }
         }
     }
@@ -479,11 +472,7 @@ impl Member {
             }
         }
         for r in &self.instance.virtual_routes {
-            let oif = r
-                .dev
-                .as_deref()
-                .and_then(|d| crate::net::iface::ifindex(d).ok());
-            if let Err(e) = rtnl::remove_route(r, oif) {
+            if let Err(e) = rtnl::remove_route(r) {
                 error!(instance = self.name(), route = %format!("{}/{}", r.dst, r.prefix), "removing virtual route: {e}");
             }
         }

@@ -233,16 +233,16 @@ fn invalid(e: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, e.to_string())
 }
 
-/// A route as rtnetlink's message (`oif`: the `dev` resolved to an index).
+/// A route as rtnetlink's message, its `dev` resolved to an index.
 fn route_message(
     r: &crate::config::model::Route,
-    oif: Option<u32>,
 ) -> io::Result<rtnetlink::packet_route::route::RouteMessage> {
     use crate::config::model::RouteKind;
     use rtnetlink::{
         packet_route::route::{RouteProtocol, RouteScope, RouteType},
         RouteMessageBuilder,
     };
+    let oif = r.dev.as_deref().and_then(|d| super::iface::ifindex(d).ok());
     let mut b = RouteMessageBuilder::<IpAddr>::new()
         .destination_prefix(r.dst, r.prefix)
         .map_err(invalid)?
@@ -303,8 +303,8 @@ fn route_message(
 }
 
 /// Adds a virtual route; Ok(false) when it exists already.
-pub fn add_route(r: &crate::config::model::Route, oif: Option<u32>) -> io::Result<bool> {
-    let msg = route_message(r, oif)?;
+pub fn add_route(r: &crate::config::model::Route) -> io::Result<bool> {
+    let msg = route_message(r)?;
     match call("adding a route", move |h| h.route().add(msg).execute()) {
         Ok(()) => Ok(true),
         Err(e) if errno(&e) == libc::EEXIST => Ok(false),
@@ -313,8 +313,8 @@ pub fn add_route(r: &crate::config::model::Route, oif: Option<u32>) -> io::Resul
 }
 
 /// Removes a virtual route; gone already is fine.
-pub fn remove_route(r: &crate::config::model::Route, oif: Option<u32>) -> io::Result<()> {
-    let msg = route_message(r, oif)?;
+pub fn remove_route(r: &crate::config::model::Route) -> io::Result<()> {
+    let msg = route_message(r)?;
     match call("removing a route", move |h| h.route().del(msg).execute()) {
         Ok(()) => Ok(()),
         Err(e) if [libc::ESRCH, libc::ENOENT, libc::ENODEV].contains(&errno(&e)) => Ok(()),
