@@ -803,6 +803,92 @@ fn virtual_routes_follow_the_active() {
     assert_eq!(r2.state("VI_1"), "Active");
 }
 
+/// keepalived's static_ipaddress / static_routes / static_rules: set on
+/// the Active and the Backup alike, set again after the interface bounces
+/// (the kernel drops its routes), a reload's difference applied, removed by
+/// a clean stop.
+#[test]
+fn static_entries_are_set_whatever_the_state() {
+    require_root();
+    let lan = Lan::new("statics", 2).unwrap();
+    let statics = |h: usize, route: &str| {
+        format!(
+            "static_ipaddress {{\n  10.77.1.{}/32 dev eth0 scope link\n}}\nstatic_routes {{\n  {route} via 10.77.0.254 dev eth0\n}}\n\
+             static_rules {{\n  from 10.92.0.0/24 table 200 priority 900\n}}\n",
+            h + 1
+        )
+    };
+    let mut r1 = lan
+        .xvrrp(0, "r1", &(statics(0, "10.93.0.0/24") + &conf(150, "")))
+        .unwrap();
+    let r2 = lan
+        .xvrrp(1, "r2", &(statics(1, "10.93.0.0/24") + &conf(100, "")))
+        .unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    let set_of = |h: usize| {
+        let ns = &lan.host(h).ns;
+        ns.ip(&["addr", "show", "dev", "eth0"]).unwrap()
+            + &ns.ip(&["route", "show"]).unwrap()
+            + &ns.ip(&["rule", "show"]).unwrap()
+    };
+    let has = |h: usize, route: &str| {
+        let t = set_of(h);
+        t.contains(&format!("inet 10.77.1.{}/32 scope link", h + 1))
+            && t.contains(&format!("{route} via 10.77.0.254 dev eth0"))
+            && t.contains("900:\tfrom 10.92.0.0/24 lookup 200")
+    };
+    for h in 0..2 {
+        assert!(
+            wait_until(Duration::from_secs(2), || has(h, "10.93.0.0/24")),
+            "host {h}:\n{}",
+            set_of(h)
+        );
+    }
+    // The interface bounces: the kernel drops the route; it comes back.
+    let ns = &lan.host(1).ns;
+    ns.ip(&["link", "set", "eth0", "down"]).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(2), || !set_of(1)
+            .contains("10.93.0.0/24")),
+        "the kernel keeps routes of a down interface?\n{}",
+        set_of(1)
+    );
+    ns.ip(&["link", "set", "eth0", "up"]).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(3), || has(1, "10.93.0.0/24")),
+        "static route not set again after the bounce:\n{}\n{}",
+        set_of(1),
+        r2.proc.log_text()
+    );
+    // A reload: the old route goes, the new one comes, the rest stays.
+    lan.conf("r2.conf", &(statics(1, "10.91.0.0/24") + &conf(100, "")));
+    r2.proc.signal(libc::SIGHUP);
+    assert!(
+        r2.proc.wait_log("reload done", Duration::from_secs(5)),
+        "{}",
+        r2.proc.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(2), || has(1, "10.91.0.0/24")
+            && !set_of(1).contains("10.93.0.0/24")),
+        "{}",
+        set_of(1)
+    );
+    // A clean stop removes them.
+    r1.proc.signal(libc::SIGTERM);
+    assert_eq!(r1.proc.wait_exit(Duration::from_secs(10)), Some(0));
+    let left = set_of(0);
+    assert!(
+        !left.contains("10.77.1.1") && !left.contains("10.93.0.0") && !left.contains("10.92.0.0"),
+        "static entries left after a clean stop:\n{left}"
+    );
+}
+
 /// keepalived's promote_secondaries: set on the instance's interface, so
 /// removing a VIP that is an address's primary keeps the other addresses.
 #[test]

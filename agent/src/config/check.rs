@@ -110,6 +110,16 @@ pub fn table(cfg: Option<&Config>, diags: &Diagnostics) -> String {
         for g in &cfg.groups {
             let _ = writeln!(out, "sync group {}: {}", g.name, g.members.join(", "));
         }
+        let st = &cfg.statics;
+        if !(st.addresses.is_empty() && st.routes.is_empty() && st.rules.is_empty()) {
+            let _ = writeln!(
+                out,
+                "static: {} address(es), {} route(s), {} rule(s), set while xvrrp runs",
+                st.addresses.len(),
+                st.routes.len(),
+                st.rules.len()
+            );
+        }
     }
     for d in &diags.0 {
         let _ = writeln!(out, "{d}");
@@ -133,6 +143,7 @@ pub fn json(cfg: Option<&Config>, diags: &Diagnostics) -> String {
         ok: bool,
         instances: Vec<InstanceRow<'a>>,
         sync_groups: Vec<(&'a str, &'a [String])>,
+        statics: Option<&'a crate::config::model::Statics>,
         diagnostics: &'a Diagnostics,
     }
     let report = Report {
@@ -146,6 +157,7 @@ pub fn json(cfg: Option<&Config>, diags: &Diagnostics) -> String {
                     .collect()
             })
             .unwrap_or_default(),
+        statics: cfg.map(|c| &c.statics),
         diagnostics: diags,
     };
     serde_json::to_string_pretty(&report).expect("serializable")

@@ -66,29 +66,72 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
         ("instance", Ignored),
         ("net_namespace_ipvs", Ignored),
         ("namespace_with_ipsets", Ignored),
-        ("default_interface", Ignored),
         ("uid", Ignored),
         ("gid", Ignored),
         ("script_rlimit", Ignored),
-        ("vrrp_iptables", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
-        ("vrrp_ipsets", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
-        ("nftables", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
-        ("nftables_priority", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
-        ("nftables_ifindex", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
-        ("nftables_counters", NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables")),
-            ("static_routes", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
-            ("static_rules", NotApplied("xvrrp does not install routes or rules on transitions; keep them in your network configuration")),
-        ("net_namespace", NotApplied("xvrrp runs in the namespace it is started in: `ip netns exec NAME xvrrp run`")),
-        ("static_ipaddress", NotApplied("xvrrp does not add static addresses; configure them with your network configuration")),
-        ("track_process", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
-        ("vrrp_track_process", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
-        ("track_bfd", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
-        ("bfd_instance", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
-        ("track_src_ip", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
-        ("linkbeat_interfaces", NotApplied("this tracker is not implemented by xvrrp; it is not consulted")),
+        (
+            "vrrp_iptables",
+            NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables"),
+        ),
+        (
+            "vrrp_ipsets",
+            NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables"),
+        ),
+        (
+            "nftables",
+            NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables"),
+        ),
+        (
+            "nftables_priority",
+            NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables"),
+        ),
+        (
+            "nftables_ifindex",
+            NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables"),
+        ),
+        (
+            "nftables_counters",
+            NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables"),
+        ),
+        (
+            "net_namespace",
+            NotApplied(
+                "xvrrp runs in the namespace it is started in: `ip netns exec NAME xvrrp run`",
+            ),
+        ),
+        (
+            "track_process",
+            NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
+        ),
+        (
+            "vrrp_track_process",
+            NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
+        ),
+        (
+            "track_bfd",
+            NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
+        ),
+        (
+            "bfd_instance",
+            NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
+        ),
+        (
+            "track_src_ip",
+            NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
+        ),
+        (
+            "linkbeat_interfaces",
+            NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
+        ),
         ("unicast_ttl", NotApplied("not implemented by xvrrp")),
-        ("unicast_fault_no_peer", NotApplied("not implemented by xvrrp")),
-        ("vmac_xmit_base_ipv6", NotApplied("not implemented by xvrrp")),
+        (
+            "unicast_fault_no_peer",
+            NotApplied("not implemented by xvrrp"),
+        ),
+        (
+            "vmac_xmit_base_ipv6",
+            NotApplied("not implemented by xvrrp"),
+        ),
         ("virtual_server", Lvs),
         ("virtual_server_group", Lvs),
         ("real_server", Lvs),
@@ -159,7 +202,7 @@ mod tests {
         assert_eq!(unsupported("virtual_server"), Some(Unsupported::Lvs));
         assert_eq!(unsupported("smtp_alert"), Some(Unsupported::Ignored));
         assert!(matches!(
-            unsupported("static_rules"),
+            unsupported("track_bfd"),
             Some(Unsupported::NotApplied(_))
         ));
         assert_eq!(unsupported("priority"), None);

@@ -18,6 +18,9 @@ pub struct Config {
     pub track_files: BTreeMap<String, TrackFileDef>,
     pub instances: Vec<Instance>,
     pub groups: Vec<SyncGroup>,
+    /// `static_ipaddress` / `static_routes` / `static_rules`: set while the
+    /// agent runs, whatever the instances' states.
+    pub statics: Statics,
     /// Every file read (the main one, then includes).
     pub files: Vec<PathBuf>,
 }
@@ -49,6 +52,18 @@ pub struct Global {
     /// v3_checksum_as_v2: v3/IPv4 checksum without the pseudo-header.
     pub v3_checksum_as_v2: bool,
     pub notify_fifo: Option<Fifo>,
+    /// `default_interface`: where a static address without `dev` goes
+    /// (keepalived's default is eth0).
+    pub default_interface: Option<String>,
+}
+
+impl Global {
+    /// The interface of a static address written without `dev`.
+    pub fn static_interface(&self) -> String {
+        self.default_interface
+            .clone()
+            .unwrap_or_else(|| "eth0".into())
+    }
 }
 
 impl Default for Global {
@@ -76,6 +91,7 @@ impl Default for Global {
             startup_delay: Duration::ZERO,
             v3_checksum_as_v2: false,
             notify_fifo: None,
+            default_interface: None,
         }
     }
 }
@@ -179,6 +195,10 @@ pub struct Route {
     pub scope: Option<u8>,
     pub table: Option<u32>,
     pub metric: Option<u32>,
+    /// `track_group NAME` (static lines only): the group's instances
+    /// track this line's interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_group: Option<String>,
     #[serde(skip)]
     pub pos: Option<Pos>,
 }
@@ -210,6 +230,10 @@ pub struct Rule {
     pub table: Option<u32>,
     /// Unicast = look up `table`; the others as ip-rule's.
     pub kind: RouteKind,
+    /// `track_group NAME` (static lines only): the group's instances
+    /// track this line's interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_group: Option<String>,
     #[serde(skip)]
     pub pos: Option<Pos>,
 }
@@ -223,6 +247,10 @@ pub struct Vip {
     pub label: Option<String>,
     pub brd: Option<Ipv4Addr>,
     pub scope: Option<String>,
+    /// `track_group NAME` (static lines only): the group's instances
+    /// track this line's interface.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track_group: Option<String>,
     #[serde(skip)]
     pub pos: Option<Pos>,
 }
@@ -324,6 +352,14 @@ impl Instance {
     }
 }
 
+/// keepalived's static entries, set at start and removed at a clean stop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Statics {
+    pub addresses: Vec<Vip>,
+    pub routes: Vec<Route>,
+    pub rules: Vec<Rule>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SyncGroup {
     pub name: String,
@@ -334,4 +370,45 @@ pub struct SyncGroup {
     pub track_files: Vec<Track>,
     #[serde(skip)]
     pub pos: Pos,
+}
+
+/// A config line compared for what it sets, not where it is written: a
+/// reload that only moves a route in the file leaves it alone.
+pub trait Entry: Clone + PartialEq {
+    fn without_pos(&self) -> Self;
+}
+
+impl Entry for Route {
+    fn without_pos(&self) -> Self {
+        Route {
+            pos: None,
+            ..self.clone()
+        }
+    }
+}
+
+impl Entry for Rule {
+    fn without_pos(&self) -> Self {
+        Rule {
+            pos: None,
+            ..self.clone()
+        }
+    }
+}
+
+/// The entries of `a` that `b` does not set.
+pub fn minus<T: Entry>(a: &[T], b: &[T]) -> Vec<T> {
+    let b: Vec<T> = b.iter().map(Entry::without_pos).collect();
+    a.iter()
+        .filter(|x| !b.contains(&x.without_pos()))
+        .cloned()
+        .collect()
+}
+
+/// Whether `a` and `b` set the same entries in the same order.
+pub fn same_entries<T: Entry>(a: &[T], b: &[T]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.without_pos() == y.without_pos())
 }

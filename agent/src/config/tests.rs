@@ -620,3 +620,66 @@ fn virtual_rules_read_as_keepalived_writes_them() {
     );
     assert!(diags.to_string().contains("rule option `goto`"), "{diags}");
 }
+
+/// keepalived's static_ipaddress / static_routes / static_rules, and a
+/// static_track_group making its instances track the lines' interfaces.
+#[test]
+fn static_entries_and_track_groups_read_as_keepalived_writes_them() {
+    let text = "global_defs {\n default_interface lan0\n}\n\
+                static_ipaddress {\n 192.0.2.16/24 dev eth1 scope link track_group G\n 192.0.2.17\n}\n\
+                static_routes {\n 198.51.100.0/24 via 192.0.2.254 dev eth2 track_group G\n 203.0.113.0/24 mtu 1400\n}\n\
+                static_rules {\n from 192.0.2.0/24 table 100 iif eth3 track_group G\n}\n\
+                static_track_group G {\n group {\n A\n NOPE\n }\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1/24 track_group G\n }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let st = &cfg.statics;
+    assert_eq!(
+        (st.addresses.len(), st.routes.len(), st.rules.len()),
+        (2, 1, 1),
+        "the unreadable route is skipped, as keepalived: {diags}"
+    );
+    assert_eq!(st.addresses[0].scope.as_deref(), Some("link"));
+    assert_eq!(st.addresses[1].dev, None);
+    assert_eq!(cfg.global.static_interface(), "lan0");
+    let tracked: Vec<&str> = cfg.instances[0]
+        .track_interfaces
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(tracked, ["eth1", "eth2", "eth3"]);
+    let text_of = diags.to_string();
+    assert!(text_of.contains("route option `mtu`"), "{text_of}");
+    assert!(
+        text_of.contains("vrrp instance NOPE in static track group G does not exist"),
+        "{text_of}"
+    );
+    assert!(
+        text_of.contains("`track_group` belongs to static_ipaddress"),
+        "{text_of}"
+    );
+    assert!(!diags.has_errors(), "{text_of}");
+    assert!(cfg.instances[0].vips[0].track_group.is_none());
+    // Without default_interface, keepalived's default: eth0.
+    assert_eq!(model::Global::default().static_interface(), "eth0");
+}
+
+/// A reload compares routes and rules for what they set: moved lines are
+/// the same entries.
+#[test]
+fn entries_compare_without_their_place_in_the_file() {
+    let a = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1/24\n }\n virtual_routes {\n 198.51.100.0/24 via 192.0.2.254\n }\n}\n";
+    let b = a.replace("virtual_routes {\n", "virtual_routes {\n\n\n");
+    let load = |t: &str| {
+        parse_str(t, Path::new("mem.conf"), &LoadOptions::default())
+            .0
+            .expect("loads")
+    };
+    let (ra, rb) = (
+        load(a).instances[0].virtual_routes.clone(),
+        load(&b).instances[0].virtual_routes.clone(),
+    );
+    assert_ne!(ra, rb, "positions differ");
+    assert!(model::same_entries(&ra, &rb));
+    assert!(model::minus(&ra, &rb).is_empty());
+}

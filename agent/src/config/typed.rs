@@ -11,7 +11,7 @@ use std::{
 };
 
 use super::{
-    diag::{Diagnostic, Diagnostics},
+    diag::{Diagnostic, Diagnostics, Pos},
     keywords::{did_you_mean, unsupported, Unsupported},
     lexer::Token,
     model::*,
@@ -25,6 +25,10 @@ const TOP: &[&str] = &[
     "vrrp_sync_group",
     "vrrp_track_file",
     "track_file",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
+    "static_track_group",
 ];
 
 const GLOBAL: &[&str] = &[
@@ -54,6 +58,7 @@ const GLOBAL: &[&str] = &[
     "notify_fifo_script",
     "vrrp_notify_fifo",
     "vrrp_notify_fifo_script",
+    "default_interface",
 ];
 
 const SCRIPT: &[&str] = &[
@@ -136,6 +141,8 @@ const GROUP: &[&str] = &[
 
 const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
 
+const STATIC_TRACK_GROUP: &[&str] = &["group"];
+
 /// The keywords the reader implements, by block (docs/keepalived.md).
 #[cfg(test)]
 pub(crate) const BLOCKS: &[(&str, &[&str])] = &[
@@ -145,6 +152,7 @@ pub(crate) const BLOCKS: &[(&str, &[&str])] = &[
     ("vrrp_instance", INSTANCE),
     ("vrrp_sync_group", GROUP),
     ("vrrp_track_file", TRACK_FILE),
+    ("static_track_group", STATIC_TRACK_GROUP),
 ];
 
 pub struct Builder<'a> {
@@ -360,6 +368,7 @@ impl<'a> Builder<'a> {
             scope: None,
             table: None,
             metric: None,
+            track_group: None,
             pos: Some(n.key.pos.clone()),
         };
         let mut dst = None;
@@ -386,6 +395,7 @@ impl<'a> Builder<'a> {
                     }
                 }
                 "dev" => r.dev = value("an interface").map(|t| t.text.clone()),
+                "track_group" => r.track_group = value("a group name").map(|t| t.text.clone()),
                 "table" => r.table = value("a table number").and_then(|t| self.u32_of(t)),
                 "metric" | "preference" | "priority" => {
                     r.metric = value("a number").and_then(|t| self.u32_of(t))
@@ -483,6 +493,7 @@ impl<'a> Builder<'a> {
             priority: None,
             table: None,
             kind: RouteKind::Unicast,
+            track_group: None,
             pos: Some(n.key.pos.clone()),
         };
         let mut k = 0;
@@ -509,6 +520,10 @@ impl<'a> Builder<'a> {
                     } else {
                         r.to = p;
                     }
+                }
+                ("track_group", Some(v)) => {
+                    k += 1;
+                    r.track_group = Some(v.text.clone());
                 }
                 ("iif" | "oif", Some(v)) => {
                     k += 1;
@@ -644,8 +659,10 @@ impl<'a> Builder<'a> {
             track_files: BTreeMap::new(),
             instances: Vec::new(),
             groups: Vec::new(),
+            statics: Statics::default(),
             files,
         };
+        let mut track_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for n in nodes {
             match n.key.text.as_str() {
                 "global_defs" => {
@@ -686,10 +703,118 @@ impl<'a> Builder<'a> {
                         cfg.groups.push(g);
                     }
                 }
+                "static_ipaddress" => {
+                    for c in self.block(n) {
+                        if let Some(v) = self.vip(c) {
+                            cfg.statics.addresses.push(v);
+                        }
+                    }
+                }
+                "static_routes" => {
+                    for c in self.block(n) {
+                        if let Some(r) = self.skipped_if_bad(|b| b.route(c)) {
+                            cfg.statics.routes.push(r);
+                        }
+                    }
+                }
+                "static_rules" => {
+                    for c in self.block(n) {
+                        if let Some(r) = self.skipped_if_bad(|b| b.rule(c, false)) {
+                            cfg.statics.rules.push(r);
+                        }
+                    }
+                }
+                "static_track_group" => {
+                    if let Some((name, members)) = self.static_track_group(n) {
+                        track_groups.insert(name, members);
+                    }
+                }
                 _ => self.unknown(&n.key, "the top level", TOP),
             }
         }
+        self.static_track_groups(&mut cfg, &track_groups);
         cfg
+    }
+
+    /// `static_track_group NAME { group { VI_1 VI_2 } }`.
+    fn static_track_group(&mut self, n: &Node) -> Option<(String, Vec<String>)> {
+        let name = self.name(n)?.text.clone();
+        let mut members = Vec::new();
+        for c in self.block(n) {
+            match c.key.text.as_str() {
+                "group" => members.extend(self.block(c).iter().map(|m| m.key.text.clone())),
+                _ => self.unknown(&c.key, "static_track_group", STATIC_TRACK_GROUP),
+            }
+        }
+        Some((name, members))
+    }
+
+    /// keepalived's static track groups: each instance of the group named by
+    /// a static line's `track_group` tracks that line's interface (goes to
+    /// Fault while it is down). A name that is not a group is a warning,
+    /// as keepalived only logs it.
+    fn static_track_groups(&mut self, cfg: &mut Config, groups: &BTreeMap<String, Vec<String>>) {
+        let mut tracked: Vec<(String, String, Pos)> = Vec::new();
+        let lines = cfg
+            .statics
+            .addresses
+            .iter()
+            .map(|a| {
+                (
+                    &a.track_group,
+                    a.dev
+                        .clone()
+                        .or_else(|| Some(cfg.global.static_interface())),
+                    &a.pos,
+                )
+            })
+            .chain(
+                cfg.statics
+                    .routes
+                    .iter()
+                    .map(|r| (&r.track_group, r.dev.clone(), &r.pos)),
+            )
+            .chain(
+                cfg.statics
+                    .rules
+                    .iter()
+                    .map(|r| (&r.track_group, r.iif.clone(), &r.pos)),
+            );
+        for (group, dev, pos) in lines {
+            let (Some(group), Some(pos)) = (group, pos) else {
+                continue;
+            };
+            let Some(dev) = dev else { continue };
+            tracked.push((group.clone(), dev, pos.clone()));
+        }
+        for (group, dev, pos) in tracked {
+            let Some(members) = groups.get(&group) else {
+                self.diags.push(
+                    Diagnostic::warning(&pos, &group, format!("static track group `{group}` is not defined: the line is not tracked"))
+                        .fix(format!("define `static_track_group {group} {{ group {{ INSTANCE }} }}` or remove `track_group {group}`"))
+                        .lenient(),
+                );
+                continue;
+            };
+            for name in members {
+                match cfg.instances.iter_mut().find(|i| &i.name == name) {
+                    Some(i) if !i.track_interfaces.iter().any(|t| t.name == dev) => {
+                        i.track_interfaces.push(Track {
+                            name: dev.clone(),
+                            weight: None,
+                            reverse: false,
+                            pos: Some(pos.clone()),
+                        })
+                    }
+                    Some(_) => {}
+                    None => self.diags.push(
+                        Diagnostic::warning(&pos, name, format!("vrrp instance {name} in static track group {group} does not exist: ignored, as keepalived ignores it"))
+                            .fix("name an instance defined in this file")
+                            .lenient(),
+                    ),
+                }
+            }
+        }
     }
 
     fn global(&mut self, nodes: &[Node], g: &mut Global) {
@@ -788,6 +913,9 @@ impl<'a> Builder<'a> {
                             "add `notify_fifo /run/keepalived.fifo` before it",
                         ),
                     }
+                }
+                "default_interface" => {
+                    g.default_interface = self.value(n, "an interface").map(|t| t.text.clone())
                 }
                 _ => self.unknown(&n.key, "global_defs", GLOBAL),
             }
@@ -996,6 +1124,7 @@ impl<'a> Builder<'a> {
             label: None,
             brd: None,
             scope: None,
+            track_group: None,
             pos: Some(c.key.pos.clone()),
         };
         let mut i = 0;
@@ -1006,6 +1135,7 @@ impl<'a> Builder<'a> {
                 ("dev", Some(v)) => vip.dev = Some(v.text.clone()),
                 ("label", Some(v)) => vip.label = Some(v.text.clone()),
                 ("scope", Some(v)) => vip.scope = Some(v.text.clone()),
+                ("track_group", Some(v)) => vip.track_group = Some(v.text.clone()),
                 ("brd" | "broadcast", Some(v)) => match v.text.parse::<Ipv4Addr>() {
                     Ok(b) => vip.brd = Some(b),
                     Err(_) => self.error(
@@ -1316,7 +1446,36 @@ impl<'a> Builder<'a> {
         if let Some(key) = mixed {
             self.mixed_v2_v3(&key, &i);
         }
+        self.no_track_group_here(&mut i);
         Some(i)
+    }
+
+    /// keepalived reads `track_group` on static lines only.
+    fn no_track_group_here(&mut self, i: &mut Instance) {
+        let lines = i
+            .vips
+            .iter_mut()
+            .chain(i.vips_excluded.iter_mut())
+            .map(|v| (&mut v.track_group, &v.pos))
+            .chain(
+                i.virtual_routes
+                    .iter_mut()
+                    .map(|r| (&mut r.track_group, &r.pos)),
+            )
+            .chain(
+                i.virtual_rules
+                    .iter_mut()
+                    .map(|r| (&mut r.track_group, &r.pos)),
+            );
+        for (group, pos) in lines {
+            if let (Some(g), Some(pos)) = (group.take(), pos) {
+                self.diags.push(
+                    Diagnostic::warning(pos, &g, "`track_group` belongs to static_ipaddress / static_routes / static_rules lines: ignored here")
+                        .fix("remove it, or move the line to a static_* block")
+                        .lenient(),
+                );
+            }
+        }
     }
 
     /// RFC 9568 §8.4.2: a mixed router sends v2 and v3 at the configured

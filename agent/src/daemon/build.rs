@@ -211,14 +211,7 @@ impl Daemon {
                 Some(dev) => iface::ifindex(dev)?,
                 None => vip_index,
             };
-            vips.push(rtnl::Address {
-                ifindex: dev_index,
-                addr: v.addr,
-                prefix: v.prefix,
-                broadcast: v.brd,
-                label: v.label.clone(),
-                scope: v.scope.as_deref().and_then(rtnl::scope).unwrap_or(0),
-            });
+            vips.push(address(v, dev_index));
         }
         Ok(MemberParts {
             proto,
@@ -487,4 +480,17 @@ fn script_user(cfg: &Config) -> Option<crate::config::model::ScriptUser> {
         .script_user
         .clone()
         .or_else(crate::track::exec::default_user)
+}
+
+/// A virtual_ipaddress / static_ipaddress line as the address rtnetlink sets
+/// on interface `ifindex`.
+pub(super) fn address(v: &crate::config::model::Vip, ifindex: u32) -> rtnl::Address {
+    rtnl::Address {
+        ifindex,
+        addr: v.addr,
+        prefix: v.prefix,
+        broadcast: v.brd,
+        label: v.label.clone(),
+        scope: v.scope.as_deref().and_then(rtnl::scope).unwrap_or(0),
+    }
 }

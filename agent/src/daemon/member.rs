@@ -11,7 +11,7 @@ use std::{
 use tracing::{debug, error, info, warn};
 
 use crate::{
-    config::model::Instance,
+    config::model::{minus, same_entries, Instance},
     control::{InstanceStatus, Transition},
     net::{advert::AdvertTx, packet::PacketSocket, rtnl},
     proto::{self, Action, Router, State},
@@ -375,12 +375,9 @@ impl Member {
         // virtual_routes / virtual_rules changed on an Active: the
         // difference, in place.
         if active
-            && (self.instance.virtual_routes != instance.virtual_routes
-                || self.instance.virtual_rules != instance.virtual_rules)
+            && !(same_entries(&self.instance.virtual_routes, &instance.virtual_routes)
+                && same_entries(&self.instance.virtual_rules, &instance.virtual_rules))
         {
-            fn minus<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
-                a.iter().filter(|x| !b.contains(x)).cloned().collect()
-            }
             let (old_routes, old_rules) = (
                 std::mem::take(&mut self.instance.virtual_routes),
                 std::mem::take(&mut self.instance.virtual_rules),

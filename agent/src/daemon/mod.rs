@@ -7,6 +7,7 @@ pub mod member;
 pub mod monitor;
 pub mod reload;
 pub mod sd_notify;
+mod statics;
 mod status;
 
 use std::{
@@ -104,6 +105,8 @@ struct Daemon {
     tasks: crate::supervise::Tasks,
     /// Per interface: whether a killed agent's host falls silent, and why.
     fail_silent: BTreeMap<String, (bool, String)>,
+    /// static_ipaddress / static_routes / static_rules as set.
+    statics: statics::Statics,
     /// When the kernel-timer safety sweep runs next (its own schedule,
     /// whatever else wakes the loop).
     sweep_at: Instant,
@@ -163,6 +166,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         config: Config {
             instances: vec![],
             groups: vec![],
+            statics: Default::default(),
             scripts: Default::default(),
             track_files: Default::default(),
             files: vec![],
@@ -187,6 +191,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tasks,
         fail_silent: BTreeMap::new(),
         sweep_at: Instant::now() + KERNEL_TIMER_SWEEP,
+        statics: Default::default(),
     };
     let mut groups = d.build(&config)?;
     // Groups a crashed run left Active in the re-adopted dataplane, same config.
@@ -196,6 +201,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         .collect();
     provision_xdp(&mut groups);
     d.tracker = Some(Tracker::start(&config, d.track_tx.clone(), &d.tasks));
+    d.statics = statics::Statics::of(&config);
+    d.statics.apply();
     d.config = config;
     d.groups = groups;
     d.reconcile_xdp();
@@ -291,6 +298,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             Some(ev) = track_rx.recv() => {
                 if d.tracker.as_mut().is_some_and(|t| t.handle(ev)) {
                     d.health(Instant::now());
+                    // An interface that went down and up lost its routes
+                    // (and IPv6 addresses): keepalived reinstates statics.
+                    d.statics.apply();
                 }
             }
             _ = sigterm.recv() => break,
@@ -332,6 +342,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             m.remove_vips();
         }
     }
+    d.statics.remove();
     // notify_stop and friends: give the queues a bounded moment to finish.
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline

@@ -335,6 +335,7 @@ mod apply {
                 tracker.carry_over(old);
             }
             self.tracker = Some(tracker);
+            self.statics.reload(statics::Statics::of(&cfg));
             self.config = cfg;
             self.reindex();
             self.reconcile_xdp();
