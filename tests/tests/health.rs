@@ -500,3 +500,139 @@ fn notify_script_user_group_are_who_runs_it_not_arguments() {
         .collect();
     assert_eq!(got, want);
 }
+
+/// The messages in a Maildir's `new/`: (headers, body) each, oldest first.
+fn maildir_messages(dir: &Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(dir.join("new")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    files.sort_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok());
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .map(|m| {
+            let m = m.replace("\r\n", "\n");
+            let (h, b) = m.split_once("\n\n").unwrap_or((&m, ""));
+            (h.to_owned(), b.trim().to_owned())
+        })
+        .collect()
+}
+
+/// keepalived's smtp_alert: a mail per transition of an instance that asks
+/// for it, to every notification_email, keepalived's subject and body,
+/// through the smtp_server (a real SMTP server, Debian's aiosmtpd, on
+/// another host); an instance without smtp_alert sends none.
+#[test]
+fn smtp_alerts_are_keepalived_s_mails() {
+    require_root();
+    let lan = Lan::new("smtp", 3).unwrap();
+    let maildir = lan.logs.join("maildir");
+    let _smtpd = lan
+        .host(2)
+        .ns
+        .spawn(
+            "/usr/bin/python3",
+            &[
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                "10.77.0.3:2525",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                maildir.to_str().unwrap(),
+            ],
+            &lan.logs.join("smtpd.log"),
+        )
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || lan
+            .host(2)
+            .ns
+            .exec("ss", &["-ltn"])
+            .is_ok_and(|s| s.contains("10.77.0.3:2525"))),
+        "aiosmtpd did not start: {}",
+        std::fs::read_to_string(lan.logs.join("smtpd.log")).unwrap_or_default()
+    );
+    let global = "global_defs {\n  router_id LB1\n  notification_email {\n    ops@example.test\n    noc@example.test\n  }\n  \
+                  notification_email_from xvrrp@lb1.example.test\n  smtp_server 10.77.0.3 2525\n  smtp_connect_timeout 5\n}\n";
+    let mut r1 = lan
+        .xvrrp(
+            0,
+            "r1",
+            &(global.to_owned() + &instance("VI_1", 51, 150, "10.77.0.100/24", "  smtp_alert")),
+        )
+        .unwrap();
+    let r2 = lan
+        .xvrrp(
+            1,
+            "r2",
+            &(global.to_owned() + &instance("VI_1", 51, 100, "10.77.0.100/24", "")),
+        )
+        .unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    let subjects = || -> Vec<String> {
+        maildir_messages(&maildir)
+            .iter()
+            .filter_map(|(h, _)| {
+                h.lines()
+                    .find_map(|l| l.strip_prefix("Subject: "))
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let master = "[LB1] VRRP Instance VI_1 - Entering MASTER state";
+    assert!(
+        wait_until(Duration::from_secs(10), || subjects()
+            .iter()
+            .any(|s| s == master)),
+        "no MASTER mail: {:?}\n{}",
+        subjects(),
+        r1.proc.log_text()
+    );
+    let mails = maildir_messages(&maildir);
+    let (headers, body) = mails.iter().find(|(h, _)| h.contains(master)).unwrap();
+    assert_eq!(body, "=> VRRP Instance is now owning VRRP VIPs <=");
+    assert!(
+        headers.contains("From: xvrrp@lb1.example.test"),
+        "{headers}"
+    );
+    assert!(
+        headers.contains("ops@example.test") && headers.contains("noc@example.test"),
+        "both recipients in To: {headers}"
+    );
+    // A clean stop: r1 mails "Stopping"; r2 takes over without a mail
+    // (no smtp_alert of its own, none global).
+    r1.proc.signal(libc::SIGTERM);
+    assert_eq!(r1.proc.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(r2.wait_state("VI_1", "Active", SETTLE));
+    assert!(
+        wait_until(Duration::from_secs(10), || subjects()
+            .iter()
+            .any(|s| s == "[LB1] VRRP Instance VI_1 - Stopping")),
+        "no Stopping mail: {:?}\n{}",
+        subjects(),
+        r1.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let all = subjects();
+    assert!(
+        all.iter()
+            .all(|s| s.starts_with("[LB1] VRRP Instance VI_1 - ")),
+        "{all:?}"
+    );
+    assert_eq!(
+        all.iter().filter(|s| s.as_str() == master).count(),
+        1,
+        "r2's takeover sent no mail, r1 mailed MASTER once: {all:?}"
+    );
+    for w in all.windows(2) {
+        assert_ne!(w[0], w[1], "a state is mailed once: {all:?}");
+    }
+}

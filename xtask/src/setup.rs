@@ -19,6 +19,8 @@ const PACKAGES: &[&str] = &[
     "procps",
     // The package test reads the generated man page with `man -l`.
     "man-db",
+    // The SMTP server the smtp_alert test sends to.
+    "python3-aiosmtpd",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13";

@@ -19,14 +19,10 @@ pub enum Unsupported {
 pub const UNSUPPORTED: &[(&str, Unsupported)] = {
     use Unsupported::*;
     &[
-        ("notification_email", Ignored),
-        ("notification_email_from", Ignored),
-        ("smtp_server", Ignored),
-        ("smtp_connect_timeout", Ignored),
-        ("smtp_helo_name", Ignored),
-        ("smtp_alert", Ignored),
-        ("smtp_alert_vrrp", Ignored),
-        ("smtp_alert_checker", Ignored),
+        (
+            "smtp_alert_checker",
+            NotApplied("mail about real servers comes with virtual_server support"),
+        ),
         ("enable_traps", Ignored),
         ("enable_snmp_vrrp", Ignored),
         ("enable_snmp_checker", Ignored),
@@ -59,7 +55,6 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
         ("vrrp_netlink_cmd_rcv_bufs", Ignored),
         ("vrrp_netlink_monitor_rcv_bufs", Ignored),
         ("kernel_rx_buf_size", Ignored),
-        ("no_email_faults", Ignored),
         ("global_tracking", Ignored),
         ("vrrp_min_garp", Ignored),
         ("notify_priority_changes", Ignored),
@@ -200,7 +195,7 @@ mod tests {
     #[test]
     fn lvs_and_ignored_are_told_apart() {
         assert_eq!(unsupported("virtual_server"), Some(Unsupported::Lvs));
-        assert_eq!(unsupported("smtp_alert"), Some(Unsupported::Ignored));
+        assert_eq!(unsupported("enable_snmp_vrrp"), Some(Unsupported::Ignored));
         assert!(matches!(
             unsupported("track_bfd"),
             Some(Unsupported::NotApplied(_))

@@ -55,6 +55,53 @@ pub struct Global {
     /// `default_interface`: where a static address without `dev` goes
     /// (keepalived's default is eth0).
     pub default_interface: Option<String>,
+    pub smtp: Smtp,
+}
+
+/// keepalived's mail alerts: global_defs' notification_email,
+/// notification_email_from, smtp_server, smtp_helo_name,
+/// smtp_connect_timeout, smtp_alert, smtp_alert_vrrp, no_email_faults.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Smtp {
+    /// `smtp_server HOST [PORT]` (port 25 unless written).
+    pub server: Option<(String, u16)>,
+    pub to: Vec<String>,
+    /// None: `USER@HOST`, as keepalived.
+    pub from: Option<String>,
+    /// None: the host name.
+    pub helo_name: Option<String>,
+    pub connect_timeout: Duration,
+    /// Global `smtp_alert` / `smtp_alert_vrrp`: the default of instances
+    /// and groups that do not say (keepalived: alert_vrrp, else alert, else off).
+    pub alert: Option<bool>,
+    pub alert_vrrp: Option<bool>,
+    pub no_email_faults: bool,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            server: None,
+            to: Vec::new(),
+            from: None,
+            helo_name: None,
+            connect_timeout: Duration::from_secs(30),
+            alert: None,
+            alert_vrrp: None,
+            no_email_faults: false,
+        }
+    }
+}
+
+impl Smtp {
+    /// Whether an instance or group with this `smtp_alert` sends mail:
+    /// its own setting, else smtp_alert_vrrp, else smtp_alert, else no;
+    /// and only with a server and recipients.
+    pub fn alerts(&self, own: Option<bool>) -> bool {
+        self.server.is_some()
+            && !self.to.is_empty()
+            && own.or(self.alert_vrrp).or(self.alert).unwrap_or(false)
+    }
 }
 
 impl Global {
@@ -92,6 +139,7 @@ impl Default for Global {
             v3_checksum_as_v2: false,
             notify_fifo: None,
             default_interface: None,
+            smtp: Smtp::default(),
         }
     }
 }
@@ -276,6 +324,8 @@ pub struct Notify {
     /// `notify`: run after the specific one with 4 arguments appended.
     pub generic: Option<Command>,
     pub fifo: Option<Fifo>,
+    /// `smtp_alert [on|off]` of the instance or group (None: the global default).
+    pub smtp_alert: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -683,3 +683,40 @@ fn entries_compare_without_their_place_in_the_file() {
     assert!(model::same_entries(&ra, &rb));
     assert!(model::minus(&ra, &rb).is_empty());
 }
+
+/// keepalived's mail settings and who alerts: the instance's own
+/// smtp_alert, else smtp_alert_vrrp, else smtp_alert, else none.
+#[test]
+fn smtp_settings_read_as_keepalived_writes_them() {
+    let text = "global_defs {\n notification_email {\n ops@example.com\n not an address\n }\n notification_email_from \"LB <lb@example.com>\"\n\
+                smtp_server 192.0.2.25\n smtp_connect_timeout 7\n smtp_helo_name lb1.example.com\n no_email_faults\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 1\n smtp_alert\n virtual_ipaddress {\n 192.0.2.1/24\n }\n}\n\
+                vrrp_instance B {\n interface eth0\n virtual_router_id 2\n smtp_alert off\n virtual_ipaddress {\n 192.0.2.2/24\n }\n}\n\
+                vrrp_instance C {\n interface eth0\n virtual_router_id 3\n virtual_ipaddress {\n 192.0.2.3/24\n }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let m = &cfg.global.smtp;
+    assert_eq!(m.server, Some(("192.0.2.25".into(), 25)));
+    assert_eq!(m.to, ["ops@example.com"]);
+    assert!(
+        diags.to_string().contains("`not` is not a mail address"),
+        "{diags}"
+    );
+    assert_eq!(m.from.as_deref(), Some("LB <lb@example.com>"));
+    assert_eq!(m.connect_timeout, std::time::Duration::from_secs(7));
+    assert_eq!(m.helo_name.as_deref(), Some("lb1.example.com"));
+    assert!(m.no_email_faults);
+    let alerts: Vec<bool> = cfg
+        .instances
+        .iter()
+        .map(|i| m.alerts(i.notify.smtp_alert))
+        .collect();
+    assert_eq!(alerts, [true, false, false]);
+    let mut g = m.clone();
+    g.alert = Some(true);
+    assert!(g.alerts(None), "global smtp_alert");
+    g.alert_vrrp = Some(false);
+    assert!(!g.alerts(None), "smtp_alert_vrrp before smtp_alert");
+    g.server = None;
+    assert!(!g.alerts(Some(true)), "no server, no mail");
+}

@@ -59,6 +59,14 @@ const GLOBAL: &[&str] = &[
     "vrrp_notify_fifo",
     "vrrp_notify_fifo_script",
     "default_interface",
+    "notification_email",
+    "notification_email_from",
+    "smtp_server",
+    "smtp_helo_name",
+    "smtp_connect_timeout",
+    "smtp_alert",
+    "smtp_alert_vrrp",
+    "no_email_faults",
 ];
 
 const SCRIPT: &[&str] = &[
@@ -124,6 +132,7 @@ const INSTANCE: &[&str] = &[
     "virtual_routes",
     "virtual_rules",
     "promote_secondaries",
+    "smtp_alert",
 ];
 
 const GROUP: &[&str] = &[
@@ -137,6 +146,7 @@ const GROUP: &[&str] = &[
     "track_interface",
     "track_script",
     "track_file",
+    "smtp_alert",
 ];
 
 const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
@@ -914,13 +924,82 @@ impl<'a> Builder<'a> {
                         ),
                     }
                 }
+                "notification_email" => {
+                    for c in self.block(n) {
+                        if self.mail_address(&c.key) {
+                            g.smtp.to.push(c.key.text.clone());
+                        }
+                    }
+                }
+                "notification_email_from" => {
+                    if let Some(t) = self.value(n, "an address") {
+                        if self.mail_address(t) {
+                            g.smtp.from = Some(t.text.clone());
+                        }
+                    }
+                }
+                "smtp_server" => {
+                    if let Some(host) = self.value(n, "a host") {
+                        let host = host.text.clone();
+                        let port = match n.arg(1) {
+                            None => Some(25),
+                            Some(p) => {
+                                p.text.parse::<u16>().ok().filter(|p| *p > 0).or_else(|| {
+                                    self.error(
+                                        p,
+                                        format!("smtp_server port `{}` is not a port", p.text),
+                                        "write `smtp_server 192.0.2.25 25`",
+                                    );
+                                    None
+                                })
+                            }
+                        };
+                        if let Some(port) = port {
+                            g.smtp.server = Some((host, port));
+                        }
+                    }
+                }
+                "smtp_helo_name" => {
+                    g.smtp.helo_name = self.value(n, "a name").map(|t| t.text.clone())
+                }
+                "smtp_connect_timeout" => {
+                    if let Some(d) = self.seconds(n, 3600.0).filter(|d| !d.is_zero()) {
+                        g.smtp.connect_timeout = d;
+                    }
+                }
+                "smtp_alert" => g.smtp.alert = Some(flag(n)),
+                "smtp_alert_vrrp" => g.smtp.alert_vrrp = Some(flag(n)),
+                "no_email_faults" => g.smtp.no_email_faults = true,
                 "default_interface" => {
                     g.default_interface = self.value(n, "an interface").map(|t| t.text.clone())
                 }
                 _ => self.unknown(&n.key, "global_defs", GLOBAL),
             }
-            if !matches!(k, "notification_email") {
+            if k != "notification_email" {
                 self.no_block(n);
+            }
+        }
+    }
+
+    /// A mail address keepalived would send to; one that is not is left
+    /// out with a warning (keepalived would send it to the server as written).
+    fn mail_address(&mut self, t: &Token) -> bool {
+        match t.text.parse::<lettre::message::Mailbox>() {
+            Ok(_) => true,
+            Err(e) => {
+                self.diags.push(
+                    Diagnostic::warning(
+                        &t.pos,
+                        &t.text,
+                        format!(
+                            "`{}` is not a mail address ({e}): no mail goes to it",
+                            t.text
+                        ),
+                    )
+                    .fix("write `name@example.com` or `Name <name@example.com>`")
+                    .lenient(),
+                );
+                false
             }
         }
     }
@@ -1173,6 +1252,10 @@ impl<'a> Builder<'a> {
             "notify_deleted" => &mut notify.deleted,
             "notify_master_rx_lower_pri" => &mut notify.master_rx_lower_pri,
             "notify" => &mut notify.generic,
+            "smtp_alert" => {
+                notify.smtp_alert = Some(flag(c));
+                return true;
+            }
             "notify_fifo" => {
                 if let Some(t) = self.value(c, "a path") {
                     notify.fifo = Some(Fifo {

@@ -152,14 +152,29 @@ impl Daemon {
     ) -> Notifier {
         let fifos =
             crate::notify::fifos(&g.notify, cfg.global.notify_fifo.as_ref(), &mut self.fifos);
-        Notifier::spawn("GROUP", &g.name, &g.notify, script_user(cfg), fifos)
+        let mail = self
+            .mailer
+            .clone()
+            .filter(|_| cfg.global.smtp.alerts(g.notify.smtp_alert));
+        Notifier::spawn("GROUP", &g.name, &g.notify, script_user(cfg), fifos, mail)
     }
 
     /// An instance's notify scripts and fifos.
     pub(super) fn notifier(&mut self, cfg: &Config, i: &Instance) -> Notifier {
         let fifos =
             crate::notify::fifos(&i.notify, cfg.global.notify_fifo.as_ref(), &mut self.fifos);
-        Notifier::spawn("INSTANCE", &i.name, &i.notify, script_user(cfg), fifos)
+        let mail = self
+            .mailer
+            .clone()
+            .filter(|_| cfg.global.smtp.alerts(i.notify.smtp_alert));
+        Notifier::spawn(
+            "INSTANCE",
+            &i.name,
+            &i.notify,
+            script_user(cfg),
+            fifos,
+            mail,
+        )
     }
 
     /// What an instance's config decides once its interfaces exist: the

@@ -105,6 +105,8 @@ struct Daemon {
     tasks: crate::supervise::Tasks,
     /// Per interface: whether a killed agent's host falls silent, and why.
     fail_silent: BTreeMap<String, (bool, String)>,
+    /// smtp_alert's mail sender (None without smtp_server and recipients).
+    mailer: Option<crate::notify::mail::Mailer>,
     /// static_ipaddress / static_routes / static_rules as set.
     statics: statics::Statics,
     /// When the kernel-timer safety sweep runs next (its own schedule,
@@ -143,6 +145,22 @@ fn load(opts: &Options) -> anyhow::Result<Config> {
                 diags.errors().count(),
                 opts.config.display()
             )
+        }
+    }
+}
+
+/// The config's mail sender; a bad address is said once and mail is off.
+fn mailer(cfg: &Config) -> Option<crate::notify::mail::Mailer> {
+    let host = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    // keepalived's router_id defaults to the host name.
+    let router_id = cfg.global.router_id.clone().unwrap_or_else(|| host.clone());
+    match crate::notify::mail::Mailer::start(&cfg.global.smtp, &router_id, &host) {
+        Ok(m) => m,
+        Err(e) => {
+            error!("smtp alerts off: {e:#}");
+            None
         }
     }
 }
@@ -192,7 +210,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         fail_silent: BTreeMap::new(),
         sweep_at: Instant::now() + KERNEL_TIMER_SWEEP,
         statics: Default::default(),
+        mailer: None,
     };
+    d.mailer = mailer(&config);
     let mut groups = d.build(&config)?;
     // Groups a crashed run left Active in the re-adopted dataplane, same config.
     let mut resume: Vec<bool> = groups

@@ -216,6 +216,12 @@ mod apply {
                 Ok(c) => c,
                 Err(e) => return refuse(e),
             };
+            // New mail settings: a new sender, and every notifier takes it.
+            let mail_changed = cfg.global.smtp != self.config.global.smtp
+                || cfg.global.router_id != self.config.global.router_id;
+            if mail_changed {
+                self.mailer = mailer(&cfg);
+            }
             let layout = reload::layout(&cfg);
             let old_shapes: Vec<reload::Shape> = self
                 .groups
@@ -255,8 +261,9 @@ mod apply {
                             match got.with_context(|| format!("vrrp_instance {}", i.name)) {
                                 Ok(mut p) => {
                                     let before = &self.groups[old].members[j].instance;
-                                    if reload::without_positions(before).notify
-                                        != reload::without_positions(i).notify
+                                    if mail_changed
+                                        || reload::without_positions(before).notify
+                                            != reload::without_positions(i).notify
                                     {
                                         p.notifier = Some(self.notifier(&cfg, i));
                                     }
@@ -307,7 +314,7 @@ mod apply {
                 let (name, members) = &layout[n];
                 if let Some(gcfg) = name.and_then(|gn| cfg.groups.iter().find(|g| g.name == gn)) {
                     let old_cfg = self.config.groups.iter().find(|g| g.name == gcfg.name);
-                    if old_cfg.map(|o| &o.notify) != Some(&gcfg.notify) {
+                    if mail_changed || old_cfg.map(|o| &o.notify) != Some(&gcfg.notify) {
                         self.groups[n].notifier = Some(self.group_notifier(&cfg, gcfg));
                     }
                 }

@@ -5,6 +5,8 @@
 //! runs them unordered; here each instance (and group) has a queue, so they
 //! run in order, in the background, each with a timeout.
 
+pub mod mail;
+
 use std::{
     io::Write as _,
     os::unix::fs::OpenOptionsExt as _,
@@ -96,6 +98,9 @@ pub struct Notifier {
     queue: mpsc::UnboundedSender<Job>,
     /// Jobs queued or running: shutdown waits (bounded) for them.
     pending: Arc<AtomicUsize>,
+    /// smtp_alert: the mailer, and the state last mailed (keepalived mails
+    /// a state once, not again for the same state).
+    mail: Option<(mail::Mailer, Arc<Mutex<Option<State>>>)>,
 }
 
 impl Notifier {
@@ -106,6 +111,7 @@ impl Notifier {
         notify: &Notify,
         user: Option<ScriptUser>,
         fifos: Vec<Arc<FifoWriter>>,
+        mail: Option<mail::Mailer>,
     ) -> Notifier {
         let (queue, mut rx) = mpsc::unbounded_channel::<Job>();
         let label = format!("{kind} {name}");
@@ -141,6 +147,7 @@ impl Notifier {
             notify: notify.clone(),
             queue,
             pending,
+            mail: mail.map(|m| (m, Arc::new(Mutex::new(None)))),
         }
     }
 
@@ -179,6 +186,13 @@ impl Notifier {
             scripts,
             line: fifo_line(self.kind, &self.name, state, priority),
         });
+        if let Some((mailer, last)) = &self.mail {
+            let mut last = last.lock().expect("mail state lock");
+            if *last != Some(state) {
+                *last = Some(state);
+                mailer.state(self.kind, &self.name, state);
+            }
+        }
     }
 
     /// keepalived's notify_master_rx_lower_pri: we are Active and heard a
@@ -198,9 +212,10 @@ impl Notifier {
         let _ = self.queue.send(Job { scripts, line });
     }
 
-    /// Jobs not finished yet.
+    /// Jobs (and mails) not finished yet.
     pub fn pending(&self) -> usize {
         self.pending.load(Ordering::SeqCst)
+            + self.mail.as_ref().map_or(0, |(m, _)| m.pending() as usize)
     }
 }
 
