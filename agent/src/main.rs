@@ -19,9 +19,12 @@ struct Cli {
 /// Which keepalived.conf, read how (shared by `run` and `check`).
 #[derive(clap::Args, Debug)]
 struct ConfigArgs {
+    /// The config file (`-f`/`--use-file` as keepalived spells it also work).
     #[arg(
         short = 'c',
         long = "config",
+        short_alias = 'f',
+        alias = "use-file",
         default_value = "/etc/keepalived/keepalived.conf"
     )]
     config: PathBuf,
@@ -106,6 +109,18 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Run {
+        config: ConfigArgs { config, config_id },
+        interface: None,
+        ..
+    } = &cli.command
+    {
+        // keepalived's net_namespace: entered before any thread starts.
+        if let Err(e) = enter_net_namespace(config, config_id.clone()) {
+            eprintln!("xvrrp: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let result = match cli.command {
         Command::Run {
             config: ConfigArgs { config, config_id },
@@ -171,6 +186,22 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The config's `net_namespace`, entered. A config that does not load is
+/// left for `run` to report.
+fn enter_net_namespace(path: &std::path::Path, config_id: Option<String>) -> anyhow::Result<()> {
+    let opts = xvrrp::config::LoadOptions {
+        config_id,
+        strict: false,
+    };
+    if let (Some(cfg), _) = xvrrp::config::load(path, &opts) {
+        if let Some(name) = &cfg.global.net_namespace {
+            xvrrp::net::netns::enter(name)?;
+            tracing::info!("net_namespace {name}: running in /run/netns/{name}");
+        }
+    }
+    Ok(())
 }
 
 /// `xvrrp check`: exit 0 when the config loads (warnings allowed), 1 with

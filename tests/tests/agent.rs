@@ -889,6 +889,46 @@ fn static_entries_are_set_whatever_the_state() {
     );
 }
 
+/// keepalived's `net_namespace NAME`: an agent started in another
+/// namespace runs in the named one (its interfaces, its VIPs), as
+/// `ip netns exec NAME` would run it.
+#[test]
+fn net_namespace_runs_the_agent_in_the_named_namespace() {
+    require_root();
+    let lan = Lan::new("netns", 3).unwrap();
+    let target = lan.host(0).ns.name.clone();
+    // Started in host 1's namespace, told to run in host 0's.
+    let r = lan
+        .xvrrp(
+            1,
+            "r",
+            &(format!("net_namespace {target}\n") + &conf(150, "")),
+        )
+        .unwrap();
+    assert!(
+        r.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    assert!(r
+        .proc
+        .log_text()
+        .contains(&format!("net_namespace {target}")));
+    let has_vip = |h: usize| {
+        lan.host(h)
+            .ns
+            .ip(&["addr", "show", "dev", "eth0"])
+            .unwrap()
+            .contains("10.77.0.100/24")
+    };
+    assert!(wait_until(Duration::from_secs(2), || has_vip(0)));
+    assert!(
+        !has_vip(1),
+        "the VIP went to the namespace it was started in"
+    );
+    only_answer_from(&lan, lan.host(0).mac);
+}
+
 /// keepalived's promote_secondaries: set on the instance's interface, so
 /// removing a VIP that is an address's primary keeps the other addresses.
 #[test]

@@ -89,12 +89,6 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
             NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables"),
         ),
         (
-            "net_namespace",
-            NotApplied(
-                "xvrrp runs in the namespace it is started in: `ip netns exec NAME xvrrp run`",
-            ),
-        ),
-        (
             "track_process",
             NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
         ),

@@ -56,6 +56,8 @@ pub struct Global {
     /// (keepalived's default is eth0).
     pub default_interface: Option<String>,
     pub smtp: Smtp,
+    /// `net_namespace NAME` (top level): run in /run/netns/NAME.
+    pub net_namespace: Option<String>,
 }
 
 /// keepalived's mail alerts: global_defs' notification_email,
@@ -140,6 +142,7 @@ impl Default for Global {
             notify_fifo: None,
             default_interface: None,
             smtp: Smtp::default(),
+            net_namespace: None,
         }
     }
 }

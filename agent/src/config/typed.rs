@@ -29,6 +29,7 @@ const TOP: &[&str] = &[
     "static_routes",
     "static_rules",
     "static_track_group",
+    "net_namespace",
 ];
 
 const GLOBAL: &[&str] = &[
@@ -734,6 +735,10 @@ impl<'a> Builder<'a> {
                         }
                     }
                 }
+                "net_namespace" => {
+                    cfg.global.net_namespace =
+                        self.value(n, "a namespace name").map(|t| t.text.clone())
+                }
                 "static_track_group" => {
                     if let Some((name, members)) = self.static_track_group(n) {
                         track_groups.insert(name, members);
@@ -1059,11 +1064,17 @@ impl<'a> Builder<'a> {
             s.timeout = s.interval;
         }
         if s.script.is_none() {
-            self.error(
-                &n.key,
-                format!("vrrp_script {} has no `script`", s.name),
-                "add `script \"/path/to/check\"` inside the block",
+            // keepalived: "No script set for vrrp_script NAME - removing".
+            self.diags.push(
+                Diagnostic::warning(
+                    &n.key.pos,
+                    &s.name,
+                    format!("vrrp_script {} has no `script`: removed, as keepalived removes it (what tracks it is not affected)", s.name),
+                )
+                .fix("add `script \"/path/to/check\"` inside the block (with `@ID` lines, run with `-i ID`)")
+                .lenient(),
             );
+            return None;
         }
         Some(s)
     }

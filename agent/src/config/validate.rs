@@ -235,16 +235,18 @@ fn tracks(cfg: &Config, scripts: &[Track], files: &[Track], diags: &mut Diagnost
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("define `vrrp_script {} {{ script \"...\" }}`", t.name),
             };
+            // keepalived logs "not found, ignoring..." and runs without it.
             diags.push(
-                Diagnostic::error(
+                Diagnostic::warning(
                     &pos,
                     &t.name,
                     format!(
-                        "track_script names `{}`, which is not a defined vrrp_script",
+                        "track_script names `{}`, which is not a defined vrrp_script: not tracked, as keepalived ignores it",
                         t.name
                     ),
                 )
-                .fix(fix),
+                .fix(fix)
+                .lenient(),
             );
         }
     }
@@ -256,16 +258,18 @@ fn tracks(cfg: &Config, scripts: &[Track], files: &[Track], diags: &mut Diagnost
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("define `vrrp_track_file {} {{ file /path }}`", t.name),
             };
+            // keepalived logs "not found, ignoring..." and runs without it.
             diags.push(
-                Diagnostic::error(
+                Diagnostic::warning(
                     &pos,
                     &t.name,
                     format!(
-                        "track_file names `{}`, which is not a defined vrrp_track_file",
+                        "track_file names `{}`, which is not a defined vrrp_track_file: not tracked, as keepalived ignores it",
                         t.name
                     ),
                 )
-                .fix(fix),
+                .fix(fix)
+                .lenient(),
             );
         }
     }

@@ -216,6 +216,9 @@ mod apply {
                 Ok(c) => c,
                 Err(e) => return refuse(e),
             };
+            if cfg.global.net_namespace != self.config.global.net_namespace {
+                warn!("reload: net_namespace changed; the agent stays where it is until it is restarted");
+            }
             // New mail settings: a new sender, and every notifier takes it.
             let mail_changed = cfg.global.smtp != self.config.global.smtp
                 || cfg.global.router_id != self.config.global.router_id;

@@ -2,6 +2,7 @@
 
 pub mod advert;
 pub mod iface;
+pub mod netns;
 pub mod packet;
 pub mod probe;
 pub mod rtnl;
