@@ -10,7 +10,10 @@ use std::{
     sync::Arc,
 };
 
-use super::diag::{Diagnostic, Diagnostics, Pos};
+use super::{
+    diag::{Diagnostic, Diagnostics, Pos},
+    expand,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Token {
@@ -32,7 +35,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 
 pub struct Reader<'a> {
     pub diags: &'a mut Diagnostics,
-    defs: HashMap<String, String>,
+    defs: HashMap<String, Def>,
     config_id: Option<String>,
     /// Every file read, in order.
     pub files: Vec<PathBuf>,
@@ -92,34 +95,162 @@ impl<'a> Reader<'a> {
     /// Tokenizes `text` as if read from `path`.
     pub fn read_text(&mut self, path: &Path, text: &str, out: &mut Vec<Tok>) {
         let file = Arc::new(path.to_path_buf());
-        for (n, raw) in text.lines().enumerate() {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut n = 0;
+        while n < lines.len() {
             let line_no = n as u32 + 1;
-            let Some((offset, line)) = self.conditional(raw) else {
-                continue;
-            };
-            let trimmed = line.trim_start();
-            if let Some(def) = trimmed.strip_prefix('$') {
-                if let Some((name, value)) = def.split_once('=') {
-                    if !name.is_empty()
-                        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    {
-                        let value = self.substitute(value.trim());
-                        self.defs.insert(name.to_owned(), value);
+            let raw = lines[n];
+            n += 1;
+            // `$NAME= \` starts a multiline definition: the lines that
+            // follow, while they end in `\`, and the first that does not.
+            if let Some((_, line)) = self.conditional(raw) {
+                if let Some((name, value)) = definition(line) {
+                    if let Some(first) = value.trim_end().strip_suffix('\\') {
+                        let mut body = vec![first.to_owned()];
+                        while n < lines.len() {
+                            let l = lines[n];
+                            n += 1;
+                            match l.trim_end().strip_suffix('\\') {
+                                Some(more) => body.push(more.to_owned()),
+                                None => {
+                                    body.push(l.to_owned());
+                                    break;
+                                }
+                            }
+                        }
+                        body.retain(|l| !l.trim().is_empty());
+                        self.defs.insert(
+                            name.to_owned(),
+                            Def {
+                                text: body.join("\n"),
+                                multiline: true,
+                            },
+                        );
                         continue;
                     }
                 }
             }
-            let mut words = Vec::new();
-            self.tokenize(&file, line_no, offset, line, &mut words);
-            if let Some(Tok::Word(first)) = words.first() {
-                if first.text == "include" && !first.quoted {
-                    self.include(path, &words, out);
-                    continue;
-                }
-            }
-            out.extend(words);
-            out.push(Tok::Eol);
+            self.line(&file, line_no, raw, out, 0);
         }
+    }
+
+    /// One line: its `@ID` condition, a definition, a generator (~SEQ,
+    /// ~LST), then definitions substituted (at use, as keepalived: a
+    /// definition's own `$X` takes X's value at the time of use), then
+    /// tokens or an include. What substitution makes is read as lines again
+    /// (a multiline definition's lines, a `$IF_MAIN` that becomes `@main`).
+    fn line(
+        &mut self,
+        file: &Arc<PathBuf>,
+        line_no: u32,
+        raw: &str,
+        out: &mut Vec<Tok>,
+        depth: usize,
+    ) {
+        let here = Pos {
+            file: file.clone(),
+            line: line_no,
+            col: 1,
+        };
+        if depth > MAX_EXPANSION_DEPTH {
+            self.diags.push(
+                Diagnostic::error(
+                    &here,
+                    raw.trim(),
+                    "definitions expand too deep (a definition that uses itself?)",
+                )
+                .fix("make sure no definition refers to itself, directly or through others"),
+            );
+            return;
+        }
+        let Some((offset, line)) = self.conditional(raw) else {
+            return;
+        };
+        if let Some((name, value)) = definition(line) {
+            self.defs.insert(
+                name.to_owned(),
+                Def {
+                    text: value.trim().to_owned(),
+                    multiline: false,
+                },
+            );
+            return;
+        }
+        if let Some(generated) = expand::generator(line) {
+            match generated {
+                Ok(g) => {
+                    for run in g.runs {
+                        let saved: Vec<(String, Option<Def>)> = run
+                            .iter()
+                            .map(|(k, v)| {
+                                let old = self.defs.insert(
+                                    k.clone(),
+                                    Def {
+                                        text: v.clone(),
+                                        multiline: false,
+                                    },
+                                );
+                                (k.clone(), old)
+                            })
+                            .collect();
+                        self.line(file, line_no, g.rest, out, depth + 1);
+                        for (k, old) in saved {
+                            match old {
+                                Some(d) => self.defs.insert(k, d),
+                                None => self.defs.remove(&k),
+                            };
+                        }
+                    }
+                }
+                Err(e) => self.diags.push(
+                    Diagnostic::error(&here, line.trim(), e)
+                        .fix("write ~SEQ(var, start, step, end) or ~LST(var, v1, v2, ...) as keepalived.conf(5) shows"),
+                ),
+            }
+            return;
+        }
+        let line = strip_comment(line);
+        let substituted = self.substitute(file, line);
+        if substituted != line {
+            // Read what substitution made as lines of their own.
+            for l in substituted.split('\n') {
+                self.line(file, line_no, l, out, depth + 1);
+            }
+            return;
+        }
+        // An include's pattern is the rest of the line as written (its
+        // braces are a glob's, not a block's).
+        let lead = line.len() - line.trim_start().len();
+        let body = line.trim();
+        let kw_end = body.find(char::is_whitespace).unwrap_or(body.len());
+        if let Some(checks) = include_checks(&body[..kw_end]) {
+            let rest = &body[kw_end..];
+            let skip = rest.len() - rest.trim_start().len();
+            let at = |byte: usize| Pos {
+                file: file.clone(),
+                line: line_no,
+                col: (offset + line[..byte].chars().count()) as u32 + 1,
+            };
+            let pattern = Token {
+                text: rest.trim().trim_matches('"').to_owned(),
+                pos: at(lead + kw_end + skip),
+                quoted: false,
+            };
+            let keyword = Token {
+                text: body[..kw_end].to_owned(),
+                pos: at(lead),
+                quoted: false,
+            };
+            self.include(file, &keyword, &pattern, checks, out);
+            return;
+        }
+        let mut words = Vec::new();
+        self.tokenize(file, line_no, offset, line, &mut words);
+        if words.is_empty() {
+            return;
+        }
+        out.extend(words);
+        out.push(Tok::Eol);
     }
 
     /// keepalived's `@ID` / `@^ID` line prefixes: (column offset, the rest)
@@ -188,7 +319,7 @@ impl<'a> Reader<'a> {
                         return;
                     }
                     let inner: String = chars[start..j].iter().map(|(_, c)| c).collect();
-                    let text = self.substitute(&inner);
+                    let text = unplaceholder(&inner);
                     out.push(Tok::Word(Token {
                         text,
                         pos: p,
@@ -213,7 +344,7 @@ impl<'a> Reader<'a> {
                     let j = j.min(chars.len());
                     let word: String = chars[i..j].iter().map(|(_, c)| c).collect();
                     let p = pos(at);
-                    let text = self.substitute(&word);
+                    let text = unplaceholder(&word);
                     out.push(Tok::Word(Token {
                         text,
                         pos: p,
@@ -225,36 +356,48 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Replaces `$NAME` and `${NAME}` by their definitions.
-    fn substitute(&self, word: &str) -> String {
-        if !word.contains('$') {
-            return word.to_owned();
+    /// Replaces `$NAME` (followed by a blank, `,`, `)` or the end) and
+    /// `${NAME}` by their definitions, and keepalived's predefined ones
+    /// (`${_PWD}`, `${_INSTANCE}`, `${_ENV VAR}`, `${_RANDOM [MIN [MAX]]}`,
+    /// `${_HASH}`, `${_BANG}`). Undefined names stay as written: `$HOME`,
+    /// `$1` or awk's `$2` in a script line. A multiline definition is used
+    /// only as the last thing on a line, as keepalived.
+    fn substitute(&self, file: &Arc<PathBuf>, line: &str) -> String {
+        if !line.contains('$') {
+            return line.to_owned();
         }
         let mut out = String::new();
-        let mut rest = word;
+        let mut rest = line;
         while let Some(at) = rest.find('$') {
             out.push_str(&rest[..at]);
             let after = &rest[at + 1..];
-            let (name, used) = if let Some(braced) = after.strip_prefix('{') {
-                match braced.find('}') {
-                    Some(end) => (&braced[..end], end + 2),
-                    None => (braced, braced.len() + 1),
+            let (name, used, braced) = if let Some(b) = after.strip_prefix('{') {
+                match b.find('}') {
+                    Some(end) => (&b[..end], end + 2, true),
+                    None => ("", 0, true),
                 }
             } else {
                 let end = after
                     .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                     .unwrap_or(after.len());
-                (&after[..end], end)
+                let next = after[end..].chars().next();
+                if next.is_some_and(|c| !matches!(c, ' ' | '\t' | ',' | ')')) {
+                    ("", 0, false)
+                } else {
+                    (&after[..end], end, false)
+                }
             };
-            if name.is_empty() {
-                out.push('$');
-                rest = after;
-                continue;
-            }
-            match self.defs.get(name) {
-                Some(v) => out.push_str(v),
-                // keepalived replaces only defined names: `$HOME`, `$1` or
-                // awk's `$2` in a script line stay as written.
+            let at_end = after[used..].trim().is_empty();
+            let value = if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+                None
+            } else if braced {
+                self.predefined(file, name)
+                    .or_else(|| self.defined(name, at_end))
+            } else {
+                self.defined(name, at_end)
+            };
+            match value {
+                Some(v) => out.push_str(&v),
                 None => {
                     out.push('$');
                     out.push_str(&after[..used]);
@@ -266,54 +409,224 @@ impl<'a> Reader<'a> {
         out
     }
 
-    fn include(&mut self, including: &Path, words: &[Tok], out: &mut Vec<Tok>) {
-        let Some(Tok::Word(pattern)) = words.get(1) else {
-            if let Some(Tok::Word(w)) = words.first() {
-                self.diags.push(
-                    Diagnostic::error(&w.pos, "include", "`include` needs a file name or glob")
-                        .fix("write `include /etc/keepalived/conf.d/*.conf`"),
-                );
+    fn defined(&self, name: &str, at_end: bool) -> Option<String> {
+        self.defs
+            .get(name)
+            .filter(|d| at_end || !d.multiline)
+            .map(|d| d.text.clone())
+    }
+
+    /// keepalived's predefined definitions (keepalived.conf(5)).
+    fn predefined(&self, file: &Arc<PathBuf>, inside: &str) -> Option<String> {
+        let mut words = inside.split_whitespace();
+        let name = words.next()?;
+        let args: Vec<&str> = words.collect();
+        match (name, args.as_slice()) {
+            ("_PWD", []) => Some(
+                file.parent()
+                    .map(|d| {
+                        std::path::absolute(d)
+                            .unwrap_or_else(|_| d.to_path_buf())
+                            .display()
+                            .to_string()
+                    })
+                    .unwrap_or_default(),
+            ),
+            ("_INSTANCE", []) => Some(self.config_id.clone().unwrap_or_default()),
+            ("_HASH", []) => Some(HASH.to_string()),
+            ("_BANG", []) => Some(BANG.to_string()),
+            ("_ENV", [var]) => Some(std::env::var(var).unwrap_or_default()),
+            ("_RANDOM", args) if args.len() <= 2 => {
+                let min: u64 = args.first().and_then(|a| a.parse().ok()).unwrap_or(0);
+                let max: u64 = args
+                    .get(1)
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or(32767)
+                    .max(min);
+                use std::hash::{BuildHasher as _, Hasher as _};
+                let random = std::collections::hash_map::RandomState::new()
+                    .build_hasher()
+                    .finish();
+                Some((min + random % (max - min + 1)).to_string())
             }
+            _ => None,
+        }
+    }
+
+    /// `include` and its checked variants (keepalived.conf(5)): the pattern
+    /// relative to the including file's directory, braces expanded, then
+    /// globbed. Plain `include` complains about nothing it cannot find (a
+    /// warning here); `includer`/`includem`/`includew`/`includeb`/`includea`
+    /// make what their checks find an error.
+    fn include(
+        &mut self,
+        including: &Arc<PathBuf>,
+        keyword: &Token,
+        pattern: &Token,
+        checks: IncludeChecks,
+        out: &mut Vec<Tok>,
+    ) {
+        let keyword = keyword.text.as_str();
+        if pattern.text.is_empty() {
+            self.diags.push(
+                Diagnostic::error(
+                    &pattern.pos,
+                    keyword,
+                    format!("`{keyword}` needs a file name or glob"),
+                )
+                .fix("write `include /etc/keepalived/conf.d/*.conf`"),
+            );
             return;
-        };
+        }
         let base = including.parent().unwrap_or(Path::new("."));
         let full = if Path::new(&pattern.text).is_absolute() {
             PathBuf::from(&pattern.text)
         } else {
             base.join(&pattern.text)
         };
-        let matches: Vec<PathBuf> = match glob::glob(&full.to_string_lossy()) {
-            Ok(paths) => paths.filter_map(Result::ok).collect(),
-            Err(e) => {
-                self.diags.push(Diagnostic::error(
-                    &pattern.pos,
-                    &pattern.text,
-                    format!("bad glob: {e}"),
-                ));
-                return;
-            }
+        let complain = |diags: &mut Diagnostics, checked: bool, msg: String| {
+            let d = Diagnostic::error(&pattern.pos, &pattern.text, msg)
+                .fix("fix the path (relative paths start from the including file's directory)");
+            diags.push(if checked { d } else { d.as_warning().lenient() });
         };
+        let mut matches: Vec<PathBuf> = Vec::new();
+        for alternative in expand::braces(&full.to_string_lossy()) {
+            let found: Vec<PathBuf> = match glob::glob(&alternative) {
+                Ok(paths) => paths.filter_map(Result::ok).collect(),
+                Err(e) => {
+                    self.diags.push(Diagnostic::error(
+                        &pattern.pos,
+                        &pattern.text,
+                        format!("bad glob `{alternative}`: {e}"),
+                    ));
+                    return;
+                }
+            };
+            let wildcard = alternative.contains(['*', '?', '[']);
+            if found.is_empty() && pattern.text.contains('{') {
+                complain(
+                    self.diags,
+                    checks.brace || (wildcard && checks.wildcard),
+                    format!(
+                        "`{keyword} {}`: the alternative {alternative} matches no file",
+                        pattern.text
+                    ),
+                );
+            } else if found.is_empty() && wildcard && checks.wildcard {
+                complain(
+                    self.diags,
+                    true,
+                    format!(
+                        "`{keyword} {}`: {alternative} matches no file",
+                        pattern.text
+                    ),
+                );
+            }
+            matches.extend(found);
+        }
         if matches.is_empty() {
-            let has_glob = pattern.text.contains(['*', '?', '[']);
-            let d = Diagnostic::error(
-                &pattern.pos,
-                &pattern.text,
+            complain(
+                self.diags,
+                checks.matched,
                 format!(
-                    "`include {}` matches no file ({})",
+                    "`{keyword} {}` matches no file ({})",
                     pattern.text,
                     full.display()
                 ),
-            )
-            .fix("fix the path (relative paths start from the including file's directory)");
-            // keepalived skips an empty glob silently; a plain missing file is an error.
-            self.diags.push(if has_glob { d.as_warning() } else { d });
+            );
         }
-        let mut matches = matches;
         matches.sort();
+        matches.dedup();
         for m in matches {
-            self.read_file(&m, out);
+            if checks.readable {
+                self.read_file(&m, out);
+            } else {
+                // keepalived's plain include skips what it cannot open.
+                let before = self.diags.0.len();
+                self.read_file(&m, out);
+                for d in &mut self.diags.0[before..] {
+                    if d.message.starts_with("cannot read") {
+                        d.severity = super::diag::Severity::Warning;
+                        d.lenient = true;
+                    }
+                }
+            }
         }
     }
+}
+
+/// What an include keyword checks (keepalived's include_check options).
+#[derive(Debug, Clone, Copy, Default)]
+struct IncludeChecks {
+    /// Every file found is readable.
+    readable: bool,
+    /// The pattern matches some file.
+    matched: bool,
+    /// Every wildcard alternative matches some file.
+    wildcard: bool,
+    /// Every brace alternative matches some file.
+    brace: bool,
+}
+
+/// `include` and keepalived's variants, with their checks.
+fn include_checks(keyword: &str) -> Option<IncludeChecks> {
+    let c = |matched, wildcard, brace| IncludeChecks {
+        readable: true,
+        matched,
+        wildcard,
+        brace,
+    };
+    match keyword {
+        "include" => Some(IncludeChecks::default()),
+        "includer" => Some(c(false, false, false)),
+        "includem" => Some(c(true, false, false)),
+        "includew" => Some(c(false, true, false)),
+        "includeb" => Some(c(false, false, true)),
+        "includea" => Some(c(true, true, true)),
+        _ => None,
+    }
+}
+
+/// A definition's value and whether it spans lines.
+#[derive(Debug, Clone)]
+struct Def {
+    text: String,
+    multiline: bool,
+}
+
+/// How deep substitutions and generators may nest.
+const MAX_EXPANSION_DEPTH: usize = 32;
+
+/// `${_HASH}` and `${_BANG}` become these until the line is split into
+/// words, so they are not read as comments.
+const HASH: char = '\u{E000}';
+const BANG: char = '\u{E001}';
+
+fn unplaceholder(word: &str) -> String {
+    word.replace(HASH, "#").replace(BANG, "!")
+}
+
+/// `$NAME=value` (only blanks before the `$`, none before the `=`).
+fn definition(line: &str) -> Option<(&str, &str)> {
+    let def = line.trim_start().strip_prefix('$')?;
+    let (name, value) = def.split_once('=')?;
+    (!name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    .then_some((name, value))
+}
+
+/// The line up to its comment (`#` or `!` outside quotes).
+fn strip_comment(line: &str) -> &str {
+    let mut quoted = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            '#' | '!' if !quoted => return &line[..i],
+            _ => {}
+        }
+    }
+    line
 }
 
 /// The seed's Q3: a config file must be a regular, non-executable file not

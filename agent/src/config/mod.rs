@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod diag;
+mod expand;
 mod fixups;
 pub mod keywords;
 pub mod lexer;

@@ -720,3 +720,132 @@ fn smtp_settings_read_as_keepalived_writes_them() {
     g.server = None;
     assert!(!g.alerts(Some(true)), "no server, no mail");
 }
+
+/// keepalived's parameter features (keepalived.conf(5)): substitution at
+/// use, multiline definitions, ~SEQ and ~LST, predefined definitions, a
+/// definition that is a condition.
+#[test]
+fn definitions_sequences_and_lists_as_keepalived_expands_them() {
+    let text = "$ADDRESS_BASE=192.0.${SUB}\n\
+                $SUB=2\n\
+                $IF_MAIN=@main\n\
+                $INSTANCE= \\\n\
+                vrrp_instance VI_${NUM} { \\\n\
+                  interface eth${NUM} \\\n\
+                  virtual_router_id ${NUM} \\\n\
+                  $IF_MAIN priority 200 \\\n\
+                  notify \"/bin/echo ${_INSTANCE} ${_HASH}${NUM} ${_ENV XVRRP_TEST_ENV}\" \\\n\
+                  virtual_ipaddress { \\\n\
+                    ${ADDRESS_BASE}.${NUM}/24 \\\n\
+                  } \\\n\
+                }\n\
+                ~SEQ(NUM, 1, 3) $INSTANCE\n\
+                $SUB=3\n\
+                vrrp_instance L {\n interface eth9\n virtual_router_id 99\n virtual_ipaddress {\n\
+                ~LST({A, B}, {10, 1}, {20, 2}) ${ADDRESS_BASE}.${A}${B}/24\n }\n}\n";
+    // SAFETY: a variable only this test reads.
+    unsafe { std::env::set_var("XVRRP_TEST_ENV", "from-env") };
+    let opts = LoadOptions {
+        config_id: Some("main".into()),
+        strict: false,
+    };
+    let (cfg, diags) = parse_str(text, Path::new("/etc/keepalived/mem.conf"), &opts);
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let names: Vec<(&str, &str, u8, u8, String)> = cfg
+        .instances
+        .iter()
+        .map(|i| {
+            (
+                i.name.as_str(),
+                i.interface.as_str(),
+                i.vrid,
+                i.priority,
+                i.vips
+                    .iter()
+                    .map(|v| format!("{}/{}", v.addr, v.prefix))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("VI_1", "eth1", 1, 200, "192.0.2.1/24".into()),
+            ("VI_2", "eth2", 2, 200, "192.0.2.2/24".into()),
+            ("VI_3", "eth3", 3, 200, "192.0.2.3/24".into()),
+            ("L", "eth9", 99, 100, "192.0.3.101/24,192.0.3.202/24".into()),
+        ]
+    );
+    assert_eq!(
+        cfg.instances[1].notify.generic.as_ref().unwrap().argv,
+        ["/bin/echo", "main", "#2", "from-env"]
+    );
+    // Another config id: `$IF_MAIN` lines drop out.
+    let (cfg, _) = parse_str(
+        text,
+        Path::new("/etc/keepalived/mem.conf"),
+        &LoadOptions {
+            config_id: Some("backup".into()),
+            strict: false,
+        },
+    );
+    assert_eq!(cfg.unwrap().instances[0].priority, 100);
+    // `$X` is replaced only before a blank, `,`, `)` or the end; `${_PWD}`
+    // is the file's directory.
+    let (cfg, diags) = parse_str(
+        "$S=x\nvrrp_script C {\n script \"${_PWD}/check $S $S.y $HOME\"\n}\n",
+        Path::new("/etc/keepalived/mem.conf"),
+        &LoadOptions::default(),
+    );
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    assert_eq!(
+        cfg.scripts["C"].script.as_ref().unwrap().argv,
+        ["/etc/keepalived/check", "x", "$S.y", "$HOME"]
+    );
+    // A definition that uses itself is an error, not a hang.
+    let (cfg, diags) = parse_str(
+        "$A=$A b\n$A\n",
+        Path::new("mem.conf"),
+        &LoadOptions::default(),
+    );
+    assert!(
+        cfg.is_none() && diags.to_string().contains("expand too deep"),
+        "{diags}"
+    );
+}
+
+/// keepalived's include variants and brace globs.
+#[test]
+fn include_variants_check_what_keepalived_checks() {
+    let dir = std::env::temp_dir().join(format!("xvrrp-incl-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    };
+    write("conf.d/a.conf", "vrrp_script A {\n script /bin/true\n}\n");
+    write("conf.d/b.conf", "vrrp_script B {\n script /bin/true\n}\n");
+    let load = |line: &str| parse_str(line, &dir.join("main.conf"), &LoadOptions::default());
+    let (cfg, diags) = load("include conf.d/{a,b}.conf\n");
+    assert_eq!(
+        cfg.unwrap_or_else(|| panic!("{diags}")).scripts.len(),
+        2,
+        "brace alternatives"
+    );
+    // A plain include of nothing is a warning (keepalived says nothing);
+    // includer/includem/includeb say what they check.
+    let (cfg, diags) = load("include conf.d/none*.conf\n");
+    assert!(cfg.is_some() && diags.warnings().count() == 1, "{diags}");
+    let (cfg, diags) = load("includem conf.d/none*.conf\n");
+    assert!(cfg.is_none(), "{diags}");
+    let (cfg, diags) = load("includeb conf.d/{a,none}.conf\n");
+    assert!(
+        cfg.is_none() && diags.to_string().contains("alternative"),
+        "{diags}"
+    );
+    let (cfg, diags) = load("includea conf.d/*.conf\n");
+    assert_eq!(cfg.unwrap_or_else(|| panic!("{diags}")).scripts.len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
