@@ -1,5 +1,6 @@
 //! The config reader against its corpus: every VRRP config in fixtures/ok
-//! (the seed's demos, Debian's samples) loads; every file in fixtures/bad
+//! (the seed's demos, corpus_* files covering what keepalived's shipped
+//! VRRP samples use) loads; every file in fixtures/bad
 //! gives exactly the diagnostics in its `.expected` golden file
 //! (regenerate with XVRRP_BLESS=1, then review the diff).
 
@@ -24,11 +25,11 @@ fn fixtures(kind: &str) -> Vec<PathBuf> {
 }
 
 fn opts_for(path: &Path) -> LoadOptions {
-    // Debian's conditional sample needs a config id, as `keepalived -i high`.
+    // The conditional corpus file needs a config id, as `keepalived -i north`.
     let id = path
         .to_string_lossy()
         .contains("conditional")
-        .then(|| "high".to_owned());
+        .then(|| "north".to_owned());
     LoadOptions {
         config_id: id,
         ..Default::default()
@@ -38,7 +39,7 @@ fn opts_for(path: &Path) -> LoadOptions {
 #[test]
 fn every_vrrp_config_of_the_corpus_loads() {
     let files = fixtures("ok");
-    assert!(files.len() >= 12, "corpus missing: {files:?}");
+    assert!(files.len() >= 9, "corpus missing: {files:?}");
     for f in files {
         let (cfg, diags) = load(&f, &opts_for(&f));
         assert!(!diags.has_errors(), "{}:\n{diags}", f.display());
@@ -185,34 +186,111 @@ fn includes_definitions_and_layouts() {
 
 #[test]
 fn conditional_lines_follow_the_config_id() {
-    let path = Path::new("src/config/fixtures/ok/debian_conditional_conf.conf");
-    let high = load(
-        path,
-        &LoadOptions {
-            config_id: Some("high".into()),
-            ..Default::default()
-        },
-    )
-    .0
-    .unwrap();
-    let low = load(
-        path,
-        &LoadOptions {
-            config_id: Some("low".into()),
-            ..Default::default()
-        },
-    )
-    .0
-    .unwrap();
-    assert_eq!(high.instances[0].priority, 170);
-    assert_eq!(low.instances[0].priority, 85);
-    assert!(high.scripts["check_VI_0"]
+    let path = Path::new("src/config/fixtures/ok/corpus_conditional.conf");
+    let with = |id: &str| {
+        load(
+            path,
+            &LoadOptions {
+                config_id: Some(id.into()),
+                ..Default::default()
+            },
+        )
+        .0
+        .unwrap()
+    };
+    let (north, south) = (with("north"), with("south"));
+    assert_eq!(north.instances[0].priority, 160);
+    assert_eq!(south.instances[0].priority, 90);
+    assert!(north.scripts["check_north_path"]
         .script
         .as_ref()
         .unwrap()
         .text
-        .contains("high"));
-    assert_eq!(high.instances[0].advert_int_cs, 1200);
+        .contains("north"));
+    assert_eq!(north.global.net_namespace.as_deref(), Some("lb_north"));
+    assert_eq!(south.global.net_namespace.as_deref(), Some("lb_south"));
+    assert_eq!(north.instances[0].advert_int_cs, 1000);
+}
+
+/// The corpus covers what keepalived's shipped VRRP samples use (mail,
+/// authentication, local checks, sync groups and notify, static and
+/// virtual routes and rules, conditional lines, namespaces, vmacs): each
+/// loads as `xvrrp check` would (exit 0), and no warning says a keyword is
+/// unknown or not supported except SNMP and BFD, which xvrrp does not do.
+#[test]
+fn the_corpus_loads_with_nothing_unsupported_but_snmp_and_bfd() {
+    let corpus: Vec<PathBuf> = fixtures("ok")
+        .into_iter()
+        .filter(|f| f.to_string_lossy().contains("corpus_"))
+        .collect();
+    assert!(corpus.len() >= 5, "{corpus:?}");
+    let mut keywords_seen = std::collections::BTreeSet::new();
+    for f in &corpus {
+        let (cfg, diags) = load(f, &opts_for(f));
+        assert!(cfg.is_some(), "{}: {diags}", f.display());
+        for d in diags.warnings() {
+            let text = d.to_string();
+            let allowed = ["snmp", "traps", "bfd"].iter().any(|k| text.contains(k));
+            assert!(
+                allowed || !(text.contains("not supported") || text.contains("unknown keyword")),
+                "{}: {text}",
+                f.display()
+            );
+        }
+        for line in fs::read_to_string(f).unwrap().lines() {
+            let line = line.trim_start();
+            let line = line.strip_prefix('@').map_or(line, |l| {
+                l.split_once(char::is_whitespace)
+                    .map_or("", |(_, r)| r.trim_start())
+            });
+            if let Some(word) = line.split_whitespace().next() {
+                keywords_seen.insert(word.to_owned());
+            }
+        }
+    }
+    // What keepalived's VRRP samples use, all of it in the corpus.
+    for kw in [
+        "notification_email",
+        "notification_email_from",
+        "smtp_server",
+        "smtp_connect_timeout",
+        "router_id",
+        "smtp_alert",
+        "authentication",
+        "auth_type",
+        "auth_pass",
+        "advert_int",
+        "vrrp_script",
+        "script",
+        "interval",
+        "timeout",
+        "weight",
+        "rise",
+        "fall",
+        "track_script",
+        "track_interface",
+        "vrrp_sync_group",
+        "group",
+        "notify_master",
+        "notify_backup",
+        "notify_fault",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "virtual_routes",
+        "virtual_rules",
+        "net_namespace",
+        "use_vmac",
+        "version",
+        "nopreempt",
+        "garp_master_delay",
+        "state",
+        "priority",
+        "virtual_router_id",
+        "virtual_ipaddress",
+    ] {
+        assert!(keywords_seen.contains(kw), "the corpus never uses `{kw}`");
+    }
 }
 
 #[test]
