@@ -636,3 +636,99 @@ fn smtp_alerts_are_keepalived_s_mails() {
         assert_ne!(w[0], w[1], "a state is mailed once: {all:?}");
     }
 }
+
+/// keepalived's vrrp_track_process, from the kernel's process events (the
+/// agent runs in a namespace: the connector is opened in the initial one):
+/// the Active whose tracked process stops goes to FAULT and the VIP moves;
+/// with a quorum of two, one running is not enough; the process back, the
+/// VIP comes back.
+#[test]
+fn track_process_moves_the_vip_with_the_process() {
+    require_root();
+    let lan = Lan::new("tproc", 3).unwrap();
+    // A program with a name no other process has (its comm).
+    let name = format!("xvw{}", std::process::id() % 100_000);
+    let program = lan.logs.join(&name);
+    std::fs::copy("/bin/sleep", &program).unwrap();
+    let start = |tag: &str| {
+        lan.host(0)
+            .ns
+            .spawn(
+                program.to_str().unwrap(),
+                &["600"],
+                &lan.logs.join(format!("{name}-{tag}.log")),
+            )
+            .unwrap()
+    };
+    let mut first = start("a");
+    let tracked = format!(
+        "vrrp_track_process worker {{\n  process {name}\n}}\nvrrp_track_process pair {{\n  process {name}\n  quorum 2\n  weight -60\n}}\n"
+    );
+    let r1 = lan
+        .xvrrp(
+            0,
+            "r1",
+            &(tracked.clone()
+                + &instance(
+                    "VI_1",
+                    51,
+                    150,
+                    "10.77.0.100/24",
+                    "  track_process {\n    worker\n  }",
+                )
+                + &instance(
+                    "VI_2",
+                    52,
+                    150,
+                    "10.77.0.101/24",
+                    "  track_process {\n    pair\n  }",
+                )),
+        )
+        .unwrap();
+    let r2 = lan
+        .xvrrp(
+            1,
+            "r2",
+            &(instance("VI_1", 51, 100, "10.77.0.100/24", "")
+                + &instance("VI_2", 52, 120, "10.77.0.101/24", "")),
+        )
+        .unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    // One running, quorum two: 150 - 60 = 90 < 120.
+    assert!(
+        r2.wait_state("VI_2", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert_eq!(r1.state("VI_2"), "Backup");
+    // A second one: the pair has its quorum, r1 takes VI_2.
+    let second = start("b");
+    assert!(
+        r1.wait_state("VI_2", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    // Both stop: VI_1's weight-0 process is down, FAULT, the VIP moves.
+    first.signal(libc::SIGKILL);
+    drop(second);
+    assert!(
+        r1.wait_state("VI_1", "Fault", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Active", SETTLE));
+    only(&lan, VIP, lan.host(1).mac);
+    // Back: r1 leaves FAULT and, with the higher priority, takes the VIP.
+    let _third = start("c");
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    only(&lan, VIP, lan.host(0).mac);
+    let _ = first.wait_exit(Duration::from_secs(1));
+}

@@ -89,14 +89,6 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
             NotApplied("xvrrp drops traffic to VIPs in XDP, not with iptables/nftables"),
         ),
         (
-            "track_process",
-            NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
-        ),
-        (
-            "vrrp_track_process",
-            NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
-        ),
-        (
             "track_bfd",
             NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
         ),

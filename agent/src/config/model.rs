@@ -16,6 +16,8 @@ pub struct Config {
     pub global: Global,
     pub scripts: BTreeMap<String, VrrpScript>,
     pub track_files: BTreeMap<String, TrackFileDef>,
+    /// vrrp_track_process blocks, by name.
+    pub track_processes: BTreeMap<String, TrackProcessDef>,
     pub instances: Vec<Instance>,
     pub groups: Vec<SyncGroup>,
     /// `static_ipaddress` / `static_routes` / `static_rules`: set while the
@@ -203,6 +205,42 @@ pub struct TrackFileDef {
     pub pos: Pos,
 }
 
+/// How a vrrp_track_process's parameters must match a process's command
+/// line (keepalived's `param_match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ParamMatch {
+    /// The parameters are exactly these.
+    Exact,
+    /// They start with these, the last one possibly cut short.
+    Initial,
+    /// They start with these whole words.
+    Partial,
+}
+
+/// `vrrp_track_process NAME { process PATH [PARAMS…] … }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrackProcessDef {
+    pub name: String,
+    /// The process name (its comm) or, with `full_command` or parameters,
+    /// its command line's first word.
+    pub process: String,
+    pub params: Vec<String>,
+    /// None: any parameters.
+    pub param_match: Option<ParamMatch>,
+    pub full_command: bool,
+    pub weight: i32,
+    pub reverse: bool,
+    /// Up while quorum <= running processes <= quorum_max.
+    pub quorum: u32,
+    pub quorum_max: u32,
+    /// How long a gained quorum waits before it counts (`fork_delay`/`delay`).
+    pub fork_delay: Duration,
+    /// How long a lost quorum waits before it counts (`terminate_delay`/`delay`).
+    pub terminate_delay: Duration,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum InitialState {
     Master,
@@ -354,6 +392,7 @@ pub struct Instance {
     pub track_interfaces: Vec<Track>,
     pub track_scripts: Vec<Track>,
     pub track_files: Vec<Track>,
+    pub track_processes: Vec<Track>,
     pub notify: Notify,
     pub garp_master_delay: Option<Duration>,
     pub garp_master_repeat: Option<u32>,
@@ -421,6 +460,7 @@ pub struct SyncGroup {
     pub track_interfaces: Vec<Track>,
     pub track_scripts: Vec<Track>,
     pub track_files: Vec<Track>,
+    pub track_processes: Vec<Track>,
     #[serde(skip)]
     pub pos: Pos,
 }

@@ -927,3 +927,49 @@ fn include_variants_check_what_keepalived_checks() {
     assert_eq!(cfg.unwrap_or_else(|| panic!("{diags}")).scripts.len(), 2);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// keepalived's vrrp_track_process and its defaults.
+#[test]
+fn track_process_reads_as_keepalived_writes_it() {
+    let text = "vrrp_track_process nginx {\n process nginx\n weight -10 reverse\n quorum 2\n quorum_max 4\n delay 2\n fork_delay 1\n}\n\
+                vrrp_track_process api {\n process /usr/bin/python3 -m api\n param_match initial\n}\n\
+                vrrp_track_process none {\n quorum 1\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 1\n track_process {\n nginx\n api weight 5\n nope\n }\n virtual_ipaddress {\n 192.0.2.1/24\n }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let n = &cfg.track_processes["nginx"];
+    assert_eq!(
+        (
+            n.weight,
+            n.reverse,
+            n.quorum,
+            n.quorum_max,
+            n.full_command,
+            n.param_match
+        ),
+        (-10, true, 2, 4, false, None)
+    );
+    assert_eq!(
+        (n.fork_delay.as_secs(), n.terminate_delay.as_secs()),
+        (1, 2),
+        "delay sets both, fork_delay after it overrides"
+    );
+    let a = &cfg.track_processes["api"];
+    assert_eq!(a.process, "/usr/bin/python3");
+    assert_eq!(a.params, ["-m", "api"]);
+    assert_eq!(
+        (a.full_command, a.param_match, a.quorum, a.quorum_max),
+        (true, Some(model::ParamMatch::Initial), 1, u32::MAX)
+    );
+    assert!(
+        !cfg.track_processes.contains_key("none"),
+        "no process: removed"
+    );
+    let said = diags.to_string();
+    assert!(
+        said.contains("vrrp_track_process none has no `process`"),
+        "{said}"
+    );
+    assert!(said.contains("track_process names `nope`"), "{said}");
+    assert_eq!(cfg.instances[0].track_processes.len(), 3);
+}

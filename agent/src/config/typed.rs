@@ -30,6 +30,7 @@ const TOP: &[&str] = &[
     "static_rules",
     "static_track_group",
     "net_namespace",
+    "vrrp_track_process",
 ];
 
 const GLOBAL: &[&str] = &[
@@ -134,6 +135,7 @@ const INSTANCE: &[&str] = &[
     "virtual_rules",
     "promote_secondaries",
     "smtp_alert",
+    "track_process",
 ];
 
 const GROUP: &[&str] = &[
@@ -148,11 +150,24 @@ const GROUP: &[&str] = &[
     "track_script",
     "track_file",
     "smtp_alert",
+    "track_process",
 ];
 
 const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
 
 const STATIC_TRACK_GROUP: &[&str] = &["group"];
+
+const TRACK_PROCESS: &[&str] = &[
+    "process",
+    "param_match",
+    "weight",
+    "quorum",
+    "quorum_max",
+    "delay",
+    "fork_delay",
+    "terminate_delay",
+    "full_command",
+];
 
 /// The keywords the reader implements, by block (docs/keepalived.md).
 #[cfg(test)]
@@ -164,6 +179,7 @@ pub(crate) const BLOCKS: &[(&str, &[&str])] = &[
     ("vrrp_sync_group", GROUP),
     ("vrrp_track_file", TRACK_FILE),
     ("static_track_group", STATIC_TRACK_GROUP),
+    ("vrrp_track_process", TRACK_PROCESS),
 ];
 
 pub struct Builder<'a> {
@@ -668,6 +684,7 @@ impl<'a> Builder<'a> {
             global: Global::default(),
             scripts: BTreeMap::new(),
             track_files: BTreeMap::new(),
+            track_processes: BTreeMap::new(),
             instances: Vec::new(),
             groups: Vec::new(),
             statics: Statics::default(),
@@ -733,6 +750,11 @@ impl<'a> Builder<'a> {
                         if let Some(r) = self.skipped_if_bad(|b| b.rule(c, false)) {
                             cfg.statics.rules.push(r);
                         }
+                    }
+                }
+                "vrrp_track_process" => {
+                    if let Some(t) = self.track_process_def(n) {
+                        cfg.track_processes.insert(t.name.clone(), t);
                     }
                 }
                 "net_namespace" => {
@@ -1122,6 +1144,111 @@ impl<'a> Builder<'a> {
         Some(t)
     }
 
+    /// `vrrp_track_process NAME { … }` with keepalived's defaults (quorum 1,
+    /// no quorum_max, no delays, the comm compared unless the command line is).
+    fn track_process_def(&mut self, n: &Node) -> Option<TrackProcessDef> {
+        let name = self.name(n)?.text.clone();
+        let mut t = TrackProcessDef {
+            name,
+            process: String::new(),
+            params: Vec::new(),
+            param_match: None,
+            full_command: false,
+            weight: 0,
+            reverse: false,
+            quorum: 1,
+            quorum_max: u32::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+            pos: n.key.pos.clone(),
+        };
+        for c in self.block(n) {
+            match c.key.text.as_str() {
+                "process" => {
+                    if let Some(p) = self.value(c, "a process name") {
+                        t.process = p.text.clone();
+                        t.params = c.args[1..].iter().map(|a| a.text.clone()).collect();
+                        if !t.params.is_empty() {
+                            t.param_match.get_or_insert(ParamMatch::Exact);
+                            t.full_command = true;
+                        }
+                    }
+                }
+                "param_match" => {
+                    t.full_command = true;
+                    t.param_match = match c.arg(0).map(|a| a.text.as_str()) {
+                        None => Some(ParamMatch::Exact),
+                        Some("initial") => Some(ParamMatch::Initial),
+                        Some("partial") => Some(ParamMatch::Partial),
+                        Some(other) => {
+                            self.error(
+                                &c.args[0],
+                                format!("param_match `{other}` is neither initial nor partial"),
+                                "write `param_match`, `param_match initial` or `param_match partial`",
+                            );
+                            t.param_match
+                        }
+                    }
+                }
+                "weight" => {
+                    if let Some(w) = self.number::<i32>(c, -254, 254) {
+                        t.weight = w;
+                    }
+                    t.reverse = c.arg(1).is_some_and(|a| a.text == "reverse");
+                }
+                "quorum" => t.quorum = self.number(c, 1, 65535).unwrap_or(t.quorum),
+                "quorum_max" => {
+                    if let Some(m) = self.number::<u32>(c, 0, 65535) {
+                        // keepalived: quorum_max 0 means "no process may run".
+                        t.quorum_max = m;
+                        if m == 0 {
+                            t.quorum = 0;
+                        }
+                    }
+                }
+                "delay" | "fork_delay" | "terminate_delay" => {
+                    if let Some(d) = self.seconds(c, 3600.0) {
+                        if c.key.text != "terminate_delay" {
+                            t.fork_delay = d;
+                        }
+                        if c.key.text != "fork_delay" {
+                            t.terminate_delay = d;
+                        }
+                    }
+                }
+                "full_command" => t.full_command = true,
+                _ => self.unknown(&c.key, "vrrp_track_process", TRACK_PROCESS),
+            }
+        }
+        if t.process.is_empty() {
+            // keepalived: "process name not specified", and the block goes.
+            self.diags.push(
+                Diagnostic::warning(
+                    &n.key.pos,
+                    &t.name,
+                    format!(
+                        "vrrp_track_process {} has no `process`: removed, as keepalived removes it",
+                        t.name
+                    ),
+                )
+                .fix("add `process NAME` inside the block")
+                .lenient(),
+            );
+            return None;
+        }
+        if t.quorum > t.quorum_max {
+            self.error(
+                &n.key,
+                format!(
+                    "vrrp_track_process {}: quorum {} is above quorum_max {}",
+                    t.name, t.quorum, t.quorum_max
+                ),
+                "make quorum <= quorum_max",
+            );
+        }
+        Some(t)
+    }
+
     /// `track_script { NAME [weight N [reverse]] }` and the like.
     fn tracks(&mut self, n: &Node) -> Vec<Track> {
         let mut out = Vec::new();
@@ -1315,6 +1442,7 @@ impl<'a> Builder<'a> {
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
             track_files: Vec::new(),
+            track_processes: Vec::new(),
             notify: Notify::default(),
             garp_master_delay: None,
             garp_master_repeat: None,
@@ -1444,6 +1572,7 @@ impl<'a> Builder<'a> {
                 "track_interface" => i.track_interfaces = self.tracks(c),
                 "track_script" => i.track_scripts = self.tracks(c),
                 "track_file" => i.track_files = self.tracks(c),
+                "track_process" => i.track_processes = self.tracks(c),
                 "garp_master_delay" => i.garp_master_delay = self.seconds(c, 1000.0),
                 "garp_master_repeat" => i.garp_master_repeat = self.number(c, 0, 10_000),
                 "garp_lower_prio_delay" => i.garp_lower_prio_delay = self.seconds(c, 1000.0),
@@ -1693,6 +1822,7 @@ impl<'a> Builder<'a> {
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
             track_files: Vec::new(),
+            track_processes: Vec::new(),
             pos: n.key.pos.clone(),
         };
         for c in self.block(n) {
@@ -1709,6 +1839,7 @@ impl<'a> Builder<'a> {
                 "track_interface" => g.track_interfaces = self.tracks(c),
                 "track_script" => g.track_scripts = self.tracks(c),
                 "track_file" => g.track_files = self.tracks(c),
+                "track_process" => g.track_processes = self.tracks(c),
                 // Old syntax: members listed directly in the block.
                 name if name.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
                     && c.block.is_none()

@@ -61,6 +61,7 @@ pub fn validate(cfg: &Config, diags: &mut Diagnostics) {
             );
         }
         tracks(cfg, &g.track_scripts, &g.track_files, diags);
+        processes(cfg, &g.track_processes, diags);
         notify_scripts(cfg, &g.notify, diags);
     }
     // Scripts run only when something tracks them (keepalived).
@@ -223,6 +224,7 @@ fn instance(cfg: &Config, i: &Instance, diags: &mut Diagnostics) {
         diags.push(Diagnostic::warning(at, &i.name, format!("vrrp_instance {} has unicast_src_ip but no unicast_peer: adverts go to the multicast group", i.name)).fix("add `unicast_peer { ADDRESS }` or remove unicast_src_ip"));
     }
     tracks(cfg, &i.track_scripts, &i.track_files, diags);
+    processes(cfg, &i.track_processes, diags);
     notify_scripts(cfg, &i.notify, diags);
 }
 
@@ -267,6 +269,30 @@ fn tracks(cfg: &Config, scripts: &[Track], files: &[Track], diags: &mut Diagnost
                         "track_file names `{}`, which is not a defined vrrp_track_file: not tracked, as keepalived ignores it",
                         t.name
                     ),
+                )
+                .fix(fix)
+                .lenient(),
+            );
+        }
+    }
+}
+
+/// track_process names that no vrrp_track_process defines: keepalived
+/// logs "track process NAME not found, ignoring...".
+fn processes(cfg: &Config, tracked: &[Track], diags: &mut Diagnostics) {
+    let names: Vec<&str> = cfg.track_processes.keys().map(String::as_str).collect();
+    for t in tracked {
+        if !cfg.track_processes.contains_key(&t.name) {
+            let pos = t.pos.clone().expect("parsed tracks have positions");
+            let fix = match did_you_mean(&t.name, &names) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("define `vrrp_track_process {} {{ process NAME }}`", t.name),
+            };
+            diags.push(
+                Diagnostic::warning(
+                    &pos,
+                    &t.name,
+                    format!("track_process names `{}`, which is not a defined vrrp_track_process: not tracked, as keepalived ignores it", t.name),
                 )
                 .fix(fix)
                 .lenient(),

@@ -187,6 +187,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             statics: Default::default(),
             scripts: Default::default(),
             track_files: Default::default(),
+            track_processes: Default::default(),
             files: vec![],
             global: Default::default(),
         },

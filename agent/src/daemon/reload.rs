@@ -120,6 +120,7 @@ pub fn without_positions(i: &Instance) -> Instance {
         .iter_mut()
         .chain(c.track_scripts.iter_mut())
         .chain(c.track_files.iter_mut())
+        .chain(c.track_processes.iter_mut())
     {
         t.pos = None;
     }
@@ -168,6 +169,7 @@ pub fn changes(old: &Instance, new: &Instance) -> Vec<&'static str> {
     check(a.track_interfaces != b.track_interfaces, "track_interface");
     check(a.track_scripts != b.track_scripts, "track_script");
     check(a.track_files != b.track_files, "track_file");
+    check(a.track_processes != b.track_processes, "track_process");
     check(a.notify != b.notify, "notify");
     check(
         a.garp_master_delay != b.garp_master_delay

@@ -3,6 +3,7 @@
 //! and only report changes; nothing here blocks the election loop.
 
 pub mod exec;
+pub mod process;
 pub mod script;
 
 use std::{
@@ -37,12 +38,18 @@ pub enum TrackEvent {
         name: String,
         value: Option<i64>,
     },
+    /// A vrrp_track_process gained or lost its quorum.
+    Process {
+        name: String,
+        up: bool,
+        count: u32,
+    },
 }
 
 /// One tracked item as `xvrrp status` shows it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CheckStatus {
-    /// "script", "interface" or "file".
+    /// "script", "interface", "file" or "process".
     pub kind: String,
     pub name: String,
     /// "ok", "failed", "down", "up", or the file's value.
@@ -58,6 +65,10 @@ pub struct CheckStatus {
 pub struct Tracker {
     pub scripts: BTreeMap<String, script::Health>,
     pub files: BTreeMap<String, Option<i64>>,
+    /// vrrp_track_process: (up, running count) by name.
+    pub processes: BTreeMap<String, (bool, u32)>,
+    /// Ends the track_process thread when this tracker goes.
+    stop_processes: std::sync::Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -66,7 +77,24 @@ impl Drop for Tracker {
         for t in &self.tasks {
             t.abort();
         }
+        self.stop_processes
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// The vrrp_track_process blocks some instance or group tracks
+/// (keepalived tracks only those).
+fn used_processes(cfg: &Config) -> Vec<crate::config::model::TrackProcessDef> {
+    let used: std::collections::BTreeSet<&String> = cfg
+        .instances
+        .iter()
+        .flat_map(|i| i.track_processes.iter())
+        .chain(cfg.groups.iter().flat_map(|g| g.track_processes.iter()))
+        .map(|t| &t.name)
+        .collect();
+    used.into_iter()
+        .filter_map(|n| cfg.track_processes.get(n).cloned())
+        .collect()
 }
 
 fn used_scripts(cfg: &Config) -> Vec<String> {
@@ -93,8 +121,19 @@ impl Tracker {
         let mut t = Tracker {
             scripts: BTreeMap::new(),
             files: BTreeMap::new(),
+            processes: BTreeMap::new(),
+            stop_processes: Default::default(),
             tasks: Vec::new(),
         };
+        let used = used_processes(cfg);
+        if !used.is_empty() {
+            match process::start(used, events.clone(), t.stop_processes.clone()) {
+                Ok(first) => t.processes = first,
+                // Tracked processes then count as down (keepalived cannot
+                // track them either without the connector).
+                Err(e) => warn!("track_process: {e:#}; tracked processes count as not running"),
+            }
+        }
         let default_user = cfg.global.script_user.clone().or_else(exec::default_user);
         for name in used_scripts(cfg) {
             let Some(s) = cfg.scripts.get(&name) else {
@@ -168,6 +207,10 @@ impl Tracker {
                 changed
             }
             TrackEvent::Link => true,
+            TrackEvent::Process { name, up, count } => {
+                let old = self.processes.insert(name, (up, count));
+                old.map(|(u, _)| u) != Some(up)
+            }
             TrackEvent::File { name, value } => {
                 let old = self.files.insert(name.clone(), value);
                 if old != Some(value) {
@@ -240,6 +283,25 @@ impl Tracker {
                 kind: "interface".into(),
                 name: t.name.clone(),
                 state: if up { "up" } else { "down" }.into(),
+                weight: w,
+                fault,
+                script: None,
+            });
+        }
+        let processes = i
+            .track_processes
+            .iter()
+            .chain(group.into_iter().flat_map(|g| g.track_processes.iter()));
+        for t in processes {
+            let Some(def) = cfg.track_processes.get(&t.name) else {
+                continue;
+            };
+            let (up, count) = self.processes.get(&t.name).copied().unwrap_or((false, 0));
+            let (w, fault) = weigh(up, t.weight.unwrap_or(def.weight), def.reverse ^ t.reverse);
+            checks.push(CheckStatus {
+                kind: "process".into(),
+                name: t.name.clone(),
+                state: format!("{} ({count} running)", if up { "up" } else { "down" }),
                 weight: w,
                 fault,
                 script: None,
