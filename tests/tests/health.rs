@@ -732,3 +732,62 @@ fn track_process_moves_the_vip_with_the_process() {
     only(&lan, VIP, lan.host(0).mac);
     let _ = first.wait_exit(Duration::from_secs(1));
 }
+
+/// An instance a reload removes is notified as keepalived notifies it:
+/// DELETED (its notify_deleted script, `notify`) when it says
+/// `notify_deleted`, FAULT otherwise; never STOP.
+#[test]
+fn a_removed_instance_is_notified_deleted_or_fault() {
+    require_root();
+    let lan = Lan::new("deleted", 2).unwrap();
+    let out = lan.logs.join("notify.out");
+    let n = script(
+        &lan.logs,
+        "n.sh",
+        &format!("echo \"$*\" >> {}", out.display()),
+    );
+    let with = |deleted: &str| {
+        format!(
+            "  notify \"{n} generic\"\n  notify_fault \"{n} fault\"\n{deleted}",
+            n = n.display()
+        )
+    };
+    let keep = instance("VI_0", 50, 150, "10.77.0.99/24", "");
+    let first = keep.clone()
+        + &instance(
+            "VI_1",
+            51,
+            150,
+            "10.77.0.100/24",
+            &with(&format!("  notify_deleted \"{} deleted\"", n.display())),
+        )
+        + &instance("VI_2", 52, 150, "10.77.0.101/24", &with(""));
+    let r1 = lan.xvrrp(0, "r1", &first).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    assert!(r1.wait_state("VI_2", "Active", SETTLE));
+    lan.conf("r1.conf", &keep);
+    r1.proc.signal(libc::SIGHUP);
+    assert!(
+        r1.proc.wait_log("reload done", Duration::from_secs(5)),
+        "{}",
+        r1.proc.log_text()
+    );
+    let said = || std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(5), || said()
+            .contains("generic INSTANCE VI_2 FAULT")),
+        "{}",
+        said()
+    );
+    let text = said();
+    for line in [
+        "deleted",
+        "generic INSTANCE VI_1 DELETED 150",
+        "fault",
+        "generic INSTANCE VI_2 FAULT 150",
+    ] {
+        assert!(text.lines().any(|l| l == line), "`{line}` missing:\n{text}");
+    }
+    assert!(!text.contains("STOP"), "{text}");
+    assert!(!text.contains("VI_1 FAULT"), "{text}");
+}

@@ -53,7 +53,13 @@ pub struct Global {
     pub startup_delay: Duration,
     /// v3_checksum_as_v2: v3/IPv4 checksum without the pseudo-header.
     pub v3_checksum_as_v2: bool,
+    /// `notify_fifo`: every state line (keepalived also writes its checker
+    /// lines there).
     pub notify_fifo: Option<Fifo>,
+    /// `vrrp_notify_fifo`: VRRP state lines; both fifos get them.
+    pub vrrp_notify_fifo: Option<Fifo>,
+    /// `vrrp_down_timer_adverts`: the instances' default.
+    pub down_timer_adverts: u32,
     /// `default_interface`: where a static address without `dev` goes
     /// (keepalived's default is eth0).
     pub default_interface: Option<String>,
@@ -142,6 +148,8 @@ impl Default for Global {
             startup_delay: Duration::ZERO,
             v3_checksum_as_v2: false,
             notify_fifo: None,
+            vrrp_notify_fifo: None,
+            down_timer_adverts: 3,
             default_interface: None,
             smtp: Smtp::default(),
             net_namespace: None,
@@ -367,6 +375,9 @@ pub struct Notify {
     pub fifo: Option<Fifo>,
     /// `smtp_alert [on|off]` of the instance or group (None: the global default).
     pub smtp_alert: Option<bool>,
+    /// `notify_deleted [SCRIPT]`: an instance a reload removes is notified
+    /// DELETED (with this script), not FAULT as keepalived does by default.
+    pub notify_deleted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -404,6 +415,9 @@ pub struct Instance {
     pub garp_master_refresh_repeat: Option<u32>,
     /// use_vmac [NAME]: Some("") for the default name vrrp.VRID.
     pub use_vmac: Option<String>,
+    /// use_vmac's MAC address (keepalived: instead of 00:00:5e:00:01:VRID;
+    /// five octets take the VRID as the sixth).
+    pub vmac_mac: Option<[u8; 6]>,
     pub vmac_xmit_base: bool,
     pub dont_track_primary: bool,
     /// promote_secondaries: net.ipv4.conf.IF.promote_secondaries = 1, so
@@ -414,6 +428,10 @@ pub struct Instance {
     pub skip_check_adv_addr: Option<bool>,
     pub strict: Option<bool>,
     pub down_timer_adverts: u32,
+    /// `v3_checksum_as_v2` of the instance (or the global one).
+    pub v3_checksum_as_v2: bool,
+    /// `no_virtual_ipaddress`: no VIPs, on purpose (adverts carry none).
+    pub no_virtual_ipaddress: bool,
     /// xvrrp's `mixed_v2_v3` (RFC 9568 §8.4, keepalived has none): a v3
     /// IPv4 instance that also sends and hears v2 during a migration.
     pub mixed_v2_v3: bool,
@@ -436,6 +454,12 @@ impl Instance {
         } else {
             IpAddr::V4(g.mcast_group4)
         })
+    }
+
+    /// The vmac's MAC: use_vmac's own, else RFC 9568's virtual router MAC.
+    pub fn vmac_address(&self) -> [u8; 6] {
+        self.vmac_mac
+            .unwrap_or_else(|| crate::wire::ethernet::virtual_mac(self.is_ipv6(), self.vrid))
     }
 
     /// IPv6 when the (first) VIP is IPv6.

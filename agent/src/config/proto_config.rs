@@ -43,7 +43,7 @@ pub fn router_config(i: &Instance, g: &Global, primary: IpAddr) -> proto::Config
         skip_check_adv_addr: i.skip_check_adv_addr.unwrap_or(g.skip_check_adv_addr),
         check_unicast_src: i.check_unicast_src,
         // keepalived includes the pseudo-header in v3/IPv4 unless v3_checksum_as_v2.
-        checksum: if g.v3_checksum_as_v2 && !v6 {
+        checksum: if (g.v3_checksum_as_v2 || i.v3_checksum_as_v2) && !v6 {
             ChecksumMode::Plain
         } else {
             ChecksumMode::PseudoHeader

@@ -973,3 +973,66 @@ fn track_process_reads_as_keepalived_writes_it() {
     assert!(said.contains("track_process names `nope`"), "{said}");
     assert_eq!(cfg.instances[0].track_processes.len(), 3);
 }
+
+/// The small differences the keyword audit found, each as keepalived reads it.
+#[test]
+fn small_keywords_read_as_keepalived_reads_them() {
+    let text = "global_defs {\n vrrp_down_timer_adverts 5\n notify_fifo /run/a.fifo\n vrrp_notify_fifo /run/b.fifo\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 7\n version 3\n v3_checksum_as_v2\n notify_deleted\n\
+                use_vmac name vm7 02:11:22:33:44\n no_virtual_ipaddress\n}\n\
+                vrrp_instance B {\n interface eth0\n virtual_router_id 8\n down_timer_adverts 2\n notify_deleted /bin/true\n\
+                use_vmac 02:00:00:00:00:01 netlink_notify_msg\n virtual_ipaddress {\n 192.0.2.9/24 brd +\n 192.0.2.10/26 brd -\n }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let (a, b) = (&cfg.instances[0], &cfg.instances[1]);
+    assert_eq!(
+        cfg.global.notify_fifo.as_ref().unwrap().path,
+        Path::new("/run/a.fifo")
+    );
+    assert_eq!(
+        cfg.global.vrrp_notify_fifo.as_ref().unwrap().path,
+        Path::new("/run/b.fifo"),
+        "two fifos, not one slot"
+    );
+    assert_eq!((a.down_timer_adverts, b.down_timer_adverts), (5, 2));
+    assert!(a.v3_checksum_as_v2 && !b.v3_checksum_as_v2);
+    assert!(
+        a.notify.notify_deleted && a.notify.deleted.is_none(),
+        "bare notify_deleted"
+    );
+    assert!(b.notify.notify_deleted && b.notify.deleted.is_some());
+    assert_eq!(a.use_vmac.as_deref(), Some("vm7"), "`name NAME`");
+    assert_eq!(
+        a.vmac_address(),
+        [2, 0x11, 0x22, 0x33, 0x44, 7],
+        "five octets + VRID"
+    );
+    assert_eq!(b.use_vmac.as_deref(), Some(""));
+    assert_eq!(b.vmac_address(), [2, 0, 0, 0, 0, 1]);
+    assert!(
+        diags
+            .to_string()
+            .contains("netlink_notify_msg is not implemented"),
+        "{diags}"
+    );
+    assert!(
+        a.vips.is_empty() && !diags.to_string().contains("has no virtual_ipaddress"),
+        "{diags}"
+    );
+    assert_eq!(
+        (b.vips[0].brd, b.vips[1].brd),
+        (
+            Some("192.0.2.255".parse().unwrap()),
+            Some("192.0.2.0".parse().unwrap())
+        )
+    );
+    let (cfg, diags) = parse_str(
+        &text.replace("02:11:22:33:44", "00:00:5e:00:01"),
+        Path::new("mem.conf"),
+        &LoadOptions::default(),
+    );
+    assert!(
+        cfg.is_none() && diags.to_string().contains("virtual router MAC range"),
+        "{diags}"
+    );
+}

@@ -60,6 +60,7 @@ const GLOBAL: &[&str] = &[
     "notify_fifo_script",
     "vrrp_notify_fifo",
     "vrrp_notify_fifo_script",
+    "vrrp_down_timer_adverts",
     "default_interface",
     "notification_email",
     "notification_email_from",
@@ -136,6 +137,7 @@ const INSTANCE: &[&str] = &[
     "promote_secondaries",
     "smtp_alert",
     "track_process",
+    "no_virtual_ipaddress",
 ];
 
 const GROUP: &[&str] = &[
@@ -933,16 +935,29 @@ impl<'a> Builder<'a> {
                 "v3_checksum_as_v2" | "vrrp_v3_checksum_as_v2" => g.v3_checksum_as_v2 = true,
                 "notify_fifo" | "vrrp_notify_fifo" => {
                     if let Some(t) = self.value(n, "a path") {
-                        let script = g.notify_fifo.as_ref().and_then(|f| f.script.clone());
-                        g.notify_fifo = Some(Fifo {
+                        let slot = if k == "notify_fifo" {
+                            &mut g.notify_fifo
+                        } else {
+                            &mut g.vrrp_notify_fifo
+                        };
+                        let script = slot.as_ref().and_then(|f| f.script.clone());
+                        *slot = Some(Fifo {
                             path: PathBuf::from(&t.text),
                             script,
                         });
                     }
                 }
+                "vrrp_down_timer_adverts" => {
+                    g.down_timer_adverts = self.number(n, 1, 100).unwrap_or(g.down_timer_adverts)
+                }
                 "notify_fifo_script" | "vrrp_notify_fifo_script" => {
                     let cmd = self.command(n);
-                    match &mut g.notify_fifo {
+                    let slot = if k == "notify_fifo_script" {
+                        &mut g.notify_fifo
+                    } else {
+                        &mut g.vrrp_notify_fifo
+                    };
+                    match slot {
                         Some(f) => f.script = cmd,
                         None => self.error(
                             &n.key,
@@ -1355,6 +1370,25 @@ impl<'a> Builder<'a> {
                 ("track_group", Some(v)) => vip.track_group = Some(v.text.clone()),
                 ("brd" | "broadcast", Some(v)) => match v.text.parse::<Ipv4Addr>() {
                     Ok(b) => vip.brd = Some(b),
+                    // ip-address's `+`/`-`: the host bits set / cleared.
+                    Err(_) if matches!(v.text.as_str(), "+" | "-") => match vip.addr {
+                        IpAddr::V4(a) => {
+                            let mask = u32::MAX
+                                .checked_shl(32 - u32::from(vip.prefix))
+                                .unwrap_or(0);
+                            let net = u32::from(a) & mask;
+                            vip.brd = Some(Ipv4Addr::from(if v.text == "+" {
+                                net | !mask
+                            } else {
+                                net
+                            }));
+                        }
+                        IpAddr::V6(_) => self.error(
+                            v,
+                            "IPv6 addresses have no broadcast",
+                            "remove `brd` from the IPv6 address",
+                        ),
+                    },
                     Err(_) => self.error(
                         v,
                         format!("`{}` is not an IPv4 broadcast address", v.text),
@@ -1387,11 +1421,17 @@ impl<'a> Builder<'a> {
             "notify_backup" => &mut notify.backup,
             "notify_fault" => &mut notify.fault,
             "notify_stop" => &mut notify.stop,
-            "notify_deleted" => &mut notify.deleted,
             "notify_master_rx_lower_pri" => &mut notify.master_rx_lower_pri,
             "notify" => &mut notify.generic,
             "smtp_alert" => {
                 notify.smtp_alert = Some(flag(c));
+                return true;
+            }
+            "notify_deleted" => {
+                notify.notify_deleted = true;
+                if !c.args.is_empty() {
+                    notify.deleted = self.notify_command(c);
+                }
                 return true;
             }
             "notify_fifo" => {
@@ -1453,6 +1493,7 @@ impl<'a> Builder<'a> {
             garp_master_refresh: None,
             garp_master_refresh_repeat: None,
             use_vmac: None,
+            vmac_mac: None,
             vmac_xmit_base: false,
             dont_track_primary: false,
             promote_secondaries: false,
@@ -1460,7 +1501,9 @@ impl<'a> Builder<'a> {
             check_unicast_src: global.check_unicast_src,
             skip_check_adv_addr: None,
             strict: None,
-            down_timer_adverts: 3,
+            down_timer_adverts: global.down_timer_adverts,
+            v3_checksum_as_v2: false,
+            no_virtual_ipaddress: false,
             mixed_v2_v3: false,
             mcast_dst_ip: None,
             virtual_routes: Vec::new(),
@@ -1583,9 +1626,7 @@ impl<'a> Builder<'a> {
                 "garp_master_refresh_repeat" => {
                     i.garp_master_refresh_repeat = self.number(c, 1, 10_000)
                 }
-                "use_vmac" => {
-                    i.use_vmac = Some(c.arg(0).map(|t| t.text.clone()).unwrap_or_default())
-                }
+                "use_vmac" => self.use_vmac(c, &mut i),
                 "vmac_xmit_base" => i.vmac_xmit_base = true,
                 "dont_track_primary" => i.dont_track_primary = true,
                 "promote_secondaries" => i.promote_secondaries = true,
@@ -1631,7 +1672,11 @@ impl<'a> Builder<'a> {
                             .is_none_or(|t| t.text != "off" && t.text != "false"),
                     )
                 }
-                "down_timer_adverts" => i.down_timer_adverts = self.number(c, 1, 100).unwrap_or(3),
+                "down_timer_adverts" => {
+                    i.down_timer_adverts = self.number(c, 1, 100).unwrap_or(i.down_timer_adverts)
+                }
+                "v3_checksum_as_v2" => i.v3_checksum_as_v2 = flag(c),
+                "no_virtual_ipaddress" => i.no_virtual_ipaddress = true,
                 _ => self.unknown(&c.key, &format!("vrrp_instance {}", i.name), INSTANCE),
             }
         }
@@ -1671,6 +1716,48 @@ impl<'a> Builder<'a> {
         }
         self.no_track_group_here(&mut i);
         Some(i)
+    }
+
+    /// `use_vmac [[name] NAME] [MAC] [netlink_notify_msg] [group G]`, as
+    /// keepalived reads it: a word with `:` is the MAC, the other one the name.
+    fn use_vmac(&mut self, c: &Node, i: &mut Instance) {
+        let mut name = String::new();
+        let mut k = 0;
+        while k < c.args.len() {
+            let a = &c.args[k];
+            k += 1;
+            match a.text.as_str() {
+                "name" => continue,
+                "netlink_notify_msg" => self.diags.push(
+                    Diagnostic::warning(&a.pos, &a.text, "use_vmac netlink_notify_msg is not implemented by xvrrp: no netlink message is sent on the vmac's changes")
+                        .fix("remove it unless something listens for those messages")
+                        .lenient(),
+                ),
+                "group" => {
+                    k += 1;
+                    self.diags.push(
+                        Diagnostic::warning(&a.pos, &a.text, "use_vmac group is not implemented by xvrrp: the vmac is left in the default interface group")
+                            .fix("set the group with `ip link set NAME group G` from a notify script if something depends on it")
+                            .lenient(),
+                    );
+                }
+                mac if mac.contains(':') => match vmac_mac(mac, i.vrid) {
+                    Ok(m) => i.vmac_mac = Some(m),
+                    Err(why) => self.error(
+                        a,
+                        format!("use_vmac MAC `{mac}`: {why}"),
+                        "write six (or five, the VRID completing them) hex octets, e.g. 02:00:5e:10:00:01",
+                    ),
+                },
+                other if name.is_empty() => name = other.to_owned(),
+                other => self.error(
+                    a,
+                    format!("use_vmac has its name already; `{other}` is one word too many"),
+                    "write `use_vmac [NAME] [MAC]`",
+                ),
+            }
+        }
+        i.use_vmac = Some(name);
     }
 
     /// keepalived reads `track_group` on static lines only.
@@ -1887,6 +1974,27 @@ pub fn split_command(text: &str) -> Vec<String> {
 
 /// keepalived's optional boolean argument: absent, `true`, `yes`, `on` or
 /// `1` set it; `false`, `no`, `off` or `0` clear it.
+/// use_vmac's MAC: six octets, or five with the VRID as the sixth; not
+/// multicast, not the RFC's own 00:00:5e:00:01/02 range (keepalived's rules).
+fn vmac_mac(text: &str, vrid: u8) -> Result<[u8; 6], &'static str> {
+    let octets: Vec<&str> = text.trim_end_matches(':').split(':').collect();
+    if !(5..=6).contains(&octets.len()) {
+        return Err("not five or six octets");
+    }
+    let mut mac = [0u8; 6];
+    mac[5] = vrid;
+    for (slot, o) in mac.iter_mut().zip(&octets) {
+        *slot = u8::from_str_radix(o, 16).map_err(|_| "not hexadecimal octets")?;
+    }
+    if mac[0] & 1 != 0 {
+        return Err("a multicast address");
+    }
+    if mac[..4] == [0, 0, 0x5e, 0] && (mac[4] == 1 || mac[4] == 2) {
+        return Err("the RFC's virtual router MAC range; leave the MAC out to use it");
+    }
+    Ok(mac)
+}
+
 fn flag(n: &Node) -> bool {
     n.arg(0).is_none_or(|t| {
         !matches!(

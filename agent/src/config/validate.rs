@@ -135,7 +135,8 @@ fn instance(cfg: &Config, i: &Instance, diags: &mut Diagnostics) {
     // RFC 9568 §5.2.5: an advert carries at least one address. keepalived
     // refuses a v3 (or strict) instance without VIPs ("at least one is
     // required") and only warns for v2, which sends count 0.
-    if i.vips.is_empty() {
+    // `no_virtual_ipaddress` says it is meant (keepalived then sends none).
+    if i.vips.is_empty() && !i.no_virtual_ipaddress {
         let required = strict || i.version == 3;
         let d = Diagnostic::warning(
             at,

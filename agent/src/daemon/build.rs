@@ -78,7 +78,7 @@ impl Daemon {
                 Some(crate::net::vmac::Vmac::create(
                     &i.interface,
                     &name,
-                    crate::wire::ethernet::virtual_mac(v6_vmac, i.vrid),
+                    i.vmac_address(),
                     v6_vmac,
                 )?)
             }
@@ -119,10 +119,14 @@ impl Daemon {
         .unwrap_or(false);
         Ok(Member {
             instance: i.clone(),
+            deleting: None,
             group: group.map(str::to_owned),
             proto: parts.proto,
             ifindex,
-            mac: announce_mac(iface::mac(&i.interface)?, i.use_vmac.is_some(), v6, i.vrid),
+            mac: match i.use_vmac {
+                Some(_) => i.vmac_address(),
+                None => iface::mac(&i.interface)?,
+            },
             vips: parts.vips,
             added: Vec::new(),
             tx: parts.tx,
@@ -150,8 +154,7 @@ impl Daemon {
         cfg: &Config,
         g: &crate::config::model::SyncGroup,
     ) -> Notifier {
-        let fifos =
-            crate::notify::fifos(&g.notify, cfg.global.notify_fifo.as_ref(), &mut self.fifos);
+        let fifos = crate::notify::fifos(&g.notify, &cfg.global, &mut self.fifos);
         let mail = self
             .mailer
             .clone()
@@ -161,8 +164,7 @@ impl Daemon {
 
     /// An instance's notify scripts and fifos.
     pub(super) fn notifier(&mut self, cfg: &Config, i: &Instance) -> Notifier {
-        let fifos =
-            crate::notify::fifos(&i.notify, cfg.global.notify_fifo.as_ref(), &mut self.fifos);
+        let fifos = crate::notify::fifos(&i.notify, &cfg.global, &mut self.fifos);
         let mail = self
             .mailer
             .clone()

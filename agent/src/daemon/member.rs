@@ -15,7 +15,7 @@ use crate::{
     control::{InstanceStatus, Transition},
     net::{advert::AdvertTx, packet::PacketSocket, rtnl},
     proto::{self, Action, Router, State},
-    wire::{build, ethernet, vrrp},
+    wire::{build, vrrp},
 };
 
 #[derive(Debug, Default, Clone)]
@@ -43,6 +43,9 @@ pub struct MemberParts {
 
 pub struct Member {
     pub instance: Instance,
+    /// A reload removed this instance: Some(whether it was in FAULT), for
+    /// keepalived's DELETED/FAULT notify instead of STOP.
+    pub deleting: Option<bool>,
     pub group: Option<String>,
     pub proto: proto::Config,
     pub ifindex: u32,
@@ -99,7 +102,12 @@ impl Member {
                 let at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
                 self.last_transition = Some(Transition { at, from: from.to_string(), to: to.to_string(), reason: reason.to_string() });
             }
-            Action::Notify { state, priority } => self.notifier.state(*state, *priority),
+            Action::Notify { state, priority } => match self.deleting {
+                Some(was_fault) if *state == State::Initialize => {
+                    self.notifier.deleted(*priority, was_fault)
+                }
+                _ => self.notifier.state(*state, *priority),
+            },
             Action::Conflict { from, theirs, ours } => {
                 warn!(
                     instance = self.name(),
@@ -598,13 +606,4 @@ fn join(a: &[IpAddr]) -> String {
         .map(|x| x.to_string())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// The MAC announced for a family/VRID: the virtual MAC with use_vmac.
-pub fn announce_mac(iface_mac: [u8; 6], use_vmac: bool, ipv6: bool, vrid: u8) -> [u8; 6] {
-    if use_vmac {
-        ethernet::virtual_mac(ipv6, vrid)
-    } else {
-        iface_mac
-    }
 }

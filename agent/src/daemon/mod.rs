@@ -31,7 +31,7 @@ pub use monitor::run_monitor;
 
 use self::build::provision_xdp;
 
-use self::member::{announce_mac, Member, MemberParts, Stats};
+use self::member::{Member, MemberParts, Stats};
 use crate::{
     config::{self, model::Instance, proto_config::router_config, Config, LoadOptions},
     control::{self, Status},

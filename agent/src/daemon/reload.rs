@@ -290,6 +290,10 @@ mod apply {
             self.groups = plan.stop.iter().filter_map(|k| old[*k].take()).collect();
             for g in 0..self.groups.len() {
                 info!(group = %self.groups[g].sg.name, "reload: stopping (removed, or its interface, VRID or family changed)");
+                let group = &mut self.groups[g];
+                for (m, r) in group.members.iter_mut().zip(group.sg.members()) {
+                    m.deleting = Some(r.state() == State::Fault);
+                }
                 self.feed(g, now, 0, Input::Shutdown);
                 for m in &mut self.groups[g].members {
                     m.remove_vips();

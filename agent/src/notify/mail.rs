@@ -205,6 +205,22 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// keepalived's mail for an instance a reload removed (with notify_deleted).
+    pub fn deleted(&self, kind: &str, name: &str) {
+        let what = if kind == "GROUP" { "Group" } else { "Instance" };
+        let a = Alert {
+            subject: format!("[{}] VRRP {what} {name} - Deleted", self.router_id),
+            body: "=> VRRP Deleted at reload <=",
+        };
+        self.counts.pending.fetch_add(1, Ordering::SeqCst);
+        if self.queue.try_send(a).is_err() {
+            self.counts.pending.fetch_sub(1, Ordering::SeqCst);
+            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 /// The user the agent runs as, for keepalived's default sender USER@HOST.
 fn whoami() -> String {
     nix::unistd::User::from_uid(nix::unistd::getuid())

@@ -159,6 +159,32 @@ impl Notifier {
             State::Fault => &self.notify.fault,
             State::Initialize => &self.notify.stop,
         };
+        self.queue(state.keepalived_name(), specific.as_ref(), priority);
+        if let Some((mailer, last)) = &self.mail {
+            let mut last = last.lock().expect("mail state lock");
+            if *last != Some(state) {
+                *last = Some(state);
+                mailer.state(self.kind, &self.name, state);
+            }
+        }
+    }
+
+    /// An instance a reload removed, as keepalived notifies it: DELETED
+    /// (its notify_deleted script, `notify` with DELETED) when the instance
+    /// says `notify_deleted`, else FAULT as keepalived always did — and
+    /// nothing when it was in FAULT already.
+    pub fn deleted(&self, priority: u8, was_fault: bool) {
+        if self.notify.notify_deleted {
+            self.queue("DELETED", self.notify.deleted.as_ref(), priority);
+            if let Some((mailer, _)) = &self.mail {
+                mailer.deleted(self.kind, &self.name);
+            }
+        } else if !was_fault {
+            self.state(State::Fault, priority);
+        }
+    }
+
+    fn queue(&self, state: &str, specific: Option<&Command>, priority: u8) {
         let mut scripts = Vec::new();
         if let Some(cmd) = specific {
             scripts.push((cmd.clone(), Vec::new()));
@@ -169,30 +195,22 @@ impl Notifier {
                 vec![
                     self.kind.to_owned(),
                     self.name.clone(),
-                    state.keepalived_name().to_owned(),
+                    state.to_owned(),
                     priority.to_string(),
                 ],
             ));
         }
         info!(
-            "{} {}: {} (notify: {} script(s))",
+            "{} {}: {state} (notify: {} script(s))",
             self.kind,
             self.name,
-            state.keepalived_name(),
             scripts.len()
         );
         self.pending.fetch_add(1, Ordering::SeqCst);
         let _ = self.queue.send(Job {
             scripts,
-            line: fifo_line(self.kind, &self.name, state, priority),
+            line: format!("{} \"{}\" {state} {priority}\n", self.kind, self.name),
         });
-        if let Some((mailer, last)) = &self.mail {
-            let mut last = last.lock().expect("mail state lock");
-            if *last != Some(state) {
-                *last = Some(state);
-                mailer.state(self.kind, &self.name, state);
-            }
-        }
     }
 
     /// keepalived's notify_master_rx_lower_pri: we are Active and heard a
@@ -219,14 +237,24 @@ impl Notifier {
     }
 }
 
-/// Opens the fifos named in `n` (and the global one), reusing `open`.
+/// Opens the fifos named in `n` and the global ones (notify_fifo and
+/// vrrp_notify_fifo both get every VRRP line, as keepalived writes them),
+/// reusing `open`; a path named twice gets each line once.
 pub fn fifos(
     n: &Notify,
-    global: Option<&Fifo>,
+    global: &crate::config::model::Global,
     open: &mut Vec<Arc<FifoWriter>>,
 ) -> Vec<Arc<FifoWriter>> {
-    let mut out = Vec::new();
-    for f in [global, n.fifo.as_ref()].into_iter().flatten() {
+    let mut out: Vec<Arc<FifoWriter>> = Vec::new();
+    let named = [
+        global.notify_fifo.as_ref(),
+        global.vrrp_notify_fifo.as_ref(),
+        n.fifo.as_ref(),
+    ];
+    for f in named.into_iter().flatten() {
+        if out.iter().any(|w| w.path == f.path) {
+            continue;
+        }
         if let Some(w) = open.iter().find(|w| w.path == f.path) {
             out.push(w.clone());
             continue;
