@@ -7,10 +7,11 @@
 
 use super::{
     diag::{Diagnostic, Diagnostics},
-    model::{AuthType, Config, InitialState},
+    model::{AuthType, Config, InitialState, Track},
 };
 
 pub fn apply(cfg: &mut Config, diags: &mut Diagnostics) {
+    tracking_weights(cfg, diags);
     let global_strict = cfg.global.strict;
     for i in &mut cfg.instances {
         let strict = i.strict.unwrap_or(global_strict);
@@ -67,6 +68,130 @@ pub fn apply(cfg: &mut Config, diags: &mut Diagnostics) {
                 "remove preempt_delay, or vrrp_strict",
             );
             i.preempt_delay = std::time::Duration::ZERO;
+        }
+    }
+}
+
+/// keepalived's rule for weights (vrrp_complete_instance): a member of a
+/// sync group without `sync_group_tracking_weight`, or an address owner,
+/// has no floating priority. Its weighted interfaces put it in FAULT
+/// (weight 0; an owner stops tracking them), its weighted scripts are not
+/// tracked, a track file at the default weight 1 gets 0 and one with
+/// another weight is not tracked. A group with an owner member has its own
+/// trackers' weights cleared.
+fn tracking_weights(cfg: &mut Config, diags: &mut Diagnostics) {
+    for i in &mut cfg.instances {
+        let group = cfg.groups.iter().find(|g| g.members.contains(&i.name));
+        let in_group = group.is_some_and(|g| !g.tracking_weight);
+        let owner = i.priority == 255;
+        if !in_group && !owner {
+            continue;
+        }
+        let why = if in_group {
+            format!(
+                "it is in sync group {} without sync_group_tracking_weight",
+                group.map(|g| g.name.as_str()).unwrap_or_default()
+            )
+        } else {
+            "it is the address owner (priority 255)".to_owned()
+        };
+        let mut said = |what: String| {
+            diags.push(
+                Diagnostic::warning(
+                    &i.pos,
+                    &i.name,
+                    format!(
+                        "vrrp_instance {}: {what}, as keepalived does, because {why}",
+                        i.name
+                    ),
+                )
+                .fix("add `sync_group_tracking_weight` to the sync group, or drop the weight")
+                .lenient(),
+            )
+        };
+        i.track_interfaces.retain_mut(|t| match t.weight {
+            Some(w) if w != 0 && owner => {
+                said(format!(
+                    "tracked interface {} (weight {w}) is not tracked",
+                    t.name
+                ));
+                false
+            }
+            Some(w) if w != 0 => {
+                said(format!(
+                    "tracked interface {} weight {w} is ignored: down means FAULT",
+                    t.name
+                ));
+                t.weight = Some(0);
+                true
+            }
+            _ => true,
+        });
+        i.track_scripts.retain(|t| {
+            let w = t
+                .weight
+                .or_else(|| cfg.scripts.get(&t.name).map(|s| s.weight))
+                .unwrap_or(0);
+            if w != 0 {
+                said(format!(
+                    "tracked script {} has weight {w}: not tracked",
+                    t.name
+                ));
+            }
+            w == 0
+        });
+        i.track_files.retain_mut(|t| {
+            let w = t.weight.or_else(|| cfg.track_files.get(&t.name).map(|f| f.weight)).unwrap_or(1);
+            match w {
+                0 => true,
+                1 => {
+                    said(format!("tracked file {}: its weight 1 is ignored (0: any non-zero value means FAULT)", t.name));
+                    t.weight = Some(0);
+                    true
+                }
+                w => {
+                    said(format!("tracked file {} has weight {w}: not tracked", t.name));
+                    false
+                }
+            }
+        });
+    }
+    let owners: Vec<String> = cfg
+        .instances
+        .iter()
+        .filter(|i| i.priority == 255)
+        .map(|i| i.name.clone())
+        .collect();
+    for g in &mut cfg.groups {
+        if !g.members.iter().any(|m| owners.contains(m)) {
+            continue;
+        }
+        let weights = |t: &Track, default: Option<i32>| t.weight.or(default).unwrap_or(0);
+        let mut cleared = Vec::new();
+        for t in &mut g.track_scripts {
+            if weights(t, cfg.scripts.get(&t.name).map(|s| s.weight)) != 0 {
+                t.weight = Some(0);
+                cleared.push(t.name.clone());
+            }
+        }
+        for t in &mut g.track_files {
+            if weights(t, cfg.track_files.get(&t.name).map(|f| f.weight)) != 0 {
+                t.weight = Some(0);
+                cleared.push(t.name.clone());
+            }
+        }
+        for t in &mut g.track_processes {
+            if weights(t, cfg.track_processes.get(&t.name).map(|p| p.weight)) != 0 {
+                t.weight = Some(0);
+                cleared.push(t.name.clone());
+            }
+        }
+        for name in cleared {
+            diags.push(
+                Diagnostic::warning(&g.pos, &g.name, format!("vrrp_sync_group {}: {name} is tracked with weight 0 (FAULT when down), as keepalived does: a member is the address owner", g.name))
+                    .fix("give the owner's group unweighted trackers")
+                    .lenient(),
+            );
         }
     }
 }

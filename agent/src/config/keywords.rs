@@ -55,7 +55,6 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
         ("vrrp_netlink_cmd_rcv_bufs", Ignored),
         ("vrrp_netlink_monitor_rcv_bufs", Ignored),
         ("kernel_rx_buf_size", Ignored),
-        ("global_tracking", Ignored),
         ("vrrp_min_garp", Ignored),
         ("notify_priority_changes", Ignored),
         ("instance", Ignored),

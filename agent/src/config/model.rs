@@ -485,6 +485,9 @@ pub struct SyncGroup {
     pub track_scripts: Vec<Track>,
     pub track_files: Vec<Track>,
     pub track_processes: Vec<Track>,
+    /// `sync_group_tracking_weight`: the members' own tracking weights count
+    /// (keepalived ignores them in a sync group otherwise).
+    pub tracking_weight: bool,
     #[serde(skip)]
     pub pos: Pos,
 }

@@ -1036,3 +1036,68 @@ fn small_keywords_read_as_keepalived_reads_them() {
         "{diags}"
     );
 }
+
+/// keepalived ignores the members' tracking weights in a sync group unless
+/// sync_group_tracking_weight, and an address owner's always.
+#[test]
+fn sync_group_members_lose_their_weights_as_keepalived_s() {
+    let inst = |name: &str, vrid: u8, prio: u8| {
+        format!(
+            "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n priority {prio}\n\
+             track_interface {{\n eth1 weight -10\n eth2\n }}\n track_script {{\n heavy\n light weight 0\n }}\n\
+             track_file {{\n f1\n f2 weight 5\n }}\n virtual_ipaddress {{\n 192.0.2.{vrid}/24\n }}\n}}\n"
+        )
+    };
+    let common = "vrrp_script heavy {\n script /bin/true\n weight 20\n}\nvrrp_script light {\n script /bin/true\n}\n\
+                  vrrp_track_file f1 {\n file /tmp/f1\n}\nvrrp_track_file f2 {\n file /tmp/f2\n}\n";
+    let load = |group: &str| {
+        let text = format!(
+            "{common}{}{}{}vrrp_sync_group G {{\n group {{\n A\n }}\n{group}\n}}\n",
+            inst("A", 1, 100),
+            inst("B", 2, 100),
+            inst("O", 3, 255)
+        );
+        let (cfg, diags) = parse_str(&text, Path::new("mem.conf"), &LoadOptions::default());
+        cfg.unwrap_or_else(|| panic!("{diags}"))
+    };
+    let shape = |i: &model::Instance| {
+        (
+            i.track_interfaces
+                .iter()
+                .map(|t| (t.name.clone(), t.weight))
+                .collect::<Vec<_>>(),
+            i.track_scripts
+                .iter()
+                .map(|t| t.name.clone())
+                .collect::<Vec<_>>(),
+            i.track_files
+                .iter()
+                .map(|t| (t.name.clone(), t.weight))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let cfg = load("");
+    let (a, b, o) = (&cfg.instances[0], &cfg.instances[1], &cfg.instances[2]);
+    assert_eq!(
+        shape(a),
+        (
+            vec![("eth1".into(), Some(0)), ("eth2".into(), None)],
+            vec!["light".into()],
+            vec![("f1".into(), Some(0))]
+        ),
+        "in the group: weights go"
+    );
+    assert_eq!(shape(b).0[0].1, Some(-10), "outside any group: kept");
+    assert_eq!(shape(b).1.len(), 2);
+    assert_eq!(
+        shape(o).0,
+        vec![("eth2".into(), None)],
+        "the owner stops tracking weighted interfaces"
+    );
+    let cfg = load(" sync_group_tracking_weight");
+    assert_eq!(
+        shape(&cfg.instances[0]),
+        shape(&cfg.instances[1]),
+        "with it: kept"
+    );
+}

@@ -153,6 +153,8 @@ const GROUP: &[&str] = &[
     "track_file",
     "smtp_alert",
     "track_process",
+    "sync_group_tracking_weight",
+    "global_tracking",
 ];
 
 const TRACK_FILE: &[&str] = &["file", "weight", "init_file"];
@@ -1910,6 +1912,7 @@ impl<'a> Builder<'a> {
             track_scripts: Vec::new(),
             track_files: Vec::new(),
             track_processes: Vec::new(),
+            tracking_weight: false,
             pos: n.key.pos.clone(),
         };
         for c in self.block(n) {
@@ -1927,6 +1930,16 @@ impl<'a> Builder<'a> {
                 "track_script" => g.track_scripts = self.tracks(c),
                 "track_file" => g.track_files = self.tracks(c),
                 "track_process" => g.track_processes = self.tracks(c),
+                "sync_group_tracking_weight" => g.tracking_weight = true,
+                // keepalived: "global_tracking is deprecated", and it sets the same.
+                "global_tracking" => {
+                    g.tracking_weight = true;
+                    self.diags.push(
+                        Diagnostic::warning(&c.key.pos, &c.key.text, "global_tracking is deprecated (keepalived says so too): read as sync_group_tracking_weight")
+                            .fix("write `sync_group_tracking_weight`")
+                            .lenient(),
+                    );
+                }
                 // Old syntax: members listed directly in the block.
                 name if name.starts_with(|ch: char| ch.is_ascii_alphabetic() || ch == '_')
                     && c.block.is_none()
