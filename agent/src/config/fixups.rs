@@ -7,10 +7,13 @@
 
 use super::{
     diag::{Diagnostic, Diagnostics},
-    model::{AuthType, Config, InitialState, Track},
+    model::{AuthType, Command, Config, InitialState, Track},
 };
 
 pub fn apply(cfg: &mut Config, diags: &mut Diagnostics) {
+    if cfg.global.enable_script_security {
+        disable_unsafe_scripts(cfg, diags);
+    }
     tracking_weights(cfg, diags);
     let global_strict = cfg.global.strict;
     for i in &mut cfg.instances {
@@ -193,5 +196,70 @@ fn tracking_weights(cfg: &mut Config, diags: &mut Diagnostics) {
                     .lenient(),
             );
         }
+    }
+}
+
+/// keepalived's enable_script_security: a script root would run that
+/// someone else can change is disabled — a vrrp_script no longer tracked
+/// ("Disabling track script NAME due to insecure"), a notify script not run.
+fn disable_unsafe_scripts(cfg: &mut Config, diags: &mut Diagnostics) {
+    let mut said = |cmd: &Command| -> bool {
+        let Some(prog) = super::validate::resolve_program(cmd) else {
+            return false;
+        };
+        let found = super::validate::unsafe_paths(&prog);
+        let Some((_, why, fix)) = found.first() else {
+            return false;
+        };
+        let pos = cmd.pos.clone().unwrap_or_default();
+        diags.push(
+            Diagnostic::warning(
+                &pos,
+                &prog.display().to_string(),
+                format!(
+                    "{why}: disabled (not run), as keepalived's enable_script_security disables it"
+                ),
+            )
+            .fix(fix.clone())
+            .lenient(),
+        );
+        true
+    };
+    let unsafe_scripts: Vec<String> = cfg
+        .scripts
+        .values()
+        .filter(|s| s.script.as_ref().is_some_and(&mut said))
+        .map(|s| s.name.clone())
+        .collect();
+    for name in &unsafe_scripts {
+        cfg.scripts.remove(name);
+    }
+    let notifies = cfg
+        .instances
+        .iter_mut()
+        .map(|i| &mut i.notify)
+        .chain(cfg.groups.iter_mut().map(|g| &mut g.notify));
+    for n in notifies {
+        for slot in [
+            &mut n.master,
+            &mut n.backup,
+            &mut n.fault,
+            &mut n.stop,
+            &mut n.deleted,
+            &mut n.master_rx_lower_pri,
+            &mut n.generic,
+        ] {
+            if slot.as_ref().is_some_and(&mut said) {
+                *slot = None;
+            }
+        }
+    }
+    for i in &mut cfg.instances {
+        i.track_scripts
+            .retain(|t| !unsafe_scripts.contains(&t.name));
+    }
+    for g in &mut cfg.groups {
+        g.track_scripts
+            .retain(|t| !unsafe_scripts.contains(&t.name));
     }
 }

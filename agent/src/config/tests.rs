@@ -399,39 +399,65 @@ fn seed_q3_config_file_permissions_are_refused_with_the_fix() {
 }
 
 #[test]
-fn unsafe_scripts_are_refused_with_the_fix() {
+fn unsafe_scripts_follow_keepalived_s_script_security() {
     let s = Scratch::new("scripts");
     let script = s.file("check.sh", "#!/bin/sh\nexit 0\n", 0o757);
-    let conf = |p: &Path| {
+    let conf = |p: &Path, security: bool| {
         format!(
-            "vrrp_script chk {{\n script \"{}\"\n}}\n{}",
+            "{}vrrp_script chk {{\n script \"{}\"\n}}\n{}",
+            if security {
+                "global_defs {\n enable_script_security\n}\n"
+            } else {
+                ""
+            },
             p.display(),
-            MINIMAL.replace(
-                "virtual_ipaddress",
-                "track_script {\n chk\n }\n virtual_ipaddress"
-            )
+            MINIMAL
+                .replace(
+                    "virtual_ipaddress",
+                    "track_script {\n chk\n }\n notify_master \"CHECK\"\n virtual_ipaddress"
+                )
+                .replace("CHECK", &p.display().to_string())
         )
     };
-    let main = s.file("a.conf", &conf(&script), 0o644);
-    let (_, d) = load(&main, &LoadOptions::default());
-    let e = d.errors().next().unwrap_or_else(|| panic!("no error: {d}"));
-    assert!(e.message.contains("writable by non-root"), "{e}");
+    // Without enable_script_security keepalived runs it (SECURITY
+    // VIOLATION): a warning with the repair; --strict refuses it.
+    let main = s.file("a.conf", &conf(&script, false), 0o644);
+    let (cfg, d) = load(&main, &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{d}"));
+    assert_eq!(cfg.instances[0].track_scripts.len(), 1);
+    let w = d
+        .warnings()
+        .find(|w| w.message.contains("writable by non-root"))
+        .unwrap_or_else(|| panic!("no warning: {d}"));
+    assert!(w.message.contains("SECURITY VIOLATION"), "{w}");
     assert_eq!(
-        e.fix.as_deref(),
+        w.fix.as_deref(),
         Some(format!("chmod go-w {}", script.display()).as_str())
     );
+    let strict = LoadOptions {
+        strict: true,
+        ..Default::default()
+    };
+    assert!(load(&main, &strict).0.is_none());
+    // With it, the script is disabled: not tracked, the notify not run.
+    let main = s.file("b.conf", &conf(&script, true), 0o644);
+    let (cfg, d) = load(&main, &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{d}"));
+    assert!(cfg.instances[0].track_scripts.is_empty(), "{d}");
+    assert!(cfg.instances[0].notify.master.is_none(), "{d}");
+    assert!(d.to_string().contains("disabled (not run)"), "{d}");
     // Safe script, unsafe directory.
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     fs::set_permissions(&s.0, fs::Permissions::from_mode(0o777)).unwrap();
     let (_, d) = load(&main, &LoadOptions::default());
-    let e = d.errors().next().unwrap_or_else(|| panic!("no error: {d}"));
-    assert_eq!(
-        e.fix.as_deref(),
-        Some(format!("chmod go-w {}", s.0.display()).as_str())
+    assert!(
+        d.to_string()
+            .contains(&format!("chmod go-w {}", s.0.display())),
+        "{d}"
     );
     fs::set_permissions(&s.0, fs::Permissions::from_mode(0o755)).unwrap();
     let (cfg, d) = load(&main, &LoadOptions::default());
-    assert!(cfg.is_some(), "{d}");
+    assert_eq!(cfg.unwrap().instances[0].track_scripts.len(), 1, "{d}");
 }
 
 #[test]

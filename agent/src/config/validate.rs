@@ -378,7 +378,23 @@ fn script_security(cmd: &Command, diags: &mut Diagnostics) {
             .fix(format!("chmod 755 {}", prog.display())),
         );
     }
-    let mut path = prog.as_path();
+    // keepalived without enable_script_security runs an unsafe script
+    // and logs a SECURITY VIOLATION; with it, the script is disabled
+    // (fixups.rs takes it out before this runs).
+    for (path, why, fix) in unsafe_paths(&prog) {
+        diags.push(
+            Diagnostic::warning(&pos, &prog.display().to_string(), format!("{why}: it runs as root all the same, as keepalived runs it (\"SECURITY VIOLATION - scripts are being executed but script_security not enabled\"); with enable_script_security it would be disabled ({})", path.display()))
+                .fix(fix)
+                .lenient(),
+        );
+    }
+}
+
+/// Why running `prog` as root is unsafe: it, or a directory above it, can
+/// be changed by someone other than root (keepalived's check_script_secure).
+pub fn unsafe_paths(prog: &Path) -> Vec<(PathBuf, String, String)> {
+    let mut out = Vec::new();
+    let mut path = prog;
     let mut first = true;
     loop {
         if let Ok(m) = std::fs::metadata(path) {
@@ -390,23 +406,25 @@ fn script_security(cmd: &Command, diags: &mut Diagnostics) {
                 "directory of script"
             };
             if mode & 0o002 != 0 && !sticky_dir || mode & 0o020 != 0 && m.gid() != 0 {
-                diags.push(
-                    Diagnostic::error(&pos, &prog.display().to_string(), format!("{what} {} is writable by non-root users (mode {:o}): keepalived's enable_script_security refuses such scripts (\"Unsafe permissions found for script\")", path.display(), mode & 0o7777))
-                        .fix(format!("chmod go-w {}", path.display())),
-                );
+                out.push((
+                    path.to_path_buf(),
+                    format!(
+                        "{what} {} is writable by non-root users (mode {:o})",
+                        path.display(),
+                        mode & 0o7777
+                    ),
+                    format!("chmod go-w {}", path.display()),
+                ));
             } else if m.uid() != 0 && mode & 0o200 != 0 {
-                diags.push(
-                    Diagnostic::error(
-                        &pos,
-                        &prog.display().to_string(),
-                        format!(
-                            "{what} {} belongs to uid {} who can change what root runs",
-                            path.display(),
-                            m.uid()
-                        ),
-                    )
-                    .fix(format!("chown root:root {}", path.display())),
-                );
+                out.push((
+                    path.to_path_buf(),
+                    format!(
+                        "{what} {} belongs to uid {} who can change what root runs",
+                        path.display(),
+                        m.uid()
+                    ),
+                    format!("chown root:root {}", path.display()),
+                ));
             }
         }
         first = false;
@@ -415,4 +433,5 @@ fn script_security(cmd: &Command, diags: &mut Diagnostics) {
             _ => break,
         }
     }
+    out
 }
