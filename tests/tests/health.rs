@@ -791,3 +791,63 @@ fn a_removed_instance_is_notified_deleted_or_fault() {
     assert!(!text.contains("STOP"), "{text}");
     assert!(!text.contains("VI_1 FAULT"), "{text}");
 }
+
+/// keepalived's interface_up_down_delays: a tracked interface's flap
+/// shorter than its down delay changes nothing; a longer one faults the
+/// instance once the delay has run out, and the way back waits its up delay.
+#[test]
+fn interface_up_down_delays_debounce_link_flaps() {
+    require_root();
+    let lan = Lan::new("ifdelay", 2).unwrap();
+    let ns = &lan.host(0).ns;
+    ns.ip(&[
+        "link", "add", "trk0", "type", "veth", "peer", "name", "trk1",
+    ])
+    .unwrap();
+    ns.ip(&["link", "set", "trk0", "up"]).unwrap();
+    ns.ip(&["link", "set", "trk1", "up"]).unwrap();
+    let conf = "interface_up_down_delays {\n  trk0 2 1\n}\n".to_owned()
+        + &instance(
+            "VI_1",
+            51,
+            150,
+            "10.77.0.100/24",
+            "  track_interface {\n    trk0\n  }",
+        );
+    let r1 = lan.xvrrp(0, "r1", &conf).unwrap();
+    assert!(r1.wait_state("VI_1", "Active", SETTLE));
+    // A flap well inside the 2 s down delay.
+    ns.ip(&["link", "set", "trk0", "down"]).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    ns.ip(&["link", "set", "trk0", "up"]).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(r1.state("VI_1"), "Active", "{}", r1.proc.log_text());
+    assert_eq!(
+        r1.transitions("VI_1"),
+        2,
+        "Initialize -> Backup -> Active only"
+    );
+    // Down for good: FAULT after the delay, not before.
+    ns.ip(&["link", "set", "trk0", "down"]).unwrap();
+    let down_at = std::time::Instant::now();
+    assert!(
+        r1.wait_state("VI_1", "Fault", Duration::from_secs(6)),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(
+        down_at.elapsed() >= Duration::from_millis(1900),
+        "FAULT before the down delay ran out: {:?}",
+        down_at.elapsed()
+    );
+    ns.ip(&["link", "set", "trk0", "up"]).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r1
+        .proc
+        .log_text()
+        .contains("interface_up_down_delays: up counts now"));
+}

@@ -23,6 +23,9 @@ pub struct Config {
     /// `static_ipaddress` / `static_routes` / `static_rules`: set while the
     /// agent runs, whatever the instances' states.
     pub statics: Statics,
+    /// `interface_up_down_delays`: (down, up) delays per interface before
+    /// trackers see a link change.
+    pub link_delays: BTreeMap<String, (Duration, Duration)>,
     /// Every file read (the main one, then includes).
     pub files: Vec<PathBuf>,
 }

@@ -31,6 +31,7 @@ const TOP: &[&str] = &[
     "static_track_group",
     "net_namespace",
     "vrrp_track_process",
+    "interface_up_down_delays",
 ];
 
 const GLOBAL: &[&str] = &[
@@ -692,6 +693,7 @@ impl<'a> Builder<'a> {
             instances: Vec::new(),
             groups: Vec::new(),
             statics: Statics::default(),
+            link_delays: BTreeMap::new(),
             files,
         };
         let mut track_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -759,6 +761,34 @@ impl<'a> Builder<'a> {
                 "vrrp_track_process" => {
                     if let Some(t) = self.track_process_def(n) {
                         cfg.track_processes.insert(t.name.clone(), t);
+                    }
+                }
+                "interface_up_down_delays" => {
+                    for c in self.block(n) {
+                        let delay = |b: &mut Self, t: Option<&Token>| match t {
+                            None => Some(Duration::ZERO),
+                            Some(t) => match t.text.parse::<f64>() {
+                                Ok(v) if (0.0..=255.0).contains(&v) => {
+                                    Some(Duration::from_secs_f64(v))
+                                }
+                                _ => {
+                                    b.error(
+                                        t,
+                                        format!("delay `{}` is not 0 to 255 seconds", t.text),
+                                        "write `IFNAME DOWN_DELAY [UP_DELAY]` in seconds",
+                                    );
+                                    None
+                                }
+                            },
+                        };
+                        if c.args.is_empty() {
+                            continue; // keepalived: "No timeouts specified"
+                        }
+                        if let (Some(down), Some(up)) =
+                            (delay(self, c.arg(0)), delay(self, c.arg(1)))
+                        {
+                            cfg.link_delays.insert(c.key.text.clone(), (down, up));
+                        }
                     }
                 }
                 "net_namespace" => {

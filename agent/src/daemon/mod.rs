@@ -185,6 +185,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             instances: vec![],
             groups: vec![],
             statics: Default::default(),
+            link_delays: Default::default(),
             scripts: Default::default(),
             track_files: Default::default(),
             track_processes: Default::default(),

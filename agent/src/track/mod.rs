@@ -34,6 +34,8 @@ pub enum TrackEvent {
     },
     /// Some link changed state: re-read the tracked ones.
     Link,
+    /// An interface_up_down_delays delay ran out for this interface.
+    LinkSettled(String),
     File {
         name: String,
         value: Option<i64>,
@@ -67,6 +69,11 @@ pub struct Tracker {
     pub files: BTreeMap<String, Option<i64>>,
     /// vrrp_track_process: (up, running count) by name.
     pub processes: BTreeMap<String, (bool, u32)>,
+    /// interface_up_down_delays: (down, up) per interface, and per
+    /// interface the state the trackers see and whether a delay is running.
+    delays: BTreeMap<String, (Duration, Duration)>,
+    links: BTreeMap<String, (bool, bool)>,
+    events: mpsc::Sender<TrackEvent>,
     /// Ends the track_process thread when this tracker goes.
     stop_processes: std::sync::Arc<std::sync::atomic::AtomicBool>,
     tasks: Vec<JoinHandle<()>>,
@@ -122,6 +129,13 @@ impl Tracker {
             scripts: BTreeMap::new(),
             files: BTreeMap::new(),
             processes: BTreeMap::new(),
+            delays: cfg.link_delays.clone(),
+            links: cfg
+                .link_delays
+                .keys()
+                .map(|n| (n.clone(), (iface::is_up(n), false)))
+                .collect(),
+            events: events.clone(),
             stop_processes: Default::default(),
             tasks: Vec::new(),
         };
@@ -206,7 +220,25 @@ impl Tracker {
                 }
                 changed
             }
-            TrackEvent::Link => true,
+            TrackEvent::Link => {
+                self.debounce();
+                true
+            }
+            TrackEvent::LinkSettled(name) => {
+                let live = iface::is_up(&name);
+                match self.links.get_mut(&name) {
+                    Some((seen, running)) => {
+                        *running = false;
+                        let changed = *seen != live;
+                        if changed {
+                            info!(interface = %name, "interface_up_down_delays: {} counts now", if live { "up" } else { "down" });
+                        }
+                        *seen = live;
+                        changed
+                    }
+                    None => false,
+                }
+            }
             TrackEvent::Process { name, up, count } => {
                 let old = self.processes.insert(name, (up, count));
                 old.map(|(u, _)| u) != Some(up)
@@ -223,6 +255,34 @@ impl Tracker {
         }
     }
 
+    /// A link changed: an interface with interface_up_down_delays whose
+    /// state differs from what the trackers see starts its delay (down or
+    /// up); when it runs out the state is read again (a flap back within
+    /// the delay changes nothing, as keepalived's debounce timers).
+    fn debounce(&mut self) {
+        for (name, (seen, running)) in &mut self.links {
+            if *running || iface::is_up(name) == *seen {
+                continue;
+            }
+            let (down, up) = self.delays.get(name).copied().unwrap_or_default();
+            let delay = if *seen { down } else { up };
+            *running = true;
+            let (events, name) = (self.events.clone(), name.clone());
+            self.tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = events.send(TrackEvent::LinkSettled(name)).await;
+            }));
+        }
+    }
+
+    /// Whether `name` is up as the trackers see it (after its delays).
+    fn link_up(&self, name: &str) -> bool {
+        match self.links.get(name) {
+            Some((seen, _)) => *seen,
+            None => iface::is_up(name),
+        }
+    }
+
     /// keepalived's sum of weights and FAULT for one instance, with the
     /// trackers of its sync group.
     pub fn health(&self, cfg: &Config, i: &Instance) -> (i32, bool, Vec<CheckStatus>) {
@@ -230,7 +290,7 @@ impl Tracker {
         let mut checks = Vec::new();
         // The VRRP interface itself, unless dont_track_primary.
         if !i.dont_track_primary {
-            let up = iface::is_up(&i.interface);
+            let up = self.link_up(&i.interface);
             checks.push(CheckStatus {
                 kind: "interface".into(),
                 name: i.interface.clone(),
@@ -277,7 +337,7 @@ impl Tracker {
             .iter()
             .chain(group.into_iter().flat_map(|g| g.track_interfaces.iter()));
         for t in ifaces {
-            let up = iface::is_up(&t.name);
+            let up = self.link_up(&t.name);
             let (w, fault) = weigh(up, t.weight.unwrap_or(0), t.reverse);
             checks.push(CheckStatus {
                 kind: "interface".into(),
