@@ -954,3 +954,58 @@ fn promote_secondaries_is_set_on_the_interface() {
     );
     assert_eq!(read(), "1");
 }
+
+/// keepalived's startup_script and shutdown_script: the first runs before
+/// the election starts and is waited for; the second runs at a clean stop,
+/// after the VIPs are gone.
+#[test]
+fn startup_and_shutdown_scripts_run_around_the_agent() {
+    require_root();
+    let lan = Lan::new("startstop", 2).unwrap();
+    let out = lan.logs.join("scripts.out");
+    let write = |name: &str, body: &str| {
+        let p = lan.logs.join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    };
+    // The startup script takes a moment: the election waits for it.
+    let start = write(
+        "start.sh",
+        &format!("sleep 0.5; echo \"start $1\" >> {}", out.display()),
+    );
+    let stop = write(
+        "stop.sh",
+        &format!(
+            "ip -br addr show dev eth0 | grep -q 10.77.0.100 && echo \"stop with the VIP\" >> {o} || echo \"stop $1\" >> {o}",
+            o = out.display()
+        ),
+    );
+    let global = format!(
+        "global_defs {{\n  startup_script \"{} up\"\n  shutdown_script \"{} down\"\n  startup_script_timeout 5\n}}\n",
+        start.display(),
+        stop.display()
+    );
+    let mut r = lan.xvrrp(0, "r", &(global + &conf(150, ""))).unwrap();
+    // "xvrrp running" is logged after the startup script finished.
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        "start up\n",
+        "{}",
+        r.proc.log_text()
+    );
+    assert!(
+        r.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    r.proc.signal(libc::SIGTERM);
+    assert_eq!(r.proc.wait_exit(Duration::from_secs(15)), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap_or_default(),
+        "start up\nstop down\n",
+        "{}",
+        r.proc.log_text()
+    );
+}

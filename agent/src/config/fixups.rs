@@ -254,6 +254,14 @@ fn disable_unsafe_scripts(cfg: &mut Config, diags: &mut Diagnostics) {
             }
         }
     }
+    for slot in [
+        &mut cfg.global.startup_script,
+        &mut cfg.global.shutdown_script,
+    ] {
+        if slot.as_ref().is_some_and(&mut said) {
+            *slot = None;
+        }
+    }
     for i in &mut cfg.instances {
         i.track_scripts
             .retain(|t| !unsafe_scripts.contains(&t.name));

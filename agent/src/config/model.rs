@@ -67,6 +67,12 @@ pub struct Global {
     /// (keepalived's default is eth0).
     pub default_interface: Option<String>,
     pub smtp: Smtp,
+    /// `startup_script SCRIPT [user [group]]` and its timeout (10 s).
+    pub startup_script: Option<Command>,
+    pub startup_script_timeout: Duration,
+    /// `shutdown_script SCRIPT [user [group]]` and its timeout (10 s).
+    pub shutdown_script: Option<Command>,
+    pub shutdown_script_timeout: Duration,
     /// `net_namespace NAME` (top level): run in /run/netns/NAME.
     pub net_namespace: Option<String>,
 }
@@ -156,6 +162,10 @@ impl Default for Global {
             default_interface: None,
             smtp: Smtp::default(),
             net_namespace: None,
+            startup_script: None,
+            startup_script_timeout: Duration::from_secs(10),
+            shutdown_script: None,
+            shutdown_script_timeout: Duration::from_secs(10),
         }
     }
 }

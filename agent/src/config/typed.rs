@@ -62,6 +62,10 @@ const GLOBAL: &[&str] = &[
     "vrrp_notify_fifo",
     "vrrp_notify_fifo_script",
     "vrrp_down_timer_adverts",
+    "startup_script",
+    "startup_script_timeout",
+    "shutdown_script",
+    "shutdown_script_timeout",
     "default_interface",
     "notification_email",
     "notification_email_from",
@@ -978,6 +982,20 @@ impl<'a> Builder<'a> {
                             script,
                         });
                     }
+                }
+                "startup_script" => g.startup_script = self.notify_command(n),
+                "shutdown_script" => g.shutdown_script = self.notify_command(n),
+                "startup_script_timeout" => {
+                    g.startup_script_timeout = self
+                        .seconds(n, 1000.0)
+                        .filter(|d| !d.is_zero())
+                        .unwrap_or(g.startup_script_timeout)
+                }
+                "shutdown_script_timeout" => {
+                    g.shutdown_script_timeout = self
+                        .seconds(n, 1000.0)
+                        .filter(|d| !d.is_zero())
+                        .unwrap_or(g.shutdown_script_timeout)
                 }
                 "vrrp_down_timer_adverts" => {
                     g.down_timer_adverts = self.number(n, 1, 100).unwrap_or(g.down_timer_adverts)

@@ -64,6 +64,12 @@ pub fn validate(cfg: &Config, diags: &mut Diagnostics) {
         processes(cfg, &g.track_processes, diags);
         notify_scripts(cfg, &g.notify, diags);
     }
+    for cmd in [&cfg.global.startup_script, &cfg.global.shutdown_script]
+        .into_iter()
+        .flatten()
+    {
+        script_security(cmd, diags);
+    }
     // Scripts run only when something tracks them (keepalived).
     for s in cfg.scripts.values() {
         let used = cfg

@@ -492,7 +492,7 @@ pub(super) fn lease_length(cfg: &Config, interface: &str) -> Duration {
 }
 
 /// Who scripts run as: script_user, else keepalived_script when it exists.
-fn script_user(cfg: &Config) -> Option<crate::config::model::ScriptUser> {
+pub(super) fn script_user(cfg: &Config) -> Option<crate::config::model::ScriptUser> {
     cfg.global
         .script_user
         .clone()

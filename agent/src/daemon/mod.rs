@@ -249,6 +249,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             }
         }
     }
+    startup_script(&d.config, resume.iter().any(|r| *r)).await;
     for (g, resumed) in d.groups.iter_mut().zip(&resume) {
         for m in &mut g.members {
             if *resumed {
@@ -385,6 +386,50 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             Err(e) => warn!(interface = dp.interface(), "detaching XDP: {e:#}"),
         }
     }
+    let config = d.config.clone();
     drop(d); // vmacs go, parents' sysctls come back
+             // keepalived's shutdown_script: after everything is put back, bounded.
+    if let Some(cmd) = &config.global.shutdown_script {
+        let who = cmd.user.clone().or_else(|| build::script_user(&config));
+        let (outcome, took) = crate::track::exec::run(
+            cmd,
+            &[],
+            who.as_ref(),
+            config.global.shutdown_script_timeout,
+        )
+        .await;
+        info!(
+            "shutdown_script `{}`: {outcome:?} after {} ms",
+            cmd.text,
+            took.as_millis()
+        );
+    }
     Ok(())
+}
+
+/// keepalived's startup_script: run before VRRP starts and waited for (up
+/// to startup_script_timeout). A restart resuming Active groups does not
+/// wait — their lease would run out — and runs it beside them instead.
+async fn startup_script(cfg: &Config, resuming: bool) {
+    let Some(cmd) = cfg.global.startup_script.clone() else {
+        return;
+    };
+    let who = cmd.user.clone().or_else(|| build::script_user(cfg));
+    let timeout = cfg.global.startup_script_timeout;
+    let run = async move {
+        let (outcome, took) = crate::track::exec::run(&cmd, &[], who.as_ref(), timeout).await;
+        info!(
+            "startup_script `{}`: {outcome:?} after {} ms",
+            cmd.text,
+            took.as_millis()
+        );
+    };
+    if resuming {
+        info!(
+            "startup_script runs beside the resumed Active groups (a restart does not wait for it)"
+        );
+        tokio::spawn(run);
+    } else {
+        run.await;
+    }
 }
