@@ -1009,3 +1009,46 @@ fn startup_and_shutdown_scripts_run_around_the_agent() {
         r.proc.log_text()
     );
 }
+
+/// keepalived's track_src_ip (FAULT while the source address is gone from
+/// the interface) and unicast_fault_no_peer (FAULT, not multicast, when the
+/// unicast peers are missing).
+#[test]
+fn track_src_ip_and_unicast_fault_no_peer_fault_the_instance() {
+    require_root();
+    let lan = Lan::new("srcip", 2).unwrap();
+    let ns = &lan.host(0).ns;
+    ns.ip(&["addr", "add", "10.77.0.51/24", "dev", "eth0"])
+        .unwrap();
+    let text = "vrrp_instance SRC {\n  interface eth0\n  virtual_router_id 61\n  priority 150\n  advert_int 1\n  \
+                unicast_src_ip 10.77.0.51\n  track_src_ip\n  unicast_peer {\n    10.77.0.2\n  }\n  \
+                virtual_ipaddress {\n    10.77.0.161/24\n  }\n}\n\
+                vrrp_instance NOPEER {\n  interface eth0\n  virtual_router_id 62\n  priority 150\n  advert_int 1\n  \
+                unicast_fault_no_peer\n  virtual_ipaddress {\n    10.77.0.162/24\n  }\n}\n";
+    let r = lan.xvrrp(0, "r", text).unwrap();
+    assert!(
+        r.wait_state("SRC", "Active", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    assert!(
+        r.wait_state("NOPEER", "Fault", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    ns.ip(&["addr", "del", "10.77.0.51/24", "dev", "eth0"])
+        .unwrap();
+    assert!(
+        r.wait_state("SRC", "Fault", Duration::from_secs(5)),
+        "{}",
+        r.proc.log_text()
+    );
+    ns.ip(&["addr", "add", "10.77.0.51/24", "dev", "eth0"])
+        .unwrap();
+    assert!(
+        r.wait_state("SRC", "Active", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    assert_eq!(r.state("NOPEER"), "Fault");
+}

@@ -521,3 +521,73 @@ fn keepalived_on_another_multicast_group_hears_xvrrp_and_is_heard() {
         xv.proc.log_text()
     );
 }
+
+/// keepalived's unicast options on the wire, judged by keepalived itself:
+/// an xvrrp instance with no `interface` (the one holding unicast_src_ip),
+/// `unicast_ttl` and `track_src_ip`, against a keepalived peer that checks
+/// the source (`check_unicast_src`) and its TTL range (`min_ttl`). TTL 200
+/// is in keepalived's range: it follows xvrrp. TTL 100 is not: keepalived
+/// drops the adverts and takes over. And xvrrp drops keepalived's adverts
+/// when their TTL (255) is above its own peer's `max_ttl`.
+#[test]
+fn unicast_ttl_and_peer_ttl_ranges_as_keepalived_judges_them() {
+    require_root();
+    let lan = Lan::new("uttl", 3).unwrap();
+    let ka_conf = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  advert_int 1\n  \
+                   check_unicast_src\n  unicast_src_ip 10.77.0.1\n  unicast_peer {\n    10.77.0.2 min_ttl 150 max_ttl 255\n  }\n  \
+                   virtual_ipaddress {\n    10.77.0.100/24\n  }\n}\n";
+    let xv_conf = |ttl: u8, max: u8| {
+        format!(
+            "vrrp_instance VI_1 {{\n  state BACKUP\n  virtual_router_id 51\n  priority 150\n  advert_int 1\n  \
+             unicast_ttl {ttl}\n  track_src_ip\n  check_unicast_src\n  unicast_src_ip 10.77.0.2\n  \
+             unicast_peer {{\n    10.77.0.1 min_ttl 0 max_ttl {max}\n  }}\n  virtual_ipaddress {{\n    10.77.0.100/24\n  }}\n}}\n"
+        )
+    };
+    let ka = lan.keepalived(0, "ka", ka_conf).unwrap();
+    let mut xv = lan.xvrrp(1, "xv", &xv_conf(200, 255)).unwrap();
+    assert!(
+        xv.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        xv.proc.log_text()
+    );
+    assert!(xv
+        .proc
+        .log_text()
+        .contains("using the one holding unicast_src_ip"));
+    assert!(
+        ka.wait_state("VI_1", "BACKUP", SETTLE),
+        "{}",
+        ka.proc.log_text()
+    );
+    answered_only_by(&lan, "10.77.0.100".parse().unwrap(), lan.host(1).mac);
+    // TTL 100: below keepalived's min_ttl, its adverts are dropped there.
+    xv.proc.signal(libc::SIGKILL);
+    let _ = xv.proc.wait_exit(Duration::from_secs(5));
+    let xv = lan
+        .xvrrp_with(1, "xv2", &xv_conf(100, 255), &["--clean"])
+        .unwrap();
+    // xvrrp (150) takes over from keepalived (100), whose adverts it hears...
+    assert!(
+        xv.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        xv.proc.log_text()
+    );
+    // ...but keepalived drops xvrrp's TTL-100 adverts and stays MASTER.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(
+        ka.state("VI_1"),
+        "MASTER",
+        "keepalived followed adverts with TTL 100 below its min_ttl 150:\n{}",
+        ka.proc.log_text()
+    );
+    drop(xv);
+    // xvrrp's own max_ttl 254 drops keepalived's adverts (TTL 255): with a
+    // lower priority it takes over all the same.
+    let lower = xv_conf(200, 254).replace("priority 150", "priority 50");
+    let xv = lan.xvrrp_with(1, "xv3", &lower, &["--clean"]).unwrap();
+    assert!(
+        xv.wait_state("VI_1", "Active", SETTLE),
+        "xvrrp followed adverts above its peer's max_ttl:\n{}",
+        xv.proc.log_text()
+    );
+}

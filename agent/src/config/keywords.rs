@@ -96,17 +96,8 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
             NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
         ),
         (
-            "track_src_ip",
-            NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
-        ),
-        (
             "linkbeat_interfaces",
             NotApplied("this tracker is not implemented by xvrrp; it is not consulted"),
-        ),
-        ("unicast_ttl", NotApplied("not implemented by xvrrp")),
-        (
-            "unicast_fault_no_peer",
-            NotApplied("not implemented by xvrrp"),
         ),
         (
             "vmac_xmit_base_ipv6",

@@ -413,6 +413,15 @@ pub struct Instance {
     pub vips_excluded: Vec<Vip>,
     pub unicast_src_ip: Option<IpAddr>,
     pub unicast_peers: Vec<IpAddr>,
+    /// unicast_peer lines' `min_ttl`/`max_ttl`: (peer, min, max), checked
+    /// with check_unicast_src as keepalived does.
+    pub peer_ttl: Vec<(IpAddr, u8, u8)>,
+    /// `unicast_ttl`: the TTL of unicast IPv4 adverts (255 unless set).
+    pub unicast_ttl: Option<u8>,
+    /// `unicast_fault_no_peer`: without peers, FAULT rather than multicast.
+    pub unicast_fault_no_peer: bool,
+    /// `track_src_ip`: FAULT while the source address is not on the interface.
+    pub track_src_ip: bool,
     pub track_interfaces: Vec<Track>,
     pub track_scripts: Vec<Track>,
     pub track_files: Vec<Track>,

@@ -39,6 +39,7 @@ pub fn router_config(i: &Instance, g: &Global, primary: IpAddr) -> proto::Config
         vips: i.vips.iter().map(|v| v.addr).collect(),
         primary,
         unicast_peers: i.unicast_peers.clone(),
+        peer_ttl: i.peer_ttl.clone(),
         down_timer_adverts: i.down_timer_adverts,
         skip_check_adv_addr: i.skip_check_adv_addr.unwrap_or(g.skip_check_adv_addr),
         check_unicast_src: i.check_unicast_src,

@@ -143,6 +143,9 @@ const INSTANCE: &[&str] = &[
     "smtp_alert",
     "track_process",
     "no_virtual_ipaddress",
+    "unicast_ttl",
+    "unicast_fault_no_peer",
+    "track_src_ip",
 ];
 
 const GROUP: &[&str] = &[
@@ -1544,6 +1547,10 @@ impl<'a> Builder<'a> {
             garp_master_refresh_repeat: None,
             use_vmac: None,
             vmac_mac: None,
+            peer_ttl: Vec::new(),
+            unicast_ttl: None,
+            unicast_fault_no_peer: false,
+            track_src_ip: false,
             vmac_xmit_base: false,
             dont_track_primary: false,
             promote_secondaries: false,
@@ -1657,11 +1664,32 @@ impl<'a> Builder<'a> {
                 }
                 "unicast_peer" => {
                     for p in self.block(c) {
-                        if let Some(a) = self.addr(&p.key) {
-                            i.unicast_peers.push(a);
+                        let Some(a) = self.addr(&p.key) else { continue };
+                        i.unicast_peers.push(a);
+                        // keepalived's per-peer `min_ttl N` / `max_ttl N`.
+                        let (mut lo, mut hi) = (0u8, 255u8);
+                        let mut k = 0;
+                        while k < p.args.len() {
+                            let (opt, val) = (&p.args[k], p.args.get(k + 1));
+                            match (opt.text.as_str(), val.map(|v| v.text.parse::<u8>())) {
+                                ("min_ttl", Some(Ok(v))) => lo = v,
+                                ("max_ttl", Some(Ok(v))) => hi = v,
+                                _ => self.error(
+                                    opt,
+                                    format!("unicast_peer option `{}` is not min_ttl/max_ttl with a value 0-255", opt.text),
+                                    "write `192.0.2.2 min_ttl 250 max_ttl 255`",
+                                ),
+                            }
+                            k += 2;
+                        }
+                        if (lo, hi) != (0, 255) {
+                            i.peer_ttl.push((a, lo, hi));
                         }
                     }
                 }
+                "unicast_ttl" => i.unicast_ttl = self.number(c, 1, 255),
+                "unicast_fault_no_peer" => i.unicast_fault_no_peer = true,
+                "track_src_ip" => i.track_src_ip = true,
                 "track_interface" => i.track_interfaces = self.tracks(c),
                 "track_script" => i.track_scripts = self.tracks(c),
                 "track_file" => i.track_files = self.tracks(c),
@@ -1730,7 +1758,10 @@ impl<'a> Builder<'a> {
                 _ => self.unknown(&c.key, &format!("vrrp_instance {}", i.name), INSTANCE),
             }
         }
-        if !interface_set {
+        // keepalived: a unicast instance may leave out `interface`; it is
+        // the one holding unicast_src_ip (found when the agent starts).
+        let unicast_only = i.unicast_src_ip.is_some() && !i.unicast_peers.is_empty();
+        if !interface_set && !unicast_only {
             self.error(
                 &n.key,
                 format!("vrrp_instance {} has no `interface`", i.name),

@@ -212,11 +212,17 @@ impl Daemon {
             Some(v) if !i.vmac_xmit_base && !v6 => (v.name.clone(), v.ifindex),
             _ => (i.interface.clone(), ifindex),
         };
-        let tx = match self.tx.get(&(tx_index, source)) {
+        // keepalived's unicast_ttl: unicast IPv4 adverts with that TTL (a
+        // socket per TTL; multicast ones always carry 255).
+        let ttl = match i.unicast_ttl {
+            Some(t) if !i.unicast_peers.is_empty() && !v6 => t,
+            _ => crate::wire::vrrp::TTL,
+        };
+        let tx = match self.tx.get(&(tx_index, source, ttl)) {
             Some(t) => t.clone(),
             None => {
-                let t = Arc::new(AdvertTx::open(&tx_if, tx_index, source)?);
-                self.tx.insert((tx_index, source), t.clone());
+                let t = Arc::new(AdvertTx::open(&tx_if, tx_index, source, ttl)?);
+                self.tx.insert((tx_index, source, ttl), t.clone());
                 t
             }
         };

@@ -86,7 +86,8 @@ struct Daemon {
     /// (base ifindex, family, vrid) of the instances that hear adverts on
     /// their vmac (their copies on the base interface are ignored).
     heard_on_vmac: std::collections::HashSet<(u32, Family, u8)>,
-    tx: HashMap<(u32, IpAddr), Arc<AdvertTx>>,
+    /// Advert senders by (ifindex, source, unicast TTL).
+    tx: HashMap<(u32, IpAddr, u8), Arc<AdvertTx>>,
     packet: HashMap<u32, Arc<PacketSocket>>,
     adverts: mpsc::Sender<(u32, RawAdvert)>,
     /// Batches of the XDP program's records (changes, invalid adverts, down timers).
@@ -134,7 +135,10 @@ fn load(opts: &Options) -> anyhow::Result<Config> {
         warn!("{d}");
     }
     match cfg {
-        Some(c) => Ok(c),
+        Some(mut c) => {
+            unicast_interfaces(&mut c)?;
+            Ok(c)
+        }
         None => {
             for d in diags.errors() {
                 error!("{d}");
@@ -147,6 +151,37 @@ fn load(opts: &Options) -> anyhow::Result<Config> {
             )
         }
     }
+}
+
+/// keepalived lets a unicast instance leave out `interface`: it is the
+/// one that holds the instance's unicast_src_ip.
+fn unicast_interfaces(cfg: &mut Config) -> anyhow::Result<()> {
+    for i in cfg.instances.iter_mut().filter(|i| i.interface.is_empty()) {
+        let src = i
+            .unicast_src_ip
+            .expect("the reader requires it without `interface`");
+        let found = nix::ifaddrs::getifaddrs()
+            .context("listing the interfaces' addresses")?
+            .find(|a| {
+                a.address.as_ref().is_some_and(|s| {
+                    s.as_sockaddr_in().map(|v| IpAddr::V4(v.ip())) == Some(src)
+                        || s.as_sockaddr_in6().map(|v| IpAddr::V6(v.ip())) == Some(src)
+                })
+            })
+            .map(|a| a.interface_name);
+        match found {
+            Some(name) => {
+                info!(instance = %i.name, interface = %name, "no `interface`: using the one holding unicast_src_ip {src}");
+                i.interface = name;
+            }
+            None => bail!(
+                "vrrp_instance {} has no `interface` and its unicast_src_ip {src} is on none: \
+                 add `interface IFNAME` or put {src} on the interface adverts leave from",
+                i.name
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// The config's mail sender; a bad address is said once and mail is off.

@@ -118,8 +118,15 @@ impl AdvertRx {
 }
 
 impl AdvertTx {
-    /// Opens a sending socket on `interface` bound to `source`.
-    pub fn open(interface: &str, ifindex: u32, source: IpAddr) -> anyhow::Result<Self> {
+    /// Opens a sending socket on `interface` bound to `source`; unicast
+    /// IPv4 adverts leave with `unicast_ttl` (255 but with keepalived's
+    /// unicast_ttl), multicast ones with 255 always.
+    pub fn open(
+        interface: &str,
+        ifindex: u32,
+        source: IpAddr,
+        unicast_ttl: u8,
+    ) -> anyhow::Result<Self> {
         let ctx = || format!("VRRP send socket on {interface} from {source} (needs CAP_NET_RAW)");
         let tx = match source {
             IpAddr::V4(src) => {
@@ -133,7 +140,7 @@ impl AdvertTx {
                 // SO_BINDTODEVICE picks the output device for multicast too.
                 tx.set_multicast_ttl_v4(vrrp::TTL as u32)
                     .context("IP_MULTICAST_TTL")?;
-                tx.set_ttl_v4(vrrp::TTL as u32).context("IP_TTL")?;
+                tx.set_ttl_v4(u32::from(unicast_ttl)).context("IP_TTL")?;
                 tx.set_multicast_loop_v4(false)
                     .context("IP_MULTICAST_LOOP")?;
                 tx.set_tos_v4(0xc0).context("IP_TOS")?; // CS6, as keepalived

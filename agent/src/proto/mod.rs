@@ -106,6 +106,8 @@ pub struct Config {
     pub primary: IpAddr,
     /// When set, adverts are accepted only from these and sent to them.
     pub unicast_peers: Vec<IpAddr>,
+    /// Peers' TTL ranges (min_ttl/max_ttl), checked with check_unicast_src.
+    pub peer_ttl: Vec<(IpAddr, u8, u8)>,
     /// The multiplier in Active_Down_Interval (keepalived down_timer_adverts, 3).
     pub down_timer_adverts: u32,
     /// vrrp_skip_check_adv_addr: don't compare addresses of the Active's adverts.
@@ -142,6 +144,7 @@ impl Config {
             vips,
             primary,
             unicast_peers: Vec::new(),
+            peer_ttl: Vec::new(),
             down_timer_adverts: 3,
             skip_check_adv_addr: false,
             check_unicast_src: false,

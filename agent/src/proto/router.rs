@@ -489,6 +489,17 @@ impl Router {
         if !unicast_instance && rx.ttl != vrrp::TTL {
             return discard(Discard::Ttl, out);
         }
+        // keepalived checks a peer's min_ttl/max_ttl with check_unicast_src.
+        if unicast_instance
+            && self.config.check_unicast_src
+            && self
+                .config
+                .peer_ttl
+                .iter()
+                .any(|&(p, lo, hi)| p == from && !(lo..=hi).contains(&rx.ttl))
+        {
+            return discard(Discard::Ttl, out);
+        }
         if unicast_instance && !self.config.unicast_peers.contains(&from) {
             // keepalived drops these only with check_unicast_src; otherwise
             // it hears them and says so.

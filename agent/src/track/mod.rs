@@ -160,7 +160,9 @@ impl Tracker {
                 script::runner(s.clone(), user, events.clone()),
             ));
         }
-        match link_monitor(events.clone(), tasks) {
+        // track_src_ip needs to hear address changes too.
+        let addresses = cfg.instances.iter().any(|i| i.track_src_ip);
+        match link_monitor(events.clone(), tasks, addresses) {
             Ok(task) => t.tasks.push(task),
             Err(e) => warn!("link monitor: {e}; interface changes are seen only at reload"),
         }
@@ -348,6 +350,31 @@ impl Tracker {
                 script: None,
             });
         }
+        // keepalived's unicast_fault_no_peer: unicast meant, no peer given.
+        if i.unicast_fault_no_peer && i.unicast_peers.is_empty() {
+            checks.push(CheckStatus {
+                kind: "config".into(),
+                name: "unicast_fault_no_peer".into(),
+                state: "no unicast peer".into(),
+                weight: 0,
+                fault: true,
+                script: None,
+            });
+        }
+        // keepalived's track_src_ip: the source address must be on the interface.
+        if let (true, Some(src)) = (i.track_src_ip, i.unicast_src_ip) {
+            let present = iface::addresses(&i.interface)
+                .iter()
+                .any(|(a, _)| *a == src);
+            checks.push(CheckStatus {
+                kind: "address".into(),
+                name: src.to_string(),
+                state: if present { "present" } else { "missing" }.into(),
+                weight: 0,
+                fault: !present,
+                script: None,
+            });
+        }
         let processes = i
             .track_processes
             .iter()
@@ -438,13 +465,22 @@ pub fn read_value(path: &Path) -> Option<i64> {
 fn link_monitor(
     events: mpsc::Sender<TrackEvent>,
     tasks: &crate::supervise::Tasks,
+    addresses: bool,
 ) -> std::io::Result<JoinHandle<()>> {
     use futures::StreamExt as _;
     use netlink_sys::AsyncSocket as _;
     let (mut conn, _handle, mut messages) = rtnetlink::new_connection()?;
     conn.socket_mut()
         .socket_mut()
-        .bind(&netlink_sys::SocketAddr::new(0, libc::RTMGRP_LINK as u32))?;
+        .bind(&netlink_sys::SocketAddr::new(
+            0,
+            (libc::RTMGRP_LINK
+                | if addresses {
+                    libc::RTMGRP_IPV4_IFADDR | libc::RTMGRP_IPV6_IFADDR
+                } else {
+                    0
+                }) as u32,
+        ))?;
     Ok(tasks.spawn("link monitor".to_owned(), async move {
         let mut conn = std::pin::pin!(conn);
         loop {
