@@ -1052,3 +1052,41 @@ fn track_src_ip_and_unicast_fault_no_peer_fault_the_instance() {
     );
     assert_eq!(r.state("NOPEER"), "Fault");
 }
+
+/// keepalived's garp_extra_if: with use_vmac, the Active sends a GARP
+/// round for the vmac's VIPs every period, from the virtual MAC.
+#[test]
+fn garp_extra_if_keeps_announcing_the_vmac_vips() {
+    use xvrrp_tests::capture::{Capture, Seen};
+    require_root();
+    let lan = Lan::new("garpextra", 3).unwrap();
+    let r = lan
+        .xvrrp(
+            0,
+            "r",
+            &conf(200, "  use_vmac\n  garp_master_delay 0\n  garp_extra_if 1"),
+        )
+        .unwrap();
+    assert!(
+        r.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r.proc.log_text()
+    );
+    // The transition's own burst is over; then one round a second.
+    std::thread::sleep(Duration::from_millis(300));
+    let capture = Capture::start(&lan.host(2).ns.name, VIP.into()).unwrap();
+    let vmac = [0x00, 0x00, 0x5e, 0x00, 0x01, 51];
+    let announces = || {
+        capture
+            .events()
+            .iter()
+            .filter(|e| e.seen == Seen::Announce { mac: vmac })
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_millis(3500), || announces() >= 3),
+        "{} announces in 3.5 s at garp_extra_if 1\n{}",
+        announces(),
+        r.proc.log_text()
+    );
+}

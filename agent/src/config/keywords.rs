@@ -55,7 +55,6 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
         ("vrrp_netlink_cmd_rcv_bufs", Ignored),
         ("vrrp_netlink_monitor_rcv_bufs", Ignored),
         ("kernel_rx_buf_size", Ignored),
-        ("vrrp_min_garp", Ignored),
         ("notify_priority_changes", Ignored),
         ("instance", Ignored),
         ("net_namespace_ipvs", Ignored),
@@ -102,6 +101,10 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
         (
             "vmac_xmit_base_ipv6",
             NotApplied("not implemented by xvrrp"),
+        ),
+        (
+            "use_vmac_addr",
+            NotApplied("VIPs on other interfaces or of the other family get no vmac of their own; they stay on their interface"),
         ),
         ("virtual_server", Lvs),
         ("virtual_server_group", Lvs),

@@ -48,6 +48,8 @@ pub struct Global {
     pub higher_prio_send_advert: bool,
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: u32,
+    /// `vrrp_garp_extra_if [all] SECS`: the instances' default.
+    pub garp_extra_if: Option<(Duration, bool)>,
     pub skip_check_adv_addr: bool,
     pub strict: bool,
     pub enable_script_security: bool,
@@ -149,6 +151,7 @@ impl Default for Global {
             higher_prio_send_advert: false,
             garp_master_refresh: None,
             garp_master_refresh_repeat: 1,
+            garp_extra_if: None,
             skip_check_adv_addr: false,
             strict: false,
             enable_script_security: false,
@@ -435,6 +438,9 @@ pub struct Instance {
     pub higher_prio_send_advert: Option<bool>,
     pub garp_master_refresh: Option<Duration>,
     pub garp_master_refresh_repeat: Option<u32>,
+    /// `garp_extra_if [all] SECS`: periodic GARP/NA while Active for the
+    /// VIPs on the vmac (every interface's with `all`); None = off.
+    pub garp_extra_if: Option<(Duration, bool)>,
     /// use_vmac [NAME]: Some("") for the default name vrrp.VRID.
     pub use_vmac: Option<String>,
     /// use_vmac's MAC address (keepalived: instead of 00:00:5e:00:01:VRID;

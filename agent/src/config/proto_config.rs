@@ -60,6 +60,7 @@ pub fn router_config(i: &Instance, g: &Global, primary: IpAddr) -> proto::Config
                 .garp_master_refresh_repeat
                 .unwrap_or(g.garp_master_refresh_repeat),
             interval: garp_interval,
+            extra_if: i.garp_extra_if.or(g.garp_extra_if),
             // keepalived: these default to the garp_master values.
             lower_prio_repeat: i
                 .garp_lower_prio_repeat

@@ -1127,3 +1127,39 @@ fn sync_group_members_lose_their_weights_as_keepalived_s() {
         "with it: kept"
     );
 }
+
+/// vrrp_min_garp leaves explicit settings alone; garp_extra_if reads
+/// keepalived's `[all] SECS`.
+#[test]
+fn min_garp_and_garp_extra_if_read_as_keepalived_reads_them() {
+    let inst = "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n garp_extra_if all 100\n virtual_ipaddress {\n 192.0.2.1/24\n }\n}\n\
+                vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.2/24\n }\n}\n";
+    let load = |g: &str| {
+        let (cfg, diags) = parse_str(
+            &format!("global_defs {{\n{g}\n}}\n{inst}"),
+            Path::new("mem.conf"),
+            &LoadOptions::default(),
+        );
+        cfg.unwrap_or_else(|| panic!("{diags}"))
+    };
+    let cfg = load(" vrrp_min_garp\n vrrp_garp_extra_if 60");
+    assert_eq!(
+        (
+            cfg.global.garp_master_repeat,
+            cfg.global.garp_master_delay.as_secs()
+        ),
+        (1, 0)
+    );
+    assert_eq!(
+        cfg.instances[0].garp_extra_if,
+        Some((std::time::Duration::from_secs(100), true))
+    );
+    assert_eq!(
+        cfg.global.garp_extra_if,
+        Some((std::time::Duration::from_secs(60), false))
+    );
+    let cfg = load(" vrrp_garp_master_repeat 3\n vrrp_min_garp");
+    assert_eq!(cfg.global.garp_master_repeat, 3, "set before it: kept");
+    let cfg = load(" vrrp_min_garp off");
+    assert_eq!(cfg.global.garp_master_repeat, 5);
+}

@@ -62,6 +62,8 @@ const GLOBAL: &[&str] = &[
     "vrrp_notify_fifo",
     "vrrp_notify_fifo_script",
     "vrrp_down_timer_adverts",
+    "vrrp_min_garp",
+    "vrrp_garp_extra_if",
     "startup_script",
     "startup_script_timeout",
     "shutdown_script",
@@ -143,6 +145,7 @@ const INSTANCE: &[&str] = &[
     "smtp_alert",
     "track_process",
     "no_virtual_ipaddress",
+    "garp_extra_if",
     "unicast_ttl",
     "unicast_fault_no_peer",
     "track_src_ip",
@@ -1000,6 +1003,20 @@ impl<'a> Builder<'a> {
                         .filter(|d| !d.is_zero())
                         .unwrap_or(g.shutdown_script_timeout)
                 }
+                // keepalived's vrrp_min_garp: one GARP/NA on becoming Active,
+                // no delay or refresh — each only where still at its default.
+                "vrrp_min_garp" => {
+                    if flag(n) {
+                        let d = Global::default();
+                        if g.garp_master_repeat == d.garp_master_repeat {
+                            g.garp_master_repeat = 1;
+                        }
+                        if g.garp_master_delay == d.garp_master_delay {
+                            g.garp_master_delay = Duration::ZERO;
+                        }
+                    }
+                }
+                "vrrp_garp_extra_if" => g.garp_extra_if = self.garp_extra_if(n),
                 "vrrp_down_timer_adverts" => {
                     g.down_timer_adverts = self.number(n, 1, 100).unwrap_or(g.down_timer_adverts)
                 }
@@ -1547,6 +1564,7 @@ impl<'a> Builder<'a> {
             garp_master_refresh_repeat: None,
             use_vmac: None,
             vmac_mac: None,
+            garp_extra_if: None,
             peer_ttl: Vec::new(),
             unicast_ttl: None,
             unicast_fault_no_peer: false,
@@ -1705,6 +1723,7 @@ impl<'a> Builder<'a> {
                     i.garp_master_refresh_repeat = self.number(c, 1, 10_000)
                 }
                 "use_vmac" => self.use_vmac(c, &mut i),
+                "garp_extra_if" => i.garp_extra_if = self.garp_extra_if(c),
                 "vmac_xmit_base" => i.vmac_xmit_base = true,
                 "dont_track_primary" => i.dont_track_primary = true,
                 "promote_secondaries" => i.promote_secondaries = true,
@@ -1839,6 +1858,34 @@ impl<'a> Builder<'a> {
             }
         }
         i.use_vmac = Some(name);
+    }
+
+    /// `[vrrp_]garp_extra_if [all] SECS` (0 turns it off; at most a day).
+    fn garp_extra_if(&mut self, n: &Node) -> Option<(Duration, bool)> {
+        let all = n.args.iter().any(|a| a.text == "all");
+        let Some(t) = n.args.iter().find(|a| a.text != "all") else {
+            self.error(
+                &n.key,
+                format!("`{}` needs a period in seconds", n.key.text),
+                format!("write `{} [all] 100`", n.key.text),
+            );
+            return None;
+        };
+        match t.text.parse::<f64>() {
+            Ok(0.0) => None,
+            Ok(v) if v > 0.0 && v <= 86_400.0 => Some((Duration::from_secs_f64(v), all)),
+            _ => {
+                self.error(
+                    t,
+                    format!(
+                        "`{}` {} is not a period from 0 to 86400 seconds",
+                        n.key.text, t.text
+                    ),
+                    "write e.g. `100` (switch caches often keep 300 s)",
+                );
+                None
+            }
+        }
     }
 
     /// keepalived reads `track_group` on static lines only.

@@ -95,6 +95,16 @@ impl Member {
             Action::AddVips => self.add_vips(),
             Action::RemoveVips => self.remove_vips(),
             Action::SendGarp => self.send_garp(),
+            Action::SendGarpExtra { all } => {
+                // keepalived's garp_extra_if: the vmac's VIPs, or all of them.
+                let all = *all;
+                let vmac = self.vmac.as_ref().map(|v| v.ifindex);
+                for a in &self.vips {
+                    if all || Some(a.ifindex) == vmac {
+                        self.announce(a.addr);
+                    }
+                }
+            }
             Action::Dataplane { active, accept } => self.set_xdp(*active, *accept),
             Action::Transition { from, to, reason } => {
                 self.stats.transitions += 1;

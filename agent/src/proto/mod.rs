@@ -57,6 +57,8 @@ pub struct GarpSchedule {
     pub refresh: Option<Duration>,
     /// Rounds per refresh (garp_master_refresh_repeat, default 1).
     pub refresh_repeat: u32,
+    /// garp_extra_if's period while Active and its `all` (None = off).
+    pub extra_if: Option<(Duration, bool)>,
     /// Spacing between rounds (vrrp_garp_interval; 0 = back to back).
     pub interval: Duration,
     /// Rounds sent at once when the Active hears a lower-priority Active
@@ -75,6 +77,7 @@ impl Default for GarpSchedule {
             delay: Duration::from_secs(5),
             refresh: None,
             refresh_repeat: 1,
+            extra_if: None,
             interval: Duration::ZERO,
             lower_prio_repeat: 5,
             lower_prio_delay: Duration::from_secs(5),
@@ -303,6 +306,10 @@ pub enum Action {
     RemoveVips,
     /// One round of gratuitous ARP (IPv4 VIPs) / unsolicited NA (IPv6 VIPs).
     SendGarp,
+    /// garp_extra_if's periodic round: the VIPs on the vmac, or `all`.
+    SendGarpExtra {
+        all: bool,
+    },
     /// Tell the dataplane whether we answer for the VIPs, and accept mode.
     Dataplane {
         active: bool,

@@ -42,6 +42,8 @@ pub struct Router {
     /// Due times of gratuitous ARP rounds still to send.
     garp_due: Vec<Instant>,
     garp_refresh: Option<Instant>,
+    /// garp_extra_if's next round.
+    garp_extra: Option<Instant>,
     /// preempt_delay: when we first heard a lower-priority Active.
     lower_since: Option<Instant>,
     /// Sources we hear v3 from (mixed mode ignores their v2 twins).
@@ -68,6 +70,7 @@ impl Router {
             down_timer: None,
             garp_due: Vec::new(),
             garp_refresh: None,
+            garp_extra: None,
             lower_since: None,
             v3_sources: HashSet::new(),
             reported_conflicts: HashSet::new(),
@@ -138,6 +141,7 @@ impl Router {
             self.down_timer,
             self.garp_due.first().copied(),
             self.garp_refresh,
+            self.garp_extra,
         ]
         .into_iter()
         .flatten()
@@ -246,6 +250,7 @@ impl Router {
         self.adver_timer = None;
         self.garp_due.clear();
         self.garp_refresh = None;
+        self.garp_extra = None;
         self.transition(State::Backup, reason, out);
         // RFC 9568 §6.4.2: a Backup MUST NOT answer ARP/ND for the VIPs nor
         // accept packets addressed to them.
@@ -274,6 +279,7 @@ impl Router {
         self.down_timer = None;
         self.garp_due.clear();
         self.garp_refresh = None;
+        self.garp_extra = None;
     }
 
     fn become_fault(&mut self, reason: Reason, out: &mut Vec<Action>) {
@@ -310,9 +316,16 @@ impl Router {
         }
         self.garp_due.sort();
         self.garp_refresh = g.refresh.map(|r| now + r);
+        self.garp_extra = g.extra_if.map(|(p, _)| now + p);
     }
 
     fn fire_garp(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if let (Some(at), Some((period, all))) = (self.garp_extra, self.config.garp.extra_if) {
+            if at <= now {
+                out.push(Action::SendGarpExtra { all });
+                self.garp_extra = Some(now + period);
+            }
+        }
         while self.garp_due.first().is_some_and(|t| *t <= now) {
             self.garp_due.remove(0);
             out.push(Action::SendGarp);

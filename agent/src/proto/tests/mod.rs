@@ -815,6 +815,38 @@ fn garp_bursts_follow_the_schedule() {
     );
 }
 
+/// keepalived's garp_extra_if: a round every period while Active, none
+/// after it stops being Active.
+#[test]
+fn garp_extra_if_rounds_come_every_period_while_active() {
+    let mut c = cfg(255);
+    c.garp = GarpSchedule {
+        repeat: 1,
+        delay: Duration::ZERO,
+        extra_if: Some((Duration::from_secs(100), true)),
+        ..GarpSchedule::default()
+    };
+    let t0 = Instant::now();
+    let mut r = Router::new(c);
+    let _ = r.handle(t0, Input::Startup);
+    let extra = |a: &[Action]| {
+        a.iter()
+            .filter(|x| **x == Action::SendGarpExtra { all: true })
+            .count()
+    };
+    assert_eq!(extra(&run_until(&mut r, t0 + Duration::from_secs(99))), 0);
+    assert_eq!(
+        extra(&run_until(&mut r, t0 + Duration::from_millis(100_010))),
+        1
+    );
+    assert_eq!(
+        extra(&run_until(&mut r, t0 + Duration::from_millis(300_020))),
+        2
+    );
+    let _ = r.handle(t0 + Duration::from_secs(301), Input::Shutdown);
+    assert_eq!(extra(&run_until(&mut r, t0 + Duration::from_secs(1000))), 0);
+}
+
 #[test]
 fn sync_group_moves_together_and_faults_together() {
     let t0 = Instant::now();
