@@ -265,6 +265,27 @@ pub struct TrackProcessDef {
     pub pos: Pos,
 }
 
+impl TrackProcessDef {
+    /// keepalived's defaults: quorum 1, no quorum_max, weight 0, no delays,
+    /// the comm compared.
+    pub fn new(name: &str, process: &str, pos: Pos) -> TrackProcessDef {
+        TrackProcessDef {
+            name: name.to_owned(),
+            process: process.to_owned(),
+            params: Vec::new(),
+            param_match: None,
+            full_command: false,
+            weight: 0,
+            reverse: false,
+            quorum: 1,
+            quorum_max: u32::MAX,
+            fork_delay: Duration::ZERO,
+            terminate_delay: Duration::ZERO,
+            pos,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum InitialState {
     Master,

@@ -1233,20 +1233,7 @@ impl<'a> Builder<'a> {
     /// no quorum_max, no delays, the comm compared unless the command line is).
     fn track_process_def(&mut self, n: &Node) -> Option<TrackProcessDef> {
         let name = self.name(n)?.text.clone();
-        let mut t = TrackProcessDef {
-            name,
-            process: String::new(),
-            params: Vec::new(),
-            param_match: None,
-            full_command: false,
-            weight: 0,
-            reverse: false,
-            quorum: 1,
-            quorum_max: u32::MAX,
-            fork_delay: Duration::ZERO,
-            terminate_delay: Duration::ZERO,
-            pos: n.key.pos.clone(),
-        };
+        let mut t = TrackProcessDef::new(&name, "", n.key.pos.clone());
         for c in self.block(n) {
             match c.key.text.as_str() {
                 "process" => {

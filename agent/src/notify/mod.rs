@@ -79,9 +79,11 @@ impl FifoWriter {
     }
 }
 
-/// keepalived's fifo line: `INSTANCE "VI_1" MASTER 100`.
-pub fn fifo_line(kind: &str, name: &str, state: State, priority: u8) -> String {
-    format!("{kind} \"{name}\" {} {priority}\n", state.keepalived_name())
+/// keepalived's fifo line: `INSTANCE "VI_1" MASTER 100` (the state as
+/// keepalived names it: MASTER, BACKUP, FAULT, STOP, DELETED,
+/// MASTER_RX_LOWER_PRI).
+pub fn fifo_line(kind: &str, name: &str, state: &str, priority: u8) -> String {
+    format!("{kind} \"{name}\" {state} {priority}\n")
 }
 
 struct Job {
@@ -209,7 +211,7 @@ impl Notifier {
         self.pending.fetch_add(1, Ordering::SeqCst);
         let _ = self.queue.send(Job {
             scripts,
-            line: format!("{} \"{}\" {state} {priority}\n", self.kind, self.name),
+            line: fifo_line(self.kind, &self.name, state, priority),
         });
     }
 
@@ -223,10 +225,7 @@ impl Notifier {
             .map(|c| (c.clone(), Vec::new()))
             .collect();
         self.pending.fetch_add(1, Ordering::SeqCst);
-        let line = format!(
-            "{} \"{}\" MASTER_RX_LOWER_PRI {priority}\n",
-            self.kind, self.name
-        );
+        let line = fifo_line(self.kind, &self.name, "MASTER_RX_LOWER_PRI", priority);
         let _ = self.queue.send(Job { scripts, line });
     }
 
@@ -277,15 +276,15 @@ mod tests {
     #[test]
     fn fifo_lines_are_keepalived_s() {
         assert_eq!(
-            fifo_line("INSTANCE", "VI_1", State::Active, 100),
+            fifo_line("INSTANCE", "VI_1", State::Active.keepalived_name(), 100),
             "INSTANCE \"VI_1\" MASTER 100\n"
         );
         assert_eq!(
-            fifo_line("GROUP", "G", State::Fault, 0),
+            fifo_line("GROUP", "G", State::Fault.keepalived_name(), 0),
             "GROUP \"G\" FAULT 0\n"
         );
         assert_eq!(
-            fifo_line("INSTANCE", "VI_1", State::Initialize, 90),
+            fifo_line("INSTANCE", "VI_1", State::Initialize.keepalived_name(), 90),
             "INSTANCE \"VI_1\" STOP 90\n"
         );
     }

@@ -363,20 +363,7 @@ mod tests {
     use super::*;
 
     fn def(process: &str) -> TrackProcessDef {
-        TrackProcessDef {
-            name: process.into(),
-            process: process.into(),
-            params: Vec::new(),
-            param_match: None,
-            full_command: false,
-            weight: 0,
-            reverse: false,
-            quorum: 1,
-            quorum_max: u32::MAX,
-            fork_delay: Duration::ZERO,
-            terminate_delay: Duration::ZERO,
-            pos: Default::default(),
-        }
+        TrackProcessDef::new(process, process, Default::default())
     }
 
     fn seen(comm: &str, cmdline: &[&str]) -> Seen {
