@@ -41,6 +41,9 @@ pub struct Reader<'a> {
     pub files: Vec<PathBuf>,
     /// Files in the include chain, to catch loops.
     stack: Vec<PathBuf>,
+    /// keepalived's `include_check`: what every include checks, for the
+    /// rest of the file that sets it (and the files it includes).
+    include_checks: IncludeChecks,
 }
 
 impl<'a> Reader<'a> {
@@ -51,6 +54,7 @@ impl<'a> Reader<'a> {
             config_id,
             files: Vec::new(),
             stack: Vec::new(),
+            include_checks: IncludeChecks::default(),
         }
     }
 
@@ -88,7 +92,10 @@ impl<'a> Reader<'a> {
         };
         self.files.push(path.to_path_buf());
         self.stack.push(canonical);
+        // An include_check in this file ends with it (keepalived).
+        let checks = self.include_checks;
         self.read_text(path, &text, out);
+        self.include_checks = checks;
         self.stack.pop();
     }
 
@@ -223,7 +230,25 @@ impl<'a> Reader<'a> {
         let lead = line.len() - line.trim_start().len();
         let body = line.trim();
         let kw_end = body.find(char::is_whitespace).unwrap_or(body.len());
+        if &body[..kw_end] == "include_check" {
+            let (checks, unknown) = self.include_checks.apply(body[kw_end..].split_whitespace());
+            self.include_checks = checks;
+            for w in unknown {
+                let at = Pos {
+                    file: file.clone(),
+                    line: line_no,
+                    col: 1,
+                };
+                self.diags.push(
+                    Diagnostic::warning(&at, &w, format!("unknown include_check option `{w}`: ignored, as keepalived ignores it"))
+                        .fix("use readable, match, wildcard_match or brace_match, each with an optional + or -")
+                        .lenient(),
+                );
+            }
+            return;
+        }
         if let Some(checks) = include_checks(&body[..kw_end]) {
+            let checks = checks.or(self.include_checks);
             let rest = &body[kw_end..];
             let skip = rest.len() - rest.trim_start().len();
             let at = |byte: usize| Pos {
@@ -566,6 +591,64 @@ struct IncludeChecks {
     wildcard: bool,
     /// Every brace alternative matches some file.
     brace: bool,
+}
+
+impl IncludeChecks {
+    fn or(self, o: IncludeChecks) -> IncludeChecks {
+        IncludeChecks {
+            readable: self.readable || o.readable,
+            matched: self.matched || o.matched,
+            wildcard: self.wildcard || o.wildcard,
+            brace: self.brace || o.brace,
+        }
+    }
+
+    /// `include_check [[+|-]OPTION…]`: none is every check; a plain list
+    /// replaces the checks, `+`/`-` add and remove. match, wildcard_match
+    /// and brace_match include readable.
+    fn apply<'w>(self, words: impl Iterator<Item = &'w str>) -> (IncludeChecks, Vec<String>) {
+        let words: Vec<&str> = words.collect();
+        let all = IncludeChecks {
+            readable: true,
+            matched: true,
+            wildcard: true,
+            brace: true,
+        };
+        if words.is_empty() {
+            return (all, Vec::new());
+        }
+        let mut unknown = Vec::new();
+        let mut c = if words.iter().any(|w| w.starts_with(['+', '-'])) {
+            self
+        } else {
+            IncludeChecks::default()
+        };
+        let mut add = true;
+        for w in words {
+            let name = match w.strip_prefix('+') {
+                Some(n) => {
+                    add = true;
+                    n
+                }
+                None => match w.strip_prefix('-') {
+                    Some(n) => {
+                        add = false;
+                        n
+                    }
+                    None => w,
+                },
+            };
+            match name {
+                "readable" => c.readable = add,
+                "match" => c.matched = add,
+                "wildcard_match" => c.wildcard = add,
+                "brace_match" => c.brace = add,
+                other => unknown.push(other.to_owned()),
+            }
+        }
+        c.readable |= c.matched || c.wildcard || c.brace;
+        (c, unknown)
+    }
 }
 
 /// `include` and keepalived's variants, with their checks.

@@ -951,6 +951,28 @@ fn include_variants_check_what_keepalived_checks() {
     );
     let (cfg, diags) = load("includea conf.d/*.conf\n");
     assert_eq!(cfg.unwrap_or_else(|| panic!("{diags}")).scripts.len(), 2);
+    // include_check makes plain includes check: all of it, or what it names.
+    let (cfg, diags) = load("include_check\ninclude conf.d/none*.conf\n");
+    assert!(cfg.is_none(), "{diags}");
+    let (cfg, diags) = load("include_check readable\ninclude conf.d/none*.conf\n");
+    assert!(
+        cfg.is_some(),
+        "readable alone: nothing to read is fine: {diags}"
+    );
+    let (cfg, diags) = load("include_check +match\ninclude conf.d/none*.conf\n");
+    assert!(cfg.is_none(), "{diags}");
+    let (cfg, diags) = load("include_check -match +brace_match\ninclude conf.d/{a,none}.conf\n");
+    assert!(
+        cfg.is_none() && diags.to_string().contains("alternative"),
+        "{diags}"
+    );
+    let (_, diags) = load("include_check sometimes\n");
+    assert!(
+        diags
+            .to_string()
+            .contains("unknown include_check option `sometimes`"),
+        "{diags}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
