@@ -2,7 +2,7 @@
 //! silently does differently, and script safety.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     os::unix::fs::{MetadataExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
 };
@@ -236,75 +236,64 @@ fn instance(cfg: &Config, i: &Instance, diags: &mut Diagnostics) {
 }
 
 fn tracks(cfg: &Config, scripts: &[Track], files: &[Track], diags: &mut Diagnostics) {
-    let names: Vec<&str> = cfg.scripts.keys().map(String::as_str).collect();
-    for t in scripts {
-        if !cfg.scripts.contains_key(&t.name) {
-            let pos = t.pos.clone().expect("parsed tracks have positions");
-            let fix = match did_you_mean(&t.name, &names) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("define `vrrp_script {} {{ script \"...\" }}`", t.name),
-            };
-            // keepalived logs "not found, ignoring..." and runs without it.
-            diags.push(
-                Diagnostic::warning(
-                    &pos,
-                    &t.name,
-                    format!(
-                        "track_script names `{}`, which is not a defined vrrp_script: not tracked, as keepalived ignores it",
-                        t.name
-                    ),
-                )
-                .fix(fix)
-                .lenient(),
-            );
-        }
-    }
-    let fnames: Vec<&str> = cfg.track_files.keys().map(String::as_str).collect();
-    for t in files {
-        if !cfg.track_files.contains_key(&t.name) {
-            let pos = t.pos.clone().expect("parsed tracks have positions");
-            let fix = match did_you_mean(&t.name, &fnames) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("define `vrrp_track_file {} {{ file /path }}`", t.name),
-            };
-            // keepalived logs "not found, ignoring..." and runs without it.
-            diags.push(
-                Diagnostic::warning(
-                    &pos,
-                    &t.name,
-                    format!(
-                        "track_file names `{}`, which is not a defined vrrp_track_file: not tracked, as keepalived ignores it",
-                        t.name
-                    ),
-                )
-                .fix(fix)
-                .lenient(),
-            );
-        }
-    }
+    undefined(
+        scripts,
+        &cfg.scripts,
+        "track_script",
+        "vrrp_script",
+        "script \"...\"",
+        diags,
+    );
+    undefined(
+        files,
+        &cfg.track_files,
+        "track_file",
+        "vrrp_track_file",
+        "file /path",
+        diags,
+    );
 }
 
-/// track_process names that no vrrp_track_process defines: keepalived
-/// logs "track process NAME not found, ignoring...".
 fn processes(cfg: &Config, tracked: &[Track], diags: &mut Diagnostics) {
-    let names: Vec<&str> = cfg.track_processes.keys().map(String::as_str).collect();
-    for t in tracked {
-        if !cfg.track_processes.contains_key(&t.name) {
-            let pos = t.pos.clone().expect("parsed tracks have positions");
-            let fix = match did_you_mean(&t.name, &names) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("define `vrrp_track_process {} {{ process NAME }}`", t.name),
-            };
-            diags.push(
-                Diagnostic::warning(
-                    &pos,
-                    &t.name,
-                    format!("track_process names `{}`, which is not a defined vrrp_track_process: not tracked, as keepalived ignores it", t.name),
-                )
-                .fix(fix)
-                .lenient(),
-            );
-        }
+    undefined(
+        tracked,
+        &cfg.track_processes,
+        "track_process",
+        "vrrp_track_process",
+        "process NAME",
+        diags,
+    );
+}
+
+/// Trackers naming a `block` nobody defined: keepalived logs "... not
+/// found, ignoring..." and runs without them; so does xvrrp, with the fix.
+fn undefined<V>(
+    tracked: &[Track],
+    defined: &BTreeMap<String, V>,
+    keyword: &str,
+    block: &str,
+    body: &str,
+    diags: &mut Diagnostics,
+) {
+    let names: Vec<&str> = defined.keys().map(String::as_str).collect();
+    for t in tracked.iter().filter(|t| !defined.contains_key(&t.name)) {
+        let pos = t.pos.clone().expect("parsed tracks have positions");
+        let fix = match did_you_mean(&t.name, &names) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("define `{block} {} {{ {body} }}`", t.name),
+        };
+        diags.push(
+            Diagnostic::warning(
+                &pos,
+                &t.name,
+                format!(
+                    "{keyword} names `{}`, which is not a defined {block}: not tracked, as keepalived ignores it",
+                    t.name
+                ),
+            )
+            .fix(fix)
+            .lenient(),
+        );
     }
 }
 
