@@ -240,15 +240,7 @@ fn disable_unsafe_scripts(cfg: &mut Config, diags: &mut Diagnostics) {
         .map(|i| &mut i.notify)
         .chain(cfg.groups.iter_mut().map(|g| &mut g.notify));
     for n in notifies {
-        for slot in [
-            &mut n.master,
-            &mut n.backup,
-            &mut n.fault,
-            &mut n.stop,
-            &mut n.deleted,
-            &mut n.master_rx_lower_pri,
-            &mut n.generic,
-        ] {
+        for slot in n.scripts_mut() {
             if slot.as_ref().is_some_and(&mut said) {
                 *slot = None;
             }

@@ -417,6 +417,36 @@ pub struct Notify {
     pub notify_deleted: bool,
 }
 
+impl Notify {
+    /// Every script slot (the specific ones, the generic `notify`).
+    pub fn scripts_mut(&mut self) -> [&mut Option<Command>; 7] {
+        [
+            &mut self.master,
+            &mut self.backup,
+            &mut self.fault,
+            &mut self.stop,
+            &mut self.deleted,
+            &mut self.master_rx_lower_pri,
+            &mut self.generic,
+        ]
+    }
+
+    /// The scripts set.
+    pub fn scripts(&self) -> impl Iterator<Item = &Command> {
+        [
+            &self.master,
+            &self.backup,
+            &self.fault,
+            &self.stop,
+            &self.deleted,
+            &self.master_rx_lower_pri,
+            &self.generic,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Instance {
     pub name: String,

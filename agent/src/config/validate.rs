@@ -298,18 +298,7 @@ fn undefined<V>(
 }
 
 fn notify_scripts(_cfg: &Config, n: &Notify, diags: &mut Diagnostics) {
-    for cmd in [
-        &n.master,
-        &n.backup,
-        &n.fault,
-        &n.stop,
-        &n.deleted,
-        &n.master_rx_lower_pri,
-        &n.generic,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for cmd in n.scripts() {
         script_security(cmd, diags);
     }
 }

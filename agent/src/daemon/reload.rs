@@ -124,18 +124,7 @@ pub fn without_positions(i: &Instance) -> Instance {
     {
         t.pos = None;
     }
-    for n in [
-        &mut c.notify.master,
-        &mut c.notify.backup,
-        &mut c.notify.fault,
-        &mut c.notify.stop,
-        &mut c.notify.deleted,
-        &mut c.notify.master_rx_lower_pri,
-        &mut c.notify.generic,
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for n in c.notify.scripts_mut().into_iter().flatten() {
         n.pos = None;
     }
     c
