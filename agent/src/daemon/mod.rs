@@ -354,10 +354,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             Some((ifindex, raw)) = adverts.recv() => d.advert(ifindex, raw),
             Some(batch) = records.recv() => d.records(batch),
             Some(ev) = track_rx.recv() => {
+                // An interface that went down and up lost its routes (and
+                // IPv6 addresses): keepalived reinstates statics. Only link
+                // changes can do that, tracked interface or not.
+                let link = matches!(ev, TrackEvent::Link);
                 if d.tracker.as_mut().is_some_and(|t| t.handle(ev)) {
                     d.health(Instant::now());
-                    // An interface that went down and up lost its routes
-                    // (and IPv6 addresses): keepalived reinstates statics.
+                }
+                if link {
                     d.statics.apply();
                 }
             }
