@@ -64,9 +64,20 @@ fn a_steady_backup_of_255_routers_at_10ms_barely_wakes() {
     assert!(adverts > 255 * 100, "only {adverts} adverts in 5 s");
     // ... and the agent woke about never: its own status query, the one-a-second
     // guard sweep, and a handful of down timers on a loaded machine.
+    // On failure, say why the agent woke: down timers that fired (late
+    // adverts) or timers the kernel could not arm (the agent times those).
+    let why = |a: &xvrrp_tests::lan::Agent| {
+        format!(
+            "agent counters {:?}, kernel down_expired {}, timer_failed {}",
+            a.status().map(|s| s.counters).unwrap_or_default(),
+            a.xdp_counter("down_expired"),
+            a.xdp_counter("timer_failed")
+        )
+    };
     assert!(
         wakeups * 1000 < adverts,
-        "{wakeups} wake-ups for {adverts} adverts\nr1: {}\nr2: {}",
+        "{wakeups} wake-ups for {adverts} adverts\nr2: {}\nr1: {}\nr2: {}",
+        why(&r2),
         r1.proc.log_text(),
         r2.proc.log_text()
     );

@@ -142,6 +142,7 @@ impl Daemon {
             xdp,
             provisioned: None,
             kernel_armed: false,
+            kernel_timer_failing: false,
             last_fed_ns: 0,
             logged_discards: Default::default(),
             lease: parts.lease,

@@ -146,7 +146,10 @@ impl Daemon {
                 Family::V4
             };
             let src = crate::dataplane::address(rec.family, &rec.src);
-            if rec.reason == reason::DOWN_EXPIRED || rec.reason == reason::TIMER_FAILED {
+            if matches!(
+                rec.reason,
+                reason::DOWN_EXPIRED | reason::TIMER_FAILED | reason::TIMER_ARMED_AGAIN
+            ) {
                 if rec.reason == reason::TIMER_FAILED {
                     self.count_once("kernel_timer_failed", src, || {
                         format!(
@@ -157,7 +160,15 @@ impl Daemon {
                     });
                 }
                 if let Some(&(g, m)) = self.index.get(&(rec.ifindex, family, rec.vrid)) {
-                    self.groups[g].members[m].kernel_armed = false;
+                    let member = &mut self.groups[g].members[m];
+                    // An expiry or a failure: the agent times it now. An arm
+                    // again: the next advert fed hands it back to the kernel.
+                    member.kernel_armed = false;
+                    match rec.reason {
+                        reason::TIMER_FAILED => member.kernel_timer_failing = true,
+                        reason::TIMER_ARMED_AGAIN => member.kernel_timer_failing = false,
+                        _ => {}
+                    }
                 }
                 continue;
             }

@@ -77,6 +77,9 @@ pub struct Member {
     /// The kernel's Active_Down timer is running for this Backup: the agent
     /// does not time it (docs/design.md rule 3) and hears when it fires.
     pub kernel_armed: bool,
+    /// The kernel reported it could not arm this router's down timer and
+    /// has not reported an arm since: the agent times it meanwhile.
+    pub kernel_timer_failing: bool,
     /// bpf_ktime of the last kernel-seen advert given to the election.
     pub last_fed_ns: u64,
     /// (source, reason) of discarded adverts already logged.
@@ -286,7 +289,9 @@ impl Member {
     /// Whether the kernel re-arms the down timer on an advert of `priority`
     /// given ours (the same rule as `arm_down_timer` in the XDP program).
     pub fn kernel_rearms(&self, priority: u8, ours: u8) -> bool {
-        self.kernel_times_down() && (priority == 0 || !self.proto.preempt || priority >= ours)
+        self.kernel_times_down()
+            && !self.kernel_timer_failing
+            && (priority == 0 || !self.proto.preempt || priority >= ours)
     }
 
     /// The VRS key of this virtual router.

@@ -102,9 +102,12 @@ pub mod reason {
     pub const INVALID: u8 = 64;
     /// The kernel's Active_Down timer fired (only ifindex/family/vrid set).
     pub const DOWN_EXPIRED: u8 = 128;
-    /// The kernel could not arm the down timer: the agent times it instead;
-    /// `detail` is the helper's errno.
+    /// The kernel could not arm the down timer: the agent times it instead
+    /// until TIMER_ARMED_AGAIN; `detail` is the helper's errno. Sent once
+    /// per failing streak, not per advert.
     pub const TIMER_FAILED: u8 = 128 | 64;
+    /// An arm succeeded after TIMER_FAILED: the kernel times it again.
+    pub const TIMER_ARMED_AGAIN: u8 = 128 | 32;
 }
 
 /// Capacity of the VIPS map.

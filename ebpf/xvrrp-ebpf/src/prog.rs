@@ -47,6 +47,11 @@ static UNKNOWN_SEEN: LruHashMap<[u8; 16], u64> = LruHashMap::with_max_entries(10
 #[repr(C)]
 pub struct DownTimer {
     timer: bpf_timer,
+    /// Arming failed at the last advert that tried: the agent was told
+    /// once (TIMER_FAILED) and is told once more when an arm succeeds
+    /// (TIMER_ARMED_AGAIN), never once per advert in between.
+    failing: u32,
+    _pad: u32,
 }
 
 #[btf_map]
@@ -845,6 +850,8 @@ fn arm_down_timer(key: &VrKey, cfg: &VrConfig, priority: u8, interval_cs: u16) {
         None => {
             let fresh = DownTimer {
                 timer: bpf_timer { __opaque: [0; 2] },
+                failing: 0,
+                _pad: 0,
             };
             // BPF_NOEXIST: if another CPU inserted it meanwhile, keep
             // theirs (replacing it would free a timer they just armed).
@@ -866,10 +873,14 @@ fn arm_down_timer(key: &VrKey, cfg: &VrConfig, priority: u8, interval_cs: u16) {
         let callback = bpf_timer_set_callback(t, down_expired as *mut c_void);
         (init, callback, bpf_timer_start(t, ns, 0))
     };
+    // SAFETY: the same map value; a race between CPUs at worst sends one
+    // record twice.
+    let failing = unsafe { &mut (*timer).failing };
     if callback != 0 || start != 0 {
         // -EBUSY from init means initialised before: expected. Any other
-        // error there (a transient -ENOMEM is seen on a busy CPU) is the
-        // cause; the next advert tries again.
+        // error there (bpf_timer_init allocates with kmalloc_nolock, which
+        // gives up rather than wait: -ENOMEM on a busy CPU or under memory
+        // pressure) is the cause; the next advert tries again.
         let err = if init != 0 && init != -EBUSY {
             init
         } else if callback != 0 {
@@ -878,7 +889,13 @@ fn arm_down_timer(key: &VrKey, cfg: &VrConfig, priority: u8, interval_cs: u16) {
             start
         };
         count(counter::TIMER_FAILED);
-        emit_timer_event(key, reason::TIMER_FAILED, err.unsigned_abs() as u8);
+        if *failing == 0 {
+            *failing = 1;
+            emit_timer_event(key, reason::TIMER_FAILED, err.unsigned_abs() as u8);
+        }
+    } else if *failing != 0 {
+        *failing = 0;
+        emit_timer_event(key, reason::TIMER_ARMED_AGAIN, 0);
     }
 }
 
