@@ -21,6 +21,9 @@ const PACKAGES: &[&str] = &[
     "man-db",
     // The SMTP server the smtp_alert test sends to.
     "python3-aiosmtpd",
+    // virtual_server NAT: the agent drives the kernel's nftables through
+    // `nft -j` (JSON), and the tests read the table back with it.
+    "nftables",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13";

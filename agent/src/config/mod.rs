@@ -7,6 +7,7 @@ mod expand;
 mod fixups;
 pub mod keywords;
 pub mod lexer;
+pub mod lvs;
 pub mod model;
 pub mod proto_config;
 pub mod tree;

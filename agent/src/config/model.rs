@@ -26,6 +26,9 @@ pub struct Config {
     /// `interface_up_down_delays`: (down, up) delays per interface before
     /// trackers see a link change.
     pub link_delays: BTreeMap<String, (Duration, Duration)>,
+    /// keepalived's LVS half: `virtual_server` blocks (config/lvs.rs).
+    pub virtual_servers: Vec<super::lvs::VirtualServer>,
+    pub vs_groups: Vec<super::lvs::VsGroup>,
     /// Every file read (the main one, then includes).
     pub files: Vec<PathBuf>,
 }

@@ -32,6 +32,8 @@ const TOP: &[&str] = &[
     "net_namespace",
     "vrrp_track_process",
     "interface_up_down_delays",
+    "virtual_server",
+    "virtual_server_group",
 ];
 
 const GLOBAL: &[&str] = &[
@@ -195,6 +197,12 @@ pub(crate) const BLOCKS: &[(&str, &[&str])] = &[
     ("vrrp_track_file", TRACK_FILE),
     ("static_track_group", STATIC_TRACK_GROUP),
     ("vrrp_track_process", TRACK_PROCESS),
+    ("virtual_server", super::lvs::VIRTUAL_SERVER),
+    ("real_server", super::lvs::REAL_SERVER),
+    ("TCP_CHECK", super::lvs::CHECKER),
+    ("HTTP_GET", super::lvs::HTTP_CHECKER),
+    ("url", super::lvs::URL),
+    ("MISC_CHECK", super::lvs::MISC_CHECKER),
 ];
 
 pub struct Builder<'a> {
@@ -217,27 +225,36 @@ impl<'a> Builder<'a> {
     }
 
     /// An unknown keyword in a block whose keywords are `known`.
-    fn unknown(&mut self, key: &Token, block: &str, known: &[&str]) {
+    pub(super) fn unknown(&mut self, key: &Token, block: &str, known: &[&str]) {
         let known = known.to_vec();
         match unsupported(&key.text) {
-            Some(Unsupported::Lvs) => self.error(
-                key,
-                format!("`{}` is keepalived's LVS/health-checker configuration; xvrrp manages VRRP only", key.text),
-                "keep virtual_server / real_server blocks in a separate keepalived.conf run by keepalived (with its VRRP side removed), and give xvrrp the VRRP part",
-            ),
             Some(Unsupported::Ignored) => {
                 if !self.reported.contains(&key.text) {
                     self.reported.push(key.text.clone());
                     self.diags.push(
-                        Diagnostic::warning(&key.pos, &key.text, format!("keepalived keyword `{}` is not supported by xvrrp and is ignored", key.text))
-                            .fix("nothing to do; remove it to silence this warning"),
+                        Diagnostic::warning(
+                            &key.pos,
+                            &key.text,
+                            format!(
+                                "keepalived keyword `{}` is not supported by xvrrp and is ignored",
+                                key.text
+                            ),
+                        )
+                        .fix("nothing to do; remove it to silence this warning"),
                     );
                 }
             }
             Some(Unsupported::NotApplied(why)) => {
                 self.diags.push(
-                    Diagnostic::warning(&key.pos, &key.text, format!("keepalived keyword `{}` is not supported by xvrrp: {why}", key.text))
-                        .fix("check that the host does not depend on it, then remove it"),
+                    Diagnostic::warning(
+                        &key.pos,
+                        &key.text,
+                        format!(
+                            "keepalived keyword `{}` is not supported by xvrrp: {why}",
+                            key.text
+                        ),
+                    )
+                    .fix("check that the host does not depend on it, then remove it"),
                 );
             }
             None => {
@@ -251,17 +268,22 @@ impl<'a> Builder<'a> {
                 );
                 let fix = match did_you_mean(&key.text, &all) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "remove it: it is neither an xvrrp nor a keepalived keyword here".into(),
+                    None => {
+                        "remove it: it is neither an xvrrp nor a keepalived keyword here".into()
+                    }
                 };
-                self.diags
-                    .push(Diagnostic::warning(&key.pos, &key.text, msg).fix(fix).lenient());
+                self.diags.push(
+                    Diagnostic::warning(&key.pos, &key.text, msg)
+                        .fix(fix)
+                        .lenient(),
+                );
             }
         }
     }
 
     // ---- values -------------------------------------------------------------
 
-    fn value<'n>(&mut self, n: &'n Node, what: &str) -> Option<&'n Token> {
+    pub(super) fn value<'n>(&mut self, n: &'n Node, what: &str) -> Option<&'n Token> {
         let v = n.arg(0);
         if v.is_none() {
             self.error(
@@ -273,7 +295,7 @@ impl<'a> Builder<'a> {
         v
     }
 
-    fn number<T: FromStr + PartialOrd + std::fmt::Display + Copy>(
+    pub(super) fn number<T: FromStr + PartialOrd + std::fmt::Display + Copy>(
         &mut self,
         n: &Node,
         lo: T,
@@ -372,7 +394,7 @@ impl<'a> Builder<'a> {
 
     /// A notify script as keepalived reads it: `SCRIPT [user [group]]`, the
     /// script one word (quoted when it has arguments), then who runs it.
-    fn notify_command(&mut self, n: &Node) -> Option<Command> {
+    pub(super) fn notify_command(&mut self, n: &Node) -> Option<Command> {
         if n.args.len() <= 1 {
             return self.command(n);
         }
@@ -606,7 +628,7 @@ impl<'a> Builder<'a> {
         Some(r)
     }
 
-    fn ip(&mut self, t: &Token) -> Option<IpAddr> {
+    pub(super) fn ip(&mut self, t: &Token) -> Option<IpAddr> {
         match t.text.parse() {
             Ok(a) => Some(a),
             Err(_) => {
@@ -620,7 +642,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn u32_of(&mut self, t: &Token) -> Option<u32> {
+    pub(super) fn u32_of(&mut self, t: &Token) -> Option<u32> {
         match t.text.parse() {
             Ok(v) => Some(v),
             Err(_) => {
@@ -704,6 +726,8 @@ impl<'a> Builder<'a> {
             groups: Vec::new(),
             statics: Statics::default(),
             link_delays: BTreeMap::new(),
+            virtual_servers: Vec::new(),
+            vs_groups: Vec::new(),
             files,
         };
         let mut track_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -810,10 +834,21 @@ impl<'a> Builder<'a> {
                         track_groups.insert(name, members);
                     }
                 }
+                "virtual_server" => {
+                    if let Some(vs) = self.virtual_server(n) {
+                        cfg.virtual_servers.push(vs);
+                    }
+                }
+                "virtual_server_group" => {
+                    if let Some(g) = self.vs_group(n) {
+                        cfg.vs_groups.push(g);
+                    }
+                }
                 _ => self.unknown(&n.key, "the top level", TOP),
             }
         }
         self.static_track_groups(&mut cfg, &track_groups);
+        self.vs_groups_named(&mut cfg);
         cfg
     }
 
@@ -2121,7 +2156,7 @@ fn vmac_mac(text: &str, vrid: u8) -> Result<[u8; 6], &'static str> {
     Ok(mac)
 }
 
-fn flag(n: &Node) -> bool {
+pub(super) fn flag(n: &Node) -> bool {
     n.arg(0).is_none_or(|t| {
         !matches!(
             t.text.to_ascii_lowercase().as_str(),

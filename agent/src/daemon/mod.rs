@@ -224,6 +224,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             scripts: Default::default(),
             track_files: Default::default(),
             track_processes: Default::default(),
+            virtual_servers: vec![],
+            vs_groups: vec![],
             files: vec![],
             global: Default::default(),
         },

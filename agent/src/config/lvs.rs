@@ -1,0 +1,859 @@
+//! keepalived's LVS half as written in keepalived.conf: `virtual_server`,
+//! `virtual_server_group`, `real_server` and the checkers, read into typed
+//! values with keepalived's defaults and its inheritance (virtual server →
+//! real server → checker, resolved after the whole block is read, so the
+//! order of lines does not matter, as in keepalived's check_data.c).
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Duration,
+};
+
+use serde::Serialize;
+
+use super::{
+    diag::{Diagnostic, Pos},
+    model::Command,
+    tree::Node,
+    typed::Builder,
+};
+
+/// keepalived's `KEEPALIVED_DEFAULT_DELAY`.
+pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
+/// keepalived's default connect_timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A bare `persistence_timeout` (keepalived's `IPVS_SVC_PERSISTENT_TIMEOUT`).
+pub const DEFAULT_PERSISTENCE: Duration = Duration::from_secs(360);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum LbProtocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl LbProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            LbProtocol::Tcp => "TCP",
+            LbProtocol::Udp => "UDP",
+            LbProtocol::Sctp => "SCTP",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum LbKind {
+    Nat,
+    Dr,
+    Tun,
+}
+
+impl LbKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            LbKind::Nat => "NAT",
+            LbKind::Dr => "DR",
+            LbKind::Tun => "TUN",
+        }
+    }
+}
+
+/// What a virtual server listens on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum VsTarget {
+    Addr(SocketAddr),
+    Fwmark(u32),
+    Group(String),
+}
+
+impl std::fmt::Display for VsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VsTarget::Addr(a) => write!(f, "{a}"),
+            VsTarget::Fwmark(m) => write!(f, "fwmark {m}"),
+            VsTarget::Group(g) => write!(f, "group {g}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VirtualServer {
+    pub target: VsTarget,
+    pub protocol: LbProtocol,
+    pub delay_loop: Duration,
+    /// lb_algo / lvs_sched as written (keepalived's default `wlc`).
+    pub lb_algo: String,
+    pub lb_kind: LbKind,
+    pub persistence_timeout: Option<Duration>,
+    pub persistence_granularity: Option<IpAddr>,
+    pub quorum: u32,
+    pub hysteresis: u32,
+    pub quorum_up: Option<Command>,
+    pub quorum_down: Option<Command>,
+    pub sorry_server: Option<SocketAddr>,
+    pub sorry_server_inhibit: bool,
+    pub alpha: bool,
+    pub omega: bool,
+    pub ha_suspend: bool,
+    pub virtualhost: Option<String>,
+    pub reals: Vec<RealServer>,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RealServer {
+    pub addr: SocketAddr,
+    pub weight: u32,
+    pub inhibit_on_failure: bool,
+    pub notify_up: Option<Command>,
+    pub notify_down: Option<Command>,
+    pub alpha: bool,
+    pub checkers: Vec<Checker>,
+}
+
+/// One checker, with every inherited value resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Checker {
+    pub kind: CheckKind,
+    /// Where the check connects (the real's address and port by default).
+    pub connect: SocketAddr,
+    pub bindto: Option<IpAddr>,
+    pub bind_port: Option<u16>,
+    pub connect_timeout: Duration,
+    /// Failures beyond the first before the checker goes down.
+    pub retry: u32,
+    pub delay_before_retry: Duration,
+    /// The first check waits a random time up to this.
+    pub warmup: Duration,
+    pub delay_loop: Duration,
+    /// Starts failed (keepalived's pessimistic start).
+    pub alpha: bool,
+    #[serde(skip)]
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum CheckKind {
+    Tcp,
+    Http {
+        tls: bool,
+        urls: Vec<Url>,
+        virtualhost: Option<String>,
+    },
+    Misc {
+        command: Command,
+        /// None: the virtual server's delay_loop (keepalived's default).
+        timeout: Option<Duration>,
+        dynamic: bool,
+    },
+    /// Read, not run yet: each is named in a warning when the file loads.
+    Other(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Url {
+    pub path: String,
+    /// MD5 of the body, lower-case hex.
+    pub digest: Option<String>,
+    /// Accepted status codes: ranges, keepalived's default 200-299.
+    pub status: Vec<(u16, u16)>,
+    pub virtualhost: Option<String>,
+}
+
+/// Values a virtual server or real server hands down to what it holds.
+#[derive(Debug, Clone, Default)]
+struct Inherited {
+    delay_loop: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    retry: Option<u32>,
+    delay_before_retry: Option<Duration>,
+    warmup: Option<Duration>,
+    alpha: Option<bool>,
+    inhibit_on_failure: Option<bool>,
+    virtualhost: Option<String>,
+}
+
+impl Inherited {
+    /// `self` over `parent` where set.
+    fn over(&self, parent: &Inherited) -> Inherited {
+        Inherited {
+            delay_loop: self.delay_loop.or(parent.delay_loop),
+            connect_timeout: self.connect_timeout.or(parent.connect_timeout),
+            retry: self.retry.or(parent.retry),
+            delay_before_retry: self.delay_before_retry.or(parent.delay_before_retry),
+            warmup: self.warmup.or(parent.warmup),
+            alpha: self.alpha.or(parent.alpha),
+            inhibit_on_failure: self.inhibit_on_failure.or(parent.inhibit_on_failure),
+            virtualhost: self.virtualhost.clone().or(parent.virtualhost.clone()),
+        }
+    }
+}
+
+/// The keywords each block implements (docs/keepalived.md lists them).
+pub(crate) const VIRTUAL_SERVER: &[&str] = &[
+    "delay_loop",
+    "lb_algo",
+    "lvs_sched",
+    "lb_kind",
+    "lvs_method",
+    "protocol",
+    "persistence_timeout",
+    "persistence_granularity",
+    "quorum",
+    "hysteresis",
+    "quorum_up",
+    "quorum_down",
+    "sorry_server",
+    "sorry_server_inhibit",
+    "alpha",
+    "omega",
+    "inhibit_on_failure",
+    "ha_suspend",
+    "virtualhost",
+    "retry",
+    "delay_before_retry",
+    "warmup",
+    "connect_timeout",
+    "real_server",
+];
+
+pub(crate) const REAL_SERVER: &[&str] = &[
+    "weight",
+    "inhibit_on_failure",
+    "notify_up",
+    "notify_down",
+    "alpha",
+    "retry",
+    "delay_before_retry",
+    "warmup",
+    "connect_timeout",
+    "delay_loop",
+    "virtualhost",
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "MISC_CHECK",
+];
+
+pub(crate) const CHECKER: &[&str] = &[
+    "connect_ip",
+    "connect_port",
+    "bindto",
+    "bind_port",
+    "connect_timeout",
+    "retry",
+    "nb_get_retry",
+    "delay_before_retry",
+    "warmup",
+    "delay_loop",
+    "alpha",
+];
+
+pub(crate) const HTTP_CHECKER: &[&str] = &["url", "virtualhost"];
+
+pub(crate) const URL: &[&str] = &["path", "digest", "status_code", "virtualhost"];
+
+pub(crate) const MISC_CHECKER: &[&str] = &["misc_path", "misc_timeout", "misc_dynamic"];
+
+/// Checkers keepalived has that xvrrp reads but does not run yet.
+const NOT_RUN: &[&str] = &[
+    "DNS_CHECK",
+    "UDP_CHECK",
+    "PING_CHECK",
+    "FILE_CHECK",
+    "SMTP_CHECK",
+    "BFD_CHECK",
+];
+
+/// `virtual_server_group NAME { IP PORT | IP-RANGE PORT | fwmark N }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VsGroup {
+    pub name: String,
+    pub addrs: Vec<SocketAddr>,
+    pub fwmarks: Vec<u32>,
+}
+
+impl Builder<'_> {
+    /// A `virtual_server group NAME` must name a virtual_server_group
+    /// (keepalived refuses the virtual server otherwise).
+    pub(crate) fn vs_groups_named(&mut self, cfg: &mut super::model::Config) {
+        let names: Vec<String> = cfg.vs_groups.iter().map(|g| g.name.clone()).collect();
+        cfg.virtual_servers.retain(|vs| match &vs.target {
+            VsTarget::Group(g) if !names.contains(g) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        &vs.pos,
+                        g,
+                        format!("virtual_server group {g}: no virtual_server_group {g}"),
+                    )
+                    .fix(format!(
+                        "define `virtual_server_group {g} {{ IP PORT }}` or name an existing group"
+                    )),
+                );
+                false
+            }
+            _ => true,
+        });
+    }
+
+    /// `virtual_server IP PORT { … }` / `virtual_server fwmark N { … }` /
+    /// `virtual_server group NAME { … }`.
+    pub(crate) fn virtual_server(&mut self, n: &Node) -> Option<VirtualServer> {
+        let target = match (n.arg(0), n.arg(1)) {
+            (Some(k), Some(m)) if k.text == "fwmark" => VsTarget::Fwmark(self.u32_token(m)?),
+            (Some(k), Some(g)) if k.text == "group" => VsTarget::Group(g.text.clone()),
+            (Some(a), Some(p)) => {
+                let ip = self.ip_token(a)?;
+                VsTarget::Addr(SocketAddr::new(ip, self.port_token(p)?))
+            }
+            (Some(a), None) => {
+                let ip = self.ip_token(a)?;
+                // keepalived: a virtual server without a port takes port 0
+                // (all ports) only with persistence; take it as written.
+                VsTarget::Addr(SocketAddr::new(ip, 0))
+            }
+            _ => {
+                self.fail(
+                    n,
+                    "`virtual_server` needs an address and port, `fwmark N` or `group NAME`",
+                    "write `virtual_server 192.0.2.10 80 {`",
+                );
+                return None;
+            }
+        };
+        let mut vs = VirtualServer {
+            target,
+            protocol: LbProtocol::Tcp,
+            delay_loop: DEFAULT_DELAY_LOOP,
+            lb_algo: "wlc".into(),
+            lb_kind: LbKind::Nat,
+            persistence_timeout: None,
+            persistence_granularity: None,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            sorry_server: None,
+            sorry_server_inhibit: false,
+            alpha: false,
+            omega: false,
+            ha_suspend: false,
+            virtualhost: None,
+            reals: Vec::new(),
+            pos: n.key.pos.clone(),
+        };
+        let mut inh = Inherited::default();
+        let children = self.block_of(n);
+        // First the virtual server's own lines, then its real servers (the
+        // values they inherit may come after them in the file).
+        for c in children {
+            match c.key.text.as_str() {
+                "real_server" => {}
+                "delay_loop" => inh.delay_loop = self.secs(c),
+                "connect_timeout" => inh.connect_timeout = self.secs(c),
+                "retry" => inh.retry = self.count(c),
+                "delay_before_retry" => inh.delay_before_retry = self.secs(c),
+                "warmup" => inh.warmup = self.secs(c),
+                "alpha" => inh.alpha = Some(super::typed::flag(c)),
+                "inhibit_on_failure" => inh.inhibit_on_failure = Some(super::typed::flag(c)),
+                "virtualhost" => inh.virtualhost = self.text(c, "a host name"),
+                "lb_algo" | "lvs_sched" => {
+                    if let Some(a) = self.text(c, "a scheduler (rr, wrr, lc, wlc, sh, mh, …)") {
+                        vs.lb_algo = a;
+                    }
+                }
+                "lb_kind" | "lvs_method" => {
+                    vs.lb_kind = match c.arg(0).map(|t| t.text.to_ascii_uppercase()).as_deref() {
+                        Some("NAT") => LbKind::Nat,
+                        Some("DR") => LbKind::Dr,
+                        Some("TUN") => LbKind::Tun,
+                        _ => {
+                            self.fail(c, "`lb_kind` is NAT, DR or TUN", "write `lb_kind NAT`");
+                            vs.lb_kind
+                        }
+                    }
+                }
+                "protocol" => {
+                    vs.protocol = match c.arg(0).map(|t| t.text.to_ascii_uppercase()).as_deref() {
+                        Some("TCP") => LbProtocol::Tcp,
+                        Some("UDP") => LbProtocol::Udp,
+                        Some("SCTP") => LbProtocol::Sctp,
+                        _ => {
+                            self.fail(c, "`protocol` is TCP, UDP or SCTP", "write `protocol TCP`");
+                            vs.protocol
+                        }
+                    }
+                }
+                "persistence_timeout" => {
+                    vs.persistence_timeout = match c.arg(0) {
+                        None => Some(DEFAULT_PERSISTENCE),
+                        Some(_) => self.secs(c),
+                    }
+                }
+                "persistence_granularity" => {
+                    vs.persistence_granularity = c.arg(0).and_then(|t| self.ip_token(t))
+                }
+                "quorum" => vs.quorum = self.count(c).unwrap_or(vs.quorum),
+                "hysteresis" => vs.hysteresis = self.count(c).unwrap_or(vs.hysteresis),
+                "quorum_up" => vs.quorum_up = self.cmd(c),
+                "quorum_down" => vs.quorum_down = self.cmd(c),
+                "sorry_server" => {
+                    vs.sorry_server = match (c.arg(0), c.arg(1)) {
+                        (Some(a), p) => {
+                            let ip = self.ip_token(a);
+                            let port = p.map_or(Some(0), |p| self.port_token(p));
+                            ip.zip(port).map(|(ip, port)| SocketAddr::new(ip, port))
+                        }
+                        _ => {
+                            self.fail(
+                                c,
+                                "`sorry_server` needs an address",
+                                "write `sorry_server 192.0.2.99 80`",
+                            );
+                            None
+                        }
+                    }
+                }
+                "sorry_server_inhibit" => vs.sorry_server_inhibit = super::typed::flag(c),
+                "omega" => vs.omega = super::typed::flag(c),
+                "ha_suspend" => vs.ha_suspend = super::typed::flag(c),
+                _ => self.unknown(&c.key, "virtual_server", VIRTUAL_SERVER),
+            }
+        }
+        vs.delay_loop = inh.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
+        vs.alpha = inh.alpha.unwrap_or(false);
+        vs.virtualhost = inh.virtualhost.clone();
+        for c in children.iter().filter(|c| c.key.text == "real_server") {
+            if let Some(rs) = self.real_server(c, &vs, &inh) {
+                vs.reals.push(rs);
+            }
+        }
+        if vs.lb_kind != LbKind::Nat {
+            self.warn(
+                n,
+                format!(
+                    "virtual_server {}: lb_kind {} is not forwarded yet (xvrrp forwards NAT); its checkers run and `xvrrp status` shows them",
+                    vs.target,
+                    vs.lb_kind.name()
+                ),
+                "use `lb_kind NAT`, or keep this virtual server on keepalived for now",
+            );
+        }
+        if vs.protocol == LbProtocol::Sctp {
+            self.warn(
+                n,
+                format!("virtual_server {}: SCTP is not forwarded yet", vs.target),
+                "use TCP or UDP",
+            );
+        }
+        let total: u32 = vs.reals.iter().map(|r| r.weight).sum();
+        if vs.quorum > total.max(1) {
+            // keepalived clamps it too (check_data.c), with a warning.
+            self.warn(
+                n,
+                format!(
+                    "virtual_server {}: quorum {} is above the reals' total weight {total}; set to {total}",
+                    vs.target, vs.quorum
+                ),
+                "lower `quorum`",
+            );
+            vs.quorum = total.max(1);
+        }
+        if vs.hysteresis >= vs.quorum {
+            self.warn(
+                n,
+                format!(
+                    "virtual_server {}: hysteresis {} must be below quorum {}; set to {}",
+                    vs.target,
+                    vs.hysteresis,
+                    vs.quorum,
+                    vs.quorum - 1
+                ),
+                "lower `hysteresis`",
+            );
+            vs.hysteresis = vs.quorum - 1;
+        }
+        Some(vs)
+    }
+
+    fn real_server(
+        &mut self,
+        n: &Node,
+        vs: &VirtualServer,
+        vs_inh: &Inherited,
+    ) -> Option<RealServer> {
+        let Some(a) = n.arg(0) else {
+            self.fail(
+                n,
+                "`real_server` needs an address",
+                "write `real_server 192.0.2.21 80 {`",
+            );
+            return None;
+        };
+        let ip = self.ip_token(a)?;
+        let port = match n.arg(1) {
+            Some(p) => self.port_token(p)?,
+            // keepalived: the virtual server's port.
+            None => match &vs.target {
+                VsTarget::Addr(a) => a.port(),
+                _ => 0,
+            },
+        };
+        let mut rs = RealServer {
+            addr: SocketAddr::new(ip, port),
+            weight: 1,
+            inhibit_on_failure: false,
+            notify_up: None,
+            notify_down: None,
+            alpha: false,
+            checkers: Vec::new(),
+        };
+        let mut inh = Inherited::default();
+        let children = self.block_of(n);
+        for c in children {
+            match c.key.text.as_str() {
+                "weight" => rs.weight = self.count(c).unwrap_or(1),
+                "notify_up" => rs.notify_up = self.cmd(c),
+                "notify_down" => rs.notify_down = self.cmd(c),
+                "delay_loop" => inh.delay_loop = self.secs(c),
+                "connect_timeout" => inh.connect_timeout = self.secs(c),
+                "retry" => inh.retry = self.count(c),
+                "delay_before_retry" => inh.delay_before_retry = self.secs(c),
+                "warmup" => inh.warmup = self.secs(c),
+                "alpha" => inh.alpha = Some(super::typed::flag(c)),
+                "inhibit_on_failure" => inh.inhibit_on_failure = Some(super::typed::flag(c)),
+                "virtualhost" => inh.virtualhost = self.text(c, "a host name"),
+                "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" => {}
+                k if NOT_RUN.contains(&k) => {}
+                _ => self.unknown(&c.key, "real_server", REAL_SERVER),
+            }
+        }
+        let inh = inh.over(vs_inh);
+        rs.alpha = inh.alpha.unwrap_or(false);
+        rs.inhibit_on_failure = inh.inhibit_on_failure.unwrap_or(false);
+        for c in children {
+            let k = c.key.text.as_str();
+            if NOT_RUN.contains(&k) {
+                self.warn(
+                    c,
+                    format!(
+                        "real_server {}: {k} is not run by xvrrp yet; the real counts as up for it",
+                        rs.addr
+                    ),
+                    "use TCP_CHECK, HTTP_GET, SSL_GET or MISC_CHECK for this real meanwhile",
+                );
+                continue;
+            }
+            if let Some(ch) = self.checker(c, &rs, vs, &inh) {
+                rs.checkers.push(ch);
+            }
+        }
+        Some(rs)
+    }
+
+    fn checker(
+        &mut self,
+        n: &Node,
+        rs: &RealServer,
+        vs: &VirtualServer,
+        parent: &Inherited,
+    ) -> Option<Checker> {
+        let name = n.key.text.as_str();
+        if !matches!(name, "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK") {
+            return None;
+        }
+        let mut inh = Inherited::default();
+        let mut connect_ip = None;
+        let mut connect_port = None;
+        let mut bindto = None;
+        let mut bind_port = None;
+        let mut urls = Vec::new();
+        let mut misc: Option<Command> = None;
+        let mut misc_timeout = None;
+        let mut misc_dynamic = false;
+        for c in self.block_of(n) {
+            match c.key.text.as_str() {
+                "connect_ip" => connect_ip = c.arg(0).and_then(|t| self.ip_token(t)),
+                "connect_port" => connect_port = c.arg(0).and_then(|t| self.port_token(t)),
+                "bindto" => bindto = c.arg(0).and_then(|t| self.ip_token(t)),
+                "bind_port" => bind_port = c.arg(0).and_then(|t| self.port_token(t)),
+                "connect_timeout" => inh.connect_timeout = self.secs(c),
+                "retry" | "nb_get_retry" => inh.retry = self.count(c),
+                "delay_before_retry" => inh.delay_before_retry = self.secs(c),
+                "warmup" => inh.warmup = self.secs(c),
+                "delay_loop" => inh.delay_loop = self.secs(c),
+                "alpha" => inh.alpha = Some(super::typed::flag(c)),
+                "url" if name != "TCP_CHECK" && name != "MISC_CHECK" => {
+                    if let Some(u) = self.url(c) {
+                        urls.push(u);
+                    }
+                }
+                "virtualhost" if name == "HTTP_GET" || name == "SSL_GET" => {
+                    inh.virtualhost = self.text(c, "a host name")
+                }
+                "misc_path" if name == "MISC_CHECK" => misc = self.cmd(c),
+                "misc_timeout" if name == "MISC_CHECK" => misc_timeout = self.secs(c),
+                "misc_dynamic" if name == "MISC_CHECK" => misc_dynamic = super::typed::flag(c),
+                _ => {
+                    let known: Vec<&str> = CHECKER
+                        .iter()
+                        .chain(match name {
+                            "HTTP_GET" | "SSL_GET" => HTTP_CHECKER,
+                            "MISC_CHECK" => MISC_CHECKER,
+                            _ => &[],
+                        })
+                        .copied()
+                        .collect();
+                    self.unknown(&c.key, name, &known)
+                }
+            }
+        }
+        let inh = inh.over(parent);
+        // keepalived's per-checker defaults: MISC_CHECK retries 0 times,
+        // the others once; HTTP/SSL wait 3 s between retries, others 1 s.
+        let default_retry = if name == "MISC_CHECK" { 0 } else { 1 };
+        let default_dbr = if matches!(name, "HTTP_GET" | "SSL_GET") {
+            3
+        } else {
+            1
+        };
+        let delay_loop = inh.delay_loop.unwrap_or(vs.delay_loop);
+        let kind = match name {
+            "TCP_CHECK" => CheckKind::Tcp,
+            "HTTP_GET" | "SSL_GET" => {
+                if urls.is_empty() {
+                    self.fail(
+                        n,
+                        format!("{name} has no `url` block"),
+                        "add `url { path / }`",
+                    );
+                    return None;
+                }
+                CheckKind::Http {
+                    tls: name == "SSL_GET",
+                    urls,
+                    virtualhost: inh.virtualhost.clone(),
+                }
+            }
+            _ => {
+                let Some(command) = misc else {
+                    self.fail(
+                        n,
+                        "MISC_CHECK has no `misc_path`",
+                        "add `misc_path \"/path/to/check arg\"`",
+                    );
+                    return None;
+                };
+                CheckKind::Misc {
+                    command,
+                    timeout: misc_timeout,
+                    dynamic: misc_dynamic,
+                }
+            }
+        };
+        Some(Checker {
+            kind,
+            connect: SocketAddr::new(
+                connect_ip.unwrap_or(rs.addr.ip()),
+                connect_port.unwrap_or(rs.addr.port()),
+            ),
+            bindto,
+            bind_port,
+            connect_timeout: inh
+                .connect_timeout
+                .unwrap_or(super::lvs::DEFAULT_CONNECT_TIMEOUT),
+            retry: inh.retry.unwrap_or(default_retry),
+            delay_before_retry: inh
+                .delay_before_retry
+                .unwrap_or(Duration::from_secs(default_dbr)),
+            warmup: inh.warmup.unwrap_or(delay_loop),
+            delay_loop,
+            alpha: inh.alpha.unwrap_or(false),
+            pos: n.key.pos.clone(),
+        })
+    }
+
+    fn url(&mut self, n: &Node) -> Option<Url> {
+        let mut u = Url {
+            path: String::new(),
+            digest: None,
+            status: Vec::new(),
+            virtualhost: None,
+        };
+        for c in self.block_of(n) {
+            match c.key.text.as_str() {
+                "path" => u.path = self.text(c, "a path").unwrap_or_default(),
+                "digest" => {
+                    let d = self.text(c, "an MD5 digest (32 hex digits)")?;
+                    if d.len() != 32 || !d.chars().all(|ch| ch.is_ascii_hexdigit()) {
+                        self.fail(
+                            c,
+                            format!("digest `{d}` is not 32 hex digits"),
+                            "write the MD5 of the page, as `genhash` prints it",
+                        );
+                        return None;
+                    }
+                    u.digest = Some(d.to_ascii_lowercase());
+                }
+                "status_code" => {
+                    for t in &c.args {
+                        let range = match t.text.split_once('-') {
+                            Some((a, b)) => a.parse().ok().zip(b.parse().ok()),
+                            None => t.text.parse().ok().map(|v| (v, v)),
+                        };
+                        match range {
+                            Some((a, b)) if (100..=999).contains(&a) && a <= b && b <= 999 => {
+                                u.status.push((a, b))
+                            }
+                            _ => self.fail(
+                                c,
+                                format!("status_code `{}` is not a code or range", t.text),
+                                "write `status_code 200` or `status_code 200-299 301`",
+                            ),
+                        }
+                    }
+                }
+                "virtualhost" => u.virtualhost = self.text(c, "a host name"),
+                _ => self.unknown(&c.key, "url", URL),
+            }
+        }
+        if u.path.is_empty() {
+            self.fail(n, "`url` has no `path`", "add `path /`");
+            return None;
+        }
+        if u.status.is_empty() && u.digest.is_none() {
+            u.status.push((200, 299));
+        }
+        Some(u)
+    }
+
+    /// `virtual_server_group NAME { 192.0.2.1 80  192.0.2.2-5 80  fwmark 1 }`.
+    pub(crate) fn vs_group(&mut self, n: &Node) -> Option<VsGroup> {
+        let name = n.arg(0)?.text.clone();
+        let mut g = VsGroup {
+            name,
+            addrs: Vec::new(),
+            fwmarks: Vec::new(),
+        };
+        for c in self.block_of(n) {
+            if c.key.text == "fwmark" {
+                if let Some(m) = c.arg(0).and_then(|t| self.u32_token(t)) {
+                    g.fwmarks.push(m);
+                }
+                continue;
+            }
+            let port = match c.arg(0) {
+                Some(p) => match self.port_token(p) {
+                    Some(p) => p,
+                    None => continue,
+                },
+                None => 0,
+            };
+            // `192.0.2.1-10`: the last octet (last group for IPv6) ranges.
+            let (first, last) = match c.key.text.rsplit_once('-') {
+                Some((a, end)) if !a.contains('/') => (a, Some(end)),
+                _ => (c.key.text.as_str(), None),
+            };
+            let Some(ip) = first.parse::<IpAddr>().ok() else {
+                self.fail(
+                    c,
+                    format!("`{}` is not an address or range", c.key.text),
+                    "write `192.0.2.1 80`, `192.0.2.1-10 80` or `fwmark 1`",
+                );
+                continue;
+            };
+            let count = match (ip, last) {
+                (_, None) => 1,
+                (IpAddr::V4(a), Some(end)) => match end.parse::<u8>() {
+                    Ok(e) if e >= a.octets()[3] => u32::from(e - a.octets()[3]) + 1,
+                    _ => {
+                        self.fail(
+                            c,
+                            format!("range end `{end}` is below the start"),
+                            "write `192.0.2.1-10 80`",
+                        );
+                        continue;
+                    }
+                },
+                (IpAddr::V6(a), Some(end)) => match u16::from_str_radix(end, 16) {
+                    Ok(e) if e >= a.segments()[7] => u32::from(e - a.segments()[7]) + 1,
+                    _ => {
+                        self.fail(
+                            c,
+                            format!("range end `{end}` is below the start"),
+                            "write `2001:db8::1-a 80`",
+                        );
+                        continue;
+                    }
+                },
+            };
+            for k in 0..count {
+                let a = match ip {
+                    IpAddr::V4(a) => IpAddr::V4((u32::from(a) + k).into()),
+                    IpAddr::V6(a) => IpAddr::V6((u128::from(a) + u128::from(k)).into()),
+                };
+                g.addrs.push(SocketAddr::new(a, port));
+            }
+        }
+        Some(g)
+    }
+
+    // ---- small readers ----------------------------------------------------
+
+    fn block_of<'n>(&mut self, n: &'n Node) -> &'n [Node] {
+        n.children()
+    }
+
+    fn fail(&mut self, n: &Node, msg: impl Into<String>, fix: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::error(&n.key.pos, &n.key.text, msg).fix(fix));
+    }
+
+    fn warn(&mut self, n: &Node, msg: impl Into<String>, fix: impl Into<String>) {
+        self.diags.push(
+            Diagnostic::warning(&n.key.pos, &n.key.text, msg)
+                .fix(fix)
+                .lenient(),
+        );
+    }
+
+    fn secs(&mut self, n: &Node) -> Option<Duration> {
+        self.number::<f64>(n, 0.0, 86_400.0)
+            .map(Duration::from_secs_f64)
+    }
+
+    fn count(&mut self, n: &Node) -> Option<u32> {
+        self.number::<u32>(n, 0, 65_535)
+    }
+
+    fn text(&mut self, n: &Node, what: &str) -> Option<String> {
+        self.value(n, what).map(|t| t.text.clone())
+    }
+
+    fn cmd(&mut self, n: &Node) -> Option<Command> {
+        self.notify_command(n)
+    }
+
+    fn ip_token(&mut self, t: &crate::config::lexer::Token) -> Option<IpAddr> {
+        self.ip(t)
+    }
+
+    fn u32_token(&mut self, t: &crate::config::lexer::Token) -> Option<u32> {
+        self.u32_of(t)
+    }
+
+    fn port_token(&mut self, t: &crate::config::lexer::Token) -> Option<u16> {
+        match t.text.parse::<u16>() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.diags.push(
+                    Diagnostic::error(&t.pos, &t.text, format!("`{}` is not a port", t.text))
+                        .fix("write a port number from 0 to 65535"),
+                );
+                None
+            }
+        }
+    }
+}
