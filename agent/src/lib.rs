@@ -6,6 +6,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
+pub mod lvs;
 pub mod net;
 pub mod notify;
 pub mod proto;

@@ -91,8 +91,8 @@ pub fn build_agent(release: bool) -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-/// The installed binary's budget (README: "about 5 MB").
-pub const RELEASE_SIZE_LIMIT: u64 = 6_000_000;
+/// The installed binary's budget (README): both halves of keepalived.
+pub const RELEASE_SIZE_LIMIT: u64 = 8_000_000;
 
 /// Builds the agent and runs it as root (aya's `cargo xtask run` convention).
 pub fn run_agent(release: bool, args: &[String]) -> anyhow::Result<()> {

@@ -29,6 +29,9 @@ pub struct Status {
     /// agent dies (kill -9, crash), and why (docs/design.md rule 4).
     #[serde(default)]
     pub fail_silent: Vec<FailSilent>,
+    /// virtual_server: pools, real servers, checkers, traffic.
+    #[serde(default)]
+    pub virtual_servers: Vec<crate::lvs::engine::VsStatus>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

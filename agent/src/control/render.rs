@@ -111,6 +111,43 @@ pub fn table(s: &Status) -> String {
     if !checks.is_empty() {
         let _ = writeln!(out, "checks:\n{}", checks.join("\n"));
     }
+    for v in &s.virtual_servers {
+        let _ = writeln!(
+            out,
+            "virtual_server {} {} {} {}: {}, quorum {} ({}, live weight {}){}",
+            v.name,
+            v.protocol,
+            v.lb_kind,
+            v.lb_algo,
+            if v.forwarding {
+                "forwarding"
+            } else {
+                "not forwarding"
+            },
+            v.quorum,
+            if v.quorum_up { "up" } else { "DOWN" },
+            v.live_weight,
+            if v.sorry_active { ", SORRY SERVER" } else { "" }
+        );
+        for r in &v.reals {
+            let checks: Vec<String> = r
+                .checkers
+                .iter()
+                .map(|(k, up)| format!("{k} {}", if *up { "up" } else { "DOWN" }))
+                .collect();
+            let _ = writeln!(
+                out,
+                "  real_server {}: {}, weight {}, {} packets, {} bytes{}{}",
+                r.address,
+                if r.alive { "up" } else { "DOWN" },
+                r.weight,
+                r.packets,
+                r.bytes,
+                if checks.is_empty() { "" } else { "; " },
+                checks.join(", ")
+            );
+        }
+    }
     out
 }
 
@@ -240,6 +277,46 @@ pub fn metrics(s: &Status) -> String {
     );
     for (k, v) in &s.counters {
         events.get_or_create(&vec![("event", k.clone())]).inc_by(*v);
+    }
+    let rs_up = gauge(
+        &mut registry,
+        "xvrrp_real_server_up",
+        "virtual_server real server alive (1) or down (0).",
+    );
+    let rs_weight = gauge(
+        &mut registry,
+        "xvrrp_real_server_weight",
+        "Weight new connections get (0: none).",
+    );
+    let rs_packets = counter(
+        &mut registry,
+        "xvrrp_real_server_packets",
+        "Packets of connections NATed to the real server, both ways.",
+    );
+    let rs_bytes = counter(
+        &mut registry,
+        "xvrrp_real_server_bytes",
+        "Bytes of connections NATed to the real server, both ways.",
+    );
+    let vs_quorum = gauge(
+        &mut registry,
+        "xvrrp_virtual_server_quorum_up",
+        "Quorum held (1) or lost (0).",
+    );
+    for v in &s.virtual_servers {
+        vs_quorum
+            .get_or_create(&vec![("virtual_server", v.name.clone())])
+            .set(i64::from(v.quorum_up));
+        for r in &v.reals {
+            let l = vec![
+                ("virtual_server", v.name.clone()),
+                ("real_server", r.address.clone()),
+            ];
+            rs_up.get_or_create(&l).set(i64::from(r.alive));
+            rs_weight.get_or_create(&l).set(i64::from(r.weight));
+            rs_packets.get_or_create(&l).inc_by(r.packets);
+            rs_bytes.get_or_create(&l).inc_by(r.bytes);
+        }
     }
     let mut out = String::new();
     encode(&mut out, &registry).expect("writing to a String");

@@ -21,6 +21,10 @@ impl Daemon {
                 member.kernel_armed = false;
             }
         }
+        if self.lvs.is_some() {
+            self.tell_lvs_group(g);
+        }
+        let group = &mut self.groups[g];
         // vrrp_sync_group notify: once per group state (priority 0, as keepalived).
         let state = group.sg.state();
         if state != group.notified {
@@ -28,6 +32,26 @@ impl Daemon {
             if let Some(n) = &group.notifier {
                 n.state(state, 0);
             }
+        }
+    }
+
+    /// The LVS engine hears each instance's Active/not-Active changes.
+    fn tell_lvs_group(&mut self, g: usize) {
+        let Some(lvs) = &self.lvs else { return };
+        let group = &self.groups[g];
+        for (member, router) in group.members.iter().zip(group.sg.members()) {
+            let active = router.state() == State::Active;
+            if self.lvs_told.get(&member.instance.name) != Some(&active) {
+                self.lvs_told.insert(member.instance.name.clone(), active);
+                lvs.instance(&member.instance.name, active);
+            }
+        }
+    }
+
+    /// Every instance's state, told again (a restarted engine).
+    pub(super) fn tell_lvs(&mut self) {
+        for g in 0..self.groups.len() {
+            self.tell_lvs_group(g);
         }
     }
 

@@ -110,6 +110,13 @@ struct Daemon {
     mailer: Option<crate::notify::mail::Mailer>,
     /// static_ipaddress / static_routes / static_rules as set.
     statics: statics::Statics,
+    /// virtual_server: the LVS engine (None without virtual servers, or
+    /// when its table could not be set up).
+    lvs: Option<crate::lvs::engine::Engine>,
+    /// The state each instance's engine was last told (Active or not).
+    lvs_told: HashMap<String, bool>,
+    /// A reload changed the virtual servers: the engine restarts with these.
+    lvs_reload: Option<Config>,
     /// When the kernel-timer safety sweep runs next (its own schedule,
     /// whatever else wakes the loop).
     sweep_at: Instant,
@@ -250,6 +257,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         sweep_at: Instant::now() + KERNEL_TIMER_SWEEP,
         statics: Default::default(),
         mailer: None,
+        lvs: None,
+        lvs_told: HashMap::new(),
+        lvs_reload: None,
     };
     d.mailer = mailer(&config);
     let mut groups = d.build(&config)?;
@@ -266,6 +276,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     d.groups = groups;
     d.reconcile_xdp();
     d.reindex();
+    d.lvs = start_lvs(&d.config).await;
     if !d.config.global.startup_delay.is_zero() {
         info!(
             "vrrp_startup_delay: waiting {:?} before starting",
@@ -394,6 +405,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 let _ = reply.send(d.status());
             }
         }
+        if let Some(cfg) = d.lvs_reload.take() {
+            if let Some(old) = d.lvs.take() {
+                old.stop().await;
+            }
+            d.lvs = start_lvs(&cfg).await;
+            d.lvs_told.clear();
+            d.tell_lvs();
+        }
     }
     sd_notify::notify("STOPPING=1");
     info!("stopping: priority-0 adverts from Active instances, removing VIPs");
@@ -407,6 +426,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
     }
     d.statics.remove();
+    if let Some(lvs) = d.lvs.take() {
+        lvs.stop().await;
+    }
     // notify_stop and friends: give the queues a bounded moment to finish.
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline
@@ -472,5 +494,19 @@ async fn startup_script(cfg: &Config, resuming: bool) {
         tokio::spawn(run);
     } else {
         run.await;
+    }
+}
+
+/// The LVS half, when the config has virtual servers. A table that cannot
+/// be set up (no `nft`) leaves VRRP running, with the error logged.
+async fn start_lvs(config: &Config) -> Option<crate::lvs::engine::Engine> {
+    match crate::lvs::engine::Engine::start(config).await {
+        Ok(e) => e,
+        Err(e) => {
+            error!(
+                "virtual_server: not forwarding: {e:#} (install Debian's nftables; VRRP runs on)"
+            );
+            None
+        }
     }
 }

@@ -341,6 +341,12 @@ mod apply {
             }
             self.tracker = Some(tracker);
             self.statics.reload(statics::Statics::of(&cfg));
+            if cfg.virtual_servers != self.config.virtual_servers
+                || cfg.vs_groups != self.config.vs_groups
+            {
+                info!("reload: virtual servers changed; the LVS engine restarts with them");
+                self.lvs_reload = Some(cfg.clone());
+            }
             self.config = cfg;
             self.reindex();
             self.reconcile_xdp();

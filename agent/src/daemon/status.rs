@@ -55,6 +55,7 @@ impl Daemon {
                     why: why.clone(),
                 })
                 .collect(),
+            virtual_servers: self.lvs.as_ref().map(|e| e.status()).unwrap_or_default(),
         }
     }
 }

@@ -1,0 +1,633 @@
+//! The LVS engine: one task owning the pools and the nftables table, one
+//! small task per checker (thousands fit in the one tokio runtime: each
+//! sleeps between checks). Checker transitions come in; slot maps, notify
+//! scripts and log lines go out. Tied to VRRP: a virtual server whose
+//! address a vrrp_instance holds forwards only while that instance is
+//! Active here (its checkers pause meanwhile with `ha_suspend`); one whose
+//! address no instance holds forwards whenever the agent runs, as
+//! keepalived's IPVS services do.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use super::{
+    checkers::{self, Outcome},
+    nft::{self, SlotTarget, VsRules},
+    pool::{self, CheckerState, Destinations, Event, Pool, Real},
+};
+use crate::{
+    config::{
+        lvs::{LbKind, VirtualServer, VsTarget},
+        model::{Command, Config, ScriptUser},
+    },
+    track::exec,
+};
+
+/// What `xvrrp status` shows of one virtual server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct VsStatus {
+    pub name: String,
+    pub protocol: String,
+    pub lb_kind: String,
+    pub lb_algo: String,
+    /// Forwarding here now (Active for its VIP, or no instance holds it).
+    pub forwarding: bool,
+    pub quorum: u32,
+    pub quorum_up: bool,
+    pub live_weight: u32,
+    pub sorry_active: bool,
+    pub reals: Vec<RsStatus>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RsStatus {
+    pub address: String,
+    pub alive: bool,
+    pub weight: u32,
+    /// Per checker: kind and up/down.
+    pub checkers: Vec<(String, bool)>,
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+/// Messages from checker tasks.
+#[derive(Debug)]
+struct CheckerNews {
+    vs: usize,
+    real: usize,
+    checker: usize,
+    up: Option<bool>,
+    weight: Option<u32>,
+    why: Option<String>,
+}
+
+struct Vs {
+    cfg: VirtualServer,
+    rules: VsRules,
+    pool: Pool,
+    /// Per real, per checker: up.
+    checker_up: Vec<Vec<bool>>,
+    /// The instances holding its address; empty: always forwarding.
+    owners: Vec<String>,
+    forwarding: bool,
+    /// Checkers pause while this is false (ha_suspend).
+    running: watch::Sender<bool>,
+    /// The slot table last written (None: not yet, Some(empty): nothing).
+    written: Option<Vec<SlotTarget>>,
+}
+
+enum Control {
+    Instance(String, bool),
+    Stop(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The handle the daemon holds.
+pub struct Engine {
+    control: mpsc::UnboundedSender<Control>,
+    status: Arc<Mutex<Vec<VsStatus>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Engine {
+    /// Sets up the table and starts the checkers; None without virtual
+    /// servers. Fails when the table cannot be written (no `nft`).
+    pub async fn start(config: &Config) -> anyhow::Result<Option<Engine>> {
+        if config.virtual_servers.is_empty() {
+            return Ok(None);
+        }
+        let groups: HashMap<&str, &crate::config::lvs::VsGroup> = config
+            .vs_groups
+            .iter()
+            .map(|g| (g.name.as_str(), g))
+            .collect();
+        let mut vss = Vec::new();
+        for (i, cfg) in config.virtual_servers.iter().enumerate() {
+            let (addrs, marks) = match &cfg.target {
+                VsTarget::Addr(a) => (vec![*a], vec![]),
+                VsTarget::Fwmark(m) => (vec![], vec![*m]),
+                VsTarget::Group(g) => groups
+                    .get(g.as_str())
+                    .map(|g| (g.addrs.clone(), g.fwmarks.clone()))
+                    .unwrap_or_default(),
+            };
+            let rules = VsRules::new(i, cfg, addrs.clone(), marks);
+            for r in &cfg.reals {
+                if r.addr.is_ipv6() != rules.v6 {
+                    warn!("virtual_server {}: real_server {} is of the other address family: not forwarded (NAT does not translate between IPv4 and IPv6)", cfg.target, r.addr);
+                }
+            }
+            let reals = cfg
+                .reals
+                .iter()
+                .map(|r| {
+                    let alpha: Vec<bool> = r.checkers.iter().map(|c| c.alpha).collect();
+                    Real::new(r.weight, r.inhibit_on_failure, &alpha)
+                })
+                .collect();
+            let pool = Pool::new(
+                reals,
+                cfg.quorum,
+                cfg.hysteresis,
+                cfg.sorry_server.is_some(),
+            );
+            let owners = owners_of(config, &addrs);
+            let checker_up = cfg
+                .reals
+                .iter()
+                .map(|r| r.checkers.iter().map(|c| !c.alpha).collect())
+                .collect();
+            if cfg.lb_kind != LbKind::Nat {
+                // Checked and shown, not forwarded (config warned).
+                info!(
+                    "virtual_server {}: lb_kind {}: checkers run, nothing forwarded",
+                    cfg.target,
+                    cfg.lb_kind.name()
+                );
+            }
+            vss.push(Vs {
+                cfg: cfg.clone(),
+                rules,
+                pool,
+                checker_up,
+                forwarding: owners.is_empty(),
+                owners,
+                running: watch::channel(true).0,
+                written: None,
+            });
+        }
+        let nat: Vec<VsRules> = vss
+            .iter()
+            .filter(|v| v.cfg.lb_kind == LbKind::Nat)
+            .map(|v| v.rules.clone())
+            .collect();
+        nft::declare(&nft::declarations(&nat)).await?;
+        nft::apply(&nft::ruleset(&nat)).await?;
+        info!(
+            virtual_servers = vss.len(),
+            "nftables table inet {} set up for virtual_server NAT",
+            nft::TABLE
+        );
+        let status = Arc::new(Mutex::new(Vec::new()));
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let (news_tx, news_rx) = mpsc::unbounded_channel();
+        let user = config
+            .global
+            .script_user
+            .clone()
+            .or_else(exec::default_user);
+        for (v, vs) in vss.iter_mut().enumerate() {
+            vs.running.send_replace(vs.forwarding || !vs.cfg.ha_suspend);
+            for (r, real) in vs.cfg.reals.iter().enumerate() {
+                for (c, checker) in real.checkers.iter().enumerate() {
+                    tokio::spawn(run_checker(
+                        v,
+                        r,
+                        c,
+                        checker.clone(),
+                        user.clone(),
+                        vs.running.subscribe(),
+                        news_tx.clone(),
+                    ));
+                }
+            }
+        }
+        let mut state = State {
+            vss,
+            status: status.clone(),
+            user,
+        };
+        for v in 0..state.vss.len() {
+            state.write_slots(v).await;
+        }
+        state.publish(None);
+        let task = tokio::spawn(state.run(control_rx, news_rx));
+        Ok(Some(Engine {
+            control,
+            status,
+            task,
+        }))
+    }
+
+    /// A vrrp_instance's state here changed.
+    pub fn instance(&self, name: &str, active: bool) {
+        let _ = self
+            .control
+            .send(Control::Instance(name.to_owned(), active));
+    }
+
+    pub fn status(&self) -> Vec<VsStatus> {
+        self.status.lock().expect("lvs status").clone()
+    }
+
+    /// A clean stop: omega's scripts, then the table goes.
+    pub async fn stop(self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.control.send(Control::Stop(tx)).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
+        }
+        self.task.abort();
+        if let Err(e) = nft::remove().await {
+            warn!("removing the nftables table inet {}: {e:#}", nft::TABLE);
+        }
+    }
+}
+
+/// The vrrp_instances whose virtual_ipaddress holds one of `addrs`.
+fn owners_of(config: &Config, addrs: &[SocketAddr]) -> Vec<String> {
+    config
+        .instances
+        .iter()
+        .filter(|i| {
+            i.vips
+                .iter()
+                .chain(&i.vips_excluded)
+                .any(|v| addrs.iter().any(|a| a.ip() == v.addr))
+        })
+        .map(|i| i.name.clone())
+        .collect()
+}
+
+struct State {
+    vss: Vec<Vs>,
+    status: Arc<Mutex<Vec<VsStatus>>>,
+    user: Option<ScriptUser>,
+}
+
+impl State {
+    async fn run(
+        mut self,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        mut news: mpsc::UnboundedReceiver<CheckerNews>,
+    ) {
+        let mut active: BTreeMap<String, bool> = BTreeMap::new();
+        let mut counters = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                Some(c) = control.recv() => match c {
+                    Control::Instance(name, is_active) => {
+                        active.insert(name, is_active);
+                        for v in 0..self.vss.len() {
+                            let vs = &mut self.vss[v];
+                            if vs.owners.is_empty() {
+                                continue;
+                            }
+                            let fwd = vs.owners.iter().any(|o| active.get(o).copied().unwrap_or(false));
+                            if fwd != vs.forwarding {
+                                vs.forwarding = fwd;
+                                info!(
+                                    "virtual_server {}: {}",
+                                    vs.cfg.target,
+                                    if fwd { "forwarding (this host is Active for its address)" } else { "not forwarding (this host is not Active for its address)" }
+                                );
+                                vs.running.send_replace(fwd || !vs.cfg.ha_suspend);
+                                self.write_slots(v).await;
+                            }
+                        }
+                        self.publish(None);
+                    }
+                    Control::Stop(done) => {
+                        self.omega().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                },
+                Some(n) = news.recv() => {
+                    self.news(n).await;
+                    self.publish(None);
+                }
+                _ = counters.tick() => {
+                    if let Ok(c) = nft::counters().await {
+                        self.publish(Some(&c));
+                    }
+                }
+            }
+        }
+    }
+
+    async fn news(&mut self, n: CheckerNews) {
+        let vs = &mut self.vss[n.vs];
+        let mut events = Vec::new();
+        if let Some(w) = n.weight {
+            if vs.pool.reals[n.real].dynamic_weight != Some(w) {
+                info!(
+                    "virtual_server {}: real_server {} weight set to {w} by MISC_CHECK",
+                    vs.cfg.target, vs.cfg.reals[n.real].addr
+                );
+                events.extend(vs.pool.set_weight(n.real, w));
+            }
+        }
+        if let Some(up) = n.up {
+            vs.checker_up[n.real][n.checker] = up;
+            let kind = checker_name(&vs.cfg.reals[n.real].checkers[n.checker].kind);
+            if up {
+                info!(
+                    "virtual_server {}: {kind} of real_server {} succeeded",
+                    vs.cfg.target, vs.cfg.reals[n.real].addr
+                );
+            } else {
+                warn!(
+                    "virtual_server {}: {kind} of real_server {} failed: {}",
+                    vs.cfg.target,
+                    vs.cfg.reals[n.real].addr,
+                    n.why.as_deref().unwrap_or("down")
+                );
+            }
+            events.extend(vs.pool.checker(n.real, n.checker, up));
+        }
+        for e in &events {
+            self.event(n.vs, e);
+        }
+        self.write_slots(n.vs).await;
+    }
+
+    /// Logs and scripts for one pool event, as keepalived runs them:
+    /// notify_up/notify_down and quorum_up/quorum_down with exactly the
+    /// configured command line, fire-and-forget.
+    fn event(&mut self, v: usize, e: &Event) {
+        let vs = &self.vss[v];
+        let target = &vs.cfg.target;
+        let (cmd, line) = match e {
+            Event::RealUp(r) => (
+                vs.cfg.reals[*r].notify_up.clone(),
+                format!(
+                    "real_server {} of virtual_server {target} up: back in the pool",
+                    vs.cfg.reals[*r].addr
+                ),
+            ),
+            Event::RealDown(r) => {
+                let real = &vs.cfg.reals[*r];
+                if let Some(doc) = nft::forget_affinity(&vs.rules, *r) {
+                    tokio::spawn(async move {
+                        let _ = nft::apply(&doc).await;
+                    });
+                }
+                (
+                    real.notify_down.clone(),
+                    format!(
+                        "real_server {} of virtual_server {target} down: {}",
+                        real.addr,
+                        if real.inhibit_on_failure {
+                            "weight 0 (inhibit_on_failure)"
+                        } else {
+                            "removed from the pool"
+                        }
+                    ),
+                )
+            }
+            Event::QuorumUp => (
+                vs.cfg.quorum_up.clone(),
+                format!(
+                    "virtual_server {target}: gained quorum {}+{}={} <= {}",
+                    vs.cfg.quorum,
+                    vs.cfg.hysteresis,
+                    vs.cfg.quorum + vs.cfg.hysteresis,
+                    vs.pool.live_weight()
+                ),
+            ),
+            Event::QuorumDown => (
+                vs.cfg.quorum_down.clone(),
+                format!(
+                    "virtual_server {target}: lost quorum {}-{}={} > {}{}",
+                    vs.cfg.quorum,
+                    vs.cfg.hysteresis,
+                    vs.cfg.quorum.saturating_sub(vs.cfg.hysteresis),
+                    vs.pool.live_weight(),
+                    if vs.cfg.sorry_server.is_some() {
+                        ": the sorry server takes new connections"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+        };
+        info!("{line}");
+        if let Some(cmd) = cmd {
+            self.spawn_script(cmd);
+        }
+    }
+
+    fn spawn_script(&self, cmd: Command) {
+        let user = cmd.user.clone().or_else(|| self.user.clone());
+        tokio::spawn(async move {
+            let (outcome, _) = exec::run(&cmd, &[], user.as_ref(), Duration::from_secs(30)).await;
+            if !outcome.success() {
+                warn!("`{}` ended with {outcome:?}", cmd.text);
+            }
+        });
+    }
+
+    /// keepalived's omega: at shutdown, quorum_down and every alive real's
+    /// notify_down, each waited for (1 s at most, as keepalived).
+    async fn omega(&mut self) {
+        for vs in &self.vss {
+            if !vs.cfg.omega {
+                continue;
+            }
+            let mut cmds = Vec::new();
+            for (r, real) in vs.cfg.reals.iter().enumerate() {
+                if vs.pool.reals[r].alive() {
+                    cmds.extend(real.notify_down.clone());
+                }
+            }
+            if vs.pool.quorum_up {
+                cmds.extend(vs.cfg.quorum_down.clone());
+            }
+            for cmd in cmds {
+                let user = cmd.user.clone().or_else(|| self.user.clone());
+                let _ = exec::run(&cmd, &[], user.as_ref(), Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// Writes a virtual server's slot map when what it should hold changed.
+    async fn write_slots(&mut self, v: usize) {
+        let vs = &mut self.vss[v];
+        if vs.cfg.lb_kind != LbKind::Nat {
+            return;
+        }
+        let table: Vec<SlotTarget> = if !vs.forwarding {
+            Vec::new()
+        } else {
+            match vs.pool.destinations() {
+                Destinations::Sorry => vec![SlotTarget::Sorry; nft::SLOTS],
+                Destinations::Reals(w) => {
+                    let usable: Vec<(usize, u32)> = w
+                        .into_iter()
+                        .filter(|(r, _)| vs.cfg.reals[*r].addr.is_ipv6() == vs.rules.v6)
+                        .collect();
+                    pool::slot_table(&usable, nft::SLOTS)
+                        .into_iter()
+                        .map(SlotTarget::Real)
+                        .collect()
+                }
+            }
+        };
+        if vs.written.as_ref() == Some(&table) {
+            return;
+        }
+        if !vs.forwarding {
+            for r in 0..vs.cfg.reals.len() {
+                if let Some(doc) = nft::forget_affinity(&vs.rules, r) {
+                    let _ = nft::apply(&doc).await;
+                }
+            }
+        }
+        match nft::apply(&nft::slots(&vs.rules, &table)).await {
+            Ok(()) => vs.written = Some(table),
+            Err(e) => warn!("virtual_server {}: {e:#}", vs.cfg.target),
+        }
+    }
+
+    fn publish(&self, counters: Option<&nft::Counters>) {
+        let mut status = self.status.lock().expect("lvs status");
+        let old = std::mem::take(&mut *status);
+        for (v, vs) in self.vss.iter().enumerate() {
+            let dest = vs.pool.destinations();
+            let reals = vs
+                .cfg
+                .reals
+                .iter()
+                .enumerate()
+                .map(|(r, real)| {
+                    let (packets, bytes) = counters
+                        .and_then(|c| c.get(&(v, r)).copied())
+                        .or_else(|| {
+                            old.get(v)
+                                .and_then(|o| o.reals.get(r))
+                                .map(|o| (o.packets, o.bytes))
+                        })
+                        .unwrap_or((0, 0));
+                    let weight = match &dest {
+                        Destinations::Reals(w) => {
+                            w.iter().find(|(i, _)| *i == r).map_or(0, |(_, w)| *w)
+                        }
+                        Destinations::Sorry => 0,
+                    };
+                    RsStatus {
+                        address: real.addr.to_string(),
+                        alive: vs.pool.reals[r].alive(),
+                        weight,
+                        checkers: real
+                            .checkers
+                            .iter()
+                            .zip(&vs.checker_up[r])
+                            .map(|(c, up)| (checker_name(&c.kind).to_owned(), *up))
+                            .collect(),
+                        packets,
+                        bytes,
+                    }
+                })
+                .collect();
+            status.push(VsStatus {
+                name: vs.cfg.target.to_string(),
+                protocol: vs.cfg.protocol.name().to_owned(),
+                lb_kind: vs.cfg.lb_kind.name().to_owned(),
+                lb_algo: vs.cfg.lb_algo.clone(),
+                forwarding: vs.forwarding,
+                quorum: vs.cfg.quorum,
+                quorum_up: vs.pool.quorum_up,
+                live_weight: vs.pool.live_weight(),
+                sorry_active: dest == Destinations::Sorry,
+                reals,
+            });
+        }
+    }
+}
+
+fn checker_name(k: &crate::config::lvs::CheckKind) -> &'static str {
+    use crate::config::lvs::CheckKind::*;
+    match k {
+        Tcp => "TCP_CHECK",
+        Http { tls: false, .. } => "HTTP_GET",
+        Http { tls: true, .. } => "SSL_GET",
+        Misc { .. } => "MISC_CHECK",
+        Other(_) => "other",
+    }
+}
+
+/// One checker's life: a random warmup, then checks on keepalived's
+/// schedule, pausing while `running` is false (ha_suspend). Only changes
+/// are sent on.
+async fn run_checker(
+    vs: usize,
+    real: usize,
+    checker: usize,
+    c: crate::config::lvs::Checker,
+    user: Option<ScriptUser>,
+    mut running: watch::Receiver<bool>,
+    news: mpsc::UnboundedSender<CheckerNews>,
+) {
+    let mut state = CheckerState::new(c.alpha, c.retry, c.delay_loop, c.delay_before_retry);
+    if !c.warmup.is_zero() {
+        let spread = rand_below(c.warmup.as_micros() as u64);
+        tokio::time::sleep(Duration::from_micros(spread)).await;
+    }
+    let mut weight = None;
+    loop {
+        while !*running.borrow() {
+            if running.changed().await.is_err() {
+                return;
+            }
+        }
+        let outcome = checkers::check(&c, user.as_ref()).await;
+        let new_weight = match outcome {
+            Outcome::UpWeight(w) => Some(w),
+            _ => None,
+        };
+        let (change, delay) = state.result(outcome.ok());
+        let weight_change = new_weight.filter(|w| weight != Some(*w));
+        if new_weight.is_some() {
+            weight = new_weight;
+        }
+        if change.is_some() || weight_change.is_some() {
+            let why = match &outcome {
+                Outcome::Down(why) => Some(why.clone()),
+                _ => None,
+            };
+            if news
+                .send(CheckerNews {
+                    vs,
+                    real,
+                    checker,
+                    up: change,
+                    weight: weight_change,
+                    why,
+                })
+                .is_err()
+            {
+                return;
+            }
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// A number below `n` (warmup spread; not for anything secret).
+fn rand_below(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let mut b = [0u8; 8];
+    if getrandom(&mut b).is_err() {
+        return n / 2;
+    }
+    u64::from_ne_bytes(b) % n
+}
+
+fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
+    // SAFETY: getrandom(2) into our own buffer.
+    let r = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,186 @@
+//! A load-balancer farm in namespaces: the front LAN (`Lan`: host 0 the
+//! client, hosts 1 and 2 the load balancers, eth0 on 10.77.0.0/24), and a
+//! back segment (its own bridge) joining the load balancers' eth1
+//! (10.78.0.2, 10.78.0.3) to real servers (10.78.0.11, .12, …) whose
+//! default route is the back gateway VIP 10.78.0.1, as NAT needs. Each real
+//! serves HTTP on port 80 (Python's http.server) answering `/who` with its
+//! name.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{Ipv4Addr, SocketAddr, TcpStream},
+    path::PathBuf,
+    time::Duration,
+};
+
+use crate::{lan::Lan, sh, unique, Netns, Proc};
+
+pub const GATEWAY: &str = "10.78.0.1";
+
+pub struct Real {
+    pub ns: Netns,
+    pub addr: Ipv4Addr,
+    pub name: String,
+    pub dir: PathBuf,
+    pub server: Option<Proc>,
+}
+
+pub struct Farm {
+    pub lan: Lan,
+    pub back: Netns,
+    pub reals: Vec<Real>,
+}
+
+/// Plugs `host` into the bridge `br0` of `switch` as `ifname` with `addr`.
+fn plug(switch: &Netns, host: &Netns, ifname: &str, addr: &str) -> anyhow::Result<()> {
+    let (a, b) = (unique("fa"), unique("fb"));
+    sh(
+        "ip",
+        &[
+            "link",
+            "add",
+            &a,
+            "netns",
+            &host.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &b,
+            "netns",
+            &switch.name,
+        ],
+    )?;
+    switch.ip(&["link", "set", &b, "master", "br0", "up"])?;
+    host.ip(&["link", "set", &a, "name", ifname])?;
+    host.ip(&["addr", "add", addr, "dev", ifname, "nodad"])?;
+    host.ip(&["link", "set", ifname, "up"])?;
+    Ok(())
+}
+
+impl Farm {
+    /// The client, two load balancers (forwarding on) and `reals` servers.
+    pub fn new(test: &str, reals: usize) -> anyhow::Result<Farm> {
+        let lan = Lan::new(test, 3)?;
+        let back = Netns::new("bk")?;
+        back.ip(&[
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ])?;
+        back.ip(&["link", "set", "br0", "up"])?;
+        for (i, addr) in [(1, "10.78.0.2/24"), (2, "10.78.0.3/24")] {
+            let lb = &lan.hosts[i].ns;
+            plug(&back, lb, "eth1", addr)?;
+            lb.exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+        }
+        // The client reaches the back only through the VIP (no route).
+        let mut out = Vec::new();
+        for k in 0..reals {
+            let ns = Netns::new("rs")?;
+            let addr = Ipv4Addr::new(10, 78, 0, 11 + k as u8);
+            plug(&back, &ns, "eth0", &format!("{addr}/24"))?;
+            ns.ip(&["route", "add", "default", "via", GATEWAY])?;
+            let name = format!("real{k}");
+            let dir = lan.logs.join(&name);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("who"), &name)?;
+            out.push(Real {
+                ns,
+                addr,
+                name,
+                dir,
+                server: None,
+            });
+        }
+        let mut farm = Farm {
+            lan,
+            back,
+            reals: out,
+        };
+        for k in 0..reals {
+            farm.serve(k, true)?;
+        }
+        Ok(farm)
+    }
+
+    /// Starts (or stops) real `k`'s HTTP server; started means listening.
+    pub fn serve(&mut self, k: usize, on: bool) -> anyhow::Result<()> {
+        let logs = self.lan.logs.clone();
+        let real = &mut self.reals[k];
+        if !on {
+            real.server = None; // killed on drop
+            return Ok(());
+        }
+        let log = logs.join(format!("{}-http.log", real.name));
+        let dir = real.dir.to_str().expect("UTF-8").to_owned();
+        let addr = real.addr.to_string();
+        real.server = Some(real.ns.spawn(
+            "python3",
+            &[
+                "-m",
+                "http.server",
+                "80",
+                "--bind",
+                &addr,
+                "--directory",
+                &dir,
+            ],
+            &log,
+        )?);
+        let target: SocketAddr = format!("{addr}:80").parse()?;
+        let up = crate::wait_until(Duration::from_secs(10), || {
+            real.ns
+                .run(move || {
+                    Ok(TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok())
+                })
+                .unwrap_or(false)
+        });
+        anyhow::ensure!(up, "{}'s HTTP server did not start", real.name);
+        Ok(())
+    }
+
+    /// `n` HTTP requests from the client to `vip:port`, each on a new
+    /// connection: the name of the real that answered each (or "" when none
+    /// did within a second).
+    pub fn ask(&self, vip: &str, port: u16, n: usize) -> Vec<String> {
+        let target: SocketAddr = format!("{vip}:{port}").parse().expect("address");
+        self.lan.hosts[0]
+            .ns
+            .run(move || {
+                Ok((0..n)
+                    .map(|_| who(target).unwrap_or_default())
+                    .collect::<Vec<_>>())
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// One `GET /who` on a new connection.
+fn who(target: SocketAddr) -> anyhow::Result<String> {
+    let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(1))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(b"GET /who HTTP/1.0\r\nHost: vip\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    let body = body
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or("")
+        .trim()
+        .to_owned();
+    Ok(body)
+}
+
+/// How many of `answers` came from each name, sorted by name.
+pub fn tally(answers: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for a in answers {
+        *m.entry(a.clone()).or_insert(0) += 1;
+    }
+    m
+}

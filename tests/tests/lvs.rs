@@ -1,0 +1,163 @@
+//! virtual_server with NAT, as a client sees it: two load balancers running
+//! xvrrp (VRRP for the front VIP and the reals' gateway, a virtual server
+//! on the front VIP), three real servers with HTTP servers.
+
+use std::time::Duration;
+
+use xvrrp_tests::{
+    farm::{tally, Farm},
+    require_root, wait_until,
+};
+
+const VIP: &str = "10.77.0.100";
+
+fn lb_conf(priority: u8, farm: &Farm, extra_vs: &str) -> String {
+    let notify = farm.lan.logs.join("notify.sh");
+    let events = farm.lan.logs.join("events");
+    std::fs::write(
+        &notify,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", events.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&notify, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let reals: String = farm
+        .reals
+        .iter()
+        .enumerate()
+        .map(|(k, r)| {
+            format!(
+                "    real_server {} 80 {{\n        weight {}\n        notify_up \"{n} {name} up\"\n        notify_down \"{n} {name} down\"\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 1\n            delay_before_retry 0.5\n        }}\n    }}\n",
+                r.addr,
+                if k == 2 { 2 } else { 1 },
+                n = notify.display(),
+                name = r.name
+            )
+        })
+        .collect();
+    format!(
+        "vrrp_sync_group LB {{\n    group {{\n        FRONT\n        BACK\n    }}\n}}\n\
+         vrrp_instance FRONT {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\
+         vrrp_instance BACK {{\n    state BACKUP\n    interface eth1\n    virtual_router_id 52\n    priority {priority}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        10.78.0.1/24\n    }}\n}}\n\
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n{extra_vs}{reals}}}\n"
+    )
+}
+
+fn events(farm: &Farm) -> String {
+    std::fs::read_to_string(farm.lan.logs.join("events")).unwrap_or_default()
+}
+
+fn real_alive(a: &xvrrp_tests::lan::Agent, addr: &str) -> Option<bool> {
+    a.status().ok().and_then(|s| {
+        s.virtual_servers.first().and_then(|v| {
+            v.reals
+                .iter()
+                .find(|r| r.address.starts_with(addr))
+                .map(|r| r.alive)
+        })
+    })
+}
+
+fn forwarding(a: &xvrrp_tests::lan::Agent) -> bool {
+    a.status()
+        .ok()
+        .and_then(|s| s.virtual_servers.first().map(|v| v.forwarding))
+        .unwrap_or(false)
+}
+
+/// Connections spread by weight; a real whose server stops leaves the pool
+/// (notify_down runs) and returns when it serves again (notify_up); the
+/// Backup load balancer does not forward; kill -9 of the Active: the
+/// Backup takes over and new connections reach the reals.
+#[test]
+fn nat_spreads_by_weight_follows_the_checkers_and_survives_a_failover() {
+    require_root();
+    let mut farm = Farm::new("lvs-nat", 3).unwrap();
+    let lb1 = farm.lan.xvrrp(1, "lb1", &lb_conf(150, &farm, "")).unwrap();
+    let lb2 = farm.lan.xvrrp(2, "lb2", &lb_conf(100, &farm, "")).unwrap();
+    let ready = wait_until(Duration::from_secs(15), || {
+        lb1.state("FRONT") == "Active"
+            && lb2.state("FRONT") == "Backup"
+            && forwarding(&lb1)
+            && (0..3).all(|k| real_alive(&lb1, &farm.reals[k].addr.to_string()) == Some(true))
+    });
+    assert!(
+        ready,
+        "lb1: {}\nlb2: {}",
+        lb1.proc.log_text(),
+        lb2.proc.log_text()
+    );
+    assert!(!forwarding(&lb2), "the Backup forwards");
+
+    // Weights 1, 1, 2 under wrr: exactly 10, 10, 20 of 40 connections.
+    let t = tally(&farm.ask(VIP, 80, 40));
+    assert_eq!(
+        t,
+        [
+            ("real0".into(), 10),
+            ("real1".into(), 10),
+            ("real2".into(), 20)
+        ]
+        .into(),
+        "lb1: {}",
+        lb1.proc.log_text()
+    );
+
+    // real2's server stops: its TCP_CHECK fails twice (retry 1), the real
+    // leaves the pool and notify_down runs with exactly its command line.
+    farm.serve(2, false).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || real_alive(&lb1, "10.78.0.13")
+            == Some(false)),
+        "{}",
+        lb1.proc.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || events(&farm)
+            .contains("real2 down")),
+        "events: {}",
+        events(&farm)
+    );
+    let t = tally(&farm.ask(VIP, 80, 20));
+    assert_eq!(t, [("real0".into(), 10), ("real1".into(), 10)].into());
+
+    // Back: one success returns it.
+    farm.serve(2, true).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || real_alive(&lb1, "10.78.0.13")
+            == Some(true)),
+        "{}",
+        lb1.proc.log_text()
+    );
+    assert!(wait_until(Duration::from_secs(5), || events(&farm)
+        .contains("real2 up")));
+    let t = tally(&farm.ask(VIP, 80, 40));
+    assert_eq!(t.get("real2"), Some(&20), "{t:?}");
+
+    // The status carries traffic per real.
+    let s = lb1.status().unwrap();
+    let r0 = &s.virtual_servers[0].reals[0];
+    assert!(
+        wait_until(Duration::from_secs(5), || lb1.status().is_ok_and(|s| s
+            .virtual_servers[0]
+            .reals[0]
+            .packets
+            > 0)),
+        "{r0:?}"
+    );
+
+    // kill -9 of the Active: lb2 takes over and forwards.
+    drop(lb1);
+    assert!(
+        wait_until(Duration::from_secs(10), || lb2.state("FRONT") == "Active"
+            && forwarding(&lb2)),
+        "{}",
+        lb2.proc.log_text()
+    );
+    let answers = farm.ask(VIP, 80, 8);
+    assert!(
+        answers.iter().all(|a| a.starts_with("real")),
+        "{answers:?}\nlb2: {}",
+        lb2.proc.log_text()
+    );
+}
