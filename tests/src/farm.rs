@@ -144,6 +144,63 @@ impl Farm {
         Ok(())
     }
 
+    /// Starts an HTTPS server on real `k`'s port 443 (a self-signed test
+    /// certificate made with openssl), serving the same files.
+    pub fn serve_tls(&mut self, k: usize) -> anyhow::Result<Proc> {
+        let logs = self.lan.logs.clone();
+        let real = &self.reals[k];
+        let (cert, key) = (
+            logs.join(format!("{}.crt", real.name)),
+            logs.join(format!("{}.key", real.name)),
+        );
+        sh(
+            "openssl",
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                &format!("/CN={}", real.name),
+                "-keyout",
+                key.to_str().expect("UTF-8"),
+                "-out",
+                cert.to_str().expect("UTF-8"),
+            ],
+        )?;
+        let script = format!(
+            "import functools, http.server, ssl\n\
+             h = functools.partial(http.server.SimpleHTTPRequestHandler, directory={dir:?})\n\
+             s = http.server.ThreadingHTTPServer(({addr:?}, 443), h)\n\
+             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+             c.load_cert_chain({cert:?}, {key:?})\n\
+             s.socket = c.wrap_socket(s.socket, server_side=True)\n\
+             s.serve_forever()\n",
+            dir = real.dir.to_str().expect("UTF-8"),
+            addr = real.addr.to_string(),
+            cert = cert.to_str().expect("UTF-8"),
+            key = key.to_str().expect("UTF-8"),
+        );
+        let proc = real.ns.spawn(
+            "python3",
+            &["-c", &script],
+            &logs.join(format!("{}-https.log", real.name)),
+        )?;
+        let target: SocketAddr = format!("{}:443", real.addr).parse()?;
+        let up = crate::wait_until(Duration::from_secs(10), || {
+            real.ns
+                .run(move || {
+                    Ok(TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok())
+                })
+                .unwrap_or(false)
+        });
+        anyhow::ensure!(up, "{}'s HTTPS server did not start", real.name);
+        Ok(proc)
+    }
+
     /// `n` HTTP requests from the client to `vip:port`, each on a new
     /// connection: the name of the real that answered each (or "" when none
     /// did within a second).

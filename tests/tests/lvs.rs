@@ -161,3 +161,161 @@ fn nat_spreads_by_weight_follows_the_checkers_and_survives_a_failover() {
         lb2.proc.log_text()
     );
 }
+
+fn md5_hex(s: &str) -> String {
+    let out = xvrrp_tests::sh("sh", &["-c", &format!("printf %s '{s}' | md5sum")]).unwrap();
+    out.split_whitespace().next().unwrap().to_owned()
+}
+
+/// The checkers and pool rules on one load balancer (no VRRP: a virtual
+/// server whose address no instance holds forwards whenever the agent runs):
+/// HTTP_GET digest and status_code, alpha, inhibit_on_failure, MISC_CHECK
+/// exit codes setting weights, quorum lost to the sorry server and regained,
+/// SSL_GET against a TLS server with a test certificate.
+#[test]
+fn checkers_weights_quorum_and_the_sorry_server() {
+    require_root();
+    let mut farm = Farm::new("lvs-checks", 3).unwrap();
+    let lb = &farm.lan.hosts[1].ns;
+    lb.ip(&["addr", "add", &format!("{VIP}/24"), "dev", "eth0"])
+        .unwrap();
+    lb.ip(&["addr", "add", "10.78.0.1/24", "dev", "eth1"])
+        .unwrap();
+    let _tls = farm.serve_tls(0).unwrap();
+    let logs = farm.lan.logs.clone();
+    let notify = logs.join("notify.sh");
+    let events = logs.join("events");
+    std::fs::write(
+        &notify,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", events.display()),
+    )
+    .unwrap();
+    let misc = logs.join("misc.sh");
+    std::fs::write(
+        &misc,
+        format!("#!/bin/sh\nexit $(cat {}/$1.exit)\n", logs.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    for f in [&notify, &misc] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(logs.join("real0.exit"), "0").unwrap();
+    std::fs::write(logs.join("real1.exit"), "5").unwrap();
+    let digest = md5_hex("real0");
+    let n = notify.display();
+    let m = misc.display();
+    let http = |k: usize, extra: &str| {
+        format!(
+            "    real_server 10.78.0.1{} 80 {{\n{extra}        notify_down \"{n} A real{k} down\"\n        HTTP_GET {{\n            url {{\n                path /who\n                digest {digest}\n            }}\n            url {{\n                path /missing\n                status_code 404\n            }}\n            connect_timeout 1\n            retry 0\n        }}\n    }}\n",
+            k + 1
+        )
+    };
+    let conf = format!(
+        "virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n{}{}{}}}\n\
+         virtual_server {VIP} 81 {{\n    delay_loop 1\n    lb_algo wrr\n\
+         real_server 10.78.0.11 80 {{\n MISC_CHECK {{\n misc_path \"{m} real0\"\n misc_dynamic\n }}\n }}\n\
+         real_server 10.78.0.12 80 {{\n MISC_CHECK {{\n misc_path \"{m} real1\"\n misc_dynamic\n }}\n }}\n}}\n\
+         virtual_server {VIP} 82 {{\n    delay_loop 1\n    lb_algo rr\n    quorum 2\n    sorry_server 10.78.0.13 80\n    quorum_down \"{n} C quorum down\"\n    quorum_up \"{n} C quorum up\"\n\
+         real_server 10.78.0.11 80 {{\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n\
+         real_server 10.78.0.12 80 {{\n TCP_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n\
+         virtual_server {VIP} 443 {{\n    delay_loop 1\n    lb_algo rr\n\
+         real_server 10.78.0.11 443 {{\n SSL_GET {{\n url {{\n path /who\n digest {digest}\n }}\n connect_timeout 2\n retry 0\n }}\n }}\n\
+         real_server 10.78.0.12 443 {{\n SSL_GET {{\n url {{\n path /who\n }}\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n",
+        http(0, ""),
+        http(1, "        inhibit_on_failure\n"),
+        http(2, "        alpha\n"),
+    );
+    let agent = farm.lan.xvrrp(1, "lb", &conf).unwrap();
+    let vs = |i: usize| agent.status().ok().map(|s| s.virtual_servers[i].clone());
+    let alive = |i: usize| -> Vec<bool> {
+        vs(i)
+            .map(|v| v.reals.iter().map(|r| r.alive).collect())
+            .unwrap_or_default()
+    };
+    let ev = || std::fs::read_to_string(&events).unwrap_or_default();
+
+    // A: only real0's page has the digest; real1 (inhibit_on_failure) stays
+    // listed at weight 0, real2 (alpha) started down: no notify_down for it.
+    assert!(
+        wait_until(Duration::from_secs(15), || alive(0) == [true, false, false]),
+        "{:?}\n{}",
+        vs(0),
+        agent.proc.log_text()
+    );
+    let a = vs(0).unwrap();
+    assert!(a.reals[1].in_pool && a.reals[1].weight == 0, "{a:?}");
+    assert!(!a.reals[2].in_pool, "{a:?}");
+    assert!(
+        wait_until(Duration::from_secs(5), || ev().contains("A real1 down")),
+        "{}",
+        ev()
+    );
+    assert!(
+        !ev().contains("A real2 down"),
+        "alpha: started down, no transition: {}",
+        ev()
+    );
+    assert_eq!(tally(&farm.ask(VIP, 80, 6)), [("real0".into(), 6)].into());
+
+    // B: exit 5 under misc_dynamic is up at weight 3.
+    assert!(
+        wait_until(Duration::from_secs(10), || vs(1)
+            .is_some_and(|v| v.reals[1].weight == 3)),
+        "{:?}",
+        vs(1)
+    );
+    assert_eq!(
+        tally(&farm.ask(VIP, 81, 40)),
+        [("real0".into(), 10), ("real1".into(), 30)].into()
+    );
+    // Exit 1: down.
+    std::fs::write(logs.join("real1.exit"), "1").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || alive(1) == [true, false]),
+        "{:?}",
+        vs(1)
+    );
+    assert_eq!(tally(&farm.ask(VIP, 81, 4)), [("real0".into(), 4)].into());
+
+    // D: SSL_GET with the digest over TLS; real1 has no TLS server.
+    assert!(
+        wait_until(Duration::from_secs(10), || alive(3) == [true, false]),
+        "{:?}\n{}",
+        vs(3),
+        agent.proc.log_text()
+    );
+
+    // C: real1's server stops: live weight 1 < quorum 2, the sorry server
+    // (real2) takes every new connection; back, and quorum returns.
+    assert!(wait_until(Duration::from_secs(10), || alive(2) == [true, true]));
+    farm.serve(1, false).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || vs(2)
+            .is_some_and(|v| v.sorry_active)),
+        "{:?}",
+        vs(2)
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || ev().contains("C quorum down")),
+        "{}",
+        ev()
+    );
+    assert_eq!(tally(&farm.ask(VIP, 82, 4)), [("real2".into(), 4)].into());
+    farm.serve(1, true).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || vs(2)
+            .is_some_and(|v| !v.sorry_active && v.quorum_up)),
+        "{:?}",
+        vs(2)
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || ev().contains("C quorum up")),
+        "{}",
+        ev()
+    );
+    assert_eq!(
+        tally(&farm.ask(VIP, 82, 4)),
+        [("real0".into(), 2), ("real1".into(), 2)].into()
+    );
+}

@@ -92,7 +92,7 @@ pub fn build_agent(release: bool) -> anyhow::Result<PathBuf> {
 }
 
 /// The installed binary's budget (README): both halves of keepalived.
-pub const RELEASE_SIZE_LIMIT: u64 = 8_000_000;
+pub const RELEASE_SIZE_LIMIT: u64 = 9_000_000;
 
 /// Builds the agent and runs it as root (aya's `cargo xtask run` convention).
 pub fn run_agent(release: bool, args: &[String]) -> anyhow::Result<()> {

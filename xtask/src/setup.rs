@@ -24,6 +24,8 @@ const PACKAGES: &[&str] = &[
     // virtual_server NAT: the agent drives the kernel's nftables through
     // `nft -j` (JSON), and the tests read the table back with it.
     "nftables",
+    // The SSL_GET test's certificate (`openssl req -x509`).
+    "openssl",
 ];
 
 const BPF_LINKER_VERSION: &str = "0.13";

@@ -141,6 +141,10 @@ pub enum CheckKind {
         tls: bool,
         urls: Vec<Url>,
         virtualhost: Option<String>,
+        /// `http_protocol 1.1` (keepalived's default is 1.0).
+        http11: bool,
+        /// SSL_GET `enable_sni`: the name sent (sni_name, else virtualhost).
+        sni: Option<String>,
     },
     Misc {
         command: Command,
@@ -160,6 +164,10 @@ pub struct Url {
     /// Accepted status codes: ranges, keepalived's default 200-299.
     pub status: Vec<(u16, u16)>,
     pub virtualhost: Option<String>,
+    /// keepalived's `regex`: the body must match (with `regex_no_match`:
+    /// must not).
+    pub regex: Option<String>,
+    pub regex_no_match: bool,
 }
 
 /// Values a virtual server or real server hands down to what it holds.
@@ -251,9 +259,22 @@ pub(crate) const CHECKER: &[&str] = &[
     "alpha",
 ];
 
-pub(crate) const HTTP_CHECKER: &[&str] = &["url", "virtualhost"];
+pub(crate) const HTTP_CHECKER: &[&str] = &[
+    "url",
+    "virtualhost",
+    "http_protocol",
+    "enable_sni",
+    "sni_name",
+];
 
-pub(crate) const URL: &[&str] = &["path", "digest", "status_code", "virtualhost"];
+pub(crate) const URL: &[&str] = &[
+    "path",
+    "digest",
+    "status_code",
+    "virtualhost",
+    "regex",
+    "regex_no_match",
+];
 
 pub(crate) const MISC_CHECKER: &[&str] = &["misc_path", "misc_timeout", "misc_dynamic"];
 
@@ -573,6 +594,9 @@ impl Builder<'_> {
         let mut misc: Option<Command> = None;
         let mut misc_timeout = None;
         let mut misc_dynamic = false;
+        let mut http11 = false;
+        let mut enable_sni = false;
+        let mut sni_name = None;
         for c in self.block_of(n) {
             match c.key.text.as_str() {
                 "connect_ip" => connect_ip = c.arg(0).and_then(|t| self.ip_token(t)),
@@ -592,6 +616,26 @@ impl Builder<'_> {
                 }
                 "virtualhost" if name == "HTTP_GET" || name == "SSL_GET" => {
                     inh.virtualhost = self.text(c, "a host name")
+                }
+                "http_protocol" if name == "HTTP_GET" || name == "SSL_GET" => {
+                    http11 = match c.arg(0).map(|t| t.text.as_str()) {
+                        Some("1.1") => true,
+                        Some("1.0") | Some("1.0C") | Some("1.0c") => false,
+                        _ => {
+                            self.fail(
+                                c,
+                                "`http_protocol` is 1.0, 1.0C or 1.1",
+                                "write `http_protocol 1.1`",
+                            );
+                            false
+                        }
+                    }
+                }
+                "enable_sni" if name == "SSL_GET" || name == "HTTP_GET" => {
+                    enable_sni = super::typed::flag(c)
+                }
+                "sni_name" if name == "SSL_GET" || name == "HTTP_GET" => {
+                    sni_name = self.text(c, "a server name")
                 }
                 "misc_path" if name == "MISC_CHECK" => misc = self.cmd(c),
                 "misc_timeout" if name == "MISC_CHECK" => misc_timeout = self.secs(c),
@@ -635,6 +679,10 @@ impl Builder<'_> {
                     tls: name == "SSL_GET",
                     urls,
                     virtualhost: inh.virtualhost.clone(),
+                    http11,
+                    sni: enable_sni
+                        .then(|| sni_name.clone().or(inh.virtualhost.clone()))
+                        .flatten(),
                 }
             }
             _ => {
@@ -681,6 +729,8 @@ impl Builder<'_> {
             digest: None,
             status: Vec::new(),
             virtualhost: None,
+            regex: None,
+            regex_no_match: false,
         };
         for c in self.block_of(n) {
             match c.key.text.as_str() {
@@ -716,6 +766,19 @@ impl Builder<'_> {
                     }
                 }
                 "virtualhost" => u.virtualhost = self.text(c, "a host name"),
+                "regex" => {
+                    let r = self.text(c, "a regular expression")?;
+                    if let Err(e) = regex_lite::Regex::new(&r) {
+                        self.fail(
+                            c,
+                            format!("regex `{r}`: {e}"),
+                            "write a valid regular expression",
+                        );
+                        return None;
+                    }
+                    u.regex = Some(r);
+                }
+                "regex_no_match" => u.regex_no_match = super::typed::flag(c),
                 _ => self.unknown(&c.key, "url", URL),
             }
         }
@@ -723,7 +786,8 @@ impl Builder<'_> {
             self.fail(n, "`url` has no `path`", "add `path /`");
             return None;
         }
-        if u.status.is_empty() && u.digest.is_none() {
+        // keepalived: no status_code given means 200-299, digest or not.
+        if u.status.is_empty() {
             u.status.push((200, 299));
         }
         Some(u)

@@ -51,6 +51,8 @@ pub struct VsStatus {
 pub struct RsStatus {
     pub address: String,
     pub alive: bool,
+    /// Listed for new connections, if at weight 0 (inhibit_on_failure).
+    pub in_pool: bool,
     pub weight: u32,
     /// Per checker: kind and up/down.
     pub checkers: Vec<(String, bool)>,
@@ -505,15 +507,15 @@ impl State {
                                 .map(|o| (o.packets, o.bytes))
                         })
                         .unwrap_or((0, 0));
-                    let weight = match &dest {
-                        Destinations::Reals(w) => {
-                            w.iter().find(|(i, _)| *i == r).map_or(0, |(_, w)| *w)
-                        }
-                        Destinations::Sorry => 0,
+                    let listed = match &dest {
+                        Destinations::Reals(w) => w.iter().find(|(i, _)| *i == r).map(|(_, w)| *w),
+                        Destinations::Sorry => None,
                     };
+                    let weight = listed.unwrap_or(0);
                     RsStatus {
                         address: real.addr.to_string(),
                         alive: vs.pool.reals[r].alive(),
+                        in_pool: listed.is_some(),
                         weight,
                         checkers: real
                             .checkers

@@ -1,6 +1,7 @@
 //! The checkers: each an async function from a configured checker to one
 //! result, run by the engine on its schedule (`pool::CheckerState`).
 
+pub mod http;
 pub mod misc;
 pub mod tcp;
 
@@ -39,8 +40,24 @@ pub async fn check(c: &Checker, script_user: Option<&crate::config::model::Scrip
             )
             .await
         }
-        CheckKind::Http { .. } => {
-            Outcome::Down("HTTP_GET/SSL_GET are not run by this build".into())
+        CheckKind::Http {
+            tls,
+            urls,
+            virtualhost,
+            http11,
+            sni,
+        } => {
+            http::check(
+                c,
+                &http::Http {
+                    tls: *tls,
+                    urls,
+                    virtualhost: virtualhost.as_deref(),
+                    http11: *http11,
+                    sni: sni.as_deref(),
+                },
+            )
+            .await
         }
         CheckKind::Other(name) => Outcome::Down(format!("{name} is not run by this build")),
     }
