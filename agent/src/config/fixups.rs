@@ -254,6 +254,21 @@ fn disable_unsafe_scripts(cfg: &mut Config, diags: &mut Diagnostics) {
             *slot = None;
         }
     }
+    for vs in &mut cfg.virtual_servers {
+        for slot in vs.scripts_mut() {
+            if slot.as_ref().is_some_and(&mut said) {
+                *slot = None;
+            }
+        }
+        // keepalived disables a MISC_CHECK whose script is unsafe: the
+        // real is judged by its other checkers.
+        for r in &mut vs.reals {
+            r.checkers.retain(|c| match &c.kind {
+                super::lvs::CheckKind::Misc { command, .. } => !said(command),
+                _ => true,
+            });
+        }
+    }
     for i in &mut cfg.instances {
         i.track_scripts
             .retain(|t| !unsafe_scripts.contains(&t.name));

@@ -170,6 +170,35 @@ pub struct Url {
     pub regex_no_match: bool,
 }
 
+impl VirtualServer {
+    /// Its script slots: quorum_up/quorum_down and the reals'
+    /// notify_up/notify_down (MISC_CHECK commands are `misc_commands`).
+    pub fn scripts_mut(&mut self) -> Vec<&mut Option<Command>> {
+        let mut v = vec![&mut self.quorum_up, &mut self.quorum_down];
+        for r in &mut self.reals {
+            v.push(&mut r.notify_up);
+            v.push(&mut r.notify_down);
+        }
+        v
+    }
+
+    /// Every command it may run, notify and MISC_CHECK alike.
+    pub fn commands(&self) -> impl Iterator<Item = &Command> {
+        [&self.quorum_up, &self.quorum_down]
+            .into_iter()
+            .flatten()
+            .chain(self.reals.iter().flat_map(|r| {
+                [&r.notify_up, &r.notify_down]
+                    .into_iter()
+                    .flatten()
+                    .chain(r.checkers.iter().filter_map(|c| match &c.kind {
+                        CheckKind::Misc { command, .. } => Some(command),
+                        _ => None,
+                    }))
+            }))
+    }
+}
+
 /// Values a virtual server or real server hands down to what it holds.
 #[derive(Debug, Clone, Default)]
 struct Inherited {
@@ -460,6 +489,26 @@ impl Builder<'_> {
                     vs.lb_kind.name()
                 ),
                 "use `lb_kind NAT`, or keep this virtual server on keepalived for now",
+            );
+        }
+        if vs.lb_kind == LbKind::Nat && !matches!(vs.lb_algo.as_str(), "rr" | "wrr" | "sh") {
+            let known = [
+                "lc", "wlc", "lblc", "lblcr", "mh", "dh", "fo", "ovf", "sed", "nq", "twos",
+            ];
+            self.warn(
+                n,
+                if known.contains(&vs.lb_algo.as_str()) {
+                    format!(
+                        "virtual_server {}: lb_algo {} is approximated by weighted random choice (nftables numgen); rr, wrr and sh are exact",
+                        vs.target, vs.lb_algo
+                    )
+                } else {
+                    format!(
+                        "virtual_server {}: lb_algo `{}` is not an IPVS scheduler; weighted random choice is used",
+                        vs.target, vs.lb_algo
+                    )
+                },
+                "use rr, wrr or sh for an exact schedule, or keep the approximation",
             );
         }
         if vs.protocol == LbProtocol::Sctp {

@@ -1314,3 +1314,32 @@ fn virtual_server_group_ranges_expand() {
     );
     assert_eq!(g.fwmarks, [5]);
 }
+
+/// virtual_server scripts (MISC_CHECK, notify_up/down, quorum_up/down) fall
+/// under the same script security as VRRP's: with enable_script_security an
+/// unsafe one is disabled (a MISC_CHECK leaves its real), without it a
+/// warning names the repair.
+#[test]
+fn virtual_server_scripts_follow_script_security() {
+    let s = Scratch::new("lvs-scripts");
+    let script = s.file("check.sh", "#!/bin/sh\nexit 0\n", 0o757);
+    let conf = |security: bool| {
+        format!(
+            "{}virtual_server 192.0.2.1 80 {{\n quorum_down \"{p}\"\n real_server 198.51.100.1 80 {{\n notify_down \"{p} x\"\n MISC_CHECK {{\n misc_path \"{p} y\"\n }}\n TCP_CHECK {{\n }}\n }}\n}}\n",
+            if security { "global_defs {\n enable_script_security\n}\n" } else { "" },
+            p = script.display()
+        )
+    };
+    let main = s.file("a.conf", &conf(false), 0o644);
+    let (cfg, d) = load(&main, &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{d}"));
+    assert_eq!(cfg.virtual_servers[0].reals[0].checkers.len(), 2);
+    assert!(d.to_string().contains("SECURITY VIOLATION"), "{d}");
+    let main = s.file("b.conf", &conf(true), 0o644);
+    let (cfg, d) = load(&main, &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{d}"));
+    let vs = &cfg.virtual_servers[0];
+    assert!(vs.quorum_down.is_none() && vs.reals[0].notify_down.is_none(), "{d}");
+    assert_eq!(vs.reals[0].checkers.len(), 1, "the MISC_CHECK is disabled: {d}");
+    assert_eq!(vs.reals[0].checkers[0].kind, crate::config::lvs::CheckKind::Tcp);
+}

@@ -67,6 +67,7 @@ pub fn validate(cfg: &Config, diags: &mut Diagnostics) {
     for cmd in [&cfg.global.startup_script, &cfg.global.shutdown_script]
         .into_iter()
         .flatten()
+        .chain(cfg.virtual_servers.iter().flat_map(|vs| vs.commands()))
     {
         script_security(cmd, diags);
     }
