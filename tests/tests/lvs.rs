@@ -319,3 +319,111 @@ fn checkers_weights_quorum_and_the_sorry_server() {
         [("real0".into(), 2), ("real1".into(), 2)].into()
     );
 }
+
+/// A UDP responder answering every datagram as a DNS server would (the
+/// query back with QR set, rcode 0).
+const RESPONDER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+while True:
+    d, a = s.recvfrom(4096)
+    if len(d) >= 12:
+        r = bytearray(d)
+        r[2] |= 0x80
+        r[3] &= 0xf0
+        s.sendto(bytes(r), a)
+"#;
+
+/// DNS_CHECK, UDP_CHECK (an ICMP port unreachable takes a real down; a
+/// required reply keeps one up), PING_CHECK, FILE_CHECK (value and dynamic
+/// weight), and UDP forwarded through NAT.
+#[test]
+fn dns_udp_ping_and_file_checkers() {
+    require_root();
+    let farm = Farm::new("lvs-udp", 2).unwrap();
+    let lb = &farm.lan.hosts[1].ns;
+    lb.ip(&["addr", "add", &format!("{VIP}/24"), "dev", "eth0"])
+        .unwrap();
+    lb.ip(&["addr", "add", "10.78.0.1/24", "dev", "eth1"])
+        .unwrap();
+    let logs = farm.lan.logs.clone();
+    // Every check of a closed port gets its ICMP error (the kernel rate
+    // limits them otherwise, and UDP_CHECK would see silence as success).
+    for r in &farm.reals {
+        r.ns.exec("sysctl", &["-qw", "net.ipv4.icmp_ratelimit=0"])
+            .unwrap();
+    }
+    let _responder = farm.reals[0]
+        .ns
+        .spawn(
+            "python3",
+            &["-c", RESPONDER, "10.78.0.11"],
+            &logs.join("responder.log"),
+        )
+        .unwrap();
+    // Listening before the agent's first checks.
+    std::thread::sleep(Duration::from_millis(500));
+    let (f, g) = (logs.join("f.state"), logs.join("g.state"));
+    std::fs::write(&f, "0\n").unwrap();
+    std::fs::write(&g, "3\n").unwrap();
+    let conf = format!(
+        "vrrp_track_file f {{\n file {}\n}}\nvrrp_track_file g {{\n file {}\n}}\n\
+         virtual_server {VIP} 53 {{\n delay_loop 1\n lb_algo rr\n protocol UDP\n\
+         real_server 10.78.0.11 53 {{\n DNS_CHECK {{\n type A\n name example.org\n connect_timeout 1\n retry 0\n }}\n }}\n\
+         real_server 10.78.0.12 53 {{\n DNS_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n\
+         virtual_server {VIP} 54 {{\n delay_loop 1\n lb_algo rr\n protocol UDP\n\
+         real_server 10.78.0.11 53 {{\n UDP_CHECK {{\n payload 0102 0000 0001 0000 0000 0000 00 0001 0001\n require_reply 0102\n connect_timeout 1\n retry 0\n }}\n }}\n\
+         real_server 10.78.0.12 53 {{\n UDP_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n\
+         virtual_server {VIP} 80 {{\n delay_loop 1\n lb_algo rr\n\
+         real_server 10.78.0.11 80 {{\n PING_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n\
+         real_server 10.78.0.99 80 {{\n PING_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n\
+         virtual_server {VIP} 81 {{\n delay_loop 1\n lb_algo rr\n\
+         real_server 10.78.0.11 80 {{\n FILE_CHECK {{\n track_file f\n }}\n }}\n\
+         real_server 10.78.0.12 80 {{\n weight 1\n FILE_CHECK {{\n track_file g\n weight 2\n dynamic\n }}\n }}\n}}\n",
+        f.display(),
+        g.display()
+    );
+    let agent = farm.lan.xvrrp(1, "lb", &conf).unwrap();
+    let vs = |i: usize| agent.status().ok().map(|s| s.virtual_servers[i].clone());
+    let alive = |i: usize| -> Vec<bool> {
+        vs(i)
+            .map(|v| v.reals.iter().map(|r| r.alive).collect())
+            .unwrap_or_default()
+    };
+    for (i, what) in [(0, "DNS_CHECK"), (1, "UDP_CHECK"), (2, "PING_CHECK")] {
+        assert!(
+            wait_until(Duration::from_secs(15), || alive(i) == [true, false]),
+            "{what}: {:?}\n{}",
+            vs(i),
+            agent.proc.log_text()
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || vs(3)
+            .is_some_and(|v| v.reals[0].alive && v.reals[1].weight == 7)),
+        "FILE_CHECK: {:?}",
+        vs(3)
+    );
+    std::fs::write(&f, "1\n").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || alive(3) == [false, true]),
+        "FILE_CHECK: {:?}",
+        vs(3)
+    );
+
+    // A DNS query from the client to the VIP is NATed to real0 and answered.
+    let answered = farm.lan.hosts[0]
+        .ns
+        .run(|| {
+            let s = std::net::UdpSocket::bind("0.0.0.0:0")?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            s.connect(format!("{VIP}:53"))?;
+            s.send(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01")?;
+            let mut buf = [0u8; 512];
+            let n = s.recv(&mut buf)?;
+            Ok(n >= 12 && buf[..2] == [0x12, 0x34] && buf[2] & 0x80 != 0)
+        })
+        .unwrap_or(false);
+    assert!(answered, "{}", agent.proc.log_text());
+}

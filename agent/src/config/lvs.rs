@@ -152,6 +152,29 @@ pub enum CheckKind {
         timeout: Option<Duration>,
         dynamic: bool,
     },
+    /// ICMP echo.
+    Ping,
+    /// A datagram; down on an ICMP error, or without the reply asked for.
+    Udp {
+        payload: Vec<u8>,
+        /// require_reply: None not required; Some(pattern) (possibly
+        /// empty): required and matching (None in a nibble: any value).
+        require_reply: Option<Vec<(u8, u8)>>,
+        min_reply_length: usize,
+        max_reply_length: usize,
+    },
+    /// A DNS query: up on an answer with its id, QR set and rcode 0.
+    Dns {
+        qtype: u16,
+        name: String,
+    },
+    /// A track_file's value (read every delay_loop).
+    File {
+        track_file: String,
+        dynamic: bool,
+        weight: i64,
+        reverse: bool,
+    },
     /// Read, not run yet: each is named in a warning when the file loads.
     Other(String),
 }
@@ -188,13 +211,12 @@ impl VirtualServer {
             .into_iter()
             .flatten()
             .chain(self.reals.iter().flat_map(|r| {
-                [&r.notify_up, &r.notify_down]
-                    .into_iter()
-                    .flatten()
-                    .chain(r.checkers.iter().filter_map(|c| match &c.kind {
+                [&r.notify_up, &r.notify_down].into_iter().flatten().chain(
+                    r.checkers.iter().filter_map(|c| match &c.kind {
                         CheckKind::Misc { command, .. } => Some(command),
                         _ => None,
-                    }))
+                    }),
+                )
             }))
     }
 }
@@ -272,6 +294,10 @@ pub(crate) const REAL_SERVER: &[&str] = &[
     "HTTP_GET",
     "SSL_GET",
     "MISC_CHECK",
+    "PING_CHECK",
+    "UDP_CHECK",
+    "DNS_CHECK",
+    "FILE_CHECK",
 ];
 
 pub(crate) const CHECKER: &[&str] = &[
@@ -307,14 +333,30 @@ pub(crate) const URL: &[&str] = &[
 
 pub(crate) const MISC_CHECKER: &[&str] = &["misc_path", "misc_timeout", "misc_dynamic"];
 
+pub(crate) const UDP_CHECKER: &[&str] = &[
+    "payload",
+    "require_reply",
+    "min_reply_length",
+    "max_reply_length",
+];
+
+pub(crate) const DNS_CHECKER: &[&str] = &["type", "name"];
+
+pub(crate) const FILE_CHECKER: &[&str] = &["track_file", "dynamic", "weight"];
+
 /// Checkers keepalived has that xvrrp reads but does not run yet.
-const NOT_RUN: &[&str] = &[
-    "DNS_CHECK",
-    "UDP_CHECK",
+const NOT_RUN: &[&str] = &["SMTP_CHECK", "BFD_CHECK"];
+
+/// The checkers run.
+const RUN: &[&str] = &[
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "MISC_CHECK",
     "PING_CHECK",
+    "UDP_CHECK",
+    "DNS_CHECK",
     "FILE_CHECK",
-    "SMTP_CHECK",
-    "BFD_CHECK",
 ];
 
 /// `virtual_server_group NAME { IP PORT | IP-RANGE PORT | fwmark N }`.
@@ -329,6 +371,25 @@ impl Builder<'_> {
     /// A `virtual_server group NAME` must name a virtual_server_group
     /// (keepalived refuses the virtual server otherwise).
     pub(crate) fn vs_groups_named(&mut self, cfg: &mut super::model::Config) {
+        // A FILE_CHECK naming no track_file is dropped, with a warning (the
+        // real is judged by its other checkers).
+        let files: Vec<String> = cfg.track_files.keys().cloned().collect();
+        for vs in &mut cfg.virtual_servers {
+            for r in &mut vs.reals {
+                let diags = &mut *self.diags;
+                r.checkers.retain(|c| match &c.kind {
+                    CheckKind::File { track_file, .. } if !files.contains(track_file) => {
+                        diags.push(
+                            Diagnostic::warning(&c.pos, track_file, format!("FILE_CHECK of real_server {}: no vrrp_track_file {track_file}; the checker is ignored", r.addr))
+                                .fix(format!("define `vrrp_track_file {track_file} {{ file PATH }}`"))
+                                .lenient(),
+                        );
+                        false
+                    }
+                    _ => true,
+                });
+            }
+        }
         let names: Vec<String> = cfg.vs_groups.iter().map(|g| g.name.clone()).collect();
         cfg.virtual_servers.retain(|vs| match &vs.target {
             VsTarget::Group(g) if !names.contains(g) => {
@@ -595,8 +656,7 @@ impl Builder<'_> {
                 "alpha" => inh.alpha = Some(super::typed::flag(c)),
                 "inhibit_on_failure" => inh.inhibit_on_failure = Some(super::typed::flag(c)),
                 "virtualhost" => inh.virtualhost = self.text(c, "a host name"),
-                "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" => {}
-                k if NOT_RUN.contains(&k) => {}
+                k if RUN.contains(&k) || NOT_RUN.contains(&k) => {}
                 _ => self.unknown(&c.key, "real_server", REAL_SERVER),
             }
         }
@@ -631,7 +691,7 @@ impl Builder<'_> {
         parent: &Inherited,
     ) -> Option<Checker> {
         let name = n.key.text.as_str();
-        if !matches!(name, "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK") {
+        if !RUN.contains(&name) {
             return None;
         }
         let mut inh = Inherited::default();
@@ -643,6 +703,16 @@ impl Builder<'_> {
         let mut misc: Option<Command> = None;
         let mut misc_timeout = None;
         let mut misc_dynamic = false;
+        let mut udp_payload = Vec::new();
+        let mut require_reply = None;
+        let mut min_reply = 0usize;
+        let mut max_reply = 255usize;
+        let mut dns_type = 6u16; // SOA, keepalived's default
+        let mut dns_name = ".".to_owned();
+        let mut track_file = None;
+        let mut file_dynamic = false;
+        let mut file_weight = 0i64;
+        let mut file_reverse = false;
         let mut http11 = false;
         let mut enable_sni = false;
         let mut sni_name = None;
@@ -686,6 +756,51 @@ impl Builder<'_> {
                 "sni_name" if name == "SSL_GET" || name == "HTTP_GET" => {
                     sni_name = self.text(c, "a server name")
                 }
+                "payload" if name == "UDP_CHECK" => {
+                    udp_payload = hex_pattern(&words(c)).into_iter().map(|(_, v)| v).collect()
+                }
+                "require_reply" if name == "UDP_CHECK" => {
+                    require_reply = Some(hex_pattern(&words(c)))
+                }
+                "min_reply_length" if name == "UDP_CHECK" => {
+                    min_reply = self.count(c).unwrap_or(0) as usize
+                }
+                "max_reply_length" if name == "UDP_CHECK" => {
+                    max_reply = self.count(c).unwrap_or(255) as usize
+                }
+                "type" if name == "DNS_CHECK" => {
+                    let t = c.arg(0).map(|t| t.text.to_ascii_uppercase());
+                    dns_type = match t.as_deref() {
+                        Some("A") => 1,
+                        Some("NS") => 2,
+                        Some("CNAME") => 5,
+                        Some("SOA") => 6,
+                        Some("MX") => 15,
+                        Some("TXT") => 16,
+                        Some("AAAA") => 28,
+                        _ => {
+                            self.fail(
+                                c,
+                                "DNS_CHECK `type` is A, NS, CNAME, SOA, MX, TXT or AAAA",
+                                "write `type A`",
+                            );
+                            dns_type
+                        }
+                    }
+                }
+                "name" if name == "DNS_CHECK" => {
+                    dns_name = self.text(c, "a domain name").unwrap_or(dns_name)
+                }
+                "track_file" if name == "FILE_CHECK" => {
+                    track_file = self.text(c, "a track_file name")
+                }
+                "dynamic" if name == "FILE_CHECK" => file_dynamic = super::typed::flag(c),
+                "weight" if name == "FILE_CHECK" => {
+                    file_weight = self
+                        .number::<i64>(c, -2_147_483_647, 2_147_483_647)
+                        .unwrap_or(0);
+                    file_reverse = c.arg(1).is_some_and(|t| t.text == "reverse");
+                }
                 "misc_path" if name == "MISC_CHECK" => misc = self.cmd(c),
                 "misc_timeout" if name == "MISC_CHECK" => misc_timeout = self.secs(c),
                 "misc_dynamic" if name == "MISC_CHECK" => misc_dynamic = super::typed::flag(c),
@@ -695,6 +810,9 @@ impl Builder<'_> {
                         .chain(match name {
                             "HTTP_GET" | "SSL_GET" => HTTP_CHECKER,
                             "MISC_CHECK" => MISC_CHECKER,
+                            "UDP_CHECK" => UDP_CHECKER,
+                            "DNS_CHECK" => DNS_CHECKER,
+                            "FILE_CHECK" => FILE_CHECKER,
                             _ => &[],
                         })
                         .copied()
@@ -705,14 +823,19 @@ impl Builder<'_> {
         }
         let inh = inh.over(parent);
         // keepalived's per-checker defaults: MISC_CHECK retries 0 times,
-        // the others once; HTTP/SSL wait 3 s between retries, others 1 s.
-        let default_retry = if name == "MISC_CHECK" { 0 } else { 1 };
-        let default_dbr = if matches!(name, "HTTP_GET" | "SSL_GET") {
-            3
-        } else {
-            1
+        // DNS_CHECK 3 times, the others once; HTTP/SSL wait 3 s between
+        // retries, DNS_CHECK delay_loop, others 1 s.
+        let default_retry = match name {
+            "MISC_CHECK" => 0,
+            "DNS_CHECK" => 3,
+            _ => 1,
         };
         let delay_loop = inh.delay_loop.unwrap_or(vs.delay_loop);
+        let default_dbr = match name {
+            "HTTP_GET" | "SSL_GET" => Duration::from_secs(3),
+            "DNS_CHECK" => delay_loop,
+            _ => Duration::from_secs(1),
+        };
         let kind = match name {
             "TCP_CHECK" => CheckKind::Tcp,
             "HTTP_GET" | "SSL_GET" => {
@@ -732,6 +855,33 @@ impl Builder<'_> {
                     sni: enable_sni
                         .then(|| sni_name.clone().or(inh.virtualhost.clone()))
                         .flatten(),
+                }
+            }
+            "PING_CHECK" => CheckKind::Ping,
+            "UDP_CHECK" => CheckKind::Udp {
+                payload: udp_payload,
+                require_reply,
+                min_reply_length: min_reply,
+                max_reply_length: max_reply,
+            },
+            "DNS_CHECK" => CheckKind::Dns {
+                qtype: dns_type,
+                name: dns_name,
+            },
+            "FILE_CHECK" => {
+                let Some(track_file) = track_file else {
+                    self.fail(
+                        n,
+                        "FILE_CHECK has no `track_file`",
+                        "add `track_file NAME` naming a vrrp_track_file block",
+                    );
+                    return None;
+                };
+                CheckKind::File {
+                    track_file,
+                    dynamic: file_dynamic,
+                    weight: file_weight,
+                    reverse: file_reverse,
                 }
             }
             _ => {
@@ -762,9 +912,7 @@ impl Builder<'_> {
                 .connect_timeout
                 .unwrap_or(super::lvs::DEFAULT_CONNECT_TIMEOUT),
             retry: inh.retry.unwrap_or(default_retry),
-            delay_before_retry: inh
-                .delay_before_retry
-                .unwrap_or(Duration::from_secs(default_dbr)),
+            delay_before_retry: inh.delay_before_retry.unwrap_or(default_dbr),
             warmup: inh.warmup.unwrap_or(delay_loop),
             delay_loop,
             alpha: inh.alpha.unwrap_or(false),
@@ -969,4 +1117,36 @@ impl Builder<'_> {
             }
         }
     }
+}
+
+/// A statement's argument words.
+fn words(n: &Node) -> Vec<String> {
+    n.args.iter().map(|t| t.text.clone()).collect()
+}
+
+/// keepalived's free-form hex strings (`Ab12f 3 456` is AB 12 0F 03 45 06):
+/// each word is read two digits at a time, an odd last digit alone; `x`
+/// ignores a nibble (require_reply). Bytes as (mask, value).
+pub fn hex_pattern(words: &[String]) -> Vec<(u8, u8)> {
+    let nib = |c: char| -> (u8, u8) {
+        match c.to_digit(16) {
+            Some(d) => (0xf, d as u8),
+            None => (0, 0), // x / X: any
+        }
+    };
+    let mut out = Vec::new();
+    for w in words {
+        let chars: Vec<char> = w.chars().collect();
+        for pair in chars.chunks(2) {
+            let (m1, v1) = nib(pair[0]);
+            match pair.get(1) {
+                Some(&c2) => {
+                    let (m2, v2) = nib(c2);
+                    out.push(((m1 << 4) | m2, (v1 << 4) | v2));
+                }
+                None => out.push((m1, v1)),
+            }
+        }
+    }
+    out
 }

@@ -1339,7 +1339,17 @@ fn virtual_server_scripts_follow_script_security() {
     let (cfg, d) = load(&main, &LoadOptions::default());
     let cfg = cfg.unwrap_or_else(|| panic!("{d}"));
     let vs = &cfg.virtual_servers[0];
-    assert!(vs.quorum_down.is_none() && vs.reals[0].notify_down.is_none(), "{d}");
-    assert_eq!(vs.reals[0].checkers.len(), 1, "the MISC_CHECK is disabled: {d}");
-    assert_eq!(vs.reals[0].checkers[0].kind, crate::config::lvs::CheckKind::Tcp);
+    assert!(
+        vs.quorum_down.is_none() && vs.reals[0].notify_down.is_none(),
+        "{d}"
+    );
+    assert_eq!(
+        vs.reals[0].checkers.len(),
+        1,
+        "the MISC_CHECK is disabled: {d}"
+    );
+    assert_eq!(
+        vs.reals[0].checkers[0].kind,
+        crate::config::lvs::CheckKind::Tcp
+    );
 }

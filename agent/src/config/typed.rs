@@ -203,6 +203,9 @@ pub(crate) const BLOCKS: &[(&str, &[&str])] = &[
     ("HTTP_GET", super::lvs::HTTP_CHECKER),
     ("url", super::lvs::URL),
     ("MISC_CHECK", super::lvs::MISC_CHECKER),
+    ("UDP_CHECK", super::lvs::UDP_CHECKER),
+    ("DNS_CHECK", super::lvs::DNS_CHECKER),
+    ("FILE_CHECK", super::lvs::FILE_CHECKER),
 ];
 
 pub struct Builder<'a> {

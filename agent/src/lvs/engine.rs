@@ -189,12 +189,22 @@ impl Engine {
             vs.running.send_replace(vs.forwarding || !vs.cfg.ha_suspend);
             for (r, real) in vs.cfg.reals.iter().enumerate() {
                 for (c, checker) in real.checkers.iter().enumerate() {
+                    let ctx = checkers::Context {
+                        script_user: user.clone(),
+                        file: match &checker.kind {
+                            crate::config::lvs::CheckKind::File { track_file, .. } => {
+                                config.track_files.get(track_file).map(|t| t.file.clone())
+                            }
+                            _ => None,
+                        },
+                        base_weight: real.weight,
+                    };
                     tokio::spawn(run_checker(
                         v,
                         r,
                         c,
                         checker.clone(),
-                        user.clone(),
+                        ctx,
                         vs.running.subscribe(),
                         news_tx.clone(),
                     ));
@@ -320,7 +330,7 @@ impl State {
         if let Some(w) = n.weight {
             if vs.pool.reals[n.real].dynamic_weight != Some(w) {
                 info!(
-                    "virtual_server {}: real_server {} weight set to {w} by MISC_CHECK",
+                    "virtual_server {}: real_server {} weight set to {w} by its checker (misc_dynamic or FILE_CHECK dynamic)",
                     vs.cfg.target, vs.cfg.reals[n.real].addr
                 );
                 events.extend(vs.pool.set_weight(n.real, w));
@@ -551,6 +561,10 @@ fn checker_name(k: &crate::config::lvs::CheckKind) -> &'static str {
         Http { tls: false, .. } => "HTTP_GET",
         Http { tls: true, .. } => "SSL_GET",
         Misc { .. } => "MISC_CHECK",
+        Ping => "PING_CHECK",
+        Udp { .. } => "UDP_CHECK",
+        Dns { .. } => "DNS_CHECK",
+        File { .. } => "FILE_CHECK",
         Other(_) => "other",
     }
 }
@@ -563,7 +577,7 @@ async fn run_checker(
     real: usize,
     checker: usize,
     c: crate::config::lvs::Checker,
-    user: Option<ScriptUser>,
+    ctx: checkers::Context,
     mut running: watch::Receiver<bool>,
     news: mpsc::UnboundedSender<CheckerNews>,
 ) {
@@ -579,7 +593,7 @@ async fn run_checker(
                 return;
             }
         }
-        let outcome = checkers::check(&c, user.as_ref()).await;
+        let outcome = checkers::check(&c, &ctx).await;
         let new_weight = match outcome {
             Outcome::UpWeight(w) => Some(w),
             _ => None,

@@ -1,9 +1,13 @@
 //! The checkers: each an async function from a configured checker to one
 //! result, run by the engine on its schedule (`pool::CheckerState`).
 
+pub mod dns;
+pub mod file;
 pub mod http;
 pub mod misc;
+pub mod ping;
 pub mod tcp;
+pub mod udp;
 
 use crate::config::lvs::{CheckKind, Checker};
 
@@ -23,8 +27,19 @@ impl Outcome {
     }
 }
 
+/// What a check needs beyond its checker.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    pub script_user: Option<crate::config::model::ScriptUser>,
+    /// FILE_CHECK: the track_file's path.
+    pub file: Option<std::path::PathBuf>,
+    /// FILE_CHECK dynamic: the real's configured weight.
+    pub base_weight: u32,
+}
+
 /// Runs one check. `delay_loop` is MISC_CHECK's default timeout.
-pub async fn check(c: &Checker, script_user: Option<&crate::config::model::ScriptUser>) -> Outcome {
+pub async fn check(c: &Checker, ctx: &Context) -> Outcome {
+    let script_user = ctx.script_user.as_ref();
     match &c.kind {
         CheckKind::Tcp => tcp::check(c).await,
         CheckKind::Misc {
@@ -55,6 +70,43 @@ pub async fn check(c: &Checker, script_user: Option<&crate::config::model::Scrip
                     virtualhost: virtualhost.as_deref(),
                     http11: *http11,
                     sni: sni.as_deref(),
+                },
+            )
+            .await
+        }
+        CheckKind::Ping => ping::check(c).await,
+        CheckKind::Udp {
+            payload,
+            require_reply,
+            min_reply_length,
+            max_reply_length,
+        } => {
+            udp::check(
+                c,
+                &udp::Udp {
+                    payload,
+                    require_reply: require_reply.as_deref(),
+                    min: *min_reply_length,
+                    max: *max_reply_length,
+                },
+            )
+            .await
+        }
+        CheckKind::Dns { qtype, name } => dns::check(c, *qtype, name).await,
+        CheckKind::File {
+            track_file,
+            dynamic,
+            weight,
+            reverse,
+        } => {
+            file::check(
+                track_file,
+                &file::File {
+                    path: ctx.file.as_deref(),
+                    dynamic: *dynamic,
+                    weight: *weight,
+                    reverse: *reverse,
+                    base: ctx.base_weight,
                 },
             )
             .await
