@@ -203,6 +203,15 @@ fn checkers_weights_quorum_and_the_sorry_server() {
     std::fs::write(logs.join("real0.exit"), "0").unwrap();
     std::fs::write(logs.join("real1.exit"), "5").unwrap();
     let digest = md5_hex("real0");
+    // keepalived's fifo lines, read by the lvs_notify_fifo_script.
+    let fifo_script = logs.join("fifo.sh");
+    let fifo_lines = logs.join("fifo-lines");
+    std::fs::write(
+        &fifo_script,
+        format!("#!/bin/sh\ncat \"$1\" >> {}\n", fifo_lines.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fifo_script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let n = notify.display();
     let m = misc.display();
     let http = |k: usize, extra: &str| {
@@ -212,7 +221,8 @@ fn checkers_weights_quorum_and_the_sorry_server() {
         )
     };
     let conf = format!(
-        "virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n{}{}{}}}\n\
+        "global_defs {{\n    lvs_notify_fifo {}\n    lvs_notify_fifo_script {}\n}}\n\
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n{}{}{}}}\n\
          virtual_server {VIP} 81 {{\n    delay_loop 1\n    lb_algo wrr\n\
          real_server 10.78.0.11 80 {{\n MISC_CHECK {{\n misc_path \"{m} real0\"\n misc_dynamic\n }}\n }}\n\
          real_server 10.78.0.12 80 {{\n MISC_CHECK {{\n misc_path \"{m} real1\"\n misc_dynamic\n }}\n }}\n}}\n\
@@ -222,6 +232,8 @@ fn checkers_weights_quorum_and_the_sorry_server() {
          virtual_server {VIP} 443 {{\n    delay_loop 1\n    lb_algo rr\n\
          real_server 10.78.0.11 443 {{\n SSL_GET {{\n url {{\n path /who\n digest {digest}\n }}\n connect_timeout 2\n retry 0\n }}\n }}\n\
          real_server 10.78.0.12 443 {{\n SSL_GET {{\n url {{\n path /who\n }}\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n",
+        logs.join("fifo").display(),
+        fifo_script.display(),
         http(0, ""),
         http(1, "        inhibit_on_failure\n"),
         http(2, "        alpha\n"),

@@ -66,6 +66,9 @@ pub struct Global {
     pub notify_fifo: Option<Fifo>,
     /// `vrrp_notify_fifo`: VRRP state lines; both fifos get them.
     pub vrrp_notify_fifo: Option<Fifo>,
+    /// `lvs_notify_fifo`: virtual_server lines (`VS …`, `RS …`); notify_fifo
+    /// gets them too.
+    pub lvs_notify_fifo: Option<Fifo>,
     /// `vrrp_down_timer_adverts`: the instances' default.
     pub down_timer_adverts: u32,
     /// `default_interface`: where a static address without `dev` goes
@@ -164,6 +167,7 @@ impl Default for Global {
             v3_checksum_as_v2: false,
             notify_fifo: None,
             vrrp_notify_fifo: None,
+            lvs_notify_fifo: None,
             down_timer_adverts: 3,
             default_interface: None,
             smtp: Smtp::default(),

@@ -63,6 +63,8 @@ const GLOBAL: &[&str] = &[
     "notify_fifo_script",
     "vrrp_notify_fifo",
     "vrrp_notify_fifo_script",
+    "lvs_notify_fifo",
+    "lvs_notify_fifo_script",
     "vrrp_down_timer_adverts",
     "vrrp_min_garp",
     "vrrp_garp_extra_if",
@@ -1013,12 +1015,12 @@ impl<'a> Builder<'a> {
                     g.startup_delay = self.seconds(n, 3600.0).unwrap_or_default()
                 }
                 "v3_checksum_as_v2" | "vrrp_v3_checksum_as_v2" => g.v3_checksum_as_v2 = true,
-                "notify_fifo" | "vrrp_notify_fifo" => {
+                "notify_fifo" | "vrrp_notify_fifo" | "lvs_notify_fifo" => {
                     if let Some(t) = self.value(n, "a path") {
-                        let slot = if k == "notify_fifo" {
-                            &mut g.notify_fifo
-                        } else {
-                            &mut g.vrrp_notify_fifo
+                        let slot = match k {
+                            "notify_fifo" => &mut g.notify_fifo,
+                            "vrrp_notify_fifo" => &mut g.vrrp_notify_fifo,
+                            _ => &mut g.lvs_notify_fifo,
                         };
                         let script = slot.as_ref().and_then(|f| f.script.clone());
                         *slot = Some(Fifo {
@@ -1058,12 +1060,12 @@ impl<'a> Builder<'a> {
                 "vrrp_down_timer_adverts" => {
                     g.down_timer_adverts = self.number(n, 1, 100).unwrap_or(g.down_timer_adverts)
                 }
-                "notify_fifo_script" | "vrrp_notify_fifo_script" => {
+                "notify_fifo_script" | "vrrp_notify_fifo_script" | "lvs_notify_fifo_script" => {
                     let cmd = self.command(n);
-                    let slot = if k == "notify_fifo_script" {
-                        &mut g.notify_fifo
-                    } else {
-                        &mut g.vrrp_notify_fifo
+                    let slot = match k {
+                        "notify_fifo_script" => &mut g.notify_fifo,
+                        "vrrp_notify_fifo_script" => &mut g.vrrp_notify_fifo,
+                        _ => &mut g.lvs_notify_fifo,
                     };
                     match slot {
                         Some(f) => f.script = cmd,

@@ -276,7 +276,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     d.groups = groups;
     d.reconcile_xdp();
     d.reindex();
-    d.lvs = start_lvs(&d.config).await;
+    let fifos = crate::notify::lvs_fifos(&d.config.global, &mut d.fifos);
+    d.lvs = start_lvs(&d.config, fifos).await;
     if !d.config.global.startup_delay.is_zero() {
         info!(
             "vrrp_startup_delay: waiting {:?} before starting",
@@ -409,7 +410,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             if let Some(old) = d.lvs.take() {
                 old.stop().await;
             }
-            d.lvs = start_lvs(&cfg).await;
+            let fifos = crate::notify::lvs_fifos(&cfg.global, &mut d.fifos);
+            d.lvs = start_lvs(&cfg, fifos).await;
             d.lvs_told.clear();
             d.tell_lvs();
         }
@@ -499,8 +501,11 @@ async fn startup_script(cfg: &Config, resuming: bool) {
 
 /// The LVS half, when the config has virtual servers. A table that cannot
 /// be set up (no `nft`) leaves VRRP running, with the error logged.
-async fn start_lvs(config: &Config) -> Option<crate::lvs::engine::Engine> {
-    match crate::lvs::engine::Engine::start(config).await {
+async fn start_lvs(
+    config: &Config,
+    fifos: Vec<Arc<FifoWriter>>,
+) -> Option<crate::lvs::engine::Engine> {
+    match crate::lvs::engine::Engine::start(config, fifos).await {
         Ok(e) => e,
         Err(e) => {
             error!(

@@ -101,7 +101,10 @@ pub struct Engine {
 impl Engine {
     /// Sets up the table and starts the checkers; None without virtual
     /// servers. Fails when the table cannot be written (no `nft`).
-    pub async fn start(config: &Config) -> anyhow::Result<Option<Engine>> {
+    pub async fn start(
+        config: &Config,
+        fifos: Vec<Arc<crate::notify::FifoWriter>>,
+    ) -> anyhow::Result<Option<Engine>> {
         if config.virtual_servers.is_empty() {
             return Ok(None);
         }
@@ -215,6 +218,7 @@ impl Engine {
             vss,
             status: status.clone(),
             user,
+            fifos,
         };
         for v in 0..state.vss.len() {
             state.write_slots(v).await;
@@ -271,6 +275,8 @@ struct State {
     vss: Vec<Vs>,
     status: Arc<Mutex<Vec<VsStatus>>>,
     user: Option<ScriptUser>,
+    /// notify_fifo and lvs_notify_fifo.
+    fifos: Vec<Arc<crate::notify::FifoWriter>>,
 }
 
 impl State {
@@ -421,6 +427,10 @@ impl State {
             ),
         };
         info!("{line}");
+        let fifo = fifo_line(&vs.cfg, e);
+        for f in &self.fifos {
+            f.write(&fifo);
+        }
         if let Some(cmd) = cmd {
             self.spawn_script(cmd);
         }
@@ -554,6 +564,32 @@ impl State {
     }
 }
 
+/// keepalived's fifo lines: `VS [192.0.2.1]:tcp:80 UP` and
+/// `RS [10.0.0.2]:tcp:80 [192.0.2.1]:tcp:80 DOWN` (a group's virtual
+/// server is `[NAME]:PORT`, a fwmark's `FWM N`).
+pub fn fifo_line(vs: &VirtualServer, e: &Event) -> String {
+    let proto = vs.protocol.name().to_ascii_lowercase();
+    let trio = |a: &SocketAddr| format!("[{}]:{proto}:{}", a.ip(), a.port());
+    let vs_name = match &vs.target {
+        VsTarget::Addr(a) => trio(a),
+        VsTarget::Fwmark(m) => format!("FWM {m}"),
+        VsTarget::Group(g) => format!("[{g}]:0"),
+    };
+    match e {
+        Event::RealUp(r) | Event::RealDown(r) => format!(
+            "RS {} {vs_name} {}\n",
+            trio(&vs.reals[*r].addr),
+            if matches!(e, Event::RealUp(_)) {
+                "UP"
+            } else {
+                "DOWN"
+            }
+        ),
+        Event::QuorumUp => format!("VS {vs_name} UP\n"),
+        Event::QuorumDown => format!("VS {vs_name} DOWN\n"),
+    }
+}
+
 fn checker_name(k: &crate::config::lvs::CheckKind) -> &'static str {
     use crate::config::lvs::CheckKind::*;
     match k {
@@ -645,5 +681,27 @@ fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fifo_lines_are_keepalived_s() {
+        let text = "virtual_server 192.0.2.1 80 {\n real_server 10.0.0.2 8080 {\n }\n}\n";
+        let (cfg, d) =
+            crate::config::parse_str(text, std::path::Path::new("m.conf"), &Default::default());
+        let cfg = cfg.unwrap_or_else(|| panic!("{d}"));
+        let vs = &cfg.virtual_servers[0];
+        assert_eq!(
+            fifo_line(vs, &Event::RealDown(0)),
+            "RS [10.0.0.2]:tcp:8080 [192.0.2.1]:tcp:80 DOWN\n"
+        );
+        assert_eq!(
+            fifo_line(vs, &Event::QuorumUp),
+            "VS [192.0.2.1]:tcp:80 UP\n"
+        );
     }
 }

@@ -67,7 +67,7 @@ impl FifoWriter {
         }))
     }
 
-    fn write(&self, line: &str) {
+    pub fn write(&self, line: &str) {
         let mut f = self.file.lock().expect("fifo lock");
         if let Err(e) = f.write_all(line.as_bytes()) {
             warn!(
@@ -244,12 +244,33 @@ pub fn fifos(
     global: &crate::config::model::Global,
     open: &mut Vec<Arc<FifoWriter>>,
 ) -> Vec<Arc<FifoWriter>> {
+    open_each(
+        [
+            global.notify_fifo.as_ref(),
+            global.vrrp_notify_fifo.as_ref(),
+            n.fifo.as_ref(),
+        ],
+        open,
+    )
+}
+
+/// The fifos virtual_server lines go to: notify_fifo and lvs_notify_fifo.
+pub fn lvs_fifos(
+    global: &crate::config::model::Global,
+    open: &mut Vec<Arc<FifoWriter>>,
+) -> Vec<Arc<FifoWriter>> {
+    open_each(
+        [global.notify_fifo.as_ref(), global.lvs_notify_fifo.as_ref()],
+        open,
+    )
+}
+
+/// Each named fifo once, reusing one already `open` (its script runs once).
+fn open_each<'a>(
+    named: impl IntoIterator<Item = Option<&'a Fifo>>,
+    open: &mut Vec<Arc<FifoWriter>>,
+) -> Vec<Arc<FifoWriter>> {
     let mut out: Vec<Arc<FifoWriter>> = Vec::new();
-    let named = [
-        global.notify_fifo.as_ref(),
-        global.vrrp_notify_fifo.as_ref(),
-        n.fifo.as_ref(),
-    ];
     for f in named.into_iter().flatten() {
         if out.iter().any(|w| w.path == f.path) {
             continue;
