@@ -347,11 +347,11 @@ while True:
         s.sendto(bytes(r), a)
 "#;
 
-/// DNS_CHECK, UDP_CHECK (an ICMP port unreachable takes a real down; a
+/// DNS_CHECK, SMTP_CHECK, UDP_CHECK (an ICMP port unreachable takes a real down; a
 /// required reply keeps one up), PING_CHECK, FILE_CHECK (value and dynamic
 /// weight), and UDP forwarded through NAT.
 #[test]
-fn dns_udp_ping_and_file_checkers() {
+fn dns_udp_ping_smtp_and_file_checkers() {
     require_root();
     let farm = Farm::new("lvs-udp", 2).unwrap();
     let lb = &farm.lan.hosts[1].ns;
@@ -374,8 +374,33 @@ fn dns_udp_ping_and_file_checkers() {
             &logs.join("responder.log"),
         )
         .unwrap();
+    // SMTP on real0 (Debian's aiosmtpd, discarding mail).
+    let _smtpd = farm.reals[0]
+        .ns
+        .spawn(
+            "/usr/bin/python3",
+            &[
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                "10.78.0.11:25",
+                "-c",
+                "aiosmtpd.handlers.Sink",
+            ],
+            &logs.join("smtpd.log"),
+        )
+        .unwrap();
     // Listening before the agent's first checks.
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        wait_until(Duration::from_secs(10), || farm.reals[0]
+            .ns
+            .exec("ss", &["-ltnu"])
+            .is_ok_and(
+                |s| s.contains("10.78.0.11:25") && s.contains("10.78.0.11:53")
+            )),
+        "aiosmtpd or the responder did not start"
+    );
     let (f, g) = (logs.join("f.state"), logs.join("g.state"));
     std::fs::write(&f, "0\n").unwrap();
     std::fs::write(&g, "3\n").unwrap();
@@ -392,7 +417,10 @@ fn dns_udp_ping_and_file_checkers() {
          real_server 10.78.0.99 80 {{\n PING_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n\
          virtual_server {VIP} 81 {{\n delay_loop 1\n lb_algo rr\n\
          real_server 10.78.0.11 80 {{\n FILE_CHECK {{\n track_file f\n }}\n }}\n\
-         real_server 10.78.0.12 80 {{\n weight 1\n FILE_CHECK {{\n track_file g\n weight 2\n dynamic\n }}\n }}\n}}\n",
+         real_server 10.78.0.12 80 {{\n weight 1\n FILE_CHECK {{\n track_file g\n weight 2\n dynamic\n }}\n }}\n}}\n\
+         virtual_server {VIP} 25 {{\n delay_loop 1\n lb_algo rr\n\
+         real_server 10.78.0.11 25 {{\n SMTP_CHECK {{\n helo_name lb.test\n connect_timeout 2\n retry 0\n }}\n }}\n\
+         real_server 10.78.0.12 25 {{\n SMTP_CHECK {{\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n",
         f.display(),
         g.display()
     );
@@ -403,7 +431,12 @@ fn dns_udp_ping_and_file_checkers() {
             .map(|v| v.reals.iter().map(|r| r.alive).collect())
             .unwrap_or_default()
     };
-    for (i, what) in [(0, "DNS_CHECK"), (1, "UDP_CHECK"), (2, "PING_CHECK")] {
+    for (i, what) in [
+        (0, "DNS_CHECK"),
+        (1, "UDP_CHECK"),
+        (2, "PING_CHECK"),
+        (4, "SMTP_CHECK"),
+    ] {
         assert!(
             wait_until(Duration::from_secs(15), || alive(i) == [true, false]),
             "{what}: {:?}\n{}",

@@ -108,7 +108,6 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
             "use_vmac_addr",
             NotApplied("VIPs on other interfaces or of the other family get no vmac of their own; they stay on their interface"),
         ),
-        ("SMTP_CHECK", NotApplied(CHECKER_NOT_RUN)),
         ("BFD_CHECK", NotApplied(CHECKER_NOT_RUN)),
     ]
 };
@@ -165,7 +164,7 @@ mod tests {
     #[test]
     fn not_applied_and_ignored_are_told_apart() {
         assert!(matches!(
-            unsupported("SMTP_CHECK"),
+            unsupported("BFD_CHECK"),
             Some(Unsupported::NotApplied(_))
         ));
         assert_eq!(unsupported("enable_snmp_vrrp"), Some(Unsupported::Ignored));

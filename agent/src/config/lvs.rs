@@ -175,6 +175,12 @@ pub enum CheckKind {
         weight: i64,
         reverse: bool,
     },
+    /// An SMTP greeting and EHLO from each target (the real, or each `host`
+    /// block's connect_ip/connect_port).
+    Smtp {
+        helo_name: Option<String>,
+        hosts: Vec<SocketAddr>,
+    },
     /// Read, not run yet: each is named in a warning when the file loads.
     Other(String),
 }
@@ -298,6 +304,7 @@ pub(crate) const REAL_SERVER: &[&str] = &[
     "UDP_CHECK",
     "DNS_CHECK",
     "FILE_CHECK",
+    "SMTP_CHECK",
 ];
 
 pub(crate) const CHECKER: &[&str] = &[
@@ -344,8 +351,10 @@ pub(crate) const DNS_CHECKER: &[&str] = &["type", "name"];
 
 pub(crate) const FILE_CHECKER: &[&str] = &["track_file", "dynamic", "weight"];
 
+pub(crate) const SMTP_CHECKER: &[&str] = &["helo_name", "host"];
+
 /// Checkers keepalived has that xvrrp reads but does not run yet.
-const NOT_RUN: &[&str] = &["SMTP_CHECK", "BFD_CHECK"];
+const NOT_RUN: &[&str] = &["BFD_CHECK"];
 
 /// The checkers run.
 const RUN: &[&str] = &[
@@ -357,6 +366,7 @@ const RUN: &[&str] = &[
     "UDP_CHECK",
     "DNS_CHECK",
     "FILE_CHECK",
+    "SMTP_CHECK",
 ];
 
 /// `virtual_server_group NAME { IP PORT | IP-RANGE PORT | fwmark N }`.
@@ -713,6 +723,8 @@ impl Builder<'_> {
         let mut file_dynamic = false;
         let mut file_weight = 0i64;
         let mut file_reverse = false;
+        let mut helo_name = None;
+        let mut smtp_hosts: Vec<(Option<IpAddr>, Option<u16>)> = Vec::new();
         let mut http11 = false;
         let mut enable_sni = false;
         let mut sni_name = None;
@@ -801,6 +813,19 @@ impl Builder<'_> {
                         .unwrap_or(0);
                     file_reverse = c.arg(1).is_some_and(|t| t.text == "reverse");
                 }
+                "helo_name" if name == "SMTP_CHECK" => helo_name = self.text(c, "a host name"),
+                "host" if name == "SMTP_CHECK" => {
+                    let mut h = (None, None);
+                    for hc in self.block_of(c) {
+                        match hc.key.text.as_str() {
+                            "connect_ip" => h.0 = hc.arg(0).and_then(|t| self.ip_token(t)),
+                            "connect_port" => h.1 = hc.arg(0).and_then(|t| self.port_token(t)),
+                            // Per-host bindto/timeouts: the checker's own apply.
+                            _ => self.unknown(&hc.key, "host", &["connect_ip", "connect_port"]),
+                        }
+                    }
+                    smtp_hosts.push(h);
+                }
                 "misc_path" if name == "MISC_CHECK" => misc = self.cmd(c),
                 "misc_timeout" if name == "MISC_CHECK" => misc_timeout = self.secs(c),
                 "misc_dynamic" if name == "MISC_CHECK" => misc_dynamic = super::typed::flag(c),
@@ -813,6 +838,7 @@ impl Builder<'_> {
                             "UDP_CHECK" => UDP_CHECKER,
                             "DNS_CHECK" => DNS_CHECKER,
                             "FILE_CHECK" => FILE_CHECKER,
+                            "SMTP_CHECK" => SMTP_CHECKER,
                             _ => &[],
                         })
                         .copied()
@@ -858,6 +884,24 @@ impl Builder<'_> {
                 }
             }
             "PING_CHECK" => CheckKind::Ping,
+            "SMTP_CHECK" => CheckKind::Smtp {
+                helo_name,
+                // keepalived's SMTP_CHECK defaults to port 25; without host
+                // blocks the checker's own target is the one host.
+                hosts: if smtp_hosts.is_empty() {
+                    vec![(None, None)]
+                } else {
+                    smtp_hosts
+                }
+                .iter()
+                .map(|(ip, port)| {
+                    SocketAddr::new(
+                        ip.or(connect_ip).unwrap_or(rs.addr.ip()),
+                        port.or(connect_port).unwrap_or(25),
+                    )
+                })
+                .collect(),
+            },
             "UDP_CHECK" => CheckKind::Udp {
                 payload: udp_payload,
                 require_reply,

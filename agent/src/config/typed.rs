@@ -208,6 +208,7 @@ pub(crate) const BLOCKS: &[(&str, &[&str])] = &[
     ("UDP_CHECK", super::lvs::UDP_CHECKER),
     ("DNS_CHECK", super::lvs::DNS_CHECKER),
     ("FILE_CHECK", super::lvs::FILE_CHECKER),
+    ("SMTP_CHECK", super::lvs::SMTP_CHECKER),
 ];
 
 pub struct Builder<'a> {

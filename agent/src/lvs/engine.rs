@@ -601,6 +601,7 @@ fn checker_name(k: &crate::config::lvs::CheckKind) -> &'static str {
         Udp { .. } => "UDP_CHECK",
         Dns { .. } => "DNS_CHECK",
         File { .. } => "FILE_CHECK",
+        Smtp { .. } => "SMTP_CHECK",
         Other(_) => "other",
     }
 }

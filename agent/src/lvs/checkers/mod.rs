@@ -6,6 +6,7 @@ pub mod file;
 pub mod http;
 pub mod misc;
 pub mod ping;
+pub mod smtp;
 pub mod tcp;
 pub mod udp;
 
@@ -111,6 +112,7 @@ pub async fn check(c: &Checker, ctx: &Context) -> Outcome {
             )
             .await
         }
+        CheckKind::Smtp { helo_name, hosts } => smtp::check(c, helo_name.as_deref(), hosts).await,
         CheckKind::Other(name) => Outcome::Down(format!("{name} is not run by this build")),
     }
 }
