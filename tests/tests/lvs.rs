@@ -222,6 +222,7 @@ fn checkers_weights_quorum_and_the_sorry_server() {
     };
     let conf = format!(
         "global_defs {{\n    lvs_notify_fifo {}\n    lvs_notify_fifo_script {}\n}}\n\
+         SSL {{\n    certificate {}\n    key {}\n}}\n\
          virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n{}{}{}}}\n\
          virtual_server {VIP} 81 {{\n    delay_loop 1\n    lb_algo wrr\n\
          real_server 10.78.0.11 80 {{\n MISC_CHECK {{\n misc_path \"{m} real0\"\n misc_dynamic\n }}\n }}\n\
@@ -234,6 +235,9 @@ fn checkers_weights_quorum_and_the_sorry_server() {
          real_server 10.78.0.12 443 {{\n SSL_GET {{\n url {{\n path /who\n }}\n connect_timeout 1\n retry 0\n }}\n }}\n}}\n",
         logs.join("fifo").display(),
         fifo_script.display(),
+        // A client certificate for SSL_GET (the test server does not ask).
+        logs.join("real0.crt").display(),
+        logs.join("real0.key").display(),
         http(0, ""),
         http(1, "        inhibit_on_failure\n"),
         http(2, "        alpha\n"),

@@ -44,10 +44,12 @@ pub fn apply(cfg: &mut Config, diags: &mut Diagnostics) {
             i.state = to;
         }
         if let Some(auth) = &i.auth {
-            // AH stays refused (validate.rs): peers expecting it would drop
-            // our adverts and both routers would go Active.
+            // AH (RFC 2402, dropped by RFC 3768) is not implemented: the
+            // adverts go without it. keepalived peers still using AH reject
+            // them (and theirs are accepted here), so the warning says to
+            // move the whole group at once; `--strict` refuses it.
             let ignored = if auth.kind == AuthType::Ah {
-                None
+                Some("auth_type AH (IPsec AH) is not implemented by xvrrp: adverts go out without authentication; keepalived routers of this VRID still using AH would reject them and also become Active, so replace every router of the group at once (or use PASS on all)")
             } else if strict {
                 Some("vrrp_strict does not support authentication: ignored, as keepalived does (adverts go out without it)")
             } else if i.version == 3 {

@@ -377,7 +377,44 @@ pub struct VsGroup {
     pub fwmarks: Vec<u32>,
 }
 
+/// keepalived's top-level `SSL { password ca certificate key }`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SslOptions {
+    pub ca: Option<std::path::PathBuf>,
+    pub certificate: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
+}
+
+pub(crate) const SSL: &[&str] = &["password", "ca", "certificate", "key"];
+
 impl Builder<'_> {
+    /// The top-level `SSL` block.
+    pub(crate) fn ssl(&mut self, n: &Node) -> SslOptions {
+        let mut o = SslOptions::default();
+        for c in self.block_of(n) {
+            let path = |b: &mut Self| b.text(c, "a file").map(std::path::PathBuf::from);
+            match c.key.text.as_str() {
+                "ca" => o.ca = path(self),
+                "certificate" => o.certificate = path(self),
+                "key" => o.key = path(self),
+                "password" => self.warn(
+                    c,
+                    "SSL password: encrypted private keys are not supported by xvrrp's TLS (rustls); the key must be unencrypted",
+                    "decrypt it once: `openssl pkey -in KEY -out KEY.plain`, and name that",
+                ),
+                _ => self.unknown(&c.key, "SSL", SSL),
+            }
+        }
+        if o.certificate.is_some() != o.key.is_some() {
+            self.fail(
+                n,
+                "SSL needs both `certificate` and `key` (or neither)",
+                "add the missing one",
+            );
+        }
+        o
+    }
+
     /// A `virtual_server group NAME` must name a virtual_server_group
     /// (keepalived refuses the virtual server otherwise).
     pub(crate) fn vs_groups_named(&mut self, cfg: &mut super::model::Config) {
@@ -820,7 +857,11 @@ impl Builder<'_> {
                         match hc.key.text.as_str() {
                             "connect_ip" => h.0 = hc.arg(0).and_then(|t| self.ip_token(t)),
                             "connect_port" => h.1 = hc.arg(0).and_then(|t| self.port_token(t)),
-                            // Per-host bindto/timeouts: the checker's own apply.
+                            // keepalived's per-host connection options: the
+                            // checker's own apply to every host.
+                            "bindto" | "bind_port" | "bind_if" | "connect_timeout" | "fwmark" => {
+                                self.warn(hc, format!("SMTP_CHECK host: a per-host `{}` is not applied; the checker's own settings are", hc.key.text), "set it in the SMTP_CHECK block")
+                            }
                             _ => self.unknown(&hc.key, "host", &["connect_ip", "connect_port"]),
                         }
                     }

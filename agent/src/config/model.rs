@@ -69,6 +69,8 @@ pub struct Global {
     /// `lvs_notify_fifo`: virtual_server lines (`VS …`, `RS …`); notify_fifo
     /// gets them too.
     pub lvs_notify_fifo: Option<Fifo>,
+    /// The top-level `SSL` block: SSL_GET's client certificate.
+    pub ssl: Option<crate::config::lvs::SslOptions>,
     /// `vrrp_down_timer_adverts`: the instances' default.
     pub down_timer_adverts: u32,
     /// `default_interface`: where a static address without `dev` goes
@@ -168,6 +170,7 @@ impl Default for Global {
             notify_fifo: None,
             vrrp_notify_fifo: None,
             lvs_notify_fifo: None,
+            ssl: None,
             down_timer_adverts: 3,
             default_interface: None,
             smtp: Smtp::default(),

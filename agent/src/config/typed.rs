@@ -34,6 +34,7 @@ const TOP: &[&str] = &[
     "interface_up_down_delays",
     "virtual_server",
     "virtual_server_group",
+    "SSL",
 ];
 
 const GLOBAL: &[&str] = &[
@@ -209,6 +210,7 @@ pub(crate) const BLOCKS: &[(&str, &[&str])] = &[
     ("DNS_CHECK", super::lvs::DNS_CHECKER),
     ("FILE_CHECK", super::lvs::FILE_CHECKER),
     ("SMTP_CHECK", super::lvs::SMTP_CHECKER),
+    ("SSL", super::lvs::SSL),
 ];
 
 pub struct Builder<'a> {
@@ -845,6 +847,7 @@ impl<'a> Builder<'a> {
                         cfg.virtual_servers.push(vs);
                     }
                 }
+                "SSL" => cfg.global.ssl = Some(self.ssl(n)),
                 "virtual_server_group" => {
                     if let Some(g) = self.vs_group(n) {
                         cfg.vs_groups.push(g);

@@ -168,13 +168,6 @@ fn instance(cfg: &Config, i: &Instance, diags: &mut Diagnostics) {
             d
         });
     }
-    // Authentication keepalived ignores was dropped with a warning
-    // (fixups.rs); what is left here is AH, which xvrrp cannot speak.
-    if let Some(auth) = &i.auth {
-        if auth.kind == AuthType::Ah {
-            err(diags, format!("vrrp_instance {}: auth_type AH (IPsec AH) is not supported by xvrrp (RFC 3768 removed it): its peers would drop xvrrp's adverts", i.name), "use `auth_type PASS`, or no authentication, on every router");
-        }
-    }
     if let Some(g) = i.mcast_dst_ip {
         if g.is_ipv6() != v6 {
             err(

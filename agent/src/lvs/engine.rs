@@ -188,6 +188,13 @@ impl Engine {
             .script_user
             .clone()
             .or_else(exec::default_user);
+        let tls = match checkers::http::tls_config(config.global.ssl.as_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                warn!("SSL_GET checks cannot run: {e:#}");
+                None
+            }
+        };
         for (v, vs) in vss.iter_mut().enumerate() {
             vs.running.send_replace(vs.forwarding || !vs.cfg.ha_suspend);
             for (r, real) in vs.cfg.reals.iter().enumerate() {
@@ -201,6 +208,7 @@ impl Engine {
                             _ => None,
                         },
                         base_weight: real.weight,
+                        tls: tls.clone(),
                     };
                     tokio::spawn(run_checker(
                         v,

@@ -22,7 +22,8 @@ use crate::config::lvs::{Checker, Url};
 const MAX_BODY: usize = 16 << 20;
 
 pub struct Http<'a> {
-    pub tls: bool,
+    /// SSL_GET: the TLS settings (`tls_config`), None for HTTP_GET.
+    pub tls: Option<&'a Arc<rustls::ClientConfig>>,
     pub urls: &'a [Url],
     pub virtualhost: Option<&'a str>,
     pub http11: bool,
@@ -40,7 +41,11 @@ pub async fn check(c: &Checker, h: &Http<'_>) -> Outcome {
         if let Err(why) = verdict {
             return Outcome::Down(format!(
                 "{} {}{}: {why}",
-                if h.tls { "SSL_GET" } else { "HTTP_GET" },
+                if h.tls.is_some() {
+                    "SSL_GET"
+                } else {
+                    "HTTP_GET"
+                },
                 c.connect,
                 url.path
             ));
@@ -90,13 +95,13 @@ async fn get(c: &Checker, h: &Http<'_>, url: &Url) -> Result<(u16, Bytes), Strin
         .or(h.virtualhost)
         .map(str::to_owned)
         .unwrap_or_else(|| host_of(c.connect));
-    if h.tls {
+    if let Some(tls) = h.tls {
         let name = match h.sni {
             Some(n) => rustls::pki_types::ServerName::try_from(n.to_owned())
                 .map_err(|e| format!("sni_name {n}: {e}"))?,
             None => rustls::pki_types::ServerName::IpAddress(c.connect.ip().into()),
         };
-        let stream = tls_connector()
+        let stream = tokio_rustls::TlsConnector::from(tls.clone())
             .connect(name, tcp)
             .await
             .map_err(|e| format!("TLS handshake: {e}"))?;
@@ -165,20 +170,34 @@ fn host_of(a: SocketAddr) -> String {
     }
 }
 
-fn tls_connector() -> tokio_rustls::TlsConnector {
-    static CONFIG: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
-    let config = CONFIG.get_or_init(|| {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .expect("ring supports the default versions")
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-            .with_no_client_auth();
-        cfg.enable_sni = true;
-        Arc::new(cfg)
-    });
-    tokio_rustls::TlsConnector::from(config.clone())
+/// SSL_GET's TLS settings: any server certificate (as keepalived), and the
+/// `SSL` block's client certificate when one is set.
+pub fn tls_config(
+    ssl: Option<&crate::config::lvs::SslOptions>,
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    use anyhow::Context as _;
+    use rustls_pki_types::{pem::PemObject as _, CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)));
+    let mut cfg = match ssl.and_then(|s| s.certificate.as_ref().zip(s.key.as_ref())) {
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+                .with_context(|| format!("SSL certificate {}", cert.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .with_context(|| format!("SSL key {} (unencrypted PEM)", key.display()))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .context("SSL certificate and key do not match")?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    cfg.enable_sni = true;
+    Ok(Arc::new(cfg))
 }
 
 /// keepalived's SSL_GET accepts any certificate; signatures are still

@@ -36,6 +36,8 @@ pub struct Context {
     pub file: Option<std::path::PathBuf>,
     /// FILE_CHECK dynamic: the real's configured weight.
     pub base_weight: u32,
+    /// SSL_GET's TLS settings (one for the agent).
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 /// Runs one check. `delay_loop` is MISC_CHECK's default timeout.
@@ -63,10 +65,13 @@ pub async fn check(c: &Checker, ctx: &Context) -> Outcome {
             http11,
             sni,
         } => {
+            if *tls && ctx.tls.is_none() {
+                return Outcome::Down("SSL_GET: no TLS settings (see the agent's log)".into());
+            }
             http::check(
                 c,
                 &http::Http {
-                    tls: *tls,
+                    tls: if *tls { ctx.tls.as_ref() } else { None },
                     urls,
                     virtualhost: virtualhost.as_deref(),
                     http11: *http11,
