@@ -476,3 +476,76 @@ fn dns_udp_ping_smtp_and_file_checkers() {
         .unwrap_or(false);
     assert!(answered, "{}", agent.proc.log_text());
 }
+
+/// persistence_timeout keeps a client on its real under rr; a reload with
+/// new weights applies them; a clean stop removes the agent's table.
+#[test]
+fn persistence_reload_and_a_clean_stop() {
+    require_root();
+    let farm = Farm::new("lvs-persist", 2).unwrap();
+    let lb = &farm.lan.hosts[1].ns;
+    lb.ip(&["addr", "add", &format!("{VIP}/24"), "dev", "eth0"])
+        .unwrap();
+    lb.ip(&["addr", "add", "10.78.0.1/24", "dev", "eth1"])
+        .unwrap();
+    let conf = |persist: &str, w1: u32| {
+        format!(
+            "virtual_server {VIP} 80 {{\n delay_loop 1\n lb_algo rr\n{persist}\
+             real_server 10.78.0.11 80 {{\n TCP_CHECK {{\n connect_timeout 1\n }}\n }}\n\
+             real_server 10.78.0.12 80 {{\n weight {w1}\n TCP_CHECK {{\n connect_timeout 1\n }}\n }}\n}}\n\
+             virtual_server {VIP} 81 {{\n delay_loop 1\n lb_algo wrr\n\
+             real_server 10.78.0.11 80 {{\n TCP_CHECK {{\n connect_timeout 1\n }}\n }}\n\
+             real_server 10.78.0.12 80 {{\n weight {w1}\n TCP_CHECK {{\n connect_timeout 1\n }}\n }}\n}}\n"
+        )
+    };
+    let mut agent = farm
+        .lan
+        .xvrrp(1, "lb", &conf(" persistence_timeout 30\n", 1))
+        .unwrap();
+    let ready = |a: &xvrrp_tests::lan::Agent, w: u32| {
+        a.status().is_ok_and(|s| {
+            s.virtual_servers.len() == 2
+                && s.virtual_servers[1].reals.iter().all(|r| r.alive)
+                && s.virtual_servers[1].reals[1].weight == w
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || ready(&agent, 1)),
+        "{}",
+        agent.proc.log_text()
+    );
+    // Without persistence rr alternates; with it one client stays put.
+    let t = tally(&farm.ask(VIP, 80, 10));
+    assert_eq!(t.len(), 1, "persistence: {t:?}");
+    assert_eq!(
+        tally(&farm.ask(VIP, 81, 4)),
+        [("real0".into(), 2), ("real1".into(), 2)].into()
+    );
+
+    // SIGHUP with real1 at weight 3: applied without a restart of the agent.
+    std::fs::write(&agent.conf, conf("", 3)).unwrap();
+    agent.proc.signal(libc::SIGHUP);
+    assert!(
+        wait_until(Duration::from_secs(10), || ready(&agent, 3)),
+        "{}",
+        agent.proc.log_text()
+    );
+    assert_eq!(
+        tally(&farm.ask(VIP, 81, 8)),
+        [("real0".into(), 2), ("real1".into(), 6)].into()
+    );
+
+    // A clean stop takes the table away.
+    assert!(lb.exec("nft", &["list", "table", "inet", "xvrrp"]).is_ok());
+    agent.proc.signal(libc::SIGTERM);
+    assert_eq!(
+        agent.proc.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        agent.proc.log_text()
+    );
+    assert!(
+        lb.exec("nft", &["list", "table", "inet", "xvrrp"]).is_err(),
+        "the table outlived a clean stop"
+    );
+}
