@@ -11,25 +11,43 @@ use xvrrp_tests::{
 
 const VIP: &str = "10.77.0.100";
 
-fn lb_conf(priority: u8, farm: &Farm, extra_vs: &str) -> String {
+/// A load balancer's config; `name` marks the runs of real0's MISC_CHECK
+/// (in the file `runs`), which ha_suspend pauses while the host is Backup.
+fn lb_conf(priority: u8, farm: &Farm, name: &str) -> String {
     let notify = farm.lan.logs.join("notify.sh");
     let events = farm.lan.logs.join("events");
+    let runs = farm.lan.logs.join("runs.sh");
     std::fs::write(
         &notify,
         format!("#!/bin/sh\necho \"$@\" >> {}\n", events.display()),
     )
     .unwrap();
+    std::fs::write(
+        &runs,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> {}\n",
+            farm.lan.logs.join("runs").display()
+        ),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&notify, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for f in [&notify, &runs] {
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let misc = format!(
+        "        MISC_CHECK {{\n            misc_path \"{} {name}\"\n        }}\n",
+        runs.display()
+    );
     let reals: String = farm
         .reals
         .iter()
         .enumerate()
         .map(|(k, r)| {
             format!(
-                "    real_server {} 80 {{\n        weight {}\n        notify_up \"{n} {name} up\"\n        notify_down \"{n} {name} down\"\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 1\n            delay_before_retry 0.5\n        }}\n    }}\n",
+                "    real_server {} 80 {{\n        weight {}\n        notify_up \"{n} {name} up\"\n        notify_down \"{n} {name} down\"\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 1\n            delay_before_retry 0.5\n        }}\n{}    }}\n",
                 r.addr,
                 if k == 2 { 2 } else { 1 },
+                if k == 0 { misc.as_str() } else { "" },
                 n = notify.display(),
                 name = r.name
             )
@@ -39,7 +57,7 @@ fn lb_conf(priority: u8, farm: &Farm, extra_vs: &str) -> String {
         "vrrp_sync_group LB {{\n    group {{\n        FRONT\n        BACK\n    }}\n}}\n\
          vrrp_instance FRONT {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\
          vrrp_instance BACK {{\n    state BACKUP\n    interface eth1\n    virtual_router_id 52\n    priority {priority}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        10.78.0.1/24\n    }}\n}}\n\
-         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n{extra_vs}{reals}}}\n"
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo wrr\n    lb_kind NAT\n    protocol TCP\n    ha_suspend\n{reals}}}\n"
     )
 }
 
@@ -67,14 +85,23 @@ fn forwarding(a: &xvrrp_tests::lan::Agent) -> bool {
 
 /// Connections spread by weight; a real whose server stops leaves the pool
 /// (notify_down runs) and returns when it serves again (notify_up); the
-/// Backup load balancer does not forward; kill -9 of the Active: the
-/// Backup takes over and new connections reach the reals.
+/// Backup load balancer does not forward and, with ha_suspend, does not
+/// check; kill -9 of the Active: the Backup takes over, checks and new
+/// connections reach the reals.
 #[test]
 fn nat_spreads_by_weight_follows_the_checkers_and_survives_a_failover() {
     require_root();
     let mut farm = Farm::new("lvs-nat", 3).unwrap();
-    let lb1 = farm.lan.xvrrp(1, "lb1", &lb_conf(150, &farm, "")).unwrap();
-    let lb2 = farm.lan.xvrrp(2, "lb2", &lb_conf(100, &farm, "")).unwrap();
+    let lb1 = farm
+        .lan
+        .xvrrp(1, "lb1", &lb_conf(150, &farm, "lb1"))
+        .unwrap();
+    let lb2 = farm
+        .lan
+        .xvrrp(2, "lb2", &lb_conf(100, &farm, "lb2"))
+        .unwrap();
+    let runs_file = farm.lan.logs.join("runs");
+    let runs = || std::fs::read_to_string(&runs_file).unwrap_or_default();
     let ready = wait_until(Duration::from_secs(15), || {
         lb1.state("FRONT") == "Active"
             && lb2.state("FRONT") == "Backup"
@@ -88,6 +115,16 @@ fn nat_spreads_by_weight_follows_the_checkers_and_survives_a_failover() {
         lb2.proc.log_text()
     );
     assert!(!forwarding(&lb2), "the Backup forwards");
+    // ha_suspend: the Active checks, the Backup's checkers wait.
+    assert!(wait_until(Duration::from_secs(5), || runs()
+        .matches("lb1")
+        .count()
+        >= 2));
+    assert!(
+        !runs().contains("lb2"),
+        "a Backup's checker ran under ha_suspend: {}",
+        runs()
+    );
 
     // Weights 1, 1, 2 under wrr: exactly 10, 10, 20 of 40 connections.
     let t = tally(&farm.ask(VIP, 80, 40));
@@ -153,6 +190,11 @@ fn nat_spreads_by_weight_follows_the_checkers_and_survives_a_failover() {
             && forwarding(&lb2)),
         "{}",
         lb2.proc.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || runs().contains("lb2")),
+        "the new Active's checkers did not resume: {}",
+        runs()
     );
     let answers = farm.ask(VIP, 80, 8);
     assert!(
