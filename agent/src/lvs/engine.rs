@@ -671,26 +671,12 @@ async fn run_checker(
     }
 }
 
-/// A number below `n` (warmup spread; not for anything secret).
+/// A number below `n` (warmup spread).
 fn rand_below(n: u64) -> u64 {
     if n == 0 {
         return 0;
     }
-    let mut b = [0u8; 8];
-    if getrandom(&mut b).is_err() {
-        return n / 2;
-    }
-    u64::from_ne_bytes(b) % n
-}
-
-fn getrandom(buf: &mut [u8]) -> std::io::Result<()> {
-    // SAFETY: getrandom(2) into our own buffer.
-    let r = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    super::random_u64() % n
 }
 
 #[cfg(test)]

@@ -56,19 +56,12 @@ pub fn judge(id: u16, answer: &[u8]) -> Result<(), String> {
 }
 
 async fn exchange(c: &Checker, qtype: u16, name: &str) -> Result<(), String> {
-    let local = match (c.bindto, c.connect.is_ipv6()) {
-        (Some(ip), _) => std::net::SocketAddr::new(ip, c.bind_port.unwrap_or(0)),
-        (None, true) => "[::]:0".parse().expect("address"),
-        (None, false) => "0.0.0.0:0".parse().expect("address"),
-    };
+    let local = super::local_addr(c);
     let sock = tokio::net::UdpSocket::bind(local)
         .await
         .map_err(|e| e.to_string())?;
     sock.connect(c.connect).await.map_err(|e| e.to_string())?;
-    let mut b = [0u8; 2];
-    // SAFETY: getrandom(2) into our own buffer.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
-    let id = u16::from_ne_bytes(b);
+    let id = crate::lvs::random_u64() as u16;
     sock.send(&query(id, qtype, name))
         .await
         .map_err(|e| e.to_string())?;

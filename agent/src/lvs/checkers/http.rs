@@ -6,7 +6,7 @@
 //! does not either: the check is about the service, not its identity) and
 //! sends SNI only with `enable_sni`. Through hyper and rustls.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper::body::Bytes;
@@ -88,13 +88,15 @@ pub fn judge(url: &Url, status: u16, body: &[u8]) -> Result<(), String> {
 }
 
 async fn get(c: &Checker, h: &Http<'_>, url: &Url) -> Result<(u16, Bytes), String> {
-    let tcp = connect(c).await.map_err(|e| format!("connect: {e}"))?;
+    let tcp = super::tcp::connect(c)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let host = url
         .virtualhost
         .as_deref()
         .or(h.virtualhost)
         .map(str::to_owned)
-        .unwrap_or_else(|| host_of(c.connect));
+        .unwrap_or_else(|| c.connect.to_string());
     if let Some(tls) = h.tls {
         let name = match h.sni {
             Some(n) => rustls::pki_types::ServerName::try_from(n.to_owned())
@@ -144,30 +146,6 @@ async fn request<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .to_bytes();
     driver.abort();
     Ok((status, body))
-}
-
-async fn connect(c: &Checker) -> std::io::Result<tokio::net::TcpStream> {
-    let socket = if c.connect.is_ipv6() {
-        tokio::net::TcpSocket::new_v6()?
-    } else {
-        tokio::net::TcpSocket::new_v4()?
-    };
-    if c.bindto.is_some() || c.bind_port.is_some() {
-        let ip = c.bindto.unwrap_or(if c.connect.is_ipv6() {
-            std::net::Ipv6Addr::UNSPECIFIED.into()
-        } else {
-            std::net::Ipv4Addr::UNSPECIFIED.into()
-        });
-        socket.bind(SocketAddr::new(ip, c.bind_port.unwrap_or(0)))?;
-    }
-    socket.connect(c.connect).await
-}
-
-fn host_of(a: SocketAddr) -> String {
-    match a {
-        SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
-        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
-    }
 }
 
 /// SSL_GET's TLS settings: any server certificate (as keepalived), and the

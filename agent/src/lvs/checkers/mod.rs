@@ -12,6 +12,17 @@ pub mod udp;
 
 use crate::config::lvs::{CheckKind, Checker};
 
+/// Where a check's socket binds: `bindto` and `bind_port`, each "any" when
+/// unset, in the family of the address checked.
+pub fn local_addr(c: &Checker) -> std::net::SocketAddr {
+    let any: std::net::IpAddr = if c.connect.is_ipv6() {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    };
+    std::net::SocketAddr::new(c.bindto.unwrap_or(any), c.bind_port.unwrap_or(0))
+}
+
 /// One check's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

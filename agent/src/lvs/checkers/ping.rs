@@ -33,8 +33,8 @@ fn echo(target: IpAddr, bind: Option<IpAddr>, timeout: Duration) -> std::io::Res
     if let Some(b) = bind {
         sock.bind(&SocketAddr::new(b, 0).into())?;
     }
-    let id = (std::process::id() as u16) ^ (rand_u16());
-    let seq = rand_u16();
+    let id = crate::lvs::random_u64() as u16;
+    let seq = (crate::lvs::random_u64() >> 16) as u16;
     let mut req = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
     req.extend_from_slice(&id.to_be_bytes());
     req.extend_from_slice(&seq.to_be_bytes());
@@ -91,11 +91,4 @@ fn echo(target: IpAddr, bind: Option<IpAddr>, timeout: Duration) -> std::io::Res
             return Ok(());
         }
     }
-}
-
-fn rand_u16() -> u16 {
-    let mut b = [0u8; 2];
-    // SAFETY: getrandom(2) into our own buffer.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
-    u16::from_ne_bytes(b)
 }

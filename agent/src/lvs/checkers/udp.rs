@@ -28,15 +28,7 @@ pub async fn check(c: &Checker, u: &Udp<'_>) -> Outcome {
 }
 
 async fn exchange(c: &Checker, u: &Udp<'_>) -> Result<(), String> {
-    let local = match (c.bindto, c.connect.is_ipv6()) {
-        (Some(ip), _) => std::net::SocketAddr::new(ip, c.bind_port.unwrap_or(0)),
-        (None, true) => format!("[::]:{}", c.bind_port.unwrap_or(0))
-            .parse()
-            .expect("address"),
-        (None, false) => format!("0.0.0.0:{}", c.bind_port.unwrap_or(0))
-            .parse()
-            .expect("address"),
-    };
+    let local = super::local_addr(c);
     let sock = tokio::net::UdpSocket::bind(local)
         .await
         .map_err(|e| e.to_string())?;
