@@ -108,6 +108,15 @@ impl Farm {
         Ok(farm)
     }
 
+    /// One load balancer (host 1) without VRRP: `vip` and the reals'
+    /// gateway set by hand, as a virtual server no instance holds expects.
+    pub fn without_vrrp(&self, vip: &str) -> anyhow::Result<()> {
+        let lb = &self.lan.hosts[1].ns;
+        lb.ip(&["addr", "add", &format!("{vip}/24"), "dev", "eth0"])?;
+        lb.ip(&["addr", "add", &format!("{GATEWAY}/24"), "dev", "eth1"])?;
+        Ok(())
+    }
+
     /// Starts (or stops) real `k`'s HTTP server; started means listening.
     pub fn serve(&mut self, k: usize, on: bool) -> anyhow::Result<()> {
         let logs = self.lan.logs.clone();

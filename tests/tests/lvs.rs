@@ -218,11 +218,7 @@ fn md5_hex(s: &str) -> String {
 fn checkers_weights_quorum_and_the_sorry_server() {
     require_root();
     let mut farm = Farm::new("lvs-checks", 3).unwrap();
-    let lb = &farm.lan.hosts[1].ns;
-    lb.ip(&["addr", "add", &format!("{VIP}/24"), "dev", "eth0"])
-        .unwrap();
-    lb.ip(&["addr", "add", "10.78.0.1/24", "dev", "eth1"])
-        .unwrap();
+    farm.without_vrrp(VIP).unwrap();
     let _tls = farm.serve_tls(0).unwrap();
     let logs = farm.lan.logs.clone();
     let notify = logs.join("notify.sh");
@@ -400,11 +396,7 @@ while True:
 fn dns_udp_ping_smtp_and_file_checkers() {
     require_root();
     let farm = Farm::new("lvs-udp", 2).unwrap();
-    let lb = &farm.lan.hosts[1].ns;
-    lb.ip(&["addr", "add", &format!("{VIP}/24"), "dev", "eth0"])
-        .unwrap();
-    lb.ip(&["addr", "add", "10.78.0.1/24", "dev", "eth1"])
-        .unwrap();
+    farm.without_vrrp(VIP).unwrap();
     let logs = farm.lan.logs.clone();
     // Every check of a closed port gets its ICMP error (the kernel rate
     // limits them otherwise, and UDP_CHECK would see silence as success).
@@ -525,11 +517,8 @@ fn dns_udp_ping_smtp_and_file_checkers() {
 fn persistence_reload_and_a_clean_stop() {
     require_root();
     let farm = Farm::new("lvs-persist", 2).unwrap();
+    farm.without_vrrp(VIP).unwrap();
     let lb = &farm.lan.hosts[1].ns;
-    lb.ip(&["addr", "add", &format!("{VIP}/24"), "dev", "eth0"])
-        .unwrap();
-    lb.ip(&["addr", "add", "10.78.0.1/24", "dev", "eth1"])
-        .unwrap();
     let conf = |persist: &str, w1: u32| {
         format!(
             "virtual_server {VIP} 80 {{\n delay_loop 1\n lb_algo rr\n{persist}\
