@@ -514,6 +514,95 @@ fn use_vmac_answers_with_the_virtual_mac_and_excluded_vips_follow() {
     only_answer_from(&lan, vmac);
 }
 
+/// keepalived's use_vmac_addr: the IPv6 address of an IPv4 instance goes on
+/// a vmac of its own with the IPv6 virtual MAC, and `use_vmac` on an address
+/// line gives that address one too; both named as keepalived names them
+/// (vmac_addr_prefix), in their parent's interface group, answered from
+/// their virtual MAC, and gone when the agent stops.
+#[test]
+fn use_vmac_addr_gives_other_addresses_vmacs_of_their_own() {
+    use std::net::Ipv6Addr;
+    require_root();
+    let lan = Lan::new("vmacaddr", 3).unwrap();
+    lan.host(0)
+        .ns
+        .ip(&["link", "set", "eth0", "group", "3"])
+        .unwrap();
+    let conf = "global_defs {\n  vmac_addr_prefix va\n}\n\
+        vrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 200\n  advert_int 0.2\n  use_vmac_addr\n\
+        virtual_ipaddress {\n    10.77.0.100/24\n    10.77.0.177/24 dev eth0 use_vmac\n  }\n\
+        virtual_ipaddress_excluded {\n    fd77::100/64\n  }\n}\n";
+    let mut r1 = lan.xvrrp(0, "r1", conf).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    let ns = &lan.host(0).ns;
+    let link = |name: &str| ns.ip(&["-d", "addr", "show", "dev", name]);
+    let v4 = link("va.51").unwrap_or_else(|e| panic!("{e:#}\n{}", r1.proc.log_text()));
+    assert!(
+        v4.contains("macvlan") && v4.contains("00:00:5e:00:01:33") && v4.contains("10.77.0.177/24"),
+        "{v4}"
+    );
+    let v6 = link("va6.51").unwrap_or_else(|e| panic!("{e:#}\n{}", r1.proc.log_text()));
+    assert!(
+        v6.contains("macvlan") && v6.contains("00:00:5e:00:02:33") && v6.contains("fd77::100/64"),
+        "{v6}"
+    );
+    assert!(
+        v4.contains("group 3") && v6.contains("group 3"),
+        "the parent's group: {v4}\n{v6}"
+    );
+    let base = link("eth0").unwrap();
+    assert!(
+        base.contains("10.77.0.100/24")
+            && !base.contains("10.77.0.177")
+            && !base.contains("fd77::100"),
+        "{base}"
+    );
+    let client = lan.host(2);
+    assert_eq!(
+        client
+            .arp_who_has(Ipv4Addr::new(10, 77, 0, 177))
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![[0, 0, 0x5e, 0, 1, 51]]
+    );
+    client
+        .ns
+        .ip(&["addr", "add", "fd77::2/64", "dev", "eth0", "nodad"])
+        .unwrap();
+    assert_eq!(
+        client
+            .nd_who_has("fd77::100".parse::<Ipv6Addr>().unwrap())
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![[0, 0, 0x5e, 0, 2, 51]]
+    );
+    assert_eq!(
+        client.arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
+        vec![lan.host(0).mac],
+        "the instance's own VIP stays on eth0"
+    );
+    // A reload keeps them: the new config's handles adopt the same links.
+    r1.proc.signal(libc::SIGHUP);
+    assert!(
+        r1.proc.wait_log("reload done", Duration::from_secs(5)),
+        "{}",
+        r1.proc.log_text()
+    );
+    let after = link("va6.51").unwrap();
+    assert!(after.contains("fd77::100/64"), "{after}");
+    assert!(link("va.51").unwrap().contains("10.77.0.177/24"));
+    r1.proc.signal(libc::SIGTERM);
+    assert_eq!(r1.proc.wait_exit(Duration::from_secs(5)), Some(0));
+    assert!(
+        link("va.51").is_err() && link("va6.51").is_err(),
+        "vmacs left behind"
+    );
+}
+
 /// RFC 9568 §5.1.1 / §5.1.2 / §7.2 on the send side, as a host on the LAN
 /// receives it: TTL / hop limit 255; a multicast instance sends to
 /// 224.0.0.18 / ff02::12 (with their multicast MACs); an IPv6 advert leaves

@@ -23,7 +23,7 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
     &[
         (
             "smtp_alert_checker",
-            NotApplied("mail about real servers comes with virtual_server support"),
+            NotApplied("no mail is sent when a real server goes up or down (keepalived mails on each); use notify_up/notify_down or the fifo"),
         ),
         ("enable_traps", Ignored),
         ("enable_snmp_vrrp", Ignored),
@@ -103,10 +103,6 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
         (
             "vmac_xmit_base_ipv6",
             NotApplied("not implemented by xvrrp"),
-        ),
-        (
-            "use_vmac_addr",
-            NotApplied("VIPs on other interfaces or of the other family get no vmac of their own; they stay on their interface"),
         ),
         ("BFD_CHECK", NotApplied(CHECKER_NOT_RUN)),
     ]

@@ -85,6 +85,11 @@ pub struct Global {
     pub shutdown_script_timeout: Duration,
     /// `net_namespace NAME` (top level): run in /run/netns/NAME.
     pub net_namespace: Option<String>,
+    /// `vmac_prefix`: use_vmac's default name is PREFIX.VRID (`vrrp`).
+    pub vmac_prefix: Option<String>,
+    /// `vmac_addr_prefix`: the name prefix of use_vmac_addr's vmacs
+    /// (else vmac_prefix, else `vrrp`).
+    pub vmac_addr_prefix: Option<String>,
 }
 
 /// keepalived's mail alerts: global_defs' notification_email,
@@ -175,6 +180,8 @@ impl Default for Global {
             default_interface: None,
             smtp: Smtp::default(),
             net_namespace: None,
+            vmac_prefix: None,
+            vmac_addr_prefix: None,
             startup_script: None,
             startup_script_timeout: Duration::from_secs(10),
             shutdown_script: None,
@@ -395,6 +402,11 @@ pub struct Vip {
     /// track this line's interface.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub track_group: Option<String>,
+    /// `use_vmac` on the address line: the address goes on a vmac of its
+    /// own on its interface (as use_vmac_addr does for every address
+    /// off the instance's interface or family).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub use_vmac: bool,
     #[serde(skip)]
     pub pos: Option<Pos>,
 }
@@ -507,7 +519,15 @@ pub struct Instance {
     /// use_vmac's MAC address (keepalived: instead of 00:00:5e:00:01:VRID;
     /// five octets take the VRID as the sixth).
     pub vmac_mac: Option<[u8; 6]>,
+    /// use_vmac `group G`: the vmac's interface group (else its parent's).
+    pub vmac_group: Option<u32>,
+    /// use_vmac `netlink_notify_msg`.
+    pub vmac_netlink_notify: bool,
     pub vmac_xmit_base: bool,
+    /// `use_vmac_addr`: each address on another interface, or of the other
+    /// family, goes on a vmac of its own there (the virtual MAC of its
+    /// family), as keepalived.
+    pub use_vmac_addr: bool,
     pub dont_track_primary: bool,
     /// promote_secondaries: net.ipv4.conf.IF.promote_secondaries = 1, so
     /// removing a VIP that is an address's primary keeps the others.

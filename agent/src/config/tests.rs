@@ -1070,7 +1070,7 @@ fn small_keywords_read_as_keepalived_reads_them() {
                 vrrp_instance A {\n interface eth0\n virtual_router_id 7\n version 3\n v3_checksum_as_v2\n notify_deleted\n\
                 use_vmac name vm7 02:11:22:33:44\n no_virtual_ipaddress\n}\n\
                 vrrp_instance B {\n interface eth0\n virtual_router_id 8\n down_timer_adverts 2\n notify_deleted /bin/true\n\
-                use_vmac 02:00:00:00:00:01 netlink_notify_msg\n virtual_ipaddress {\n 192.0.2.9/24 brd +\n 192.0.2.10/26 brd -\n }\n}\n";
+                use_vmac 02:00:00:00:00:01 netlink_notify_msg group 7\n virtual_ipaddress {\n 192.0.2.9/24 brd +\n 192.0.2.10/26 brd -\n }\n}\n";
     let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
     let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
     let (a, b) = (&cfg.instances[0], &cfg.instances[1]);
@@ -1098,12 +1098,8 @@ fn small_keywords_read_as_keepalived_reads_them() {
     );
     assert_eq!(b.use_vmac.as_deref(), Some(""));
     assert_eq!(b.vmac_address(), [2, 0, 0, 0, 0, 1]);
-    assert!(
-        diags
-            .to_string()
-            .contains("netlink_notify_msg is not implemented"),
-        "{diags}"
-    );
+    assert!(b.vmac_netlink_notify && !a.vmac_netlink_notify);
+    assert_eq!((a.vmac_group, b.vmac_group), (None, Some(7)));
     assert!(
         a.vips.is_empty() && !diags.to_string().contains("has no virtual_ipaddress"),
         "{diags}"
@@ -1351,5 +1347,46 @@ fn virtual_server_scripts_follow_script_security() {
     assert_eq!(
         vs.reals[0].checkers[0].kind,
         crate::config::lvs::CheckKind::Tcp
+    );
+}
+
+/// keepalived's address-line options: `use_vmac` (with `dev`), options it
+/// reads but xvrrp does not apply, and unknown ones, which keepalived logs
+/// and ignores (errors only under --strict).
+#[test]
+fn address_options_load_as_keepalived_loads_them() {
+    let text = "global_defs {\n vmac_prefix vm\n vmac_addr_prefix va\n}\n\
+                vrrp_instance A {\n interface eth0\n virtual_router_id 9\n use_vmac_addr\n\
+                virtual_ipaddress {\n 192.0.2.1/24\n 198.51.100.1/24 dev eth1 use_vmac\n\
+                192.0.2.2/32 use_vmac\n 192.0.2.3/32 preferred_lft 0\n 192.0.2.4/32 frobnicate\n }\n}\n";
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &LoadOptions::default());
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    let i = &cfg.instances[0];
+    assert!(i.use_vmac_addr);
+    assert_eq!(
+        (
+            cfg.global.vmac_prefix.as_deref(),
+            cfg.global.vmac_addr_prefix.as_deref()
+        ),
+        (Some("vm"), Some("va"))
+    );
+    assert!(i.vips[1].use_vmac, "use_vmac with dev");
+    assert!(!i.vips[2].use_vmac, "use_vmac without dev is ignored");
+    let said = diags.to_string();
+    assert!(said.contains("use_vmac on 192.0.2.2 needs `dev`"), "{said}");
+    assert!(said.contains("`preferred_lft` is not applied"), "{said}");
+    assert!(
+        said.contains("unknown address option `frobnicate`: ignored"),
+        "{said}"
+    );
+    assert_eq!(i.vips.len(), 5, "every address kept");
+    let strict = LoadOptions {
+        strict: true,
+        ..LoadOptions::default()
+    };
+    let (cfg, diags) = parse_str(text, Path::new("mem.conf"), &strict);
+    assert!(
+        cfg.is_none() && diags.to_string().contains("frobnicate"),
+        "{diags}"
     );
 }

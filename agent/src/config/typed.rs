@@ -39,6 +39,8 @@ const TOP: &[&str] = &[
 
 const GLOBAL: &[&str] = &[
     "router_id",
+    "vmac_prefix",
+    "vmac_addr_prefix",
     "vrrp_version",
     "vrrp_mcast_group4",
     "vrrp_mcast_group6",
@@ -135,6 +137,7 @@ const INSTANCE: &[&str] = &[
     "garp_master_refresh_repeat",
     "use_vmac",
     "vmac_xmit_base",
+    "use_vmac_addr",
     "dont_track_primary",
     "native_ipv6",
     "check_unicast_src",
@@ -947,6 +950,12 @@ impl<'a> Builder<'a> {
             let k = n.key.text.as_str();
             match k {
                 "router_id" => g.router_id = self.value(n, "a name").map(|t| t.text.clone()),
+                "vmac_prefix" => {
+                    g.vmac_prefix = self.value(n, "a name prefix").map(|t| t.text.clone())
+                }
+                "vmac_addr_prefix" => {
+                    g.vmac_addr_prefix = self.value(n, "a name prefix").map(|t| t.text.clone())
+                }
                 "vrrp_version" => {
                     if let Some(v) = self.number::<u8>(n, 2, 3) {
                         g.vrrp_version = v;
@@ -1458,6 +1467,7 @@ impl<'a> Builder<'a> {
             brd: None,
             scope: None,
             track_group: None,
+            use_vmac: false,
             pos: Some(c.key.pos.clone()),
         };
         let mut i = 0;
@@ -1496,22 +1506,72 @@ impl<'a> Builder<'a> {
                         "write `brd 192.0.2.255`",
                     ),
                 },
-                ("no_track" | "home" | "-nodad" | "nodad" | "noprefixroute" | "autojoin", _) => {
+                ("use_vmac", _) => {
+                    vip.use_vmac = true;
                     i += 1;
                     continue;
                 }
-                ("dev" | "label" | "scope" | "brd" | "broadcast", None) => self.error(
+                (
+                    "no_track" | "home" | "-nodad" | "nodad" | "noprefixroute" | "autojoin"
+                    | "mngtmpaddr",
+                    _,
+                ) => {
+                    i += 1;
+                    continue;
+                }
+                // keepalived reads these; xvrrp adds the address without them.
+                ("peer" | "preferred_lft", Some(_)) => self.diags.push(
+                    Diagnostic::warning(
+                        &opt.pos,
+                        &opt.text,
+                        format!(
+                            "address option `{}` is not applied by xvrrp: {} is added without it",
+                            opt.text, vip.addr
+                        ),
+                    )
+                    .fix("remove the option, or add the address from a notify script")
+                    .lenient(),
+                ),
+                (
+                    "dev" | "label" | "scope" | "brd" | "broadcast" | "peer" | "preferred_lft",
+                    None,
+                ) => self.error(
                     opt,
                     format!("`{}` needs a value", opt.text),
                     format!("write `{} VALUE`", opt.text),
                 ),
-                (other, _) => self.error(
-                    opt,
-                    format!("unknown address option `{other}`"),
-                    "valid: dev, label, brd, scope",
-                ),
+                // keepalived logs an unknown option and ignores it.
+                (other, _) => {
+                    self.diags.push(
+                        Diagnostic::warning(
+                            &opt.pos,
+                            &opt.text,
+                            format!("unknown address option `{other}`: ignored, as keepalived ignores it"),
+                        )
+                        .fix("valid: dev, label, brd, scope, use_vmac, no_track")
+                        .lenient(),
+                    );
+                    i += 1;
+                    continue;
+                }
             }
             i += 2;
+        }
+        // keepalived: "use_vmac for a address requires an interface".
+        if vip.use_vmac && vip.dev.is_none() {
+            self.diags.push(
+                Diagnostic::warning(
+                    &c.key.pos,
+                    &c.key.text,
+                    format!(
+                        "use_vmac on {} needs `dev`: ignored, as keepalived ignores it",
+                        vip.addr
+                    ),
+                )
+                .fix("add `dev IFNAME`, or use the instance's use_vmac / use_vmac_addr")
+                .lenient(),
+            );
+            vip.use_vmac = false;
         }
         Some(vip)
     }
@@ -1601,6 +1661,9 @@ impl<'a> Builder<'a> {
             unicast_fault_no_peer: false,
             track_src_ip: false,
             vmac_xmit_base: false,
+            use_vmac_addr: false,
+            vmac_group: None,
+            vmac_netlink_notify: false,
             dont_track_primary: false,
             promote_secondaries: false,
             native_ipv6: false,
@@ -1756,6 +1819,7 @@ impl<'a> Builder<'a> {
                 "use_vmac" => self.use_vmac(c, &mut i),
                 "garp_extra_if" => i.garp_extra_if = self.garp_extra_if(c),
                 "vmac_xmit_base" => i.vmac_xmit_base = true,
+                "use_vmac_addr" => i.use_vmac_addr = true,
                 "dont_track_primary" => i.dont_track_primary = true,
                 "promote_secondaries" => i.promote_secondaries = true,
                 "native_ipv6" => i.native_ipv6 = true,
@@ -1859,18 +1923,21 @@ impl<'a> Builder<'a> {
             k += 1;
             match a.text.as_str() {
                 "name" => continue,
-                "netlink_notify_msg" => self.diags.push(
-                    Diagnostic::warning(&a.pos, &a.text, "use_vmac netlink_notify_msg is not implemented by xvrrp: no netlink message is sent on the vmac's changes")
-                        .fix("remove it unless something listens for those messages")
-                        .lenient(),
-                ),
+                "netlink_notify_msg" => i.vmac_netlink_notify = true,
                 "group" => {
+                    let Some(g) = c.args.get(k) else {
+                        self.error(a, "use_vmac `group` needs a group", "write `group 10` or a name from /etc/iproute2/group");
+                        continue;
+                    };
                     k += 1;
-                    self.diags.push(
-                        Diagnostic::warning(&a.pos, &a.text, "use_vmac group is not implemented by xvrrp: the vmac is left in the default interface group")
-                            .fix("set the group with `ip link set NAME group G` from a notify script if something depends on it")
-                            .lenient(),
-                    );
+                    match link_group(&g.text) {
+                        Some(n) => i.vmac_group = Some(n),
+                        None => self.diags.push(
+                            Diagnostic::warning(&g.pos, &g.text, format!("use_vmac group `{}` is neither a number nor a name in /etc/iproute2/group: the vmac goes in its parent's group", g.text))
+                                .fix("write the group's number, or add the name to /etc/iproute2/group")
+                                .lenient(),
+                        ),
+                    }
                 }
                 mac if mac.contains(':') => match vmac_mac(mac, i.vrid) {
                     Ok(m) => i.vmac_mac = Some(m),
@@ -2144,6 +2211,26 @@ pub fn split_command(text: &str) -> Vec<String> {
 
 /// keepalived's optional boolean argument: absent, `true`, `yes`, `on` or
 /// `1` set it; `false`, `no`, `off` or `0` clear it.
+/// An interface group as `ip link … group` takes it: a number, or a name
+/// from iproute2's group file (`default` is 0).
+fn link_group(text: &str) -> Option<u32> {
+    if let Ok(n) = text.parse() {
+        return Some(n);
+    }
+    if text == "default" {
+        return Some(0);
+    }
+    ["/etc/iproute2/group", "/usr/share/iproute2/group"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| t.lines().map(str::to_owned).collect::<Vec<_>>())
+        .find_map(|l| {
+            let mut w = l.split_whitespace();
+            let num = w.next()?.parse().ok()?;
+            (w.next()? == text).then_some(num)
+        })
+}
+
 /// use_vmac's MAC: six octets, or five with the VRID as the sixth; not
 /// multicast, not the RFC's own 00:00:5e:00:01/02 range (keepalived's rules).
 fn vmac_mac(text: &str, vrid: u8) -> Result<[u8; 6], &'static str> {

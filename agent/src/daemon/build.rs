@@ -71,7 +71,8 @@ impl Daemon {
         let vmac = match &i.use_vmac {
             Some(name) => {
                 let name = if name.is_empty() {
-                    format!("vrrp.{}", i.vrid)
+                    let prefix = cfg.global.vmac_prefix.as_deref().unwrap_or("vrrp");
+                    format!("{prefix}.{}", i.vrid)
                 } else {
                     name.clone()
                 };
@@ -80,6 +81,7 @@ impl Daemon {
                     &name,
                     i.vmac_address(),
                     v6_vmac,
+                    vmac_options(i),
                 )?)
             }
             None => None,
@@ -88,14 +90,7 @@ impl Daemon {
             Some(v) => (v.name.clone(), v.ifindex),
             None => (i.interface.clone(), ifindex),
         };
-        let packet = match self.packet.get(&vip_index) {
-            Some(p) => p.clone(),
-            None => {
-                let p = Arc::new(PacketSocket::open(&vip_if, false)?);
-                self.packet.insert(vip_index, p.clone());
-                p
-            }
-        };
+        let packet = self.packet_socket(&vip_if, vip_index)?;
         let xdp = self.xdp_for(&i.interface, ifindex);
         // use_vmac on the socket path: an advert whose source MAC is the
         // virtual MAC (a peer's vmac: the same MAC as ours) is handed by the
@@ -128,6 +123,8 @@ impl Daemon {
                 None => iface::mac(&i.interface)?,
             },
             vips: parts.vips,
+            addr_vmacs: parts.addr_vmacs,
+            announcers: parts.announcers,
             added: Vec::new(),
             tx: parts.tx,
             mcast_group: parts.mcast_group,
@@ -227,14 +224,63 @@ impl Daemon {
                 t
             }
         };
-        let vip_index = vmac.map_or(ifindex, |v| v.ifindex);
         let mut vips = Vec::new();
+        let mut addr_vmacs: Vec<crate::net::vmac::Vmac> = Vec::new();
+        let mut announcers = HashMap::new();
         // virtual_ipaddress_excluded: managed like VIPs, never advertised.
         for v in i.vips.iter().chain(&i.vips_excluded) {
-            let dev_index = match &v.dev {
-                Some(dev) => iface::ifindex(dev)?,
-                None => vip_index,
+            let (dev, dev_index, mac) = match vip_link(i, v) {
+                VipLink::InstanceVmac => {
+                    let vmac = vmac.expect("vip_link: InstanceVmac only with use_vmac");
+                    (vmac.name.clone(), vmac.ifindex, i.vmac_address())
+                }
+                VipLink::Interface(dev) => {
+                    let index = iface::ifindex(dev)?;
+                    (dev.to_owned(), index, iface::mac(dev)?)
+                }
+                VipLink::OwnVmac(base) => {
+                    let mac = i.vmac_mac.unwrap_or_else(|| {
+                        crate::wire::ethernet::virtual_mac(v.addr.is_ipv6(), i.vrid)
+                    });
+                    let base_index = iface::ifindex(base)?;
+                    let existing = addr_vmacs.iter().find(|x| {
+                        x.ifindex != base_index && x.parent_index() == base_index && x.mac == mac
+                    });
+                    let vm = match existing {
+                        Some(x) => (x.name.clone(), x.ifindex),
+                        None => {
+                            let prefix = cfg
+                                .global
+                                .vmac_addr_prefix
+                                .as_deref()
+                                .or(cfg.global.vmac_prefix.as_deref())
+                                .unwrap_or("vrrp");
+                            let name = crate::net::vmac::addr_vmac_name(
+                                base_index,
+                                mac,
+                                v.addr.is_ipv6(),
+                                prefix,
+                                i.vrid,
+                            );
+                            let x = crate::net::vmac::Vmac::create(
+                                base,
+                                &name,
+                                mac,
+                                v.addr.is_ipv6(),
+                                vmac_options(i),
+                            )
+                            .with_context(|| format!("use_vmac_addr for {}", v.addr))?;
+                            let got = (x.name.clone(), x.ifindex);
+                            addr_vmacs.push(x);
+                            got
+                        }
+                    };
+                    (vm.0, vm.1, mac)
+                }
             };
+            if let std::collections::hash_map::Entry::Vacant(e) = announcers.entry(dev_index) {
+                e.insert((self.packet_socket(&dev, dev_index)?, mac));
+            }
             vips.push(address(v, dev_index));
         }
         Ok(MemberParts {
@@ -244,7 +290,19 @@ impl Daemon {
             vips,
             lease: lease_length(cfg, &i.interface),
             notifier: None,
+            addr_vmacs,
+            announcers,
         })
+    }
+
+    /// The packet socket that sends gratuitous ARP/NA on a link (one per link).
+    fn packet_socket(&mut self, ifname: &str, ifindex: u32) -> anyhow::Result<Arc<PacketSocket>> {
+        if let Some(p) = self.packet.get(&ifindex) {
+            return Ok(p.clone());
+        }
+        let p = Arc::new(PacketSocket::open(ifname, false)?);
+        self.packet.insert(ifindex, p.clone());
+        Ok(p)
     }
 
     /// The XDP program on `interface`, attached (or re-adopted) the first time;
@@ -508,6 +566,42 @@ pub(super) fn script_user(cfg: &Config) -> Option<crate::config::model::ScriptUs
 
 /// A virtual_ipaddress / static_ipaddress line as the address rtnetlink sets
 /// on interface `ifindex`.
+/// Where a VIP goes, as keepalived's vrrp_complete_instance decides.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum VipLink<'a> {
+    /// The instance's use_vmac: a VIP of its family without another `dev`.
+    InstanceVmac,
+    /// The VIP's `dev`, or the instance's interface.
+    Interface(&'a str),
+    /// A vmac of its own on this interface: use_vmac_addr for a VIP on
+    /// another interface or of the other family, or `use_vmac` on the
+    /// address line.
+    OwnVmac(&'a str),
+}
+
+pub(super) fn vip_link<'a>(i: &'a Instance, v: &'a crate::config::model::Vip) -> VipLink<'a> {
+    let other_family = v.addr.is_ipv6() != i.is_ipv6();
+    let dev = v.dev.as_deref().unwrap_or(&i.interface);
+    let off_interface = dev != i.interface;
+    if !off_interface && !other_family && i.use_vmac.is_some() {
+        // keepalived complains of `use_vmac` on such an address and puts it
+        // on the instance's vmac all the same.
+        return VipLink::InstanceVmac;
+    }
+    if (v.use_vmac && v.dev.is_some()) || (i.use_vmac_addr && (off_interface || other_family)) {
+        VipLink::OwnVmac(dev)
+    } else {
+        VipLink::Interface(dev)
+    }
+}
+
+fn vmac_options(i: &Instance) -> crate::net::vmac::LinkOptions {
+    crate::net::vmac::LinkOptions {
+        group: i.vmac_group,
+        notify_parent: i.vmac_netlink_notify,
+    }
+}
+
 pub(super) fn address(v: &crate::config::model::Vip, ifindex: u32) -> rtnl::Address {
     rtnl::Address {
         ifindex,
@@ -516,5 +610,72 @@ pub(super) fn address(v: &crate::config::model::Vip, ifindex: u32) -> rtnl::Addr
         broadcast: v.brd,
         label: v.label.clone(),
         scope: v.scope.as_deref().and_then(rtnl::scope).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{vip_link, VipLink};
+    use crate::config::{parse_str, LoadOptions};
+
+    /// keepalived's placement (vrrp_complete_instance): the instance's vmac
+    /// takes its family's VIPs without another dev; use_vmac_addr gives a
+    /// vmac of its own to a VIP on another interface or of the other
+    /// family; `use_vmac` on an address line does for that address.
+    #[test]
+    fn vips_go_where_keepalived_puts_them() {
+        let text = |instance: &str| {
+            format!(
+                "vrrp_instance A {{\n interface eth0\n virtual_router_id 5\n {instance}\n\
+                 virtual_ipaddress {{\n 192.0.2.1/24\n 198.51.100.1/24 dev eth1\n\
+                 203.0.113.1/24 dev eth2 use_vmac\n 192.0.2.9/24 dev eth0 use_vmac\n }}\n\
+                 virtual_ipaddress_excluded {{\n 2001:db8::1/64\n }}\n}}\n"
+            )
+        };
+        let placements = |instance: &str| {
+            let (cfg, diags) = parse_str(
+                &text(instance),
+                std::path::Path::new("mem.conf"),
+                &LoadOptions::default(),
+            );
+            let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+            let i = &cfg.instances[0];
+            i.vips
+                .iter()
+                .chain(&i.vips_excluded)
+                .map(|v| format!("{:?}", vip_link(i, v)))
+                .collect::<Vec<_>>()
+        };
+        let on = |s: &str| format!("{:?}", VipLink::Interface(s));
+        let own = |s: &str| format!("{:?}", VipLink::OwnVmac(s));
+        let vmac = format!("{:?}", VipLink::InstanceVmac);
+        assert_eq!(
+            placements(""),
+            [on("eth0"), on("eth1"), own("eth2"), own("eth0"), on("eth0")]
+        );
+        assert_eq!(
+            placements("use_vmac"),
+            [
+                vmac.clone(),
+                on("eth1"),
+                own("eth2"),
+                vmac.clone(),
+                on("eth0")
+            ]
+        );
+        assert_eq!(
+            placements("use_vmac_addr"),
+            [
+                on("eth0"),
+                own("eth1"),
+                own("eth2"),
+                own("eth0"),
+                own("eth0")
+            ]
+        );
+        assert_eq!(
+            placements("use_vmac\n use_vmac_addr"),
+            [vmac.clone(), own("eth1"), own("eth2"), vmac, own("eth0")]
+        );
     }
 }

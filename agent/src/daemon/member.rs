@@ -2,7 +2,7 @@
 //! that carries out the election's actions.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, HashMap},
     net::IpAddr,
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
@@ -39,6 +39,10 @@ pub struct MemberParts {
     pub lease: std::time::Duration,
     /// A reload's new notifier, when the notify settings changed.
     pub notifier: Option<crate::notify::Notifier>,
+    /// use_vmac_addr's vmacs (and `use_vmac` on address lines).
+    pub addr_vmacs: Vec<crate::net::vmac::Vmac>,
+    /// Per link a VIP is on: the socket and the MAC its GARP/NA go with.
+    pub announcers: HashMap<u32, (Arc<PacketSocket>, [u8; 6])>,
 }
 
 pub struct Member {
@@ -64,6 +68,10 @@ pub struct Member {
     pub router_flag: bool,
     /// use_vmac: the macvlan holding the VIPs (deleted with its last handle).
     pub vmac: Option<crate::net::vmac::Vmac>,
+    /// use_vmac_addr's vmacs (and `use_vmac` on address lines).
+    pub addr_vmacs: Vec<crate::net::vmac::Vmac>,
+    /// Per link a VIP is on: the socket and the MAC its GARP/NA go with.
+    pub announcers: HashMap<u32, (Arc<PacketSocket>, [u8; 6])>,
     pub notifier: crate::notify::Notifier,
     /// The last (weight, fault) given to the election, and the checks behind it.
     pub health: Option<(i32, bool)>,
@@ -104,7 +112,7 @@ impl Member {
                 let vmac = self.vmac.as_ref().map(|v| v.ifindex);
                 for a in &self.vips {
                     if all || Some(a.ifindex) == vmac {
-                        self.announce(a.addr);
+                        self.announce(a);
                     }
                 }
             }
@@ -230,17 +238,24 @@ impl Member {
         if self.router_flag {
             flags |= xvrrp_common::VIP_ROUTER;
         }
-        let value = xvrrp_common::VipValue {
-            mac: self.mac,
-            flags,
-            vrid: self.proto.vrid,
-        };
         let mut dp = xdp.lock().expect("dataplane lock");
-        for key in self.xdp_keys() {
-            if let Err(e) = dp.set_vip(key, value) {
+        for a in &self.vips {
+            // Answered with the MAC of the link the VIP is on (a vmac's
+            // virtual MAC for use_vmac_addr's), as the kernel would.
+            let value = xvrrp_common::VipValue {
+                mac: self.link_mac(a.ifindex),
+                flags,
+                vrid: self.proto.vrid,
+            };
+            if let Err(e) = dp.set_vip(self.xdp_key(a.addr), value) {
                 error!(instance = self.name(), "XDP VIP map: {e:#}");
             }
         }
+    }
+
+    /// The MAC GARP/NA and ARP/ND answers carry for a VIP on this link.
+    fn link_mac(&self, ifindex: u32) -> [u8; 6] {
+        self.announcers.get(&ifindex).map_or(self.mac, |(_, m)| *m)
     }
 
     /// A restart over a re-adopted dataplane left by a run of the same config
@@ -416,6 +431,9 @@ impl Member {
         self.group = group;
         self.proto = parts.proto;
         self.vips = parts.vips;
+        // The new handles came first: a vmac both configs use stays.
+        self.addr_vmacs = parts.addr_vmacs;
+        self.announcers = parts.announcers;
         self.tx = parts.tx;
         self.mcast_group = parts.mcast_group;
         self.lease = parts.lease;
@@ -438,7 +456,7 @@ impl Member {
         self.set_xdp(active, accept);
         if active {
             for a in &new {
-                self.announce(a.addr);
+                self.announce(a);
             }
         }
     }
@@ -555,17 +573,24 @@ impl Member {
     /// One round: a gratuitous ARP per IPv4 VIP, an unsolicited NA per IPv6 VIP.
     fn send_garp(&self) {
         for a in &self.vips {
-            self.announce(a.addr);
+            self.announce(a);
         }
     }
 
-    /// A gratuitous ARP (IPv4) or unsolicited NA (IPv6) for one address.
-    fn announce(&self, addr: IpAddr) {
+    /// A gratuitous ARP (IPv4) or unsolicited NA (IPv6) for one address,
+    /// on the link it is on, from that link's MAC (the vmac's virtual MAC).
+    fn announce(&self, a: &rtnl::Address) {
+        let addr = a.addr;
+        let packet = self
+            .announcers
+            .get(&a.ifindex)
+            .map_or(&self.packet, |(p, _)| p);
+        let mac = self.link_mac(a.ifindex);
         let frame = match addr {
-            IpAddr::V4(v) => build::garp(self.mac, v, false),
-            IpAddr::V6(v) => build::unsolicited_na(self.mac, v, self.router_flag),
+            IpAddr::V4(v) => build::garp(mac, v, false),
+            IpAddr::V6(v) => build::unsolicited_na(mac, v, self.router_flag),
         };
-        if let Err(e) = self.packet.send(&frame) {
+        if let Err(e) = packet.send(&frame) {
             warn!(instance = self.name(), %addr, "sending gratuitous ARP/NA: {e}");
         }
     }

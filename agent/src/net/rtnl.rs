@@ -217,6 +217,17 @@ pub fn set_addrgenmode_random(ifindex: u32) -> io::Result<()> {
     })
 }
 
+/// Sets a link's interface group (IFLA_GROUP, `ip link set … group`).
+pub fn set_group(ifindex: u32, group: u32) -> io::Result<()> {
+    use rtnetlink::packet_route::link::LinkAttribute;
+    let msg = rtnetlink::LinkUnspec::new_with_index(ifindex)
+        .append_extra_attribute(LinkAttribute::Group(group))
+        .build();
+    call("setting a link's group", move |h| {
+        h.link().set(msg).execute()
+    })
+}
+
 /// Sets a link up.
 pub fn set_up(ifindex: u32) -> io::Result<()> {
     let msg = rtnetlink::LinkUnspec::new_with_index(ifindex).up().build();

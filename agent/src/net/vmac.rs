@@ -35,17 +35,87 @@ fn registry() -> &'static Mutex<HashMap<String, (usize, bool)>> {
     LIVE.get_or_init(Default::default)
 }
 
+/// use_vmac's `group` and `netlink_notify_msg`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkOptions {
+    /// The interface group of a vmac this agent creates (None: its
+    /// parent's, as keepalived copies it so devgroup/iifgroup firewall
+    /// rules keep matching).
+    pub group: Option<u32>,
+    /// keepalived's netlink_notify_msg: the kernel sends no RTM_NEWLINK for
+    /// the parent when a macvlan appears on it; setting the parent's group
+    /// to what it is makes one, for listeners that need it.
+    pub notify_parent: bool,
+}
+
+/// A sysfs attribute of a link, trimmed.
+fn link_attr(ifname: &str, attr: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/class/net/{ifname}/{attr}"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// The name of an address vmac (use_vmac_addr, or `use_vmac` on an address
+/// line) on `parent`: the macvlan already there with `mac` (a restart or a
+/// reload finds its own), else keepalived's first free name: PREFIX.VRID,
+/// then PREFIX1.VRID, PREFIX2.VRID… (IPv6 tries PREFIX6.VRID second and
+/// skips 6 later), the prefix cut so the name fits 15 characters.
+pub fn addr_vmac_name(parent: u32, mac: [u8; 6], ipv6: bool, prefix: &str, vrid: u8) -> String {
+    let mac_text = super::probe::format_mac(&mac).to_lowercase();
+    if let Ok(dir) = std::fs::read_dir("/sys/class/net") {
+        for entry in dir.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if link_attr(&name, "iflink").and_then(|i| i.parse::<u32>().ok()) == Some(parent)
+                && link_attr(&name, "ifindex").and_then(|i| i.parse::<u32>().ok()) != Some(parent)
+                && link_attr(&name, "address").as_deref() == Some(mac_text.as_str())
+            {
+                return name;
+            }
+        }
+    }
+    let fit = |num: Option<u32>| {
+        let tail = format!("{}.{vrid}", num.map(|n| n.to_string()).unwrap_or_default());
+        let keep = prefix.len().min(15usize.saturating_sub(tail.len()));
+        format!("{}{tail}", &prefix[..keep])
+    };
+    let mut num: Option<u32> = None;
+    loop {
+        let name = fit(num);
+        if link_attr(&name, "ifindex").is_none()
+            && !registry().lock().expect("registry").contains_key(&name)
+        {
+            return name;
+        }
+        num = Some(match (ipv6, num) {
+            (true, None) => 6,
+            (true, Some(6)) => 1,
+            (true, Some(5)) => 7,
+            (_, None) => 1,
+            (_, Some(n)) if n >= 9999 => return name,
+            (_, Some(n)) => n + 1,
+        });
+    }
+}
+
 /// A macvlan that lives as long as its last handle.
 pub struct Vmac {
     pub name: String,
     pub ifindex: u32,
+    pub mac: [u8; 6],
     parent: String,
+    parent_index: u32,
     restore: Vec<(String, String)>,
 }
 
 impl Vmac {
     /// Creates (or adopts, when it exists with this MAC) the vmac on `parent`.
-    pub fn create(parent: &str, name: &str, mac: [u8; 6], ipv6: bool) -> anyhow::Result<Vmac> {
+    pub fn create(
+        parent: &str,
+        name: &str,
+        mac: [u8; 6],
+        ipv6: bool,
+        options: LinkOptions,
+    ) -> anyhow::Result<Vmac> {
         if name.len() > 15 {
             bail!("use_vmac name {name:?} is longer than 15 characters");
         }
@@ -67,6 +137,21 @@ impl Vmac {
         if ipv6 && created {
             rtnl::set_addrgenmode_random(ifindex)
                 .with_context(|| format!("{name}: setting addrgenmode random"))?;
+        }
+        if created {
+            let parent_group =
+                link_attr(parent, "netdev_group").and_then(|g| g.parse::<u32>().ok());
+            if let Some(group) = options.group.or(parent_group) {
+                rtnl::set_group(ifindex, group)
+                    .with_context(|| format!("{name}: setting interface group {group}"))?;
+            }
+            if options.notify_parent {
+                if let Some(group) = parent_group {
+                    rtnl::set_group(parent_index, group).with_context(|| {
+                        format!("{parent}: netlink_notify_msg (setting its group again)")
+                    })?;
+                }
+            }
         }
         rtnl::set_up(ifindex).with_context(|| format!("{name}: setting the vmac up"))?;
         for (k, v) in [
@@ -90,9 +175,16 @@ impl Vmac {
         Ok(Vmac {
             name: name.to_owned(),
             ifindex,
+            mac,
             parent: parent.to_owned(),
+            parent_index,
             restore,
         })
+    }
+
+    /// The index of the link it sits on.
+    pub fn parent_index(&self) -> u32 {
+        self.parent_index
     }
 }
 
