@@ -11,6 +11,7 @@
 
 pub mod checkers;
 pub mod engine;
+pub mod maglev;
 pub mod nft;
 pub mod pool;
 

@@ -18,6 +18,135 @@ pub const MAP_VRS: &str = "VRS";
 pub const MAP_LAST: &str = "LAST";
 pub const MAP_TIMERS: &str = "TIMERS";
 pub const MAP_REPORTED: &str = "REPORTED";
+pub const MAP_LB_SERVICES: &str = "LB_SERVICES";
+pub const MAP_LB_MAGLEV: &str = "LB_MAGLEV";
+pub const MAP_LB_REALS: &str = "LB_REALS";
+pub const MAP_LB_TX: &str = "LB_TX";
+
+/// Virtual servers forwarded in XDP (lb_kind DR) per program.
+pub const MAX_LB_SERVICES: u32 = 16;
+/// Slots of one virtual server's Maglev table: a prime, Katran's size.
+pub const LB_MAGLEV_SIZE: u32 = 65537;
+/// Real servers known to the XDP forwarder (indexes into `LB_REALS`).
+pub const MAX_LB_REALS: u32 = 4096;
+/// Established flows remembered per CPU (an LRU: the oldest go first).
+pub const LB_FLOWS: u32 = 65536;
+
+/// A virtual server as the XDP program matches it: key of `LB_SERVICES`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LbServiceKey {
+    /// IPv4 in the first 4 bytes, the rest zero; or IPv6.
+    pub addr: [u8; 16],
+    pub port: u16,
+    /// IPPROTO_TCP or IPPROTO_UDP.
+    pub proto: u8,
+    /// FAMILY_V4 or FAMILY_V6.
+    pub family: u8,
+}
+
+/// How the program forwards one virtual server.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbService {
+    /// Which Maglev table (0..MAX_LB_SERVICES): slots index*SIZE.. .
+    pub index: u32,
+    /// LB_* flags.
+    pub flags: u32,
+}
+
+/// Forward now (this host is Active for the address, or none holds it).
+pub const LB_ACTIVE: u32 = 1;
+/// persistence_timeout / lb_algo sh: the real is chosen from the client
+/// address alone, so all of a client's connections go to one real.
+pub const LB_BY_CLIENT: u32 = 2;
+
+/// One real server: where its frames go.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbReal {
+    /// The real's MAC (the destination of a rewritten frame).
+    pub mac: [u8; 6],
+    /// The MAC of the interface the frame leaves from (its new source).
+    pub src_mac: [u8; 6],
+    /// That interface (XDP_TX when it is the one the frame came in on,
+    /// else XDP_REDIRECT through `LB_TX`, slot = the real's index).
+    pub ifindex: u32,
+    /// LB_REAL_* flags.
+    pub flags: u32,
+}
+
+/// The real is in its pool: a remembered flow to it is kept. A flow to a
+/// real without it is chosen again.
+pub const LB_REAL_ALIVE: u32 = 1;
+
+/// An established flow: key of the per-CPU `LB_FLOWS` LRU (value: the
+/// real's index).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LbFlowKey {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub family: u8,
+    pub _pad: [u8; 2],
+}
+
+/// The hash both the program and the agent's tests use to pick a Maglev
+/// slot: FNV-1a over the words, then a murmur3 finaliser. Fixed, so every
+/// load balancer with the same table picks the same real for a flow.
+#[inline(always)]
+pub fn lb_hash(words: &[u32; 10]) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    let mut i = 0;
+    while i < 10 {
+        h ^= words[i];
+        h = h.wrapping_mul(0x0100_0193);
+        i += 1;
+    }
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+/// The words `lb_hash` takes for a flow: source, destination, ports and
+/// protocol; with `by_client`, the source address alone.
+#[inline(always)]
+pub fn lb_flow_words(k: &LbFlowKey, by_client: bool) -> [u32; 10] {
+    let w = |b: &[u8; 16], i: usize| {
+        u32::from_be_bytes([b[i * 4], b[i * 4 + 1], b[i * 4 + 2], b[i * 4 + 3]])
+    };
+    if by_client {
+        return [
+            w(&k.src, 0),
+            w(&k.src, 1),
+            w(&k.src, 2),
+            w(&k.src, 3),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
+    }
+    [
+        w(&k.src, 0),
+        w(&k.src, 1),
+        w(&k.src, 2),
+        w(&k.src, 3),
+        w(&k.dst, 0),
+        w(&k.dst, 1),
+        w(&k.dst, 2),
+        w(&k.dst, 3),
+        ((k.sport as u32) << 16) | k.dport as u32,
+        k.proto as u32,
+    ]
+}
 
 /// Capacity of the VRS and LAST maps (virtual routers per host).
 pub const MAX_VRS: u32 = 2048;
@@ -227,8 +356,15 @@ pub mod counter {
     pub const UNCONFIGURED_REPORTED: u32 = 32;
     /// Invalid: sent to a unicast address for a multicast instance.
     pub const INVALID_DESTINATION: u32 = 33;
+    /// Frames to a DR virtual server sent on to a real (XDP_TX/REDIRECT).
+    pub const LB_FORWARDED: u32 = 34;
+    /// Of those, frames of a remembered flow (its real kept).
+    pub const LB_FLOW_KEPT: u32 = 35;
+    /// Frames to a DR virtual server with no real in its table: passed to
+    /// the kernel.
+    pub const LB_NO_REAL: u32 = 36;
     /// Number of counters.
-    pub const COUNT: u32 = 34;
+    pub const COUNT: u32 = 37;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -266,6 +402,9 @@ pub mod counter {
         "advert_to_socket",
         "unconfigured_reported",
         "invalid_destination",
+        "lb_forwarded",
+        "lb_flow_kept",
+        "lb_no_real",
     ];
 }
 
@@ -317,6 +456,14 @@ unsafe impl aya::Pod for VrKey {}
 unsafe impl aya::Pod for VrConfig {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for LastAdvert {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for LbServiceKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for LbService {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for LbReal {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for LbFlowKey {}
 
 #[cfg(test)]
 mod tests {
@@ -332,6 +479,10 @@ mod tests {
         assert_eq!(core::mem::size_of::<VrKey>(), 8);
         assert_eq!(core::mem::size_of::<VrConfig>(), 20);
         assert_eq!(core::mem::size_of::<LastAdvert>(), 40);
+        assert_eq!(core::mem::size_of::<LbServiceKey>(), 20);
+        assert_eq!(core::mem::size_of::<LbService>(), 8);
+        assert_eq!(core::mem::size_of::<LbReal>(), 20);
+        assert_eq!(core::mem::size_of::<LbFlowKey>(), 40);
     }
 
     #[test]

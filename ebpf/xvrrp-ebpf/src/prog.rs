@@ -8,13 +8,15 @@ use aya_ebpf::{
         bpf_xdp_adjust_tail,
     },
     macros::{btf_map, map, xdp},
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, DevMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use xvrrp_common::{
-    counter, reason, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES,
-    FAMILY_V4, FAMILY_V6, LEASE_LENGTH, LEASE_RENEWED, LEASE_SLOTS, MAX_VIPS, MAX_VRS, VIP_ACCEPT,
-    VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
+    counter, lb_flow_words, lb_hash, reason, AdvertRecord, LastAdvert, LbFlowKey, LbReal,
+    LbService, LbServiceKey, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES, FAMILY_V4, FAMILY_V6,
+    LB_ACTIVE, LB_BY_CLIENT, LB_FLOWS, LB_MAGLEV_SIZE, LB_REAL_ALIVE, LEASE_LENGTH, LEASE_RENEWED,
+    LEASE_SLOTS, MAX_LB_REALS, MAX_LB_SERVICES, MAX_VIPS, MAX_VRS, VIP_ACCEPT, VIP_ACTIVE,
+    VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
 };
 
 #[map(name = "COUNTERS")]
@@ -25,6 +27,29 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
 #[map(name = "VIPS")]
 static VIPS: HashMap<VipKey, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+/// DR virtual servers forwarded here (docs/load-balancing.md).
+#[map(name = "LB_SERVICES")]
+static LB_SERVICES: HashMap<LbServiceKey, LbService> =
+    HashMap::with_max_entries(MAX_LB_SERVICES, 0);
+
+/// Per virtual server, LB_MAGLEV_SIZE slots: the real's index + 1 (0: none).
+#[map(name = "LB_MAGLEV")]
+static LB_MAGLEV: Array<u32> = Array::with_max_entries(MAX_LB_SERVICES * LB_MAGLEV_SIZE, 0);
+
+#[map(name = "LB_REALS")]
+static LB_REALS: Array<LbReal> = Array::with_max_entries(MAX_LB_REALS, 0);
+
+/// Per real's index: the interface its frames leave by, when not the one
+/// they came in on.
+#[map(name = "LB_TX")]
+static LB_TX: DevMap = DevMap::with_max_entries(MAX_LB_REALS, 0);
+
+/// Established flows and their real, per CPU (Katran's connection table):
+/// a weight change rewrites the Maglev table, not these.
+#[map(name = "LB_FLOW_TABLE")]
+static LB_FLOW_TABLE: LruPerCpuHashMap<LbFlowKey, u32> =
+    LruPerCpuHashMap::with_max_entries(LB_FLOWS, 0);
 
 #[map(name = "LEASE")]
 static LEASE: Array<u64> = Array::with_max_entries(LEASE_SLOTS, 0);
@@ -74,6 +99,10 @@ const ETH_P_IPV6: u16 = 0x86dd;
 const ETH_P_8021Q: u16 = 0x8100;
 const ETH_P_8021AD: u16 = 0x88a8;
 const IPPROTO_VRRP: u8 = 112;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const TCP_SYN: u8 = 0x02;
+const TCP_ACK: u8 = 0x10;
 const IPPROTO_ICMPV6: u8 = 58;
 const ICMPV6_NS: u8 = 135;
 const ICMPV6_NA: u8 = 136;
@@ -86,7 +115,19 @@ const VRRP_V2_AUTH_LEN: usize = 8;
 #[xdp]
 pub fn xvrrp(ctx: XdpContext) -> u32 {
     count(counter::FRAMES);
-    classify(&ctx)
+    // Two BPF-to-BPF calls, each with its own stack: the verifier adds a
+    // caller's frame to its callee's, and the VRRP path's alone is near the
+    // 512-byte limit.
+    let action = lb_forward_ipv4(ctx.ctx);
+    if action != NOT_FORWARDED {
+        return action;
+    }
+    classify_frame(ctx.ctx)
+}
+
+#[inline(never)]
+fn classify_frame(raw: *mut aya_ebpf::bindings::xdp_md) -> u32 {
+    classify(&XdpContext::new(raw))
 }
 
 /// What to do with a request for one of our VIPs.
@@ -324,6 +365,110 @@ fn classify_ipv4(ctx: &XdpContext, l3: usize) -> u32 {
     let mut dst = [0u8; 16];
     dst[..4].copy_from_slice(&h[16..20]);
     advert(ctx, l3 + IPV4_HLEN, payload_len, FAMILY_V4, h[8], src, dst)
+}
+
+/// lb_kind DR (keepalived's IPVS direct routing) in XDP: a TCP/UDP packet
+/// to a forwarded virtual server goes to a real by rewriting the MACs
+/// only. A remembered flow keeps its real (unless it left the pool); a new
+/// one, a TCP SYN, or one this CPU has not seen takes the real of its
+/// Maglev slot, which every load balancer with the same table computes
+/// alike, so a flow moved by a failover lands on the same real. None:
+/// not ours, the frame goes on as before.
+/// A BPF-to-BPF call of its own (its stack is not added to the inlined
+/// advert path's, which is near the 512-byte limit).
+#[inline(never)]
+fn lb_forward_ipv4(raw: *mut aya_ebpf::bindings::xdp_md) -> u32 {
+    let ctx = XdpContext::new(raw);
+    lb_choose_ipv4(&ctx).unwrap_or(NOT_FORWARDED)
+}
+
+/// lb_forward_ipv4's answer for a frame it leaves alone.
+const NOT_FORWARDED: u32 = u32::MAX;
+
+#[inline(always)]
+fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
+    if be16_at(ctx, 12)? != ETH_P_IP {
+        return None;
+    }
+    let hdr = ptr_at::<[u8; IPV4_HLEN]>(ctx, ETH_HLEN)?;
+    // SAFETY: checked by ptr_at.
+    let h = unsafe { *hdr };
+    if h[9] != IPPROTO_TCP && h[9] != IPPROTO_UDP {
+        return None;
+    }
+    // IP options or a fragment: no ports where we look; the kernel has it.
+    if h[0] != 0x45 || (h[6] & 0x3f) != 0 || h[7] != 0 {
+        return None;
+    }
+    let ports = ptr_at::<[u8; 4]>(ctx, ETH_HLEN + IPV4_HLEN)?;
+    // SAFETY: checked by ptr_at.
+    let p = unsafe { *ports };
+    let mut key = LbServiceKey {
+        addr: [0; 16],
+        port: u16::from_be_bytes([p[2], p[3]]),
+        proto: h[9],
+        family: FAMILY_V4,
+    };
+    key.addr[..4].copy_from_slice(&h[16..20]);
+    // SAFETY: copied out at once.
+    let svc = unsafe { LB_SERVICES.get(&key) }.copied()?;
+    if svc.flags & LB_ACTIVE == 0 || svc.index >= MAX_LB_SERVICES {
+        return None;
+    }
+    let mut flow = LbFlowKey {
+        src: [0; 16],
+        dst: key.addr,
+        sport: u16::from_be_bytes([p[0], p[1]]),
+        dport: key.port,
+        proto: h[9],
+        family: FAMILY_V4,
+        _pad: [0; 2],
+    };
+    flow.src[..4].copy_from_slice(&h[12..16]);
+    let new_connection = h[9] == IPPROTO_TCP
+        && u8_at(ctx, ETH_HLEN + IPV4_HLEN + 13)
+            .is_some_and(|f| f & TCP_SYN != 0 && f & TCP_ACK == 0);
+    let mut chosen: Option<(u32, LbReal)> = None;
+    if !new_connection {
+        // SAFETY: copied out at once.
+        if let Some(r) = unsafe { LB_FLOW_TABLE.get(&flow) }.copied() {
+            if let Some(real) = LB_REALS.get(r).copied() {
+                if real.flags & LB_REAL_ALIVE != 0 {
+                    count(counter::LB_FLOW_KEPT);
+                    chosen = Some((r, real));
+                }
+            }
+        }
+    }
+    let (index, real) = match chosen {
+        Some(c) => c,
+        None => {
+            let hash = lb_hash(&lb_flow_words(&flow, svc.flags & LB_BY_CLIENT != 0));
+            let slot = svc.index * LB_MAGLEV_SIZE + hash % LB_MAGLEV_SIZE;
+            let entry = LB_MAGLEV.get(slot).copied().unwrap_or(0);
+            if entry == 0 {
+                count(counter::LB_NO_REAL);
+                return None;
+            }
+            let r = entry - 1;
+            let real = LB_REALS.get(r).copied()?;
+            let _ = LB_FLOW_TABLE.insert(&flow, &r, 0);
+            (r, real)
+        }
+    };
+    let eth = ptr_mut::<[u8; 12]>(ctx, 0)?;
+    let mut e = [0u8; 12];
+    e[..6].copy_from_slice(&real.mac);
+    e[6..].copy_from_slice(&real.src_mac);
+    // SAFETY: checked by ptr_at.
+    unsafe { *eth = e };
+    count(counter::LB_FORWARDED);
+    // SAFETY: reads the xdp_md context the kernel handed us.
+    let ingress = unsafe { (*ctx.ctx).ingress_ifindex };
+    if real.ifindex == 0 || real.ifindex == ingress {
+        return Some(xdp_action::XDP_TX);
+    }
+    Some(LB_TX.redirect(index, 0).unwrap_or(xdp_action::XDP_ABORTED))
 }
 
 #[inline(always)]

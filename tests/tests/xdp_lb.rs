@@ -1,0 +1,271 @@
+//! lb_kind DR in the XDP program, through BPF_PROG_TEST_RUN: exact output
+//! frames for a forwarded packet, pass-through for everything else, and the
+//! per-CPU flow table keeping a flow on its real when the Maglev table
+//! changes (the test pins itself to one CPU: the table is per CPU).
+
+use std::net::Ipv4Addr;
+
+use aya::{
+    maps::{Array, HashMap},
+    programs::{TestRun, TestRunOptions},
+};
+use xvrrp::{
+    dataplane,
+    wire::{ethernet, ip},
+};
+use xvrrp_common::{
+    counter, LbReal, LbService, LbServiceKey, FAMILY_V4, LB_ACTIVE, LB_MAGLEV_SIZE, LB_REAL_ALIVE,
+    MAP_LB_MAGLEV, MAP_LB_REALS, MAP_LB_SERVICES,
+};
+use xvrrp_tests::require_root;
+
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+
+const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0c];
+const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x1b];
+const REAL_MACS: [[u8; 6]; 2] = [[0x02, 0, 0, 0, 0, 0xa1], [0x02, 0, 0, 0, 0, 0xa2]];
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const SYN: u8 = 0x02;
+const ACK: u8 = 0x10;
+
+/// A TCP or UDP frame from the client to VIP:dport.
+fn frame(proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut l4 = vec![0u8; if proto == IPPROTO_TCP { 20 } else { 8 }];
+    l4[0..2].copy_from_slice(&sport.to_be_bytes());
+    l4[2..4].copy_from_slice(&dport.to_be_bytes());
+    if proto == IPPROTO_TCP {
+        l4[12] = 5 << 4;
+        l4[13] = flags;
+    } else {
+        l4[4..6].copy_from_slice(&8u16.to_be_bytes());
+    }
+    l4.extend_from_slice(b"payload");
+    let iph = ip::Repr {
+        src: CLIENT.into(),
+        dst: VIP.into(),
+        protocol: proto,
+        ttl: 64,
+        payload_len: l4.len(),
+    };
+    ethernet::frame(
+        &ethernet::Repr {
+            dst: LB_MAC,
+            src: CLIENT_MAC,
+            vlan: None,
+            ethertype: ethernet::ethertype::IPV4,
+        },
+        &iph.packet(&l4),
+    )
+}
+
+/// The frame as it leaves for real `r`: only the MACs differ.
+fn to_real(input: &[u8], r: usize) -> Vec<u8> {
+    let mut out = input.to_vec();
+    out[..6].copy_from_slice(&REAL_MACS[r]);
+    out[6..12].copy_from_slice(&LB_MAC);
+    out
+}
+
+fn run(ebpf: &mut aya::Ebpf, input: &[u8]) -> (u32, Vec<u8>) {
+    let prog = dataplane::program_mut(ebpf).unwrap();
+    let mut out = vec![0u8; input.len() + 64];
+    let r = prog
+        .test_run(TestRunOptions {
+            data_in: Some(input),
+            data_out: Some(&mut out),
+            ..Default::default()
+        })
+        .unwrap();
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
+}
+
+fn service(flags: u32) -> (LbServiceKey, LbService) {
+    let mut addr = [0u8; 16];
+    addr[..4].copy_from_slice(&VIP.octets());
+    (
+        LbServiceKey {
+            addr,
+            port: 80,
+            proto: IPPROTO_TCP,
+            family: FAMILY_V4,
+        },
+        LbService { index: 0, flags },
+    )
+}
+
+fn set_service(ebpf: &mut aya::Ebpf, flags: u32) {
+    let mut m: HashMap<_, LbServiceKey, LbService> =
+        HashMap::try_from(ebpf.map_mut(MAP_LB_SERVICES).unwrap()).unwrap();
+    let (k, v) = service(flags);
+    m.insert(k, v, 0).unwrap();
+}
+
+fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
+    let mut m: Array<_, LbReal> = Array::try_from(ebpf.map_mut(MAP_LB_REALS).unwrap()).unwrap();
+    m.set(
+        r as u32,
+        LbReal {
+            mac: REAL_MACS[r],
+            src_mac: LB_MAC,
+            ifindex: 0,
+            flags: if alive { LB_REAL_ALIVE } else { 0 },
+        },
+        0,
+    )
+    .unwrap();
+}
+
+/// Every slot of service 0's table to real `r` (None: to no real).
+fn fill_table(ebpf: &mut aya::Ebpf, r: Option<usize>) {
+    let mut m: Array<_, u32> = Array::try_from(ebpf.map_mut(MAP_LB_MAGLEV).unwrap()).unwrap();
+    let entry = r.map_or(0, |r| r as u32 + 1);
+    for slot in 0..LB_MAGLEV_SIZE {
+        m.set(slot, entry, 0).unwrap();
+    }
+}
+
+fn counter(ebpf: &aya::Ebpf, index: u32) -> u64 {
+    dataplane::read_counters(ebpf).unwrap().get(index)
+}
+
+/// The per-CPU flow table answers only on the CPU that wrote it.
+fn pin_to_one_cpu() {
+    // SAFETY: a zeroed cpu_set_t with one bit set, for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+}
+
+#[test]
+fn dr_rewrites_the_macs_of_a_forwarded_packet_and_passes_the_rest() {
+    require_root();
+    let mut ebpf = dataplane::load().unwrap();
+    set_real(&mut ebpf, 0, true);
+    fill_table(&mut ebpf, Some(0));
+    set_service(&mut ebpf, 0);
+    let syn = frame(IPPROTO_TCP, 40000, 80, SYN);
+    assert_eq!(
+        run(&mut ebpf, &syn),
+        (XDP_PASS, syn.clone()),
+        "a virtual server not forwarded here (Backup) passes"
+    );
+    set_service(&mut ebpf, LB_ACTIVE);
+    struct Case {
+        what: &'static str,
+        input: Vec<u8>,
+        verdict: u32,
+        output: Vec<u8>,
+    }
+    let ack = frame(IPPROTO_TCP, 40001, 80, ACK);
+    let other_port = frame(IPPROTO_TCP, 40000, 81, SYN);
+    let udp = frame(IPPROTO_UDP, 40000, 80, 0);
+    let mut fragment = syn.clone();
+    fragment[14 + 6] = 0x20; // more fragments
+    let mut options = syn.clone();
+    options[14] = 0x46;
+    let cases = vec![
+        Case {
+            what: "SYN to VIP:80/tcp: to the real, MACs rewritten, nothing else",
+            output: to_real(&syn, 0),
+            input: syn,
+            verdict: XDP_TX,
+        },
+        Case {
+            what: "a segment of a flow never seen: its Maglev slot's real",
+            output: to_real(&ack, 0),
+            input: ack,
+            verdict: XDP_TX,
+        },
+        Case {
+            what: "another port: not a virtual server",
+            output: other_port.clone(),
+            input: other_port,
+            verdict: XDP_PASS,
+        },
+        Case {
+            what: "UDP to a TCP virtual server's port",
+            output: udp.clone(),
+            input: udp,
+            verdict: XDP_PASS,
+        },
+        Case {
+            what: "a fragment: no ports to look at, the kernel's",
+            output: fragment.clone(),
+            input: fragment,
+            verdict: XDP_PASS,
+        },
+        Case {
+            what: "IP options: the kernel's",
+            output: options.clone(),
+            input: options,
+            verdict: XDP_PASS,
+        },
+    ];
+    let before = counter(&ebpf, counter::LB_FORWARDED);
+    for c in &cases {
+        assert_eq!(
+            run(&mut ebpf, &c.input),
+            (c.verdict, c.output.clone()),
+            "{}",
+            c.what
+        );
+    }
+    assert_eq!(counter(&ebpf, counter::LB_FORWARDED) - before, 2);
+    // An empty table (no live real): passed, counted.
+    fill_table(&mut ebpf, None);
+    let syn = frame(IPPROTO_TCP, 40100, 80, SYN);
+    assert_eq!(run(&mut ebpf, &syn), (XDP_PASS, syn.clone()));
+    assert!(counter(&ebpf, counter::LB_NO_REAL) >= 1);
+}
+
+#[test]
+fn the_flow_table_keeps_a_flow_on_its_real_when_the_table_changes() {
+    require_root();
+    pin_to_one_cpu();
+    let mut ebpf = dataplane::load().unwrap();
+    set_real(&mut ebpf, 0, true);
+    set_real(&mut ebpf, 1, true);
+    fill_table(&mut ebpf, Some(0));
+    set_service(&mut ebpf, LB_ACTIVE);
+    let syn = frame(IPPROTO_TCP, 41000, 80, SYN);
+    let ack = frame(IPPROTO_TCP, 41000, 80, ACK);
+    assert_eq!(run(&mut ebpf, &syn), (XDP_TX, to_real(&syn, 0)));
+    // A weight change moves every slot to real 1.
+    fill_table(&mut ebpf, Some(1));
+    let kept = counter(&ebpf, counter::LB_FLOW_KEPT);
+    assert_eq!(
+        run(&mut ebpf, &ack),
+        (XDP_TX, to_real(&ack, 0)),
+        "the established flow stays on its real"
+    );
+    assert_eq!(counter(&ebpf, counter::LB_FLOW_KEPT), kept + 1);
+    let other = frame(IPPROTO_TCP, 41001, 80, ACK);
+    assert_eq!(
+        run(&mut ebpf, &other),
+        (XDP_TX, to_real(&other, 1)),
+        "a flow not seen here takes the new table's real"
+    );
+    assert_eq!(
+        run(&mut ebpf, &syn),
+        (XDP_TX, to_real(&syn, 1)),
+        "a SYN always chooses again"
+    );
+    // The remembered real leaves the pool: its flows choose again.
+    let syn2 = frame(IPPROTO_TCP, 41002, 80, SYN);
+    let ack2 = frame(IPPROTO_TCP, 41002, 80, ACK);
+    fill_table(&mut ebpf, Some(0));
+    assert_eq!(run(&mut ebpf, &syn2), (XDP_TX, to_real(&syn2, 0)));
+    fill_table(&mut ebpf, Some(1));
+    set_real(&mut ebpf, 0, false);
+    assert_eq!(run(&mut ebpf, &ack2), (XDP_TX, to_real(&ack2, 1)));
+}
