@@ -5,6 +5,11 @@
 //! default route is the back gateway VIP 10.78.0.1, as NAT needs. Each real
 //! serves HTTP on port 80 (Python's http.server) answering `/who` with its
 //! name.
+//!
+//! `Farm::direct` is the direct-routing farm instead: the reals on the front
+//! LAN itself (10.77.0.11, .12, …) with the VIP on their loopback and
+//! keepalived's LVS-DR sysctls (arp_ignore 1, arp_announce 2), answering
+//! the client directly.
 
 use std::{
     io::{Read as _, Write as _},
@@ -27,7 +32,8 @@ pub struct Real {
 
 pub struct Farm {
     pub lan: Lan,
-    pub back: Netns,
+    /// The NAT farm's back segment (None for `direct`).
+    pub back: Option<Netns>,
     pub reals: Vec<Real>,
 }
 
@@ -99,13 +105,88 @@ impl Farm {
         }
         let mut farm = Farm {
             lan,
-            back,
+            back: Some(back),
             reals: out,
         };
         for k in 0..reals {
             farm.serve(k, true)?;
         }
         Ok(farm)
+    }
+
+    /// The direct-routing farm: client and two load balancers as in `new`,
+    /// `reals` servers on the same LAN holding `vip` on their loopback.
+    pub fn direct(test: &str, reals: usize, vip: &str) -> anyhow::Result<Farm> {
+        let lan = Lan::new(test, 3)?;
+        let mut out = Vec::new();
+        for k in 0..reals {
+            let ns = Netns::new("rs")?;
+            let addr = Ipv4Addr::new(10, 77, 0, 11 + k as u8);
+            plug(&lan.switch, &ns, "eth0", &format!("{addr}/24"))?;
+            ns.ip(&["link", "set", "lo", "up"])?;
+            ns.ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
+            for key in ["all", "eth0"] {
+                ns.exec(
+                    "sysctl",
+                    &["-qw", &format!("net.ipv4.conf.{key}.arp_ignore=1")],
+                )?;
+                ns.exec(
+                    "sysctl",
+                    &["-qw", &format!("net.ipv4.conf.{key}.arp_announce=2")],
+                )?;
+            }
+            let name = format!("real{k}");
+            let dir = lan.logs.join(&name);
+            std::fs::create_dir_all(&dir)?;
+            std::fs::write(dir.join("who"), &name)?;
+            out.push(Real {
+                ns,
+                addr,
+                name,
+                dir,
+                server: None,
+            });
+        }
+        let mut farm = Farm {
+            lan,
+            back: None,
+            reals: out,
+        };
+        for k in 0..reals {
+            farm.serve(k, true)?;
+        }
+        Ok(farm)
+    }
+
+    /// A TCP echo server on real `k`'s `port` (any address: the VIP too),
+    /// for connections that must outlive a failover.
+    pub fn echo(&self, k: usize, port: u16) -> anyhow::Result<Proc> {
+        let real = &self.reals[k];
+        let script = format!(
+            "import socketserver\n\
+             class H(socketserver.StreamRequestHandler):\n\
+             \x20   def handle(self):\n\
+             \x20       for line in self.rfile:\n\
+             \x20           self.wfile.write(b'{name} ' + line)\n\
+             socketserver.ThreadingTCPServer.allow_reuse_address = True\n\
+             socketserver.ThreadingTCPServer(('0.0.0.0', {port}), H).serve_forever()\n",
+            name = real.name
+        );
+        let proc = real.ns.spawn(
+            "python3",
+            &["-c", &script],
+            &self.lan.logs.join(format!("{}-echo.log", real.name)),
+        )?;
+        let target: SocketAddr = format!("{}:{port}", real.addr).parse()?;
+        let up = crate::wait_until(Duration::from_secs(10), || {
+            real.ns
+                .run(move || {
+                    Ok(TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok())
+                })
+                .unwrap_or(false)
+        });
+        anyhow::ensure!(up, "{}'s echo server did not start", real.name);
+        Ok(proc)
     }
 
     /// One load balancer (host 1) without VRRP: `vip` and the reals'
@@ -128,6 +209,7 @@ impl Farm {
         let log = logs.join(format!("{}-http.log", real.name));
         let dir = real.dir.to_str().expect("UTF-8").to_owned();
         let addr = real.addr.to_string();
+        // Any address: a direct-routing real answers on the VIP.
         real.server = Some(real.ns.spawn(
             "python3",
             &[
@@ -135,7 +217,7 @@ impl Farm {
                 "http.server",
                 "80",
                 "--bind",
-                &addr,
+                "0.0.0.0",
                 "--directory",
                 &dir,
             ],

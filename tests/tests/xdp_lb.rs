@@ -134,11 +134,11 @@ fn counter(ebpf: &aya::Ebpf, index: u32) -> u64 {
 }
 
 /// The per-CPU flow table answers only on the CPU that wrote it.
-fn pin_to_one_cpu() {
+fn pin_to_cpu(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t with one bit set, for this thread.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
+        libc::CPU_SET(cpu, &mut set);
         assert_eq!(
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
             0
@@ -231,7 +231,7 @@ fn dr_rewrites_the_macs_of_a_forwarded_packet_and_passes_the_rest() {
 #[test]
 fn the_flow_table_keeps_a_flow_on_its_real_when_the_table_changes() {
     require_root();
-    pin_to_one_cpu();
+    pin_to_cpu(0);
     let mut ebpf = dataplane::load().unwrap();
     set_real(&mut ebpf, 0, true);
     set_real(&mut ebpf, 1, true);
@@ -268,4 +268,30 @@ fn the_flow_table_keeps_a_flow_on_its_real_when_the_table_changes() {
     fill_table(&mut ebpf, Some(1));
     set_real(&mut ebpf, 0, false);
     assert_eq!(run(&mut ebpf, &ack2), (XDP_TX, to_real(&ack2, 1)));
+}
+
+/// A flow remembered on one CPU reads as a zeroed slot on another: there it
+/// must be chosen again from the table (the same real), not sent to real 0.
+#[test]
+fn a_flow_seen_on_another_cpu_is_chosen_again_not_sent_to_real_zero() {
+    require_root();
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        eprintln!("one CPU: nothing to show");
+        return;
+    }
+    pin_to_cpu(0);
+    let mut ebpf = dataplane::load().unwrap();
+    set_real(&mut ebpf, 0, true);
+    set_real(&mut ebpf, 1, true);
+    fill_table(&mut ebpf, Some(1));
+    set_service(&mut ebpf, LB_ACTIVE);
+    let syn = frame(IPPROTO_TCP, 42000, 80, SYN);
+    let ack = frame(IPPROTO_TCP, 42000, 80, ACK);
+    assert_eq!(run(&mut ebpf, &syn), (XDP_TX, to_real(&syn, 1)));
+    pin_to_cpu(1);
+    assert_eq!(
+        run(&mut ebpf, &ack),
+        (XDP_TX, to_real(&ack, 1)),
+        "the other CPU's zeroed slot taken for real 0"
+    );
 }

@@ -588,16 +588,41 @@ impl Builder<'_> {
                 vs.reals.push(rs);
             }
         }
-        if vs.lb_kind != LbKind::Nat {
+        if vs.lb_kind == LbKind::Tun {
             self.warn(
                 n,
                 format!(
-                    "virtual_server {}: lb_kind {} is not forwarded yet (xvrrp forwards NAT); its checkers run and `xvrrp status` shows them",
+                    "virtual_server {}: lb_kind TUN is not forwarded yet (xvrrp forwards NAT with nftables and DR in XDP); its checkers run and `xvrrp status` shows them",
                     vs.target,
-                    vs.lb_kind.name()
                 ),
-                "use `lb_kind NAT`, or keep this virtual server on keepalived for now",
+                "use `lb_kind NAT` or `DR`, or keep this virtual server on keepalived for now",
             );
+        }
+        if vs.lb_kind == LbKind::Dr {
+            let in_xdp = match &vs.target {
+                VsTarget::Addr(a) => a.is_ipv4(),
+                VsTarget::Group(_) => true,
+                VsTarget::Fwmark(_) => false,
+            };
+            if !in_xdp {
+                self.warn(
+                    n,
+                    format!(
+                        "virtual_server {}: lb_kind DR is forwarded in XDP for IPv4 addresses and ports only; this one is not forwarded yet (its checkers run)",
+                        vs.target
+                    ),
+                    "use an IPv4 `virtual_server IP PORT` (or a group of them), or `lb_kind NAT`",
+                );
+            } else if !matches!(vs.lb_algo.as_str(), "mh" | "sh") {
+                self.warn(
+                    n,
+                    format!(
+                        "virtual_server {}: lb_algo {} is approximated by weighted Maglev hashing in XDP (the same real for a flow on every load balancer); mh and sh are exact",
+                        vs.target, vs.lb_algo
+                    ),
+                    "use `lb_algo mh` to say what runs, or keep the approximation",
+                );
+            }
         }
         if vs.lb_kind == LbKind::Nat && !matches!(vs.lb_algo.as_str(), "rr" | "wrr" | "sh") {
             let known = [

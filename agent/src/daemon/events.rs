@@ -49,6 +49,24 @@ impl Daemon {
     }
 
     /// Every instance's state, told again (a restarted engine).
+    /// The load-balancer maps of every attached XDP program, for the LVS
+    /// engine's DR virtual servers (handles of its own: it never takes the
+    /// dataplane lock the election uses).
+    pub(super) fn lb_maps(&self) -> Vec<crate::dataplane::lb::LbMaps> {
+        let mut out = Vec::new();
+        for x in self.xdp.values().flatten() {
+            let (prog_id, interface, ifindex) = {
+                let dp = x.lock().expect("dataplane lock");
+                (dp.prog_id(), dp.interface().to_owned(), dp.ifindex())
+            };
+            match crate::dataplane::lb::LbMaps::open(prog_id, &interface, ifindex) {
+                Ok(m) => out.push(m),
+                Err(e) => warn!("{interface}: the XDP load-balancer maps: {e:#}"),
+            }
+        }
+        out
+    }
+
     pub(super) fn tell_lvs(&mut self) {
         for g in 0..self.groups.len() {
             self.tell_lvs_group(g);

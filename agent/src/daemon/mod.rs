@@ -277,7 +277,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     d.reconcile_xdp();
     d.reindex();
     let fifos = crate::notify::lvs_fifos(&d.config.global, &mut d.fifos);
-    d.lvs = start_lvs(&d.config, fifos).await;
+    d.lvs = start_lvs(&d.config, fifos, d.lb_maps()).await;
     if !d.config.global.startup_delay.is_zero() {
         info!(
             "vrrp_startup_delay: waiting {:?} before starting",
@@ -408,10 +408,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
         if let Some(cfg) = d.lvs_reload.take() {
             if let Some(old) = d.lvs.take() {
-                old.stop().await;
+                old.stop(false).await;
             }
             let fifos = crate::notify::lvs_fifos(&cfg.global, &mut d.fifos);
-            d.lvs = start_lvs(&cfg, fifos).await;
+            d.lvs = start_lvs(&cfg, fifos, d.lb_maps()).await;
             d.lvs_told.clear();
             d.tell_lvs();
         }
@@ -429,7 +429,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     d.statics.remove();
     if let Some(lvs) = d.lvs.take() {
-        lvs.stop().await;
+        lvs.stop(true).await;
     }
     // notify_stop and friends: give the queues a bounded moment to finish.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -504,8 +504,9 @@ async fn startup_script(cfg: &Config, resuming: bool) {
 async fn start_lvs(
     config: &Config,
     fifos: Vec<Arc<FifoWriter>>,
+    lb_maps: Vec<crate::dataplane::lb::LbMaps>,
 ) -> Option<crate::lvs::engine::Engine> {
-    match crate::lvs::engine::Engine::start(config, fifos).await {
+    match crate::lvs::engine::Engine::start(config, fifos, lb_maps).await {
         Ok(e) => e,
         Err(e) => {
             error!(

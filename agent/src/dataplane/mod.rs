@@ -361,6 +361,10 @@ impl Dataplane {
         self.get(MAP_VRS, key)
     }
 
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
     pub fn interface(&self) -> &str {
         &self.interface
     }

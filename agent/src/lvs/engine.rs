@@ -88,7 +88,7 @@ struct Vs {
 
 enum Control {
     Instance(String, bool),
-    Stop(tokio::sync::oneshot::Sender<()>),
+    Stop(tokio::sync::oneshot::Sender<()>, bool),
 }
 
 /// The handle the daemon holds.
@@ -104,6 +104,7 @@ impl Engine {
     pub async fn start(
         config: &Config,
         fifos: Vec<Arc<crate::notify::FifoWriter>>,
+        lb_maps: Vec<crate::dataplane::lb::LbMaps>,
     ) -> anyhow::Result<Option<Engine>> {
         if config.virtual_servers.is_empty() {
             return Ok(None);
@@ -114,6 +115,7 @@ impl Engine {
             .map(|g| (g.name.as_str(), g))
             .collect();
         let mut vss = Vec::new();
+        let mut dr = super::xdp::DrForwarder::new(lb_maps);
         for (i, cfg) in config.virtual_servers.iter().enumerate() {
             let (addrs, marks) = match &cfg.target {
                 VsTarget::Addr(a) => (vec![*a], vec![]),
@@ -149,7 +151,12 @@ impl Engine {
                 .iter()
                 .map(|r| r.checkers.iter().map(|c| !c.alpha).collect())
                 .collect();
-            if cfg.lb_kind != LbKind::Nat {
+            if cfg.lb_kind == LbKind::Dr && dr.add(i, cfg, &addrs) {
+                info!(
+                    "virtual_server {}: lb_kind DR, forwarded by the XDP program (Maglev)",
+                    cfg.target
+                );
+            } else if cfg.lb_kind != LbKind::Nat {
                 // Checked and shown, not forwarded (config warned).
                 info!(
                     "virtual_server {}: lb_kind {}: checkers run, nothing forwarded",
@@ -222,11 +229,13 @@ impl Engine {
                 }
             }
         }
+        dr.forget_others().await;
         let mut state = State {
             vss,
             status: status.clone(),
             user,
             fifos,
+            dr,
         };
         for v in 0..state.vss.len() {
             state.write_slots(v).await;
@@ -251,10 +260,13 @@ impl Engine {
         self.status.lock().expect("lvs status").clone()
     }
 
-    /// A clean stop: omega's scripts, then the table goes.
-    pub async fn stop(self) {
+    /// A clean stop: omega's scripts, then the table goes. `last`: the
+    /// agent stops (the XDP program's DR services go too); otherwise a
+    /// reload, whose next engine writes the same Maglev tables over them,
+    /// so DR flows go on through it.
+    pub async fn stop(self, last: bool) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.control.send(Control::Stop(tx)).is_ok() {
+        if self.control.send(Control::Stop(tx, last)).is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
         }
         self.task.abort();
@@ -285,6 +297,8 @@ struct State {
     user: Option<ScriptUser>,
     /// notify_fifo and lvs_notify_fifo.
     fifos: Vec<Arc<crate::notify::FifoWriter>>,
+    /// lb_kind DR virtual servers, in the XDP program.
+    dr: super::xdp::DrForwarder,
 }
 
 impl State {
@@ -319,8 +333,11 @@ impl State {
                         }
                         self.publish(None);
                     }
-                    Control::Stop(done) => {
+                    Control::Stop(done, last) => {
                         self.omega().await;
+                        if last {
+                            self.dr.clear().await;
+                        }
                         let _ = done.send(());
                         return;
                     }
@@ -330,6 +347,13 @@ impl State {
                     self.publish(None);
                 }
                 _ = counters.tick() => {
+                    if self.dr.waiting() {
+                        for v in 0..self.vss.len() {
+                            if self.dr.handles(v) {
+                                self.write_dr(v).await;
+                            }
+                        }
+                    }
                     if let Ok(c) = nft::counters().await {
                         self.publish(Some(&c));
                     }
@@ -479,6 +503,9 @@ impl State {
 
     /// Writes a virtual server's slot map when what it should hold changed.
     async fn write_slots(&mut self, v: usize) {
+        if self.dr.handles(v) {
+            return self.write_dr(v).await;
+        }
         let vs = &mut self.vss[v];
         if vs.cfg.lb_kind != LbKind::Nat {
             return;
@@ -514,6 +541,26 @@ impl State {
             Ok(()) => vs.written = Some(table),
             Err(e) => warn!("virtual_server {}: {e:#}", vs.cfg.target),
         }
+    }
+
+    /// A DR virtual server's reals and weights into the XDP program. The
+    /// sorry server is not forwarded in XDP: without quorum the table is
+    /// empty and the kernel gets the packets.
+    async fn write_dr(&mut self, v: usize) {
+        let vs = &self.vss[v];
+        let reals = match vs.pool.destinations() {
+            Destinations::Reals(w) => w
+                .into_iter()
+                .map(|(r, weight)| (r, vs.cfg.reals[r].addr, weight))
+                .collect(),
+            Destinations::Sorry => Vec::new(),
+        };
+        let want = super::xdp::Want {
+            forwarding: vs.forwarding,
+            reals,
+        };
+        let target = vs.cfg.target.to_string();
+        self.dr.write(v, &target, want).await;
     }
 
     fn publish(&self, counters: Option<&nft::Counters>) {

@@ -14,6 +14,7 @@ pub mod engine;
 pub mod maglev;
 pub mod nft;
 pub mod pool;
+pub mod xdp;
 
 /// A random number (checker warmup spread, ping and DNS ids: nothing
 /// secret). getrandom(2); the clock if it fails.

@@ -217,6 +217,45 @@ pub fn set_addrgenmode_random(ifindex: u32) -> io::Result<()> {
     })
 }
 
+/// The MAC the kernel's neighbour table holds for `addr` on `ifindex`
+/// (reachable, stale, delay, probe or permanent entries; not failed or
+/// incomplete ones).
+pub fn neighbour_mac(ifindex: u32, addr: IpAddr) -> io::Result<Option<[u8; 6]>> {
+    use futures::TryStreamExt as _;
+    use rtnetlink::packet_route::neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourState,
+    };
+    call("reading the neighbour table", move |h| async move {
+        let mut dump = h.neighbours().get().execute();
+        while let Some(n) = dump.try_next().await? {
+            if n.header.ifindex != ifindex
+                || matches!(
+                    n.header.state,
+                    NeighbourState::Failed | NeighbourState::Incomplete | NeighbourState::None
+                )
+            {
+                continue;
+            }
+            let dst = n.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(v)) => Some(IpAddr::V4(*v)),
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(v)) => Some(IpAddr::V6(*v)),
+                _ => None,
+            });
+            if dst != Some(addr) {
+                continue;
+            }
+            let mac = n.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::LinkLayerAddress(m) => <[u8; 6]>::try_from(m.as_slice()).ok(),
+                _ => None,
+            });
+            if mac.is_some() {
+                return Ok(mac);
+            }
+        }
+        Ok(None)
+    })
+}
+
 /// Sets a link's interface group (IFLA_GROUP, `ip link set … group`).
 pub fn set_group(ifindex: u32, group: u32) -> io::Result<()> {
     use rtnetlink::packet_route::link::LinkAttribute;

@@ -80,8 +80,8 @@ pub struct LbReal {
 /// real without it is chosen again.
 pub const LB_REAL_ALIVE: u32 = 1;
 
-/// An established flow: key of the per-CPU `LB_FLOWS` LRU (value: the
-/// real's index).
+/// An established flow: key of the per-CPU flow LRU (value: the real's
+/// index + 1; 0 where another CPU inserted the key).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LbFlowKey {

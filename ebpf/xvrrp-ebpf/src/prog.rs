@@ -45,8 +45,10 @@ static LB_REALS: Array<LbReal> = Array::with_max_entries(MAX_LB_REALS, 0);
 #[map(name = "LB_TX")]
 static LB_TX: DevMap = DevMap::with_max_entries(MAX_LB_REALS, 0);
 
-/// Established flows and their real, per CPU (Katran's connection table):
-/// a weight change rewrites the Maglev table, not these.
+/// Established flows and their real's index + 1, per CPU (Katran's
+/// connection table): a weight change rewrites the Maglev table, not these.
+/// A key one CPU inserted reads 0 on the others (per-CPU slots start
+/// zeroed): 0 is "not seen here", never real 0.
 #[map(name = "LB_FLOW_TABLE")]
 static LB_FLOW_TABLE: LruPerCpuHashMap<LbFlowKey, u32> =
     LruPerCpuHashMap::with_max_entries(LB_FLOWS, 0);
@@ -431,8 +433,9 @@ fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
     let mut chosen: Option<(u32, LbReal)> = None;
     if !new_connection {
         // SAFETY: copied out at once.
-        if let Some(r) = unsafe { LB_FLOW_TABLE.get(&flow) }.copied() {
-            if let Some(real) = LB_REALS.get(r).copied() {
+        if let Some(entry) = unsafe { LB_FLOW_TABLE.get(&flow) }.copied() {
+            let r = entry.wrapping_sub(1);
+            if let Some(real) = LB_REALS.get(r).copied().filter(|_| entry != 0) {
                 if real.flags & LB_REAL_ALIVE != 0 {
                     count(counter::LB_FLOW_KEPT);
                     chosen = Some((r, real));
@@ -452,7 +455,7 @@ fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
             }
             let r = entry - 1;
             let real = LB_REALS.get(r).copied()?;
-            let _ = LB_FLOW_TABLE.insert(&flow, &r, 0);
+            let _ = LB_FLOW_TABLE.insert(&flow, &entry, 0);
             (r, real)
         }
     };

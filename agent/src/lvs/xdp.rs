@@ -1,0 +1,369 @@
+//! lb_kind DR through the XDP program (docs/load-balancing.md): the engine
+//! says which reals a virtual server has and their weights; this writes the
+//! program's maps on every interface it is attached to. A real's MAC comes
+//! from the kernel's neighbour table (rtnetlink), or an ARP request when
+//! the table has none; a real that does not answer stays out of the table
+//! and is asked again at the next change or status round.
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tracing::{info, warn};
+use xvrrp_common::{
+    LbReal, LbService, LbServiceKey, FAMILY_V4, LB_ACTIVE, LB_BY_CLIENT, LB_MAGLEV_SIZE,
+    LB_REAL_ALIVE, MAX_LB_REALS, MAX_LB_SERVICES,
+};
+
+use super::maglev;
+use crate::{
+    config::lvs::{LbProtocol, VirtualServer},
+    dataplane::lb::LbMaps,
+    net::{iface, probe::Prober, rtnl},
+};
+
+/// Where a real's frames go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Link {
+    ifindex: u32,
+    mac: [u8; 6],
+    src_mac: [u8; 6],
+}
+
+struct Service {
+    index: u32,
+    keys: Vec<LbServiceKey>,
+    by_client: bool,
+    /// The reals' indexes in LB_REALS, by the virtual server's real order.
+    reals: Vec<u32>,
+    written: Option<Vec<u32>>,
+    flags: Option<u32>,
+}
+
+/// The DR virtual servers of one engine.
+pub struct DrForwarder {
+    maps: Arc<Mutex<Vec<LbMaps>>>,
+    /// By the engine's virtual server index.
+    services: HashMap<usize, Service>,
+    links: HashMap<IpAddr, Link>,
+    /// Reals whose MAC could not be found (said once, asked again).
+    unresolved: std::collections::HashSet<IpAddr>,
+    next_real: u32,
+}
+
+/// What one virtual server should forward now.
+pub struct Want {
+    pub forwarding: bool,
+    /// (real's position in the config, its address, weight > 0 in the pool).
+    pub reals: Vec<(usize, SocketAddr, u32)>,
+}
+
+impl DrForwarder {
+    /// Takes the maps of every attached program; services a previous run
+    /// left that this config does not have are removed at the first write.
+    pub fn new(maps: Vec<LbMaps>) -> DrForwarder {
+        DrForwarder {
+            maps: Arc::new(Mutex::new(maps)),
+            services: HashMap::new(),
+            links: HashMap::new(),
+            unresolved: Default::default(),
+            next_real: 0,
+        }
+    }
+
+    pub fn has_maps(&self) -> bool {
+        !self.maps.lock().expect("lb maps").is_empty()
+    }
+
+    /// Registers a DR virtual server on these addresses; false (with a
+    /// warning) when it cannot be forwarded in XDP.
+    pub fn add(&mut self, v: usize, cfg: &VirtualServer, addrs: &[SocketAddr]) -> bool {
+        let proto = match cfg.protocol {
+            LbProtocol::Tcp => 6,
+            LbProtocol::Udp => 17,
+            LbProtocol::Sctp => return false,
+        };
+        if !self.has_maps() {
+            warn!(
+                "virtual_server {}: lb_kind DR is forwarded by the XDP program, which is not attached here (--xdp-mode off, or it failed): not forwarded",
+                cfg.target
+            );
+            return false;
+        }
+        if self.services.len() as u32 >= MAX_LB_SERVICES {
+            warn!(
+                "virtual_server {}: more than {MAX_LB_SERVICES} DR virtual servers: this one is not forwarded",
+                cfg.target
+            );
+            return false;
+        }
+        let keys: Vec<LbServiceKey> = addrs
+            .iter()
+            .filter_map(|a| match a.ip() {
+                IpAddr::V4(ip) => {
+                    let mut addr = [0u8; 16];
+                    addr[..4].copy_from_slice(&ip.octets());
+                    Some(LbServiceKey {
+                        addr,
+                        port: a.port(),
+                        proto,
+                        family: FAMILY_V4,
+                    })
+                }
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        if keys.is_empty() {
+            return false;
+        }
+        let reals = (0..cfg.reals.len() as u32)
+            .map(|k| self.next_real + k)
+            .collect::<Vec<_>>();
+        if self.next_real + reals.len() as u32 > MAX_LB_REALS {
+            warn!(
+                "virtual_server {}: more than {MAX_LB_REALS} DR real servers: not forwarded",
+                cfg.target
+            );
+            return false;
+        }
+        self.next_real += reals.len() as u32;
+        let index = self.services.len() as u32;
+        self.services.insert(
+            v,
+            Service {
+                index,
+                keys,
+                by_client: cfg.persistence_timeout.is_some() || cfg.lb_algo == "sh",
+                reals,
+                written: None,
+                flags: None,
+            },
+        );
+        true
+    }
+
+    pub fn handles(&self, v: usize) -> bool {
+        self.services.contains_key(&v)
+    }
+
+    /// Some real's MAC is still unknown: the engine writes again later.
+    pub fn waiting(&self) -> bool {
+        !self.unresolved.is_empty()
+    }
+
+    /// Writes what virtual server `v` forwards now: its reals' links, its
+    /// Maglev table (only the slots that changed) and whether it forwards.
+    pub async fn write(&mut self, v: usize, target: &str, want: Want) {
+        let Some(indexes) = self.services.get(&v).map(|s| s.reals.clone()) else {
+            return;
+        };
+        let mut entries = Vec::new();
+        let mut reals = Vec::new();
+        for (r, addr, weight) in &want.reals {
+            let Some(link) = self.link(addr.ip(), target).await else {
+                continue;
+            };
+            let index = indexes[*r];
+            reals.push((
+                index,
+                LbReal {
+                    mac: link.mac,
+                    src_mac: link.src_mac,
+                    ifindex: link.ifindex,
+                    flags: if *weight > 0 { LB_REAL_ALIVE } else { 0 },
+                },
+            ));
+            entries.push(maglev::Entry {
+                addr: *addr,
+                weight: *weight,
+                value: index + 1,
+            });
+        }
+        let svc = self.services.get_mut(&v).expect("looked up above");
+        // Reals that left the pool: their remembered flows choose again.
+        for index in &svc.reals {
+            if !reals.iter().any(|(i, _)| i == index) {
+                reals.push((*index, LbReal::default()));
+            }
+        }
+        let table = maglev::table(&entries, LB_MAGLEV_SIZE);
+        let mut flags = if want.forwarding { LB_ACTIVE } else { 0 };
+        if svc.by_client {
+            flags |= LB_BY_CLIENT;
+        }
+        let unchanged_table = svc.written.as_ref() == Some(&table);
+        let before = svc.written.take();
+        let maps = self.maps.clone();
+        let (index, keys) = (svc.index, svc.keys.clone());
+        let target_owned = target.to_owned();
+        let job = tokio::task::spawn_blocking(move || {
+            let mut maps = maps.lock().expect("lb maps");
+            let mut ok = true;
+            for m in maps.iter_mut() {
+                for (i, real) in &reals {
+                    if let Err(e) = m.set_real(*i, *real) {
+                        warn!(
+                            "virtual_server {target_owned}: {}: real {i}: {e:#}",
+                            m.interface
+                        );
+                        ok = false;
+                    }
+                }
+                if !unchanged_table {
+                    if let Err(e) = m.write_table(index, &table, before.as_deref()) {
+                        warn!(
+                            "virtual_server {target_owned}: {}: Maglev table: {e:#}",
+                            m.interface
+                        );
+                        ok = false;
+                    }
+                }
+                for k in &keys {
+                    if let Err(e) = m.set_service(*k, LbService { index, flags }) {
+                        warn!(
+                            "virtual_server {target_owned}: {}: service: {e:#}",
+                            m.interface
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            (ok, table)
+        });
+        let svc = self.services.get_mut(&v).expect("looked up above");
+        match job.await {
+            Ok((ok, table)) => {
+                svc.written = ok.then_some(table);
+                if svc.flags != Some(flags) {
+                    info!(
+                        "virtual_server {target}: DR in XDP {} ({} reals in its Maglev table)",
+                        if want.forwarding {
+                            "forwarding"
+                        } else {
+                            "not forwarding"
+                        },
+                        entries.len()
+                    );
+                }
+                svc.flags = Some(flags);
+            }
+            Err(e) => warn!("virtual_server {target}: writing the XDP maps: {e}"),
+        }
+    }
+
+    /// Removes services a previous run left that this engine does not have.
+    pub async fn forget_others(&self) {
+        let ours: Vec<LbServiceKey> = self
+            .services
+            .values()
+            .flat_map(|s| s.keys.iter().copied())
+            .collect();
+        let maps = self.maps.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for m in maps.lock().expect("lb maps").iter_mut() {
+                for k in m.service_keys() {
+                    if !ours.contains(&k) {
+                        m.remove_service(&k);
+                    }
+                }
+            }
+        })
+        .await;
+    }
+
+    /// A clean stop: the program forwards nothing more.
+    pub async fn clear(&self) {
+        let maps = self.maps.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for m in maps.lock().expect("lb maps").iter_mut() {
+                for k in m.service_keys() {
+                    m.remove_service(&k);
+                }
+            }
+        })
+        .await;
+    }
+
+    /// The link a real is reached on: an interface with the program whose
+    /// subnet holds the real (DR needs the real on the same link), and the
+    /// real's MAC there.
+    async fn link(&mut self, ip: IpAddr, target: &str) -> Option<Link> {
+        if let Some(l) = self.links.get(&ip) {
+            return Some(*l);
+        }
+        let interfaces: Vec<(String, u32)> = self
+            .maps
+            .lock()
+            .expect("lb maps")
+            .iter()
+            .map(|m| (m.interface.clone(), m.ifindex))
+            .collect();
+        let found = tokio::task::spawn_blocking(move || resolve(ip, &interfaces))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        match found {
+            Ok(l) => {
+                if self.unresolved.remove(&ip) {
+                    info!("real_server {ip}: MAC found, back in the table");
+                }
+                self.links.insert(ip, l);
+                Some(l)
+            }
+            Err(why) => {
+                if self.unresolved.insert(ip) {
+                    warn!("virtual_server {target}: real_server {ip}: {why}: left out of the table until it answers");
+                }
+                None
+            }
+        }
+    }
+}
+
+fn on_subnet(ip: IpAddr, addr: IpAddr, prefix: u8) -> bool {
+    match (ip, addr) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
+/// Finds the interface and asks for the real's MAC (blocking: a netlink
+/// dump, then an ARP request of 300 ms at most).
+fn resolve(ip: IpAddr, interfaces: &[(String, u32)]) -> Result<Link, String> {
+    let Some((name, ifindex)) = interfaces.iter().find(|(name, _)| {
+        iface::addresses(name)
+            .iter()
+            .any(|(a, p)| on_subnet(ip, *a, *p))
+    }) else {
+        return Err(format!(
+            "on no subnet of an interface with the XDP program ({}); DR needs the real on the same link",
+            interfaces.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    };
+    let src_mac = match iface::mac(name) {
+        Ok(m) => m,
+        Err(e) => return Err(format!("{e:#}")),
+    };
+    let mac = match rtnl::neighbour_mac(*ifindex, ip) {
+        Ok(Some(m)) => Some(m),
+        _ => Prober::open(name)
+            .and_then(|p| p.who_has(ip, Duration::from_millis(300)))
+            .ok()
+            .and_then(|set| set.into_iter().next()),
+    };
+    match mac {
+        Some(mac) => Ok(Link {
+            ifindex: *ifindex,
+            mac,
+            src_mac,
+        }),
+        None => Err(format!(
+            "no MAC for it on {name} (no neighbour entry, no ARP answer)"
+        )),
+    }
+}

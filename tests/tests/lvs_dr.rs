@@ -1,0 +1,176 @@
+//! virtual_server with lb_kind DR, forwarded by the XDP program, as a
+//! client sees it: two load balancers running xvrrp (VRRP for the VIP),
+//! three reals on the same LAN holding the VIP on their loopback.
+
+use std::{
+    io::{BufRead as _, BufReader, Write as _},
+    net::{SocketAddr, TcpStream},
+    time::Duration,
+};
+
+use xvrrp_tests::{
+    farm::{tally, Farm},
+    require_root, wait_until,
+};
+
+const VIP: &str = "10.77.0.100";
+
+fn lb_conf(priority: u8, farm: &Farm) -> String {
+    let reals = |port: u16| -> String {
+        farm.reals
+            .iter()
+            .enumerate()
+            .map(|(k, r)| {
+                format!(
+                    "    real_server {} {port} {{\n        weight {}\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 1\n            delay_before_retry 0.5\n        }}\n    }}\n",
+                    r.addr,
+                    if k == 2 { 2 } else { 1 },
+                )
+            })
+            .collect()
+    };
+    format!(
+        "vrrp_instance FRONT {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n{}}}\n\
+         virtual_server {VIP} 7 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n{}}}\n",
+        reals(80),
+        reals(7)
+    )
+}
+
+fn alive(a: &xvrrp_tests::lan::Agent) -> usize {
+    a.status()
+        .ok()
+        .and_then(|s| {
+            s.virtual_servers
+                .first()
+                .map(|v| v.reals.iter().filter(|r| r.alive).count())
+        })
+        .unwrap_or(0)
+}
+
+fn forwarding(a: &xvrrp_tests::lan::Agent) -> bool {
+    a.status()
+        .ok()
+        .is_some_and(|s| s.virtual_servers.iter().all(|v| v.forwarding))
+}
+
+/// A line through an open echo connection: the real's name and the line.
+fn echo(s: &mut BufReader<TcpStream>, line: &str) -> String {
+    s.get_mut()
+        .write_all(format!("{line}\n").as_bytes())
+        .unwrap();
+    let mut got = String::new();
+    let _ = s.read_line(&mut got);
+    got.trim().to_owned()
+}
+
+/// Connections spread over the reals by weight through the Active's XDP
+/// program (MACs rewritten, the reals answer the client directly); a real
+/// whose server stops leaves the Maglev table and returns; a long-lived TCP
+/// connection opened before kill -9 of the Active goes on through the new
+/// Active, which picks the same real for it without any state shared.
+#[test]
+fn dr_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
+    require_root();
+    let mut farm = Farm::direct("lvs-dr", 3, VIP).unwrap();
+    let _echo: Vec<_> = (0..3).map(|k| farm.echo(k, 7).unwrap()).collect();
+    let lb1 = farm.lan.xvrrp(1, "lb1", &lb_conf(150, &farm)).unwrap();
+    let lb2 = farm.lan.xvrrp(2, "lb2", &lb_conf(100, &farm)).unwrap();
+    let ready = wait_until(Duration::from_secs(15), || {
+        lb1.state("FRONT") == "Active"
+            && lb2.state("FRONT") == "Backup"
+            && forwarding(&lb1)
+            && alive(&lb1) == 3
+            && alive(&lb2) == 3
+    });
+    assert!(
+        ready,
+        "lb1: {}\nlb2: {}",
+        lb1.proc.log_text(),
+        lb2.proc.log_text()
+    );
+    assert!(!forwarding(&lb2), "the Backup forwards");
+
+    // Weights 1, 1, 2: Maglev gives real2 half the slots; 200 connections
+    // from as many source ports land about so.
+    let t = tally(&farm.ask(VIP, 80, 200));
+    let n = |k: &str| t.get(k).copied().unwrap_or(0);
+    assert_eq!(
+        n("real0") + n("real1") + n("real2"),
+        200,
+        "{t:?}\n{:?}\n{}",
+        lb1.status()
+            .map(|s| s.xdp.first().map(|x| x.counters.clone())),
+        lb1.proc.log_text()
+    );
+    assert!(
+        n("real0") > 20 && n("real1") > 20 && n("real2") > n("real0") && n("real2") > n("real1"),
+        "{t:?}"
+    );
+    assert!(
+        lb1.xdp_counter("lb_forwarded") > 0,
+        "{:?}",
+        lb1.status().map(|s| s.counters)
+    );
+
+    // real2's server stops: out of the table, its share to the others.
+    farm.serve(2, false).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || alive(&lb1) == 2),
+        "{}",
+        lb1.proc.log_text()
+    );
+    let t = tally(&farm.ask(VIP, 80, 40));
+    assert_eq!(
+        t.get("real0").unwrap_or(&0) + t.get("real1").unwrap_or(&0),
+        40,
+        "{t:?}"
+    );
+    farm.serve(2, true).unwrap();
+    assert!(wait_until(Duration::from_secs(10), || alive(&lb1) == 3));
+    assert!(
+        wait_until(Duration::from_secs(5), || tally(&farm.ask(VIP, 80, 20))
+            .contains_key("real2")),
+        "real2 did not come back"
+    );
+
+    // A long-lived connection, then kill -9 of the Active.
+    let target: SocketAddr = format!("{VIP}:7").parse().unwrap();
+    let client = &farm.lan.hosts[0].ns;
+    let mut conns: Vec<BufReader<TcpStream>> = client
+        .run(move || {
+            Ok((0..8)
+                .map(|_| {
+                    let s = TcpStream::connect_timeout(&target, Duration::from_secs(1)).unwrap();
+                    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    BufReader::new(s)
+                })
+                .collect())
+        })
+        .unwrap();
+    let before: Vec<String> = conns.iter_mut().map(|c| echo(c, "before")).collect();
+    assert!(before.iter().all(|l| l.ends_with(" before")), "{before:?}");
+    lb1.proc.signal(libc::SIGKILL);
+    assert!(
+        wait_until(Duration::from_secs(5), || lb2.state("FRONT") == "Active"
+            && forwarding(&lb2)),
+        "{}",
+        lb2.proc.log_text()
+    );
+    // The client's ARP entry follows the new Active's gratuitous ARP.
+    assert!(wait_until(Duration::from_secs(5), || farm.lan.hosts[0]
+        .neighbour(VIP)
+        == Some(farm.lan.hosts[2].mac)));
+    let after: Vec<String> = conns.iter_mut().map(|c| echo(c, "after")).collect();
+    for (b, a) in before.iter().zip(&after) {
+        let real = b.split(' ').next().unwrap();
+        assert_eq!(
+            a,
+            &format!("{real} after"),
+            "before: {before:?}\nafter: {after:?}"
+        );
+    }
+    assert!(lb2.xdp_counter("lb_forwarded") > 0);
+    drop(lb1);
+}
