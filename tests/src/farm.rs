@@ -169,6 +169,7 @@ impl Farm {
              \x20       for line in self.rfile:\n\
              \x20           self.wfile.write(b'{name} ' + line)\n\
              socketserver.ThreadingTCPServer.allow_reuse_address = True\n\
+             socketserver.ThreadingTCPServer.request_queue_size = 128\n\
              socketserver.ThreadingTCPServer(('0.0.0.0', {port}), H).serve_forever()\n",
             name = real.name
         );

@@ -15,16 +15,23 @@ use xvrrp_tests::{
 
 const VIP: &str = "10.77.0.100";
 
-fn lb_conf(priority: u8, farm: &Farm) -> String {
+/// A load balancer's config; with `real2_down` its own checker says real2
+/// is down (a MISC_CHECK that fails), whatever the other one sees.
+fn lb_conf(priority: u8, farm: &Farm, real2_down: bool) -> String {
     let reals = |port: u16| -> String {
         farm.reals
             .iter()
             .enumerate()
             .map(|(k, r)| {
                 format!(
-                    "    real_server {} {port} {{\n        weight {}\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 1\n            delay_before_retry 0.5\n        }}\n    }}\n",
+                    "    real_server {} {port} {{\n        weight {}\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 1\n            delay_before_retry 0.5\n        }}\n{}    }}\n",
                     r.addr,
                     if k == 2 { 2 } else { 1 },
+                    if k == 2 && real2_down {
+                        "        MISC_CHECK {\n            misc_path /bin/false\n        }\n"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect()
@@ -75,8 +82,14 @@ fn dr_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
     require_root();
     let mut farm = Farm::direct("lvs-dr", 3, VIP).unwrap();
     let _echo: Vec<_> = (0..3).map(|k| farm.echo(k, 7).unwrap()).collect();
-    let lb1 = farm.lan.xvrrp(1, "lb1", &lb_conf(150, &farm)).unwrap();
-    let lb2 = farm.lan.xvrrp(2, "lb2", &lb_conf(100, &farm)).unwrap();
+    let lb1 = farm
+        .lan
+        .xvrrp(1, "lb1", &lb_conf(150, &farm, false))
+        .unwrap();
+    let lb2 = farm
+        .lan
+        .xvrrp(2, "lb2", &lb_conf(100, &farm, false))
+        .unwrap();
     let ready = wait_until(Duration::from_secs(15), || {
         lb1.state("FRONT") == "Active"
             && lb2.state("FRONT") == "Backup"
@@ -173,4 +186,85 @@ fn dr_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
     }
     assert!(lb2.xdp_counter("lb_forwarded") > 0);
     drop(lb1);
+}
+
+/// The load balancers disagree: the new Active's own checker says real2 is
+/// down. Connections to real0 and real1 opened through the old Active keep
+/// their real after kill -9 of it: the primary Maglev table is built from
+/// every configured real, so both hosts map them alike; only real2's
+/// connections (which the new Active believes dead) are sent elsewhere.
+#[test]
+fn dr_flows_keep_their_real_when_the_new_active_disagrees_about_another_real() {
+    require_root();
+    let farm = Farm::direct("lvs-dr-split", 3, VIP).unwrap();
+    let _echo: Vec<_> = (0..3).map(|k| farm.echo(k, 7).unwrap()).collect();
+    let lb1 = farm
+        .lan
+        .xvrrp(1, "lb1", &lb_conf(150, &farm, false))
+        .unwrap();
+    let lb2 = farm
+        .lan
+        .xvrrp(2, "lb2", &lb_conf(100, &farm, true))
+        .unwrap();
+    let ready = wait_until(Duration::from_secs(15), || {
+        lb1.state("FRONT") == "Active" && forwarding(&lb1) && alive(&lb1) == 3 && alive(&lb2) == 2
+    });
+    assert!(
+        ready,
+        "lb1: {}\nlb2: {}",
+        lb1.proc.log_text(),
+        lb2.proc.log_text()
+    );
+    let target: SocketAddr = format!("{VIP}:7").parse().unwrap();
+    let mut conns: Vec<BufReader<TcpStream>> = farm.lan.hosts[0]
+        .ns
+        .run(move || {
+            (0..40)
+                .map(|_| {
+                    let s = TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
+                    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                    Ok(BufReader::new(s))
+                })
+                .collect()
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "{e:#}\n{:?}\n{}",
+                lb1.status()
+                    .map(|s| s.xdp.first().map(|x| x.counters.clone())),
+                lb1.proc.log_text()
+            )
+        });
+    let before: Vec<String> = conns.iter_mut().map(|c| echo(c, "before")).collect();
+    let on = |real: &str| before.iter().filter(|l| l.starts_with(real)).count();
+    assert!(
+        on("real0") > 0 && on("real1") > 0 && on("real2") > 0,
+        "{before:?}"
+    );
+    lb1.proc.signal(libc::SIGKILL);
+    assert!(
+        wait_until(Duration::from_secs(5), || lb2.state("FRONT") == "Active"
+            && forwarding(&lb2)
+            && farm.lan.hosts[0].neighbour(VIP) == Some(farm.lan.hosts[2].mac)),
+        "{}",
+        lb2.proc.log_text()
+    );
+    let after: Vec<String> = conns.iter_mut().map(|c| echo(c, "after")).collect();
+    let mut kept = 0;
+    for (b, a) in before.iter().zip(&after) {
+        let real = b.split(' ').next().unwrap();
+        if real != "real2" {
+            assert_eq!(
+                a,
+                &format!("{real} after"),
+                "before: {before:?}\nafter: {after:?}"
+            );
+        }
+        kept += usize::from(a == &format!("{real} after"));
+    }
+    eprintln!(
+        "{kept} of {} connections kept their real; {} were on real2, which the new Active believes down",
+        before.len(),
+        on("real2")
+    );
 }

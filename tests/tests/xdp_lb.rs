@@ -120,12 +120,17 @@ fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
     .unwrap();
 }
 
-/// Every slot of service 0's table to real `r` (None: to no real).
+/// Every slot of service 0's primary table to real `r` (None: to no real).
 fn fill_table(ebpf: &mut aya::Ebpf, r: Option<usize>) {
+    fill(ebpf, 0, r)
+}
+
+/// Every slot of service 0's table `which` (0 primary, 1 fallback).
+fn fill(ebpf: &mut aya::Ebpf, which: u32, r: Option<usize>) {
     let mut m: Array<_, u32> = Array::try_from(ebpf.map_mut(MAP_LB_MAGLEV).unwrap()).unwrap();
     let entry = r.map_or(0, |r| r as u32 + 1);
     for slot in 0..LB_MAGLEV_SIZE {
-        m.set(slot, entry, 0).unwrap();
+        m.set(which * LB_MAGLEV_SIZE + slot, entry, 0).unwrap();
     }
 }
 
@@ -293,5 +298,37 @@ fn a_flow_seen_on_another_cpu_is_chosen_again_not_sent_to_real_zero() {
         run(&mut ebpf, &ack),
         (XDP_TX, to_real(&ack, 1)),
         "the other CPU's zeroed slot taken for real 0"
+    );
+}
+
+/// The primary table (every configured real, the same on every load
+/// balancer) decides while its real is alive here; a slot whose real is not
+/// takes the fallback table of the live reals.
+#[test]
+fn a_slot_whose_primary_real_is_not_alive_takes_the_fallback() {
+    require_root();
+    let mut ebpf = dataplane::load().unwrap();
+    set_real(&mut ebpf, 0, true);
+    set_real(&mut ebpf, 1, true);
+    fill(&mut ebpf, 0, Some(0));
+    fill(&mut ebpf, 1, Some(1));
+    set_service(&mut ebpf, LB_ACTIVE);
+    let syn = frame(IPPROTO_TCP, 43000, 80, SYN);
+    assert_eq!(
+        run(&mut ebpf, &syn),
+        (XDP_TX, to_real(&syn, 0)),
+        "primary alive"
+    );
+    set_real(&mut ebpf, 0, false);
+    assert_eq!(
+        run(&mut ebpf, &syn),
+        (XDP_TX, to_real(&syn, 1)),
+        "primary not alive"
+    );
+    fill(&mut ebpf, 1, None);
+    assert_eq!(
+        run(&mut ebpf, &syn),
+        (XDP_PASS, syn.clone()),
+        "no live real at all"
     );
 }

@@ -75,15 +75,17 @@ impl LbMaps {
         Ok(self.reals.set(index, real, 0)?)
     }
 
-    /// Writes a service's Maglev table (real index + 1, 0 for none), only
-    /// the slots that differ from `before` (Maglev moves few on a change).
+    /// Writes one of a service's Maglev tables (`fallback`: the live
+    /// reals' one) as real index + 1 (0 for none), only the slots that
+    /// differ from `before` (Maglev moves few on a change).
     pub fn write_table(
         &mut self,
         service: u32,
+        fallback: bool,
         table: &[u32],
         before: Option<&[u32]>,
     ) -> anyhow::Result<usize> {
-        let base = service * LB_MAGLEV_SIZE;
+        let base = (service * 2 + u32::from(fallback)) * LB_MAGLEV_SIZE;
         let mut written = 0;
         for (slot, entry) in table.iter().enumerate() {
             if before.and_then(|b| b.get(slot)) == Some(entry) {

@@ -555,8 +555,16 @@ impl State {
                 .collect(),
             Destinations::Sorry => Vec::new(),
         };
+        let all = vs
+            .cfg
+            .reals
+            .iter()
+            .enumerate()
+            .map(|(r, real)| (r, real.addr, vs.pool.reals[r].effective_weight()))
+            .collect();
         let want = super::xdp::Want {
             forwarding: vs.forwarding,
+            all,
             reals,
         };
         let target = vs.cfg.target.to_string();

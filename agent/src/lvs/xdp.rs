@@ -39,7 +39,8 @@ struct Service {
     by_client: bool,
     /// The reals' indexes in LB_REALS, by the virtual server's real order.
     reals: Vec<u32>,
-    written: Option<Vec<u32>>,
+    /// The (primary, fallback) tables last written.
+    written: [Option<Vec<u32>>; 2],
     flags: Option<u32>,
 }
 
@@ -57,7 +58,12 @@ pub struct DrForwarder {
 /// What one virtual server should forward now.
 pub struct Want {
     pub forwarding: bool,
-    /// (real's position in the config, its address, weight > 0 in the pool).
+    /// Every configured real: (position in the config, address, weight
+    /// whether it is alive or not): the primary table, the same on every
+    /// load balancer with this config and weights.
+    pub all: Vec<(usize, SocketAddr, u32)>,
+    /// The reals in the pool now, at their weight (0: inhibit_on_failure):
+    /// the fallback table, and which reals the primary may pick.
     pub reals: Vec<(usize, SocketAddr, u32)>,
 }
 
@@ -138,7 +144,7 @@ impl DrForwarder {
                 keys,
                 by_client: cfg.persistence_timeout.is_some() || cfg.lb_algo == "sh",
                 reals,
-                written: None,
+                written: [None, None],
                 flags: None,
             },
         );
@@ -189,13 +195,27 @@ impl DrForwarder {
                 reals.push((*index, LbReal::default()));
             }
         }
-        let table = maglev::table(&entries, LB_MAGLEV_SIZE);
+        // The primary does not depend on this host's checkers, nor on
+        // which MACs it has found: a real it cannot reach is not alive in
+        // LB_REALS, and its slots take the fallback.
+        let primary = maglev::table(
+            &want
+                .all
+                .iter()
+                .map(|(r, addr, weight)| maglev::Entry {
+                    addr: *addr,
+                    weight: *weight,
+                    value: indexes[*r] + 1,
+                })
+                .collect::<Vec<_>>(),
+            LB_MAGLEV_SIZE,
+        );
+        let tables = [primary, maglev::table(&entries, LB_MAGLEV_SIZE)];
         let mut flags = if want.forwarding { LB_ACTIVE } else { 0 };
         if svc.by_client {
             flags |= LB_BY_CLIENT;
         }
-        let unchanged_table = svc.written.as_ref() == Some(&table);
-        let before = svc.written.take();
+        let before = std::mem::take(&mut svc.written);
         let maps = self.maps.clone();
         let (index, keys) = (svc.index, svc.keys.clone());
         let target_owned = target.to_owned();
@@ -212,8 +232,11 @@ impl DrForwarder {
                         ok = false;
                     }
                 }
-                if !unchanged_table {
-                    if let Err(e) = m.write_table(index, &table, before.as_deref()) {
+                for (k, table) in tables.iter().enumerate() {
+                    if before[k].as_ref() == Some(table) {
+                        continue;
+                    }
+                    if let Err(e) = m.write_table(index, k == 1, table, before[k].as_deref()) {
                         warn!(
                             "virtual_server {target_owned}: {}: Maglev table: {e:#}",
                             m.interface
@@ -231,12 +254,13 @@ impl DrForwarder {
                     }
                 }
             }
-            (ok, table)
+            (ok, tables)
         });
         let svc = self.services.get_mut(&v).expect("looked up above");
         match job.await {
-            Ok((ok, table)) => {
-                svc.written = ok.then_some(table);
+            Ok((ok, tables)) => {
+                let [p, f] = tables;
+                svc.written = if ok { [Some(p), Some(f)] } else { [None, None] };
                 if svc.flags != Some(flags) {
                     info!(
                         "virtual_server {target}: DR in XDP {} ({} reals in its Maglev table)",

@@ -25,7 +25,12 @@ pub const MAP_LB_TX: &str = "LB_TX";
 
 /// Virtual servers forwarded in XDP (lb_kind DR) per program.
 pub const MAX_LB_SERVICES: u32 = 16;
-/// Slots of one virtual server's Maglev table: a prime, Katran's size.
+/// Slots of one Maglev table: a prime, Katran's size. Each virtual server
+/// has two (`LB_MAGLEV` slots index*2*SIZE and (index*2+1)*SIZE): the
+/// primary over every configured real at its weight, dead or alive, so
+/// load balancers whose checkers disagree still agree on it; and the
+/// fallback over the live reals, for slots whose primary real is not alive
+/// here (a stateless second chance, as GitHub's GLB has).
 pub const LB_MAGLEV_SIZE: u32 = 65537;
 /// Real servers known to the XDP forwarder (indexes into `LB_REALS`).
 pub const MAX_LB_REALS: u32 = 4096;
@@ -49,7 +54,7 @@ pub struct LbServiceKey {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LbService {
-    /// Which Maglev table (0..MAX_LB_SERVICES): slots index*SIZE.. .
+    /// Which pair of Maglev tables (0..MAX_LB_SERVICES).
     pub index: u32,
     /// LB_* flags.
     pub flags: u32,

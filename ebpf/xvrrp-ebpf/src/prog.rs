@@ -33,9 +33,10 @@ static VIPS: HashMap<VipKey, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
 static LB_SERVICES: HashMap<LbServiceKey, LbService> =
     HashMap::with_max_entries(MAX_LB_SERVICES, 0);
 
-/// Per virtual server, LB_MAGLEV_SIZE slots: the real's index + 1 (0: none).
+/// Per virtual server, two tables of LB_MAGLEV_SIZE slots (primary, then
+/// fallback): the real's index + 1 (0: none).
 #[map(name = "LB_MAGLEV")]
-static LB_MAGLEV: Array<u32> = Array::with_max_entries(MAX_LB_SERVICES * LB_MAGLEV_SIZE, 0);
+static LB_MAGLEV: Array<u32> = Array::with_max_entries(MAX_LB_SERVICES * 2 * LB_MAGLEV_SIZE, 0);
 
 #[map(name = "LB_REALS")]
 static LB_REALS: Array<LbReal> = Array::with_max_entries(MAX_LB_REALS, 0);
@@ -447,8 +448,20 @@ fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
         Some(c) => c,
         None => {
             let hash = lb_hash(&lb_flow_words(&flow, svc.flags & LB_BY_CLIENT != 0));
-            let slot = svc.index * LB_MAGLEV_SIZE + hash % LB_MAGLEV_SIZE;
-            let entry = LB_MAGLEV.get(slot).copied().unwrap_or(0);
+            let slot = hash % LB_MAGLEV_SIZE;
+            let primary = svc.index * 2 * LB_MAGLEV_SIZE;
+            let mut entry = LB_MAGLEV.get(primary + slot).copied().unwrap_or(0);
+            // The primary real is not alive here: the live reals' table.
+            let alive = entry != 0
+                && LB_REALS
+                    .get(entry - 1)
+                    .is_some_and(|r| r.flags & LB_REAL_ALIVE != 0);
+            if !alive {
+                entry = LB_MAGLEV
+                    .get(primary + LB_MAGLEV_SIZE + slot)
+                    .copied()
+                    .unwrap_or(0);
+            }
             if entry == 0 {
                 count(counter::LB_NO_REAL);
                 return None;
