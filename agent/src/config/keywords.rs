@@ -11,6 +11,10 @@ pub enum Unsupported {
     NotApplied(&'static str),
 }
 
+/// What lvs_sync_daemon would have done, and what stands in for it.
+const LVS_SYNC: &str =
+    "no connection sync daemon: DR flows survive a failover without one (every load balancer builds the same Maglev tables), NAT connections do not (conntrack state is not copied)";
+
 /// Checkers read but not run yet.
 const CHECKER_NOT_RUN: &str =
     "this checker is not run by xvrrp yet: a real server counts as up for it";
@@ -34,8 +38,8 @@ pub const UNSUPPORTED: &[(&str, Unsupported)] = {
         ("enable_snmp_keepalived", Ignored),
         ("snmp_socket", Ignored),
         ("lvs_id", Ignored),
-        ("lvs_sync_daemon", Ignored),
-        ("lvs_sync_daemon_interface", Ignored),
+        ("lvs_sync_daemon", NotApplied(LVS_SYNC)),
+        ("lvs_sync_daemon_interface", NotApplied(LVS_SYNC)),
         ("lvs_flush", Ignored),
         ("lvs_timeouts", Ignored),
         ("max_auto_priority", Ignored),
