@@ -18,6 +18,7 @@ pub mod capture;
 pub mod farm;
 pub mod impair;
 pub mod lan;
+pub mod lbpkt;
 pub mod watch;
 
 /// A xorshift64 generator: fixed seeds make "random" test traffic the same

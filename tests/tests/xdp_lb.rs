@@ -3,72 +3,18 @@
 //! per-CPU flow table keeping a flow on its real when the Maglev table
 //! changes (the test pins itself to one CPU: the table is per CPU).
 
-use std::net::Ipv4Addr;
-
-use aya::{
-    maps::{Array, HashMap},
-    programs::{TestRun, TestRunOptions},
+use aya::programs::{TestRun, TestRunOptions};
+use xvrrp::dataplane;
+use xvrrp_common::{counter, LB_ACTIVE};
+use xvrrp_tests::{
+    lbpkt::{
+        fill, frame, pin_to_cpu, set_real, set_service, to_real, ACK, IPPROTO_TCP, IPPROTO_UDP, SYN,
+    },
+    require_root,
 };
-use xvrrp::{
-    dataplane,
-    wire::{ethernet, ip},
-};
-use xvrrp_common::{
-    counter, LbReal, LbService, LbServiceKey, FAMILY_V4, LB_ACTIVE, LB_MAGLEV_SIZE, LB_REAL_ALIVE,
-    MAP_LB_MAGLEV, MAP_LB_REALS, MAP_LB_SERVICES,
-};
-use xvrrp_tests::require_root;
 
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
-
-const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0c];
-const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x1b];
-const REAL_MACS: [[u8; 6]; 2] = [[0x02, 0, 0, 0, 0, 0xa1], [0x02, 0, 0, 0, 0, 0xa2]];
-const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
-const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
-const SYN: u8 = 0x02;
-const ACK: u8 = 0x10;
-
-/// A TCP or UDP frame from the client to VIP:dport.
-fn frame(proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
-    let mut l4 = vec![0u8; if proto == IPPROTO_TCP { 20 } else { 8 }];
-    l4[0..2].copy_from_slice(&sport.to_be_bytes());
-    l4[2..4].copy_from_slice(&dport.to_be_bytes());
-    if proto == IPPROTO_TCP {
-        l4[12] = 5 << 4;
-        l4[13] = flags;
-    } else {
-        l4[4..6].copy_from_slice(&8u16.to_be_bytes());
-    }
-    l4.extend_from_slice(b"payload");
-    let iph = ip::Repr {
-        src: CLIENT.into(),
-        dst: VIP.into(),
-        protocol: proto,
-        ttl: 64,
-        payload_len: l4.len(),
-    };
-    ethernet::frame(
-        &ethernet::Repr {
-            dst: LB_MAC,
-            src: CLIENT_MAC,
-            vlan: None,
-            ethertype: ethernet::ethertype::IPV4,
-        },
-        &iph.packet(&l4),
-    )
-}
-
-/// The frame as it leaves for real `r`: only the MACs differ.
-fn to_real(input: &[u8], r: usize) -> Vec<u8> {
-    let mut out = input.to_vec();
-    out[..6].copy_from_slice(&REAL_MACS[r]);
-    out[6..12].copy_from_slice(&LB_MAC);
-    out
-}
 
 fn run(ebpf: &mut aya::Ebpf, input: &[u8]) -> (u32, Vec<u8>) {
     let prog = dataplane::program_mut(ebpf).unwrap();
@@ -84,71 +30,13 @@ fn run(ebpf: &mut aya::Ebpf, input: &[u8]) -> (u32, Vec<u8>) {
     (r.return_value, out)
 }
 
-fn service(flags: u32) -> (LbServiceKey, LbService) {
-    let mut addr = [0u8; 16];
-    addr[..4].copy_from_slice(&VIP.octets());
-    (
-        LbServiceKey {
-            addr,
-            port: 80,
-            proto: IPPROTO_TCP,
-            family: FAMILY_V4,
-        },
-        LbService { index: 0, flags },
-    )
-}
-
-fn set_service(ebpf: &mut aya::Ebpf, flags: u32) {
-    let mut m: HashMap<_, LbServiceKey, LbService> =
-        HashMap::try_from(ebpf.map_mut(MAP_LB_SERVICES).unwrap()).unwrap();
-    let (k, v) = service(flags);
-    m.insert(k, v, 0).unwrap();
-}
-
-fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
-    let mut m: Array<_, LbReal> = Array::try_from(ebpf.map_mut(MAP_LB_REALS).unwrap()).unwrap();
-    m.set(
-        r as u32,
-        LbReal {
-            mac: REAL_MACS[r],
-            src_mac: LB_MAC,
-            ifindex: 0,
-            flags: if alive { LB_REAL_ALIVE } else { 0 },
-        },
-        0,
-    )
-    .unwrap();
-}
-
 /// Every slot of service 0's primary table to real `r` (None: to no real).
 fn fill_table(ebpf: &mut aya::Ebpf, r: Option<usize>) {
     fill(ebpf, 0, r)
 }
 
-/// Every slot of service 0's table `which` (0 primary, 1 fallback).
-fn fill(ebpf: &mut aya::Ebpf, which: u32, r: Option<usize>) {
-    let mut m: Array<_, u32> = Array::try_from(ebpf.map_mut(MAP_LB_MAGLEV).unwrap()).unwrap();
-    let entry = r.map_or(0, |r| r as u32 + 1);
-    for slot in 0..LB_MAGLEV_SIZE {
-        m.set(which * LB_MAGLEV_SIZE + slot, entry, 0).unwrap();
-    }
-}
-
 fn counter(ebpf: &aya::Ebpf, index: u32) -> u64 {
     dataplane::read_counters(ebpf).unwrap().get(index)
-}
-
-/// The per-CPU flow table answers only on the CPU that wrote it.
-fn pin_to_cpu(cpu: usize) {
-    // SAFETY: a zeroed cpu_set_t with one bit set, for this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
-            0
-        );
-    }
 }
 
 #[test]

@@ -19,6 +19,9 @@ use xvrrp_tests::{
     watch::Report,
 };
 
+#[path = "bench/lb.rs"]
+mod lb;
+
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 const VIP6: &str = "fd77::100";
 
@@ -658,6 +661,73 @@ fn cdf(v: &[f64]) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// A results file's parts: the text before the first `## `, then each
+/// `## ` section whole.
+fn sections(md: &str) -> (String, Vec<String>) {
+    let mut head = String::new();
+    let mut out: Vec<String> = Vec::new();
+    for line in md.lines() {
+        if line.starts_with("## ") {
+            out.push(String::new());
+        }
+        let s = out.last_mut().unwrap_or(&mut head);
+        s.push_str(line);
+        s.push('\n');
+    }
+    (head, out)
+}
+
+/// The old results with the new run's figures in place of theirs (by
+/// number), new figures added, and the summary lines of both (a new line
+/// replaces an old one about the same figure, by its first words).
+fn merge(old: &str, new: &str) -> String {
+    let (old_head, old_s) = sections(old);
+    let (_, new_s) = sections(new);
+    let number = |s: &str| s.split_whitespace().nth(1).map(str::to_owned);
+    let is_summary = |s: &str| s.starts_with("## Summary");
+    let mut out = old_head;
+    let mut figures: Vec<String> = old_s.iter().filter(|s| !is_summary(s)).cloned().collect();
+    for n in new_s.iter().filter(|s| !is_summary(s)) {
+        match figures.iter_mut().find(|o| number(o) == number(n)) {
+            Some(o) => *o = n.clone(),
+            None => figures.push(n.clone()),
+        }
+    }
+    figures.sort_by_key(|s| {
+        number(s)
+            .and_then(|n| n.trim_end_matches('.').parse::<u32>().ok())
+            .unwrap_or(u32::MAX)
+    });
+    for f in &figures {
+        out.push_str(f);
+    }
+    let lines = |secs: &[String]| -> Vec<String> {
+        secs.iter()
+            .filter(|s| is_summary(s))
+            .flat_map(|s| {
+                s.lines()
+                    .filter(|l| l.starts_with("- "))
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let fresh = lines(&new_s);
+    let key = |l: &str| l.split(':').next().unwrap_or(l).to_owned();
+    out.push_str("## Summary\n\n");
+    for l in lines(&old_s) {
+        if !fresh.iter().any(|f| key(f) == key(&l)) {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    }
+    for l in &fresh {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
+}
+
 fn main() -> anyhow::Result<()> {
     xvrrp_tests::require_root();
     let mut runs = 20usize;
@@ -669,7 +739,7 @@ fn main() -> anyhow::Result<()> {
             "--runs" => runs = args.next().context("--runs N")?.parse()?,
             "--out" => out_dir = args.next().context("--out DIR")?.into(),
             "--only" => only = args.next(),
-            other => anyhow::bail!("unknown argument {other} (--runs N, --out DIR, --only 1..7)"),
+            other => anyhow::bail!("unknown argument {other} (--runs N, --out DIR, --only 1..9)"),
         }
     }
     let want = |f: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == f));
@@ -893,12 +963,54 @@ fn main() -> anyhow::Result<()> {
         ));
         md.push('\n');
     }
+    if want("8") {
+        let repeat = 1_000_000;
+        let _ = writeln!(md, "## 8. The XDP load balancer's cost per packet\n\nBPF_PROG_TEST_RUN of the agent's XDP program with repeat {repeat} on one CPU (the kernel's average; Katran reports the same figure): one DR virtual server with two reals, Maglev tables filled, the per-CPU flow table warm after the first run.\n\n| packet | ns per packet | verdict |\n|---|---|---|");
+        eprintln!("figure 8 ...");
+        let cost = lb::xdp_cost(repeat)?;
+        for (what, ns, verdict) in &cost {
+            let v = match verdict {
+                2 => "XDP_PASS",
+                3 => "XDP_TX",
+                4 => "XDP_REDIRECT",
+                _ => "other",
+            };
+            let _ = writeln!(md, "| {what} | {ns:.0} | {v} |");
+        }
+        summary.push(format!(
+            "XDP DR cost per packet: new flow {:.0} ns, established {:.0} ns, passed {:.0} ns",
+            cost[0].1, cost[1].1, cost[2].1
+        ));
+        md.push('\n');
+    }
+    if want("9") {
+        let n = 40;
+        let _ = writeln!(md, "## 9. Long-lived connections across kill -9 of the Active load balancer\n\nTwo load balancers running xvrrp, three reals with a TCP echo server, {n} connections opened through the Active, one line each; kill -9 of the Active; once the Backup is Active and the client's ARP entry points at it, one more line on each connection. Kept: answered by the same real. DR: reals on the LAN with the VIP on loopback, forwarded by the XDP program (no state shared between the load balancers); NAT: reals behind the load balancers, nftables DNAT + conntrack (no conntrack sync).\n\n| path | connections kept |\n|---|---|");
+        let mut kept = Vec::new();
+        for path in [lb::Path::Dr, lb::Path::Nat] {
+            eprintln!("figure 9: {} ...", path.name());
+            let k = lb::failover_kept(path, n)?;
+            let _ = writeln!(md, "| {} | {k} / {n} |", path.name());
+            kept.push(k);
+        }
+        summary.push(format!(
+            "connections kept across kill -9 of the Active load balancer: DR {} / {n}, NAT {} / {n}",
+            kept[0], kept[1]
+        ));
+        md.push('\n');
+    }
     let _ = writeln!(md, "## Summary\n");
     for s in &summary {
         let _ = writeln!(md, "- {s}");
         println!("{s}");
     }
-    std::fs::write(out_dir.join("RESULTS.md"), md)?;
+    // `--only`: the figures not run keep their earlier sections.
+    let path = out_dir.join("RESULTS.md");
+    let md = match (&only, std::fs::read_to_string(&path)) {
+        (Some(_), Ok(old)) => merge(&old, &md),
+        _ => md,
+    };
+    std::fs::write(&path, md)?;
     println!("wrote {}", out_dir.join("RESULTS.md").display());
     Ok(())
 }

@@ -1,0 +1,123 @@
+//! Frames and map contents for the XDP load balancer's packet tests and
+//! its per-packet benchmark (BPF_PROG_TEST_RUN): a client, a VIP, a load
+//! balancer and two reals, all on one link.
+
+use std::net::Ipv4Addr;
+
+use aya::maps::{Array, HashMap};
+use xvrrp::wire::{ethernet, ip};
+use xvrrp_common::{
+    LbReal, LbService, LbServiceKey, FAMILY_V4, LB_MAGLEV_SIZE, LB_REAL_ALIVE, MAP_LB_MAGLEV,
+    MAP_LB_REALS, MAP_LB_SERVICES,
+};
+
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0c];
+pub const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x1b];
+pub const REAL_MACS: [[u8; 6]; 2] = [[0x02, 0, 0, 0, 0, 0xa1], [0x02, 0, 0, 0, 0, 0xa2]];
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
+pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+pub const SYN: u8 = 0x02;
+pub const ACK: u8 = 0x10;
+
+/// A TCP or UDP frame from the client to VIP:dport.
+pub fn frame(proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut l4 = vec![0u8; if proto == IPPROTO_TCP { 20 } else { 8 }];
+    l4[0..2].copy_from_slice(&sport.to_be_bytes());
+    l4[2..4].copy_from_slice(&dport.to_be_bytes());
+    if proto == IPPROTO_TCP {
+        l4[12] = 5 << 4;
+        l4[13] = flags;
+    } else {
+        l4[4..6].copy_from_slice(&8u16.to_be_bytes());
+    }
+    l4.extend_from_slice(b"payload");
+    let iph = ip::Repr {
+        src: CLIENT.into(),
+        dst: VIP.into(),
+        protocol: proto,
+        ttl: 64,
+        payload_len: l4.len(),
+    };
+    ethernet::frame(
+        &ethernet::Repr {
+            dst: LB_MAC,
+            src: CLIENT_MAC,
+            vlan: None,
+            ethertype: ethernet::ethertype::IPV4,
+        },
+        &iph.packet(&l4),
+    )
+}
+
+/// The frame as it leaves for real `r`: only the MACs differ.
+pub fn to_real(input: &[u8], r: usize) -> Vec<u8> {
+    let mut out = input.to_vec();
+    out[..6].copy_from_slice(&REAL_MACS[r]);
+    out[6..12].copy_from_slice(&LB_MAC);
+    out
+}
+
+/// VIP:80/tcp as service 0 with these LB_* flags.
+pub fn set_service(ebpf: &mut aya::Ebpf, flags: u32) {
+    let mut m: HashMap<_, LbServiceKey, LbService> =
+        HashMap::try_from(ebpf.map_mut(MAP_LB_SERVICES).expect("LB_SERVICES"))
+            .expect("LB_SERVICES");
+    let mut addr = [0u8; 16];
+    addr[..4].copy_from_slice(&VIP.octets());
+    m.insert(
+        LbServiceKey {
+            addr,
+            port: 80,
+            proto: IPPROTO_TCP,
+            family: FAMILY_V4,
+        },
+        LbService { index: 0, flags },
+        0,
+    )
+    .expect("LB_SERVICES insert");
+}
+
+/// Real `r` (XDP_TX on the same link), alive or not.
+pub fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
+    let mut m: Array<_, LbReal> =
+        Array::try_from(ebpf.map_mut(MAP_LB_REALS).expect("LB_REALS")).expect("LB_REALS");
+    m.set(
+        r as u32,
+        LbReal {
+            mac: REAL_MACS[r],
+            src_mac: LB_MAC,
+            ifindex: 0,
+            flags: if alive { LB_REAL_ALIVE } else { 0 },
+        },
+        0,
+    )
+    .expect("LB_REALS set");
+}
+
+/// Every slot of service 0's table `which` (0 primary, 1 fallback) to
+/// real `r` (None: to no real).
+pub fn fill(ebpf: &mut aya::Ebpf, which: u32, r: Option<usize>) {
+    let mut m: Array<_, u32> =
+        Array::try_from(ebpf.map_mut(MAP_LB_MAGLEV).expect("LB_MAGLEV")).expect("LB_MAGLEV");
+    let entry = r.map_or(0, |r| r as u32 + 1);
+    for slot in 0..LB_MAGLEV_SIZE {
+        m.set(which * LB_MAGLEV_SIZE + slot, entry, 0)
+            .expect("LB_MAGLEV set");
+    }
+}
+
+/// Pins the calling thread to one CPU (the flow table is per CPU).
+pub fn pin_to_cpu(cpu: usize) {
+    // SAFETY: a zeroed cpu_set_t with one bit set, for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "sched_setaffinity"
+        );
+    }
+}
