@@ -115,8 +115,8 @@ impl Farm {
     }
 
     /// The direct-routing farm: client and two load balancers as in `new`,
-    /// `reals` servers on the same LAN holding `vip` on their loopback.
-    pub fn direct(test: &str, reals: usize, vip: &str) -> anyhow::Result<Farm> {
+    /// `reals` servers on the same LAN holding the `vips` on their loopback.
+    pub fn direct(test: &str, reals: usize, vips: &[&str]) -> anyhow::Result<Farm> {
         let lan = Lan::new(test, 3)?;
         let mut out = Vec::new();
         for k in 0..reals {
@@ -124,7 +124,9 @@ impl Farm {
             let addr = Ipv4Addr::new(10, 77, 0, 11 + k as u8);
             plug(&lan.switch, &ns, "eth0", &format!("{addr}/24"))?;
             ns.ip(&["link", "set", "lo", "up"])?;
-            ns.ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
+            for vip in vips {
+                ns.ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
+            }
             for key in ["all", "eth0"] {
                 ns.exec(
                     "sysctl",

@@ -14,6 +14,8 @@ use xvrrp_tests::{
 };
 
 const VIP: &str = "10.77.0.100";
+/// The echo service is a virtual_server_group over 10.77.0.100-101 port 7.
+const VIP2: &str = "10.77.0.101";
 
 /// A load balancer's config; with `real2_down` its own checker says real2
 /// is down (a MISC_CHECK that fails), whatever the other one sees.
@@ -37,9 +39,10 @@ fn lb_conf(priority: u8, farm: &Farm, real2_down: bool) -> String {
             .collect()
     };
     format!(
-        "vrrp_instance FRONT {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\
+        "vrrp_instance FRONT {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n        {VIP2}/24\n    }}\n}}\n\
          virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n{}}}\n\
-         virtual_server {VIP} 7 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n{}}}\n",
+         virtual_server_group ECHO {{\n    10.77.0.100-101 7\n}}\n\
+         virtual_server group ECHO {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n{}}}\n",
         reals(80),
         reals(7)
     )
@@ -80,7 +83,7 @@ fn echo(s: &mut BufReader<TcpStream>, line: &str) -> String {
 #[test]
 fn dr_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
     require_root();
-    let mut farm = Farm::direct("lvs-dr", 3, VIP).unwrap();
+    let mut farm = Farm::direct("lvs-dr", 3, &[VIP, VIP2]).unwrap();
     let _echo: Vec<_> = (0..3).map(|k| farm.echo(k, 7).unwrap()).collect();
     let lb1 = farm
         .lan
@@ -148,6 +151,21 @@ fn dr_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
         "real2 did not come back"
     );
 
+    // The echo service is a group: its second address reaches the reals too.
+    let second: SocketAddr = format!("{VIP2}:7").parse().unwrap();
+    let via_group = farm.lan.hosts[0]
+        .ns
+        .run(move || {
+            let s = TcpStream::connect_timeout(&second, Duration::from_secs(3))?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            Ok(echo(&mut BufReader::new(s), "group"))
+        })
+        .unwrap();
+    assert!(
+        via_group.starts_with("real") && via_group.ends_with(" group"),
+        "{via_group:?}"
+    );
+
     // A long-lived connection, then kill -9 of the Active.
     let target: SocketAddr = format!("{VIP}:7").parse().unwrap();
     let client = &farm.lan.hosts[0].ns;
@@ -196,7 +214,7 @@ fn dr_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
 #[test]
 fn dr_flows_keep_their_real_when_the_new_active_disagrees_about_another_real() {
     require_root();
-    let farm = Farm::direct("lvs-dr-split", 3, VIP).unwrap();
+    let farm = Farm::direct("lvs-dr-split", 3, &[VIP, VIP2]).unwrap();
     let _echo: Vec<_> = (0..3).map(|k| farm.echo(k, 7).unwrap()).collect();
     let lb1 = farm
         .lan

@@ -210,6 +210,7 @@ fn mailer(cfg: &Config) -> Option<crate::notify::mail::Mailer> {
 pub async fn run(opts: Options) -> anyhow::Result<()> {
     let started = Instant::now();
     let config = load(&opts)?;
+    raise_open_files_limit(&config);
     let dir = control::runtime_dir(opts.runtime_dir.as_deref());
     let _lock = control::lock(&dir)?;
     let (status_tx, mut status_requests) = mpsc::channel::<control::StatusRequest>(16);
@@ -501,6 +502,39 @@ async fn startup_script(cfg: &Config, resuming: bool) {
 
 /// The LVS half, when the config has virtual servers. A table that cannot
 /// be set up (no `nft`) leaves VRRP running, with the error logged.
+/// Each TCP/HTTP/… check holds a socket while it runs, and thousands of
+/// real servers checked every second need as many at once: the soft limit
+/// on open files (1024 under systemd) goes up to the hard one when the
+/// config has real servers.
+fn raise_open_files_limit(config: &Config) {
+    let reals: usize = config.virtual_servers.iter().map(|v| v.reals.len()).sum();
+    if reals == 0 {
+        return;
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 || lim.rlim_cur >= lim.rlim_max {
+            return;
+        }
+        let want = lim.rlim_max;
+        lim.rlim_cur = want;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) == 0 {
+            info!(reals, "open files limit raised to {want} for the checkers");
+        }
+    }
+    let have = lim.rlim_cur as usize;
+    if reals * 2 > have {
+        warn!(
+            reals,
+            "open files limit {have}: fewer than two per real server, checks may fail with EMFILE (raise LimitNOFILE)"
+        );
+    }
+}
+
 async fn start_lvs(
     config: &Config,
     fifos: Vec<Arc<FifoWriter>>,

@@ -121,7 +121,7 @@ pub fn failover_kept(path: Path, n: usize) -> anyhow::Result<usize> {
         "n must be coprime with 7 (the order of the second lines)"
     );
     let farm = match path {
-        Path::Dr => Farm::direct("bench-lb-dr", 3, VIP)?,
+        Path::Dr => Farm::direct("bench-lb-dr", 3, &[VIP])?,
         Path::Nat => Farm::new("bench-lb-nat", 3)?,
     };
     let _echo = (0..3)
@@ -184,4 +184,97 @@ fn line(s: &mut BufReader<TcpStream>, text: &str) -> String {
     let mut got = String::new();
     let _ = s.read_line(&mut got);
     got.trim().to_owned()
+}
+
+/// A host answering TCP on `n` ports from `base` (asyncio, one process);
+/// SIGUSR1 closes the first port: that real server dies.
+const MANY_REALS: &str = "import asyncio, resource, signal, sys\n\
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n\
+async def main():\n\
+\x20   addr, base, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n\
+\x20   async def handle(r, w):\n\
+\x20       w.close()\n\
+\x20   servers = [await asyncio.start_server(handle, addr, base + i, backlog=64) for i in range(n)]\n\
+\x20   asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, servers[0].close)\n\
+\x20   print('ready', flush=True)\n\
+\x20   await asyncio.Event().wait()\n\
+asyncio.run(main())\n";
+
+pub struct CheckerScale {
+    pub cpu_s_per_min: f64,
+    pub wakeups_per_s: f64,
+    pub rss_kib: u64,
+    /// From the real's port closing to `xvrrp status` showing it down.
+    pub death_to_removal_ms: f64,
+}
+
+/// The checker engine alone (`lb_kind TUN`: checked, nothing forwarded)
+/// with `n` real servers under TCP_CHECK at delay_loop 1, defaults
+/// otherwise (retry 1, delay_before_retry 1 s, connect_timeout 5 s).
+pub fn checker_scale(
+    n: u16,
+    usage: impl Fn(&str, Duration) -> (f64, f64, u64),
+) -> anyhow::Result<CheckerScale> {
+    const BASE: u16 = 20000;
+    let lan = xvrrp_tests::lan::Lan::new(&format!("bench-checkers-{n}"), 2)?;
+    let host = lan.host(1).v4.to_string();
+    let reals = lan.host(1).ns.spawn(
+        "python3",
+        &["-c", MANY_REALS, &host, &BASE.to_string(), &n.to_string()],
+        &lan.logs.join("reals.log"),
+    )?;
+    anyhow::ensure!(
+        reals.wait_log("ready", Duration::from_secs(60)),
+        "the real servers did not start: {}",
+        reals.log_text()
+    );
+    let mut conf = format!(
+        "virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind TUN\n    protocol TCP\n"
+    );
+    for p in 0..n {
+        conf.push_str(&format!(
+            "    real_server {host} {} {{\n        TCP_CHECK {{\n        }}\n    }}\n",
+            BASE + p
+        ));
+    }
+    conf.push_str("}\n");
+    let agent = lan.xvrrp(0, "checkers", &conf)?;
+    let all_up = |a: &xvrrp_tests::lan::Agent| {
+        a.status().is_ok_and(|s| {
+            s.virtual_servers
+                .first()
+                .is_some_and(|v| v.reals.iter().filter(|r| r.alive).count() == n as usize)
+        })
+    };
+    anyhow::ensure!(
+        wait_until(Duration::from_secs(60), || all_up(&agent)),
+        "the reals did not all come up: {}",
+        agent.proc.log_text()
+    );
+    // Checks settle into their per-second rhythm.
+    std::thread::sleep(Duration::from_secs(3));
+    let (cpu_s_per_min, wakeups_per_s, rss_kib) =
+        usage(&lan.host(0).ns.name, Duration::from_secs(10));
+    let first_down = |a: &xvrrp_tests::lan::Agent| {
+        a.status().is_ok_and(|s| {
+            s.virtual_servers
+                .first()
+                .and_then(|v| v.reals.first())
+                .is_some_and(|r| !r.alive)
+        })
+    };
+    reals.signal(libc::SIGUSR1);
+    let t0 = std::time::Instant::now();
+    anyhow::ensure!(
+        wait_until(Duration::from_secs(30), || first_down(&agent)),
+        "the dead real was not removed: {}",
+        agent.proc.log_text()
+    );
+    Ok(CheckerScale {
+        cpu_s_per_min,
+        wakeups_per_s,
+        rss_kib,
+        death_to_removal_ms: t0.elapsed().as_secs_f64() * 1000.0,
+    })
 }
