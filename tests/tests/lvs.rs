@@ -580,3 +580,64 @@ fn persistence_reload_and_a_clean_stop() {
         "the table outlived a clean stop"
     );
 }
+
+/// keepalived's `virtual_server fwmark N`: the operator's own nftables rule
+/// marks the packets (here: to the VIP's port 8080), the virtual server
+/// takes every marked packet to its reals; and a `virtual_server_group`
+/// over an address range reaches the same reals on each of its addresses.
+#[test]
+fn fwmark_and_group_virtual_servers_forward_through_nat() {
+    require_root();
+    let farm = Farm::new("lvs-fwmark", 2).unwrap();
+    farm.without_vrrp(VIP).unwrap();
+    let lb = &farm.lan.hosts[1].ns;
+    lb.ip(&["addr", "add", "10.77.0.101/24", "dev", "eth0"])
+        .unwrap();
+    lb.exec(
+        "nft",
+        &["add table ip operator; \
+             add chain ip operator pre { type filter hook prerouting priority -150; }; \
+             add rule ip operator pre ip daddr 10.77.0.100 tcp dport 8080 meta mark set 5"],
+    )
+    .unwrap();
+    let reals: String = farm
+        .reals
+        .iter()
+        .map(|r| {
+            format!(
+                "    real_server {} 80 {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n",
+                r.addr
+            )
+        })
+        .collect();
+    let conf = format!(
+        "virtual_server fwmark 5 {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n{reals}}}\n\
+         virtual_server_group WEB {{\n    10.77.0.100-101 81\n}}\n\
+         virtual_server group WEB {{\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n{reals}}}\n"
+    );
+    let a = farm.lan.xvrrp(1, "lb", &conf).unwrap();
+    let up = wait_until(Duration::from_secs(15), || {
+        a.status().is_ok_and(|s| {
+            s.virtual_servers.len() == 2
+                && s.virtual_servers
+                    .iter()
+                    .all(|v| v.forwarding && v.reals.iter().all(|r| r.alive))
+        })
+    });
+    assert!(up, "{}", a.proc.log_text());
+    let t = tally(&farm.ask(VIP, 8080, 4));
+    assert_eq!(
+        t,
+        [("real0".into(), 2), ("real1".into(), 2)].into(),
+        "marked packets: {}",
+        a.proc.log_text()
+    );
+    for addr in [VIP, "10.77.0.101"] {
+        let t = tally(&farm.ask(addr, 81, 2));
+        assert_eq!(
+            t,
+            [("real0".into(), 1), ("real1".into(), 1)].into(),
+            "group address {addr}"
+        );
+    }
+}
