@@ -186,20 +186,35 @@ fn line(s: &mut BufReader<TcpStream>, text: &str) -> String {
     got.trim().to_owned()
 }
 
-/// A host answering TCP on `n` ports from `base` (asyncio, one process);
-/// SIGUSR1 closes the first port: that real server dies.
-const MANY_REALS: &str = "import asyncio, resource, signal, sys\n\
+/// A host answering TCP on `n` ports from `base` (one Python process,
+/// accepting and closing at once so descriptors never pile up); SIGUSR1
+/// closes the first port: that real server dies.
+const MANY_REALS: &str = "import resource, selectors, signal, socket, sys\n\
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n\
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))\n\
-async def main():\n\
-\x20   addr, base, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n\
-\x20   async def handle(r, w):\n\
-\x20       w.close()\n\
-\x20   servers = [await asyncio.start_server(handle, addr, base + i, backlog=64) for i in range(n)]\n\
-\x20   asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, servers[0].close)\n\
-\x20   print('ready', flush=True)\n\
-\x20   await asyncio.Event().wait()\n\
-asyncio.run(main())\n";
+addr, base, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])\n\
+sel = selectors.DefaultSelector()\n\
+socks = []\n\
+for i in range(n):\n\
+\x20   s = socket.socket()\n\
+\x20   s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+\x20   s.bind((addr, base + i))\n\
+\x20   s.listen(128)\n\
+\x20   s.setblocking(False)\n\
+\x20   sel.register(s, selectors.EVENT_READ)\n\
+\x20   socks.append(s)\n\
+def die(*_):\n\
+\x20   sel.unregister(socks[0])\n\
+\x20   socks[0].close()\n\
+signal.signal(signal.SIGUSR1, die)\n\
+print('ready', flush=True)\n\
+while True:\n\
+\x20   for key, _ in sel.select():\n\
+\x20       try:\n\
+\x20           c, _ = key.fileobj.accept()\n\
+\x20           c.close()\n\
+\x20       except OSError:\n\
+\x20           pass\n";
 
 pub struct CheckerScale {
     pub cpu_s_per_min: f64,
