@@ -1009,7 +1009,7 @@ fn main() -> anyhow::Result<()> {
         md.push('\n');
     }
     if want("10") {
-        let _ = writeln!(md, "## 10. The checker engine at scale\n\nOne agent, one virtual server (`lb_kind TUN`: checked, nothing forwarded, so only the checkers work) with N real servers under TCP_CHECK at `delay_loop 1` (keepalived's defaults otherwise: retry 1, delay_before_retry 1 s), all on one host answering on N ports (Python asyncio). Over 10 s once all are up: CPU seconds per minute and wake-ups per second of the agent, its RSS; then one real's port closes: time until `xvrrp status` shows it down (two failed checks: at most delay_loop + delay_before_retry + the status poll).\n\n| real servers | CPU s/min | wake-ups/s | RSS (KiB) | death → removal (ms) |\n|---|---|---|---|---|");
+        let _ = writeln!(md, "## 10. The checker engine at scale\n\nOne agent, one virtual server (`lb_kind TUN`: checked, nothing forwarded, so only the checkers work) with N real servers under TCP_CHECK at `delay_loop 1` (keepalived's defaults otherwise: retry 1, delay_before_retry 1 s), all on one host answering on N ports (one Python process accepting and closing). Over 10 s once all are up: CPU seconds per minute and wake-ups per second of the agent, its RSS; then one real's port closes: time until `xvrrp status` shows it down (two failed checks: at most delay_loop + delay_before_retry + the status poll).\n\n| real servers | CPU s/min | wake-ups/s | RSS (KiB) | death → removal (ms) |\n|---|---|---|---|---|");
         for n in [1000u16, 10000] {
             eprintln!("figure 10: {n} real servers ...");
             let c = lb::checker_scale(n, usage_in)?;
