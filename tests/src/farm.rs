@@ -64,6 +64,37 @@ fn plug(switch: &Netns, host: &Netns, ifname: &str, addr: &str) -> anyhow::Resul
     Ok(())
 }
 
+impl Real {
+    /// Real `k` (named realK), its HTTP directory answering `/who` with the name.
+    fn new(ns: Netns, addr: Ipv4Addr, k: usize, logs: &std::path::Path) -> anyhow::Result<Real> {
+        let name = format!("real{k}");
+        let dir = logs.join(&name);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("who"), &name)?;
+        Ok(Real {
+            ns,
+            addr,
+            name,
+            dir,
+            server: None,
+        })
+    }
+
+    /// Waits until something listens on this real's `port` (10 s at most).
+    fn listening(&self, port: u16, what: &str) -> anyhow::Result<()> {
+        let target: SocketAddr = format!("{}:{port}", self.addr).parse()?;
+        let up = crate::wait_until(Duration::from_secs(10), || {
+            self.ns
+                .run(move || {
+                    Ok(TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok())
+                })
+                .unwrap_or(false)
+        });
+        anyhow::ensure!(up, "{}'s {what} did not start", self.name);
+        Ok(())
+    }
+}
+
 impl Farm {
     /// The client, two load balancers (forwarding on) and `reals` servers.
     pub fn new(test: &str, reals: usize) -> anyhow::Result<Farm> {
@@ -91,17 +122,7 @@ impl Farm {
             let addr = Ipv4Addr::new(10, 78, 0, 11 + k as u8);
             plug(&back, &ns, "eth0", &format!("{addr}/24"))?;
             ns.ip(&["route", "add", "default", "via", GATEWAY])?;
-            let name = format!("real{k}");
-            let dir = lan.logs.join(&name);
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join("who"), &name)?;
-            out.push(Real {
-                ns,
-                addr,
-                name,
-                dir,
-                server: None,
-            });
+            out.push(Real::new(ns, addr, k, &lan.logs)?);
         }
         let mut farm = Farm {
             lan,
@@ -137,17 +158,7 @@ impl Farm {
                     &["-qw", &format!("net.ipv4.conf.{key}.arp_announce=2")],
                 )?;
             }
-            let name = format!("real{k}");
-            let dir = lan.logs.join(&name);
-            std::fs::create_dir_all(&dir)?;
-            std::fs::write(dir.join("who"), &name)?;
-            out.push(Real {
-                ns,
-                addr,
-                name,
-                dir,
-                server: None,
-            });
+            out.push(Real::new(ns, addr, k, &lan.logs)?);
         }
         let mut farm = Farm {
             lan,
@@ -180,15 +191,7 @@ impl Farm {
             &["-c", &script],
             &self.lan.logs.join(format!("{}-echo.log", real.name)),
         )?;
-        let target: SocketAddr = format!("{}:{port}", real.addr).parse()?;
-        let up = crate::wait_until(Duration::from_secs(10), || {
-            real.ns
-                .run(move || {
-                    Ok(TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok())
-                })
-                .unwrap_or(false)
-        });
-        anyhow::ensure!(up, "{}'s echo server did not start", real.name);
+        real.listening(port, "echo server")?;
         Ok(proc)
     }
 
@@ -211,7 +214,6 @@ impl Farm {
         }
         let log = logs.join(format!("{}-http.log", real.name));
         let dir = real.dir.to_str().expect("UTF-8").to_owned();
-        let addr = real.addr.to_string();
         // Any address: a direct-routing real answers on the VIP.
         real.server = Some(real.ns.spawn(
             "python3",
@@ -226,15 +228,7 @@ impl Farm {
             ],
             &log,
         )?);
-        let target: SocketAddr = format!("{addr}:80").parse()?;
-        let up = crate::wait_until(Duration::from_secs(10), || {
-            real.ns
-                .run(move || {
-                    Ok(TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok())
-                })
-                .unwrap_or(false)
-        });
-        anyhow::ensure!(up, "{}'s HTTP server did not start", real.name);
+        real.listening(80, "HTTP server")?;
         Ok(())
     }
 
@@ -283,15 +277,7 @@ impl Farm {
             &["-c", &script],
             &logs.join(format!("{}-https.log", real.name)),
         )?;
-        let target: SocketAddr = format!("{}:443", real.addr).parse()?;
-        let up = crate::wait_until(Duration::from_secs(10), || {
-            real.ns
-                .run(move || {
-                    Ok(TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok())
-                })
-                .unwrap_or(false)
-        });
-        anyhow::ensure!(up, "{}'s HTTPS server did not start", real.name);
+        real.listening(443, "HTTPS server")?;
         Ok(proc)
     }
 

@@ -4,7 +4,10 @@
 
 use std::net::Ipv4Addr;
 
-use aya::maps::{Array, HashMap};
+use aya::{
+    maps::{Array, HashMap},
+    programs::{TestRun, TestRunOptions},
+};
 use xvrrp::wire::{ethernet, ip};
 use xvrrp_common::{
     LbReal, LbService, LbServiceKey, FAMILY_V4, LB_MAGLEV_SIZE, LB_REAL_ALIVE, MAP_LB_MAGLEV,
@@ -120,4 +123,20 @@ pub fn pin_to_cpu(cpu: usize) {
             "sched_setaffinity"
         );
     }
+}
+
+/// One frame through the program (BPF_PROG_TEST_RUN): its verdict and the
+/// frame it leaves.
+pub fn run(ebpf: &mut aya::Ebpf, input: &[u8]) -> (u32, Vec<u8>) {
+    let prog = xvrrp::dataplane::program_mut(ebpf).expect("the XDP program");
+    let mut out = vec![0u8; input.len() + 64];
+    let r = prog
+        .test_run(TestRunOptions {
+            data_in: Some(input),
+            data_out: Some(&mut out),
+            ..Default::default()
+        })
+        .expect("BPF_PROG_TEST_RUN");
+    out.truncate(r.data_size_out as usize);
+    (r.return_value, out)
 }

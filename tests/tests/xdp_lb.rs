@@ -3,32 +3,18 @@
 //! per-CPU flow table keeping a flow on its real when the Maglev table
 //! changes (the test pins itself to one CPU: the table is per CPU).
 
-use aya::programs::{TestRun, TestRunOptions};
 use xvrrp::dataplane;
 use xvrrp_common::{counter, LB_ACTIVE};
 use xvrrp_tests::{
     lbpkt::{
-        fill, frame, pin_to_cpu, set_real, set_service, to_real, ACK, IPPROTO_TCP, IPPROTO_UDP, SYN,
+        fill, frame, pin_to_cpu, run, set_real, set_service, to_real, ACK, IPPROTO_TCP,
+        IPPROTO_UDP, SYN,
     },
     require_root,
 };
 
 const XDP_PASS: u32 = 2;
 const XDP_TX: u32 = 3;
-
-fn run(ebpf: &mut aya::Ebpf, input: &[u8]) -> (u32, Vec<u8>) {
-    let prog = dataplane::program_mut(ebpf).unwrap();
-    let mut out = vec![0u8; input.len() + 64];
-    let r = prog
-        .test_run(TestRunOptions {
-            data_in: Some(input),
-            data_out: Some(&mut out),
-            ..Default::default()
-        })
-        .unwrap();
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
-}
 
 /// Every slot of service 0's primary table to real `r` (None: to no real).
 fn fill_table(ebpf: &mut aya::Ebpf, r: Option<usize>) {

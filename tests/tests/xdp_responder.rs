@@ -6,10 +6,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use aya::{
-    maps::{Array, HashMap},
-    programs::{TestRun, TestRunOptions},
-};
+use aya::maps::{Array, HashMap};
 use xvrrp::{
     dataplane,
     wire::{arp, build, ethernet, icmpv6, ip},
@@ -18,7 +15,7 @@ use xvrrp_common::{
     counter, VipKey, VipValue, VrConfig, VrKey, FAMILY_V4, FAMILY_V6, VIP_ACTIVE, VIP_ROUTER,
     VR_ACTIVE,
 };
-use xvrrp_tests::require_root;
+use xvrrp_tests::{lbpkt::run, require_root};
 
 const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
@@ -107,20 +104,6 @@ fn na(dst_mac: [u8; 6], dst: Ipv6Addr, solicited: bool, router: bool) -> Vec<u8>
     // Keep the traffic class the NS had (our builder's CS6): the program leaves it.
     f[14] = 0x6c;
     f
-}
-
-fn run(ebpf: &mut aya::Ebpf, input: &[u8]) -> (u32, Vec<u8>) {
-    let prog = dataplane::program_mut(ebpf).unwrap();
-    let mut out = vec![0u8; input.len() + 64];
-    let r = prog
-        .test_run(TestRunOptions {
-            data_in: Some(input),
-            data_out: Some(&mut out),
-            ..Default::default()
-        })
-        .unwrap();
-    out.truncate(r.data_size_out as usize);
-    (r.return_value, out)
 }
 
 #[test]
