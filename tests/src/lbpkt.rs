@@ -19,6 +19,10 @@ pub const LB_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x1b];
 pub const REAL_MACS: [[u8; 6]; 2] = [[0x02, 0, 0, 0, 0, 0xa1], [0x02, 0, 0, 0, 0, 0xa2]];
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
+pub const LB_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+pub const REAL_ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 77, 0, 11), Ipv4Addr::new(10, 77, 0, 12)];
+/// The MTU the reals' link has in these tests.
+pub const MTU: u32 = 1500;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 pub const SYN: u8 = 0x02;
@@ -93,6 +97,9 @@ pub fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
             src_mac: LB_MAC,
             ifindex: 0,
             flags: if alive { LB_REAL_ALIVE } else { 0 },
+            addr: REAL_ADDRS[r].octets(),
+            local: LB_ADDR.octets(),
+            mtu: MTU,
         },
         0,
     )

@@ -206,3 +206,81 @@ fn a_slot_whose_primary_real_is_not_alive_takes_the_fallback() {
         "no live real at all"
     );
 }
+
+/// An IPv4 header as RFC 791 lays it out, checksum by the project's own
+/// checksum code: what the encapsulated and the ICMP frames must carry.
+fn ipv4(tos: u8, total: u16, proto: u8, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let mut h = vec![0x45, tos];
+    h.extend_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0]);
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&h));
+    h[10..12].copy_from_slice(&sum.to_be_bytes());
+    h
+}
+
+/// lb_kind TUN: the frame grows by an outer IPv4 header (IPIP) from the
+/// load balancer to the real, the inner packet byte for byte as it came; a
+/// DF packet that would exceed the MTU once encapsulated is answered with
+/// ICMP "fragmentation needed" (next-hop MTU 1480) quoting its header, one
+/// without DF goes to the kernel (counted), never dropped silently.
+#[test]
+fn tun_encapsulates_in_ipip_and_answers_too_big_with_icmp() {
+    use xvrrp_tests::lbpkt::{CLIENT, CLIENT_MAC, LB_ADDR, LB_MAC, MTU, REAL_ADDRS, REAL_MACS};
+    require_root();
+    let mut ebpf = dataplane::load().unwrap();
+    set_real(&mut ebpf, 0, true);
+    fill_table(&mut ebpf, Some(0));
+    set_service(&mut ebpf, LB_ACTIVE | xvrrp_common::LB_TUN);
+    let mut syn = frame(IPPROTO_TCP, 44000, 80, SYN);
+    syn[15] = 0x10; // a TOS the outer header copies
+    let inner = &syn[14..];
+    let mut want = REAL_MACS[0].to_vec();
+    want.extend_from_slice(&LB_MAC);
+    want.extend_from_slice(&[0x08, 0x00]);
+    want.extend_from_slice(&ipv4(
+        0x10,
+        inner.len() as u16 + 20,
+        4,
+        LB_ADDR.octets(),
+        REAL_ADDRS[0].octets(),
+    ));
+    want.extend_from_slice(inner);
+    let before = counter(&ebpf, counter::LB_ENCAPSULATED);
+    assert_eq!(run(&mut ebpf, &syn), (XDP_TX, want));
+    assert_eq!(counter(&ebpf, counter::LB_ENCAPSULATED), before + 1);
+
+    // Too big once encapsulated: total length MTU - 19.
+    let big = |df: bool| {
+        let mut f = frame(IPPROTO_TCP, 44001, 80, ACK);
+        let total = (MTU - 19) as usize;
+        f.resize(14 + total, 0xab);
+        f[16..18].copy_from_slice(&(total as u16).to_be_bytes());
+        f[20] = if df { 0x40 } else { 0 };
+        f[24..26].copy_from_slice(&[0, 0]);
+        let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&f[14..34]));
+        f[24..26].copy_from_slice(&sum.to_be_bytes());
+        f
+    };
+    let df = big(true);
+    let mut icmp = vec![3, 4, 0, 0, 0, 0];
+    icmp.extend_from_slice(&((MTU - 20) as u16).to_be_bytes());
+    icmp.extend_from_slice(&df[14..14 + 28]);
+    let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&icmp));
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut want = CLIENT_MAC.to_vec();
+    want.extend_from_slice(&LB_MAC);
+    want.extend_from_slice(&[0x08, 0x00]);
+    want.extend_from_slice(&ipv4(0, 56, 1, LB_ADDR.octets(), CLIENT.octets()));
+    want.extend_from_slice(&icmp);
+    assert_eq!(
+        run(&mut ebpf, &df),
+        (XDP_TX, want),
+        "ICMP fragmentation needed"
+    );
+    assert_eq!(counter(&ebpf, counter::LB_ICMP_TOO_BIG), 1);
+    let no_df = big(false);
+    assert_eq!(run(&mut ebpf, &no_df), (XDP_PASS, no_df.clone()));
+    assert_eq!(counter(&ebpf, counter::LB_TOO_BIG_PASSED), 1);
+}

@@ -85,6 +85,8 @@ pub struct VirtualServer {
     /// lb_algo / lvs_sched as written (keepalived's default `wlc`).
     pub lb_algo: String,
     pub lb_kind: LbKind,
+    /// `lb_kind TUN type T`: ipip (the default), gue or gre.
+    pub tun_type: String,
     pub persistence_timeout: Option<Duration>,
     pub persistence_granularity: Option<IpAddr>,
     pub quorum: u32,
@@ -487,6 +489,7 @@ impl Builder<'_> {
             delay_loop: DEFAULT_DELAY_LOOP,
             lb_algo: "wlc".into(),
             lb_kind: LbKind::Nat,
+            tun_type: "ipip".into(),
             persistence_timeout: None,
             persistence_granularity: None,
             quorum: 1,
@@ -526,7 +529,16 @@ impl Builder<'_> {
                     vs.lb_kind = match c.arg(0).map(|t| t.text.to_ascii_uppercase()).as_deref() {
                         Some("NAT") => LbKind::Nat,
                         Some("DR") => LbKind::Dr,
-                        Some("TUN") => LbKind::Tun,
+                        Some("TUN") => {
+                            // keepalived's `TUN [type ipip|gue|gre] [port N] [csum…]`.
+                            let words: Vec<&str> = c.args.iter().map(|t| t.text.as_str()).collect();
+                            if let Some(k) = words.iter().position(|w| *w == "type") {
+                                if let Some(t) = words.get(k + 1) {
+                                    vs.tun_type = t.to_ascii_lowercase();
+                                }
+                            }
+                            LbKind::Tun
+                        }
                         _ => {
                             self.fail(c, "`lb_kind` is NAT, DR or TUN", "write `lb_kind NAT`");
                             vs.lb_kind
@@ -588,17 +600,17 @@ impl Builder<'_> {
                 vs.reals.push(rs);
             }
         }
-        if vs.lb_kind == LbKind::Tun {
+        if vs.lb_kind == LbKind::Tun && vs.tun_type != "ipip" {
             self.warn(
                 n,
                 format!(
-                    "virtual_server {}: lb_kind TUN is not forwarded yet (xvrrp forwards NAT with nftables and DR in XDP); its checkers run and `xvrrp status` shows them",
-                    vs.target,
+                    "virtual_server {}: lb_kind TUN type {} is not forwarded yet (xvrrp's XDP program encapsulates IPIP only); its checkers run and `xvrrp status` shows them",
+                    vs.target, vs.tun_type
                 ),
-                "use `lb_kind NAT` or `DR`, or keep this virtual server on keepalived for now",
+                "use `lb_kind TUN` (IPIP), `DR` or `NAT`, or keep this virtual server on keepalived for now",
             );
         }
-        if vs.lb_kind == LbKind::Dr {
+        if vs.lb_kind == LbKind::Dr || (vs.lb_kind == LbKind::Tun && vs.tun_type == "ipip") {
             let in_xdp = match &vs.target {
                 VsTarget::Addr(a) => a.is_ipv4(),
                 VsTarget::Group(_) => true,
@@ -608,8 +620,9 @@ impl Builder<'_> {
                 self.warn(
                     n,
                     format!(
-                        "virtual_server {}: lb_kind DR is forwarded in XDP for IPv4 addresses and ports only; this one is not forwarded yet (its checkers run)",
-                        vs.target
+                        "virtual_server {}: lb_kind {} is forwarded in XDP for IPv4 addresses and ports only; this one is not forwarded yet (its checkers run)",
+                        vs.target,
+                        vs.lb_kind.name()
                     ),
                     "use an IPv4 `virtual_server IP PORT` (or a group of them), or `lb_kind NAT`",
                 );

@@ -151,10 +151,13 @@ impl Engine {
                 .iter()
                 .map(|r| r.checkers.iter().map(|c| !c.alpha).collect())
                 .collect();
-            if cfg.lb_kind == LbKind::Dr && dr.add(i, cfg, &addrs) {
+            let in_xdp =
+                cfg.lb_kind == LbKind::Dr || (cfg.lb_kind == LbKind::Tun && cfg.tun_type == "ipip");
+            if in_xdp && dr.add(i, cfg, &addrs) {
                 info!(
-                    "virtual_server {}: lb_kind DR, forwarded by the XDP program (Maglev)",
-                    cfg.target
+                    "virtual_server {}: lb_kind {}, forwarded by the XDP program (Maglev)",
+                    cfg.target,
+                    cfg.lb_kind.name()
                 );
             } else if cfg.lb_kind != LbKind::Nat {
                 // Checked and shown, not forwarded (config warned).

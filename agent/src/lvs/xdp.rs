@@ -15,7 +15,7 @@ use std::{
 use tracing::{info, warn};
 use xvrrp_common::{
     LbReal, LbService, LbServiceKey, FAMILY_V4, LB_ACTIVE, LB_BY_CLIENT, LB_MAGLEV_SIZE,
-    LB_REAL_ALIVE, MAX_LB_REALS, MAX_LB_SERVICES,
+    LB_REAL_ALIVE, LB_TUN, MAX_LB_REALS, MAX_LB_SERVICES,
 };
 
 use super::maglev;
@@ -31,12 +31,17 @@ struct Link {
     ifindex: u32,
     mac: [u8; 6],
     src_mac: [u8; 6],
+    /// The interface's IPv4 address (TUN's outer source) and MTU.
+    local: [u8; 4],
+    mtu: u32,
 }
 
 struct Service {
     index: u32,
     keys: Vec<LbServiceKey>,
     by_client: bool,
+    /// lb_kind TUN: IPIP to the real.
+    tun: bool,
     /// The reals' indexes in LB_REALS, by the virtual server's real order.
     reals: Vec<u32>,
     /// The (primary, fallback) tables last written.
@@ -143,6 +148,7 @@ impl DrForwarder {
                 index,
                 keys,
                 by_client: cfg.persistence_timeout.is_some() || cfg.lb_algo == "sh",
+                tun: cfg.lb_kind == crate::config::lvs::LbKind::Tun,
                 reals,
                 written: [None, None],
                 flags: None,
@@ -180,6 +186,12 @@ impl DrForwarder {
                     src_mac: link.src_mac,
                     ifindex: link.ifindex,
                     flags: if *weight > 0 { LB_REAL_ALIVE } else { 0 },
+                    addr: match addr.ip() {
+                        IpAddr::V4(a) => a.octets(),
+                        IpAddr::V6(_) => [0; 4],
+                    },
+                    local: link.local,
+                    mtu: link.mtu,
                 },
             ));
             entries.push(maglev::Entry {
@@ -214,6 +226,9 @@ impl DrForwarder {
         let mut flags = if want.forwarding { LB_ACTIVE } else { 0 };
         if svc.by_client {
             flags |= LB_BY_CLIENT;
+        }
+        if svc.tun {
+            flags |= LB_TUN;
         }
         let before = std::mem::take(&mut svc.written);
         let maps = self.maps.clone();
@@ -380,11 +395,21 @@ fn resolve(ip: IpAddr, interfaces: &[(String, u32)]) -> Result<Link, String> {
             .ok()
             .and_then(|set| set.into_iter().next()),
     };
+    let local = match iface::primary(name, false, &[]) {
+        Some(IpAddr::V4(a)) => a.octets(),
+        _ => [0; 4],
+    };
+    let mtu = std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
+        .ok()
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(1500);
     match mac {
         Some(mac) => Ok(Link {
             ifindex: *ifindex,
             mac,
             src_mac,
+            local,
+            mtu,
         }),
         None => Err(format!(
             "no MAC for it on {name} (no neighbour entry, no ARP answer)"

@@ -65,6 +65,9 @@ pub const LB_ACTIVE: u32 = 1;
 /// persistence_timeout / lb_algo sh: the real is chosen from the client
 /// address alone, so all of a client's connections go to one real.
 pub const LB_BY_CLIENT: u32 = 2;
+/// lb_kind TUN: the packet goes to the real inside an outer IPv4 header
+/// (IPIP, protocol 4) from `LbReal::local` to `LbReal::addr`.
+pub const LB_TUN: u32 = 4;
 
 /// One real server: where its frames go.
 #[repr(C)]
@@ -79,6 +82,13 @@ pub struct LbReal {
     pub ifindex: u32,
     /// LB_REAL_* flags.
     pub flags: u32,
+    /// TUN: the real's IPv4 address (the outer destination).
+    pub addr: [u8; 4],
+    /// TUN: this load balancer's address on that interface (the outer source).
+    pub local: [u8; 4],
+    /// TUN: the interface's MTU; a packet that would not fit once
+    /// encapsulated is answered with ICMP "fragmentation needed".
+    pub mtu: u32,
 }
 
 /// The real is in its pool: a remembered flow to it is kept. A flow to a
@@ -368,8 +378,16 @@ pub mod counter {
     /// Frames to a DR virtual server with no real in its table: passed to
     /// the kernel.
     pub const LB_NO_REAL: u32 = 36;
+    /// TUN: packets encapsulated (IPIP) to a real.
+    pub const LB_ENCAPSULATED: u32 = 37;
+    /// TUN: too big once encapsulated, DF set: answered with ICMP
+    /// "fragmentation needed".
+    pub const LB_ICMP_TOO_BIG: u32 = 38;
+    /// TUN: too big once encapsulated, DF clear: XDP cannot fragment, so
+    /// the kernel gets it (counted, never dropped silently).
+    pub const LB_TOO_BIG_PASSED: u32 = 39;
     /// Number of counters.
-    pub const COUNT: u32 = 37;
+    pub const COUNT: u32 = 40;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -410,6 +428,9 @@ pub mod counter {
         "lb_forwarded",
         "lb_flow_kept",
         "lb_no_real",
+        "lb_encapsulated",
+        "lb_icmp_too_big",
+        "lb_too_big_passed",
     ];
 }
 
@@ -486,7 +507,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<LastAdvert>(), 40);
         assert_eq!(core::mem::size_of::<LbServiceKey>(), 20);
         assert_eq!(core::mem::size_of::<LbService>(), 8);
-        assert_eq!(core::mem::size_of::<LbReal>(), 20);
+        assert_eq!(core::mem::size_of::<LbReal>(), 32);
         assert_eq!(core::mem::size_of::<LbFlowKey>(), 40);
     }
 

@@ -5,7 +5,7 @@ use aya_ebpf::{
     btf_maps::HashMap as BtfHashMap,
     helpers::{
         bpf_ktime_get_ns, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start,
-        bpf_xdp_adjust_tail,
+        bpf_xdp_adjust_head, bpf_xdp_adjust_tail,
     },
     macros::{btf_map, map, xdp},
     maps::{Array, DevMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
@@ -14,9 +14,9 @@ use aya_ebpf::{
 use xvrrp_common::{
     counter, lb_flow_words, lb_hash, reason, AdvertRecord, LastAdvert, LbFlowKey, LbReal,
     LbService, LbServiceKey, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES, FAMILY_V4, FAMILY_V6,
-    LB_ACTIVE, LB_BY_CLIENT, LB_FLOWS, LB_MAGLEV_SIZE, LB_REAL_ALIVE, LEASE_LENGTH, LEASE_RENEWED,
-    LEASE_SLOTS, MAX_LB_REALS, MAX_LB_SERVICES, MAX_VIPS, MAX_VRS, VIP_ACCEPT, VIP_ACTIVE,
-    VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
+    LB_ACTIVE, LB_BY_CLIENT, LB_FLOWS, LB_MAGLEV_SIZE, LB_REAL_ALIVE, LB_TUN, LEASE_LENGTH,
+    LEASE_RENEWED, LEASE_SLOTS, MAX_LB_REALS, MAX_LB_SERVICES, MAX_VIPS, MAX_VRS, VIP_ACCEPT,
+    VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
 };
 
 #[map(name = "COUNTERS")]
@@ -104,6 +104,8 @@ const ETH_P_8021AD: u16 = 0x88a8;
 const IPPROTO_VRRP: u8 = 112;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_IPIP: u8 = 4;
 const TCP_SYN: u8 = 0x02;
 const TCP_ACK: u8 = 0x10;
 const IPPROTO_ICMPV6: u8 = 58;
@@ -472,12 +474,25 @@ fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
             (r, real)
         }
     };
-    let eth = ptr_mut::<[u8; 12]>(ctx, 0)?;
-    let mut e = [0u8; 12];
-    e[..6].copy_from_slice(&real.mac);
-    e[6..].copy_from_slice(&real.src_mac);
-    // SAFETY: checked by ptr_at.
-    unsafe { *eth = e };
+    if svc.flags & LB_TUN != 0 {
+        let total = u16::from_be_bytes([h[2], h[3]]) as u32;
+        if total + IPV4_HLEN as u32 > real.mtu {
+            return Some(if h[6] & 0x40 != 0 {
+                too_big(ctx, &real)
+            } else {
+                count(counter::LB_TOO_BIG_PASSED);
+                xdp_action::XDP_PASS
+            });
+        }
+        encapsulate(ctx, &real, h[1], total as u16)?;
+    } else {
+        let eth = ptr_mut::<[u8; 12]>(ctx, 0)?;
+        let mut e = [0u8; 12];
+        e[..6].copy_from_slice(&real.mac);
+        e[6..].copy_from_slice(&real.src_mac);
+        // SAFETY: checked by ptr_at.
+        unsafe { *eth = e };
+    }
     count(counter::LB_FORWARDED);
     // SAFETY: reads the xdp_md context the kernel handed us.
     let ingress = unsafe { (*ctx.ctx).ingress_ifindex };
@@ -485,6 +500,114 @@ fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
         return Some(xdp_action::XDP_TX);
     }
     Some(LB_TX.redirect(index, 0).unwrap_or(xdp_action::XDP_ABORTED))
+}
+
+/// The one's-complement sum of a header's 16-bit words, folded.
+#[inline(always)]
+fn ones_sum(bytes: &[u8]) -> u32 {
+    let mut sum = 0u32;
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        sum += u16::from_be_bytes([bytes[i], bytes[i + 1]]) as u32;
+        i += 2;
+    }
+    fold(sum)
+}
+
+/// An IPv4 header (no options) with its checksum.
+#[inline(always)]
+fn ipv4_header(tos: u8, total: u16, proto: u8, src: [u8; 4], dst: [u8; 4]) -> [u8; IPV4_HLEN] {
+    let mut ip = [0u8; IPV4_HLEN];
+    ip[0] = 0x45;
+    ip[1] = tos;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[6] = 0x40; // DF: the inner packet was sized for the path already
+    ip[8] = 64;
+    ip[9] = proto;
+    ip[12..16].copy_from_slice(&src);
+    ip[16..20].copy_from_slice(&dst);
+    let sum = !(ones_sum(&ip) as u16);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    ip
+}
+
+/// lb_kind TUN: the frame grows by an outer IPv4 header (IPIP, RFC 2003)
+/// from this load balancer to the real, the inner packet untouched.
+#[inline(always)]
+fn encapsulate(ctx: &XdpContext, real: &LbReal, tos: u8, inner_total: u16) -> Option<()> {
+    // SAFETY: the helper moves the frame's start; every access after it
+    // is bounds-checked again by ptr_at.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(IPV4_HLEN as i32)) } != 0 {
+        return None;
+    }
+    let out = ptr_mut::<[u8; ETH_HLEN + IPV4_HLEN]>(ctx, 0)?;
+    let mut f = [0u8; ETH_HLEN + IPV4_HLEN];
+    f[..6].copy_from_slice(&real.mac);
+    f[6..12].copy_from_slice(&real.src_mac);
+    f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
+    f[ETH_HLEN..].copy_from_slice(&ipv4_header(
+        tos,
+        inner_total + IPV4_HLEN as u16,
+        IPPROTO_IPIP,
+        real.local,
+        real.addr,
+    ));
+    // SAFETY: checked by ptr_at.
+    unsafe { *out = f };
+    count(counter::LB_ENCAPSULATED);
+    Some(())
+}
+
+/// ICMP "fragmentation needed" (RFC 792 type 3 code 4, RFC 1191's next-hop
+/// MTU) to the client, in place of a DF packet too big for the tunnel:
+/// from this load balancer's address, quoting the packet's IP header and
+/// first 8 bytes, the frame cut to its 70 bytes and sent back.
+#[inline(always)]
+fn too_big(ctx: &XdpContext, real: &LbReal) -> u32 {
+    const QUOTE: usize = IPV4_HLEN + 8;
+    const ICMP_LEN: usize = 8 + QUOTE;
+    const FRAME: usize = ETH_HLEN + IPV4_HLEN + ICMP_LEN;
+    let (Some(eth), Some(quoted)) = (
+        ptr_at::<[u8; 12]>(ctx, 0),
+        ptr_at::<[u8; QUOTE]>(ctx, ETH_HLEN),
+    ) else {
+        return xdp_action::XDP_PASS;
+    };
+    // SAFETY: checked by ptr_at; copied before the frame changes.
+    let (e, q) = unsafe { (*eth, *quoted) };
+    let len = ctx.data_end() - ctx.data();
+    // SAFETY: shrinks the frame to FRAME bytes (it is longer: too big).
+    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, FRAME as i32 - len as i32) } != 0 {
+        return xdp_action::XDP_PASS;
+    }
+    let Some(out) = ptr_mut::<[u8; FRAME]>(ctx, 0) else {
+        return xdp_action::XDP_PASS;
+    };
+    let mut f = [0u8; FRAME];
+    f[..6].copy_from_slice(&e[6..12]);
+    f[6..12].copy_from_slice(&e[..6]);
+    f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
+    let mut client = [0u8; 4];
+    client.copy_from_slice(&q[12..16]);
+    f[ETH_HLEN..ETH_HLEN + IPV4_HLEN].copy_from_slice(&ipv4_header(
+        0,
+        (IPV4_HLEN + ICMP_LEN) as u16,
+        IPPROTO_ICMP,
+        real.local,
+        client,
+    ));
+    let icmp = ETH_HLEN + IPV4_HLEN;
+    f[icmp] = 3;
+    f[icmp + 1] = 4;
+    let mtu = (real.mtu as u16).saturating_sub(IPV4_HLEN as u16);
+    f[icmp + 6..icmp + 8].copy_from_slice(&mtu.to_be_bytes());
+    f[icmp + 8..].copy_from_slice(&q);
+    let sum = !(ones_sum(&f[icmp..]) as u16);
+    f[icmp + 2..icmp + 4].copy_from_slice(&sum.to_be_bytes());
+    // SAFETY: checked by ptr_at.
+    unsafe { *out = f };
+    count(counter::LB_ICMP_TOO_BIG);
+    xdp_action::XDP_TX
 }
 
 #[inline(always)]
