@@ -15,6 +15,7 @@ use std::{
 use anyhow::{bail, Context as _};
 
 pub mod capture;
+pub mod decap;
 pub mod farm;
 pub mod impair;
 pub mod lan;

@@ -1,6 +1,8 @@
-//! virtual_server with lb_kind DR, forwarded by the XDP program, as a
-//! client sees it: two load balancers running xvrrp (VRRP for the VIP),
-//! three reals on the same LAN holding the VIP on their loopback.
+//! virtual_server with lb_kind DR and TUN, forwarded by the XDP program, as
+//! a client sees it: two load balancers running xvrrp (VRRP for the VIP),
+//! three reals on the same LAN holding the VIP on their loopback (for TUN
+//! they decapsulate IPIP with the tests' own XDP program: no ipip module
+//! here).
 
 use std::{
     io::{BufRead as _, BufReader, Write as _},
@@ -19,7 +21,7 @@ const VIP2: &str = "10.77.0.101";
 
 /// A load balancer's config; with `real2_down` its own checker says real2
 /// is down (a MISC_CHECK that fails), whatever the other one sees.
-fn lb_conf(priority: u8, farm: &Farm, real2_down: bool) -> String {
+fn lb_conf(priority: u8, farm: &Farm, real2_down: bool, kind: &str) -> String {
     let reals = |port: u16| -> String {
         farm.reals
             .iter()
@@ -40,9 +42,9 @@ fn lb_conf(priority: u8, farm: &Farm, real2_down: bool) -> String {
     };
     format!(
         "vrrp_instance FRONT {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n        {VIP2}/24\n    }}\n}}\n\
-         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n{}}}\n\
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind {kind}\n    protocol TCP\n{}}}\n\
          virtual_server_group ECHO {{\n    10.77.0.100-101 7\n}}\n\
-         virtual_server group ECHO {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n{}}}\n",
+         virtual_server group ECHO {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind {kind}\n    protocol TCP\n{}}}\n",
         reals(80),
         reals(7)
     )
@@ -82,16 +84,32 @@ fn echo(s: &mut BufReader<TcpStream>, line: &str) -> String {
 /// Active, which picks the same real for it without any state shared.
 #[test]
 fn dr_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
+    spreads_by_weight_and_flows_survive_a_failover("DR");
+}
+
+/// The same with lb_kind TUN: the Active encapsulates in IPIP, the reals
+/// decapsulate and answer the client directly.
+#[test]
+fn tun_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
+    spreads_by_weight_and_flows_survive_a_failover("TUN");
+}
+
+fn spreads_by_weight_and_flows_survive_a_failover(kind: &str) {
     require_root();
-    let mut farm = Farm::direct("lvs-dr", 3, &[VIP, VIP2]).unwrap();
+    let mut farm = Farm::direct(&format!("lvs-{kind}"), 3, &[VIP, VIP2]).unwrap();
+    if kind == "TUN" {
+        for r in &farm.reals {
+            xvrrp_tests::decap::attach(&r.ns, "eth0").unwrap();
+        }
+    }
     let _echo: Vec<_> = (0..3).map(|k| farm.echo(k, 7).unwrap()).collect();
     let lb1 = farm
         .lan
-        .xvrrp(1, "lb1", &lb_conf(150, &farm, false))
+        .xvrrp(1, "lb1", &lb_conf(150, &farm, false, kind))
         .unwrap();
     let lb2 = farm
         .lan
-        .xvrrp(2, "lb2", &lb_conf(100, &farm, false))
+        .xvrrp(2, "lb2", &lb_conf(100, &farm, false, kind))
         .unwrap();
     let ready = wait_until(Duration::from_secs(15), || {
         lb1.state("FRONT") == "Active"
@@ -128,6 +146,11 @@ fn dr_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
         lb1.xdp_counter("lb_forwarded") > 0,
         "{:?}",
         lb1.status().map(|s| s.counters)
+    );
+    assert_eq!(
+        lb1.xdp_counter("lb_encapsulated") > 0,
+        kind == "TUN",
+        "IPIP only for TUN"
     );
 
     // real2's server stops: out of the table, its share to the others.
@@ -218,11 +241,11 @@ fn dr_flows_keep_their_real_when_the_new_active_disagrees_about_another_real() {
     let _echo: Vec<_> = (0..3).map(|k| farm.echo(k, 7).unwrap()).collect();
     let lb1 = farm
         .lan
-        .xvrrp(1, "lb1", &lb_conf(150, &farm, false))
+        .xvrrp(1, "lb1", &lb_conf(150, &farm, false, "DR"))
         .unwrap();
     let lb2 = farm
         .lan
-        .xvrrp(2, "lb2", &lb_conf(100, &farm, true))
+        .xvrrp(2, "lb2", &lb_conf(100, &farm, true, "DR"))
         .unwrap();
     let ready = wait_until(Duration::from_secs(15), || {
         lb1.state("FRONT") == "Active" && forwarding(&lb1) && alive(&lb1) == 3 && alive(&lb2) == 2
