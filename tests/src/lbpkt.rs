@@ -88,6 +88,11 @@ pub fn set_service(ebpf: &mut aya::Ebpf, flags: u32) {
 
 /// Real `r` (XDP_TX on the same link), alive or not.
 pub fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
+    set_real_on(ebpf, r, alive, 0)
+}
+
+/// Real `r` behind interface `ifindex` (0: the one frames come in on).
+pub fn set_real_on(ebpf: &mut aya::Ebpf, r: usize, alive: bool, ifindex: u32) {
     let mut m: Array<_, LbReal> =
         Array::try_from(ebpf.map_mut(MAP_LB_REALS).expect("LB_REALS")).expect("LB_REALS");
     m.set(
@@ -95,7 +100,7 @@ pub fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
         LbReal {
             mac: REAL_MACS[r],
             src_mac: LB_MAC,
-            ifindex: 0,
+            ifindex,
             flags: if alive { LB_REAL_ALIVE } else { 0 },
             addr: REAL_ADDRS[r].octets(),
             local: LB_ADDR.octets(),

@@ -284,3 +284,33 @@ fn tun_encapsulates_in_ipip_and_answers_too_big_with_icmp() {
     assert_eq!(run(&mut ebpf, &no_df), (XDP_PASS, no_df.clone()));
     assert_eq!(counter(&ebpf, counter::LB_TOO_BIG_PASSED), 1);
 }
+
+/// A real behind another interface than the one the frame came in on:
+/// XDP_REDIRECT through the devmap slot of the real's index, the MACs
+/// rewritten as for XDP_TX (in a namespace of its own, with a veth there).
+#[test]
+fn a_real_behind_another_interface_is_reached_by_redirect() {
+    require_root();
+    let ns = xvrrp_tests::Netns::new("lbredir").unwrap();
+    ns.ip(&["link", "add", "r0", "type", "veth", "peer", "name", "r1"])
+        .unwrap();
+    ns.ip(&["link", "set", "r0", "up"]).unwrap();
+    let got = ns
+        .run(|| {
+            let index = xvrrp::net::iface::ifindex("r0")?;
+            let mut ebpf = dataplane::load()?;
+            xvrrp_tests::lbpkt::set_real_on(&mut ebpf, 0, true, index);
+            let mut tx = aya::maps::DevMap::try_from(
+                ebpf.map_mut(xvrrp_common::MAP_LB_TX)
+                    .ok_or_else(|| anyhow::anyhow!("no LB_TX"))?,
+            )?;
+            tx.set(0, index, None, 0)?;
+            fill_table(&mut ebpf, Some(0));
+            set_service(&mut ebpf, LB_ACTIVE);
+            let syn = frame(IPPROTO_TCP, 45000, 80, SYN);
+            let (verdict, out) = run(&mut ebpf, &syn);
+            Ok((verdict, out == to_real(&syn, 0)))
+        })
+        .unwrap();
+    assert_eq!(got, (4, true), "XDP_REDIRECT with the real's MACs");
+}
