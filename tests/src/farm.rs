@@ -12,7 +12,7 @@
 //! the client directly.
 
 use std::{
-    io::{Read as _, Write as _},
+    io::{BufRead as _, BufReader, Read as _, Write as _},
     net::{Ipv4Addr, SocketAddr, TcpStream},
     path::PathBuf,
     time::Duration,
@@ -295,6 +295,42 @@ impl Farm {
             })
             .unwrap_or_default()
     }
+}
+
+impl Farm {
+    /// `n` TCP connections from the client to `target`, each given
+    /// `connect` to be accepted and 2 s per answer: long-lived connections
+    /// for `echo_line`.
+    pub fn connect(
+        &self,
+        target: SocketAddr,
+        n: usize,
+        connect: Duration,
+    ) -> anyhow::Result<Vec<BufReader<TcpStream>>> {
+        self.lan.hosts[0].ns.run(move || {
+            (0..n)
+                .map(|_| {
+                    let s = TcpStream::connect_timeout(&target, connect)?;
+                    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                    Ok(BufReader::new(s))
+                })
+                .collect()
+        })
+    }
+}
+
+/// One line through an open connection to `Farm::echo`: the answer (the
+/// real's name and the line), or "" when the connection is gone.
+pub fn echo_line(s: &mut BufReader<TcpStream>, text: &str) -> String {
+    if s.get_mut()
+        .write_all(format!("{text}\n").as_bytes())
+        .is_err()
+    {
+        return String::new();
+    }
+    let mut got = String::new();
+    let _ = s.read_line(&mut got);
+    got.trim().to_owned()
 }
 
 /// One `GET /who` on a new connection.

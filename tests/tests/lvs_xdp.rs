@@ -4,14 +4,10 @@
 //! they decapsulate IPIP with the tests' own XDP program: no ipip module
 //! here).
 
-use std::{
-    io::{BufRead as _, BufReader, Write as _},
-    net::{SocketAddr, TcpStream},
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
 use xvrrp_tests::{
-    farm::{tally, Farm},
+    farm::{echo_line, tally, Farm},
     require_root, wait_until,
 };
 
@@ -65,16 +61,6 @@ fn forwarding(a: &xvrrp_tests::lan::Agent) -> bool {
     a.status()
         .ok()
         .is_some_and(|s| s.virtual_servers.iter().all(|v| v.forwarding))
-}
-
-/// A line through an open echo connection: the real's name and the line.
-fn echo(s: &mut BufReader<TcpStream>, line: &str) -> String {
-    s.get_mut()
-        .write_all(format!("{line}\n").as_bytes())
-        .unwrap();
-    let mut got = String::new();
-    let _ = s.read_line(&mut got);
-    got.trim().to_owned()
 }
 
 /// Connections spread over the reals by weight through the Active's XDP
@@ -176,14 +162,8 @@ fn spreads_by_weight_and_flows_survive_a_failover(kind: &str) {
 
     // The echo service is a group: its second address reaches the reals too.
     let second: SocketAddr = format!("{VIP2}:7").parse().unwrap();
-    let via_group = farm.lan.hosts[0]
-        .ns
-        .run(move || {
-            let s = TcpStream::connect_timeout(&second, Duration::from_secs(3))?;
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            Ok(echo(&mut BufReader::new(s), "group"))
-        })
-        .unwrap();
+    let mut group = farm.connect(second, 1, Duration::from_secs(3)).unwrap();
+    let via_group = echo_line(&mut group[0], "group");
     assert!(
         via_group.starts_with("real") && via_group.ends_with(" group"),
         "{via_group:?}"
@@ -191,19 +171,8 @@ fn spreads_by_weight_and_flows_survive_a_failover(kind: &str) {
 
     // A long-lived connection, then kill -9 of the Active.
     let target: SocketAddr = format!("{VIP}:7").parse().unwrap();
-    let client = &farm.lan.hosts[0].ns;
-    let mut conns: Vec<BufReader<TcpStream>> = client
-        .run(move || {
-            Ok((0..8)
-                .map(|_| {
-                    let s = TcpStream::connect_timeout(&target, Duration::from_secs(1)).unwrap();
-                    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-                    BufReader::new(s)
-                })
-                .collect())
-        })
-        .unwrap();
-    let before: Vec<String> = conns.iter_mut().map(|c| echo(c, "before")).collect();
+    let mut conns = farm.connect(target, 8, Duration::from_secs(1)).unwrap();
+    let before: Vec<String> = conns.iter_mut().map(|c| echo_line(c, "before")).collect();
     assert!(before.iter().all(|l| l.ends_with(" before")), "{before:?}");
     lb1.proc.signal(libc::SIGKILL);
     assert!(
@@ -216,7 +185,7 @@ fn spreads_by_weight_and_flows_survive_a_failover(kind: &str) {
     assert!(wait_until(Duration::from_secs(5), || farm.lan.hosts[0]
         .neighbour(VIP)
         == Some(farm.lan.hosts[2].mac)));
-    let after: Vec<String> = conns.iter_mut().map(|c| echo(c, "after")).collect();
+    let after: Vec<String> = conns.iter_mut().map(|c| echo_line(c, "after")).collect();
     for (b, a) in before.iter().zip(&after) {
         let real = b.split(' ').next().unwrap();
         assert_eq!(
@@ -257,17 +226,8 @@ fn dr_flows_keep_their_real_when_the_new_active_disagrees_about_another_real() {
         lb2.proc.log_text()
     );
     let target: SocketAddr = format!("{VIP}:7").parse().unwrap();
-    let mut conns: Vec<BufReader<TcpStream>> = farm.lan.hosts[0]
-        .ns
-        .run(move || {
-            (0..40)
-                .map(|_| {
-                    let s = TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
-                    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-                    Ok(BufReader::new(s))
-                })
-                .collect()
-        })
+    let mut conns = farm
+        .connect(target, 40, Duration::from_secs(3))
         .unwrap_or_else(|e| {
             panic!(
                 "{e:#}\n{:?}\n{}",
@@ -276,7 +236,7 @@ fn dr_flows_keep_their_real_when_the_new_active_disagrees_about_another_real() {
                 lb1.proc.log_text()
             )
         });
-    let before: Vec<String> = conns.iter_mut().map(|c| echo(c, "before")).collect();
+    let before: Vec<String> = conns.iter_mut().map(|c| echo_line(c, "before")).collect();
     let on = |real: &str| before.iter().filter(|l| l.starts_with(real)).count();
     assert!(
         on("real0") > 0 && on("real1") > 0 && on("real2") > 0,
@@ -290,7 +250,7 @@ fn dr_flows_keep_their_real_when_the_new_active_disagrees_about_another_real() {
         "{}",
         lb2.proc.log_text()
     );
-    let after: Vec<String> = conns.iter_mut().map(|c| echo(c, "after")).collect();
+    let after: Vec<String> = conns.iter_mut().map(|c| echo_line(c, "after")).collect();
     let mut kept = 0;
     for (b, a) in before.iter().zip(&after) {
         let real = b.split(' ').next().unwrap();

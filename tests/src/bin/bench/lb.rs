@@ -3,17 +3,13 @@
 //! long-lived connections survive kill -9 of the Active load balancer with
 //! DR (XDP, Maglev) and with NAT (nftables + conntrack, not synced).
 
-use std::{
-    io::{BufRead as _, BufReader, Write as _},
-    net::{SocketAddr, TcpStream},
-    time::Duration,
-};
+use std::{net::SocketAddr, time::Duration};
 
 use aya::programs::{TestRun, TestRunOptions};
 use xvrrp::dataplane;
 use xvrrp_common::LB_ACTIVE;
 use xvrrp_tests::{
-    farm::Farm,
+    farm::{echo_line, Farm},
     lbpkt::{self, frame, ACK, IPPROTO_TCP, IPPROTO_UDP, SYN},
     wait_until,
 };
@@ -186,16 +182,8 @@ pub fn failover_kept(path: Path, n: usize) -> anyhow::Result<usize> {
         lb1.proc.log_text()
     );
     let target: SocketAddr = format!("{VIP}:7").parse()?;
-    let mut conns: Vec<BufReader<TcpStream>> = farm.lan.hosts[0].ns.run(move || {
-        (0..n)
-            .map(|_| {
-                let s = TcpStream::connect_timeout(&target, Duration::from_secs(3))?;
-                s.set_read_timeout(Some(Duration::from_secs(2)))?;
-                Ok(BufReader::new(s))
-            })
-            .collect()
-    })?;
-    let before: Vec<String> = conns.iter_mut().map(|c| line(c, "before")).collect();
+    let mut conns = farm.connect(target, n, Duration::from_secs(3))?;
+    let before: Vec<String> = conns.iter_mut().map(|c| echo_line(c, "before")).collect();
     lb1.proc.signal(libc::SIGKILL);
     anyhow::ensure!(
         wait_until(Duration::from_secs(5), || lb2.state("FRONT") == "Active"
@@ -213,23 +201,11 @@ pub fn failover_kept(path: Path, n: usize) -> anyhow::Result<usize> {
     for i in 0..n {
         let k = (i * 7 + 3) % n;
         let real = before[k].split(' ').next().unwrap_or("");
-        if !real.is_empty() && line(&mut conns[k], "after") == format!("{real} after") {
+        if !real.is_empty() && echo_line(&mut conns[k], "after") == format!("{real} after") {
             kept += 1;
         }
     }
     Ok(kept)
-}
-
-fn line(s: &mut BufReader<TcpStream>, text: &str) -> String {
-    if s.get_mut()
-        .write_all(format!("{text}\n").as_bytes())
-        .is_err()
-    {
-        return String::new();
-    }
-    let mut got = String::new();
-    let _ = s.read_line(&mut got);
-    got.trim().to_owned()
 }
 
 /// A host answering TCP on `n` ports from `base` (one Python process,
