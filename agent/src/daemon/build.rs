@@ -243,9 +243,9 @@ impl Daemon {
                         crate::wire::ethernet::virtual_mac(v.addr.is_ipv6(), i.vrid)
                     });
                     let base_index = iface::ifindex(base)?;
-                    let existing = addr_vmacs.iter().find(|x| {
-                        x.ifindex != base_index && x.parent_index() == base_index && x.mac == mac
-                    });
+                    let existing = addr_vmacs
+                        .iter()
+                        .find(|x| x.parent_index() == base_index && x.mac == mac);
                     let vm = match existing {
                         Some(x) => (x.name.clone(), x.ifindex),
                         None => {
