@@ -21,6 +21,7 @@ pub mod impair;
 pub mod lan;
 pub mod lbpkt;
 pub mod watch;
+pub mod xdpasm;
 
 /// A xorshift64 generator: fixed seeds make "random" test traffic the same
 /// on every run.
