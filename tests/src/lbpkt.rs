@@ -68,6 +68,11 @@ pub fn to_real(input: &[u8], r: usize) -> Vec<u8> {
 
 /// VIP:80/tcp as service 0 with these LB_* flags.
 pub fn set_service(ebpf: &mut aya::Ebpf, flags: u32) {
+    set_tun_service(ebpf, flags, 0);
+}
+
+/// `set_service` with a GUE tunnel's UDP port.
+pub fn set_tun_service(ebpf: &mut aya::Ebpf, flags: u32, tun_port: u16) {
     let mut m: HashMap<_, LbServiceKey, LbService> =
         HashMap::try_from(ebpf.map_mut(MAP_LB_SERVICES).expect("LB_SERVICES"))
             .expect("LB_SERVICES");
@@ -80,7 +85,12 @@ pub fn set_service(ebpf: &mut aya::Ebpf, flags: u32) {
             proto: IPPROTO_TCP,
             family: FAMILY_V4,
         },
-        LbService { index: 0, flags },
+        LbService {
+            index: 0,
+            flags,
+            tun_port,
+            _pad: 0,
+        },
         0,
     )
     .expect("LB_SERVICES insert");

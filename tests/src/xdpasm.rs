@@ -19,6 +19,17 @@ pub struct Insn {
     imm: i32,
 }
 
+impl Insn {
+    /// A conditional jump (JMP class, not JA, CALL or EXIT).
+    pub fn is_cond_jump(&self) -> bool {
+        self.code & 0x07 == 0x05 && !matches!(self.code & 0xf0, 0x00 | 0x80 | 0x90)
+    }
+
+    pub fn set_off(&mut self, off: i16) {
+        self.off = off;
+    }
+}
+
 pub const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
     Insn {
         code,

@@ -80,12 +80,32 @@ fn tun_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
     spreads_by_weight_and_flows_survive_a_failover("TUN");
 }
 
+/// lb_kind TUN type gue port 6080: UDP/GUE tunnels to the reals.
+#[test]
+fn tun_gue_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
+    spreads_by_weight_and_flows_survive_a_failover("TUN type gue port 6080");
+}
+
+/// lb_kind TUN type gre: GRE tunnels to the reals.
+#[test]
+fn tun_gre_in_xdp_spreads_by_weight_and_flows_survive_a_failover() {
+    spreads_by_weight_and_flows_survive_a_failover("TUN type gre");
+}
+
 fn spreads_by_weight_and_flows_survive_a_failover(kind: &str) {
+    use xvrrp_tests::decap::{self, Tunnel};
     require_root();
-    let mut farm = Farm::direct(&format!("lvs-{kind}"), 3, &[VIP, VIP2]).unwrap();
-    if kind == "TUN" {
+    let (tag, tunnel) = match kind {
+        "DR" => ("dr", None),
+        "TUN" => ("tun", Some(Tunnel::Ipip)),
+        "TUN type gre" => ("gre", Some(Tunnel::Gre)),
+        "TUN type gue port 6080" => ("gue", Some(Tunnel::Gue(6080))),
+        other => panic!("no test tunnel for {other}"),
+    };
+    let mut farm = Farm::direct(&format!("lvs-{tag}"), 3, &[VIP, VIP2]).unwrap();
+    if let Some(t) = tunnel {
         for r in &farm.reals {
-            xvrrp_tests::decap::attach(&r.ns, "eth0").unwrap();
+            decap::attach(&r.ns, "eth0", t).unwrap();
         }
     }
     let _echo: Vec<_> = (0..3).map(|k| farm.echo(k, 7).unwrap()).collect();
@@ -135,8 +155,8 @@ fn spreads_by_weight_and_flows_survive_a_failover(kind: &str) {
     );
     assert_eq!(
         lb1.xdp_counter("lb_encapsulated") > 0,
-        kind == "TUN",
-        "IPIP only for TUN"
+        tunnel.is_some(),
+        "encapsulated only for TUN"
     );
 
     // real2's server stops: out of the table, its share to the others.

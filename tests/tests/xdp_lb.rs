@@ -285,6 +285,84 @@ fn tun_encapsulates_in_ipip_and_answers_too_big_with_icmp() {
     assert_eq!(counter(&ebpf, counter::LB_TOO_BIG_PASSED), 1);
 }
 
+/// `lb_kind TUN type gre` and `type gue port N`: the outer IPv4 header
+/// carries GRE (protocol 47; RFC 2784's 4 bytes, no checksum, payload type
+/// 0x0800) or UDP to the port (source port from the flow's hash, no
+/// checksum) and GUE (variant 0, proto 4: IPIP), as IPVS's tunnels; the
+/// ICMP next-hop MTU leaves room for the larger header.
+#[test]
+fn tun_gre_and_gue_wrap_the_packet_as_ipvs_does() {
+    use xvrrp_common::{lb_flow_words, lb_hash, LbFlowKey, LB_TUN, LB_TUN_GRE, LB_TUN_GUE};
+    use xvrrp_tests::lbpkt::{
+        set_tun_service, CLIENT, CLIENT_MAC, LB_ADDR, LB_MAC, MTU, REAL_ADDRS, REAL_MACS, VIP,
+    };
+    require_root();
+    let mut ebpf = dataplane::load().unwrap();
+    set_real(&mut ebpf, 0, true);
+    fill_table(&mut ebpf, Some(0));
+    let syn = frame(IPPROTO_TCP, 44000, 80, SYN);
+    let inner = syn[14..].to_vec();
+    let outer = |total: usize, proto: u8| {
+        let mut f = REAL_MACS[0].to_vec();
+        f.extend_from_slice(&LB_MAC);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&ipv4(
+            inner[1], // the TOS, copied
+            total as u16,
+            proto,
+            LB_ADDR.octets(),
+            REAL_ADDRS[0].octets(),
+        ));
+        f
+    };
+
+    set_tun_service(&mut ebpf, LB_ACTIVE | LB_TUN | LB_TUN_GRE, 0);
+    let mut want = outer(inner.len() + 24, 47);
+    want.extend_from_slice(&[0, 0, 0x08, 0x00]);
+    want.extend_from_slice(&inner);
+    assert_eq!(run(&mut ebpf, &syn), (XDP_TX, want), "GRE");
+
+    set_tun_service(&mut ebpf, LB_ACTIVE | LB_TUN | LB_TUN_GUE, 6080);
+    let mut flow = LbFlowKey {
+        sport: 44000,
+        dport: 80,
+        proto: IPPROTO_TCP,
+        family: xvrrp_common::FAMILY_V4,
+        ..Default::default()
+    };
+    flow.src[..4].copy_from_slice(&CLIENT.octets());
+    flow.dst[..4].copy_from_slice(&VIP.octets());
+    let sport = 0xc000 | (lb_hash(&lb_flow_words(&flow, false)) & 0x3fff) as u16;
+    let mut want = outer(inner.len() + 32, 17);
+    want.extend_from_slice(&sport.to_be_bytes());
+    want.extend_from_slice(&6080u16.to_be_bytes());
+    want.extend_from_slice(&((inner.len() + 12) as u16).to_be_bytes());
+    want.extend_from_slice(&[0, 0, 0, 4, 0, 0]);
+    want.extend_from_slice(&inner);
+    assert_eq!(run(&mut ebpf, &syn), (XDP_TX, want), "GUE");
+
+    // Fits with IPIP's 20 bytes, not with GUE's 32: ICMP, next-hop MTU 1468.
+    let mut df = frame(IPPROTO_TCP, 44001, 80, ACK);
+    let total = (MTU - 31) as usize;
+    df.resize(14 + total, 0xab);
+    df[16..18].copy_from_slice(&(total as u16).to_be_bytes());
+    df[20] = 0x40; // DF
+    df[24..26].copy_from_slice(&[0, 0]);
+    let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&df[14..34]));
+    df[24..26].copy_from_slice(&sum.to_be_bytes());
+    let mut icmp = vec![3, 4, 0, 0, 0, 0];
+    icmp.extend_from_slice(&((MTU - 32) as u16).to_be_bytes());
+    icmp.extend_from_slice(&df[14..14 + 28]);
+    let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&icmp));
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut want = CLIENT_MAC.to_vec();
+    want.extend_from_slice(&LB_MAC);
+    want.extend_from_slice(&[0x08, 0x00]);
+    want.extend_from_slice(&ipv4(0, 56, 1, LB_ADDR.octets(), CLIENT.octets()));
+    want.extend_from_slice(&icmp);
+    assert_eq!(run(&mut ebpf, &df), (XDP_TX, want), "GUE: too big");
+}
+
 /// A real behind another interface than the one the frame came in on:
 /// XDP_REDIRECT through the devmap slot of the real's index, the MACs
 /// rewritten as for XDP_TX (in a namespace of its own, with a veth there).

@@ -59,6 +59,18 @@ impl LbKind {
     }
 }
 
+/// `lb_kind TUN type T`: how packets are wrapped for the real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunType {
+    /// IPv4 in IPv4 (the default).
+    Ipip,
+    /// IPv4 / UDP to `tun_port` / GUE / the packet.
+    Gue,
+    /// IPv4 / GRE / the packet.
+    Gre,
+}
+
 /// What a virtual server listens on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum VsTarget {
@@ -86,7 +98,9 @@ pub struct VirtualServer {
     pub lb_algo: String,
     pub lb_kind: LbKind,
     /// `lb_kind TUN type T`: ipip (the default), gue or gre.
-    pub tun_type: String,
+    pub tun_type: TunType,
+    /// `lb_kind TUN type gue port N`: the outer UDP destination port.
+    pub tun_port: u16,
     pub persistence_timeout: Option<Duration>,
     pub persistence_granularity: Option<IpAddr>,
     pub quorum: u32,
@@ -489,7 +503,8 @@ impl Builder<'_> {
             delay_loop: DEFAULT_DELAY_LOOP,
             lb_algo: "wlc".into(),
             lb_kind: LbKind::Nat,
-            tun_type: "ipip".into(),
+            tun_type: TunType::Ipip,
+            tun_port: 0,
             persistence_timeout: None,
             persistence_granularity: None,
             quorum: 1,
@@ -530,13 +545,7 @@ impl Builder<'_> {
                         Some("NAT") => LbKind::Nat,
                         Some("DR") => LbKind::Dr,
                         Some("TUN") => {
-                            // keepalived's `TUN [type ipip|gue|gre] [port N] [csum…]`.
-                            let words: Vec<&str> = c.args.iter().map(|t| t.text.as_str()).collect();
-                            if let Some(k) = words.iter().position(|w| *w == "type") {
-                                if let Some(t) = words.get(k + 1) {
-                                    vs.tun_type = t.to_ascii_lowercase();
-                                }
-                            }
+                            self.tunnel(c, &mut vs);
                             LbKind::Tun
                         }
                         _ => {
@@ -600,17 +609,7 @@ impl Builder<'_> {
                 vs.reals.push(rs);
             }
         }
-        if vs.lb_kind == LbKind::Tun && vs.tun_type != "ipip" {
-            self.warn(
-                n,
-                format!(
-                    "virtual_server {}: lb_kind TUN type {} is not forwarded yet (xvrrp's XDP program encapsulates IPIP only); its checkers run and `xvrrp status` shows them",
-                    vs.target, vs.tun_type
-                ),
-                "use `lb_kind TUN` (IPIP), `DR` or `NAT`, or keep this virtual server on keepalived for now",
-            );
-        }
-        if vs.lb_kind == LbKind::Dr || (vs.lb_kind == LbKind::Tun && vs.tun_type == "ipip") {
+        if matches!(vs.lb_kind, LbKind::Dr | LbKind::Tun) {
             let in_xdp = match &vs.target {
                 VsTarget::Addr(a) => a.is_ipv4(),
                 VsTarget::Group(_) => true,
@@ -1188,6 +1187,87 @@ impl Builder<'_> {
 
     fn block_of<'n>(&mut self, n: &'n Node) -> &'n [Node] {
         n.children()
+    }
+
+    /// keepalived's `lb_kind TUN [type ipip|gue|gre] [port N]
+    /// [nocsum|csum|remcsum]`, with its rules (check_parser.c): gue needs a
+    /// port and only gue takes one; ipip takes no checksum option.
+    fn tunnel(&mut self, c: &Node, vs: &mut VirtualServer) {
+        let words: Vec<String> = c.args.iter().skip(1).map(|t| t.text.clone()).collect();
+        let (mut kind, mut port, mut csum) = (TunType::Ipip, None, None);
+        let mut i = 0;
+        while i < words.len() {
+            let next = words.get(i + 1).map(String::as_str);
+            match words[i].as_str() {
+                "type" => {
+                    kind =
+                        match next {
+                            Some("ipip") => TunType::Ipip,
+                            Some("gue") => TunType::Gue,
+                            Some("gre") => TunType::Gre,
+                            _ => return self.fail(
+                                c,
+                                format!("unknown tunnel type {:?}", next.unwrap_or("")),
+                                "write `lb_kind TUN type ipip`, `type gue port N` or `type gre`",
+                            ),
+                        };
+                    i += 1;
+                }
+                "port" => {
+                    match next.and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0) {
+                        Some(p) => port = Some(p),
+                        None => {
+                            return self.fail(
+                                c,
+                                format!("invalid gue tunnel port {:?}", next.unwrap_or("")),
+                                "write `lb_kind TUN type gue port N` with N in 1..65535",
+                            )
+                        }
+                    }
+                    i += 1;
+                }
+                w @ ("nocsum" | "csum" | "remcsum") => csum = Some(w.to_owned()),
+                other => return self.fail(
+                    c,
+                    format!("invalid tunnel option {other:?}"),
+                    "the options are `type ipip|gue|gre`, `port N`, `nocsum`, `csum`, `remcsum`",
+                ),
+            }
+            i += 1;
+        }
+        if (kind == TunType::Gue) != port.is_some() {
+            return self.fail(
+                c,
+                "gue tunnels require a port, and only gue tunnels take one",
+                "write `lb_kind TUN type gue port N`, or drop `port`",
+            );
+        }
+        match (kind, csum.as_deref()) {
+            (TunType::Ipip, Some(w)) if w != "nocsum" => {
+                return self.fail(
+                    c,
+                    "ipip tunnels have no checksum option",
+                    format!("drop `{w}`"),
+                )
+            }
+            (TunType::Gre, Some("remcsum")) => {
+                return self.fail(
+                    c,
+                    "gre tunnels have no remote checksum option",
+                    "drop `remcsum` (or write `csum`)",
+                )
+            }
+            (_, Some(w @ ("csum" | "remcsum"))) => self.warn(
+                c,
+                format!(
+                    "lb_kind TUN {w}: xvrrp's XDP program sends tunnel packets without a checksum (as `nocsum`, IPVS's default); a real whose tunnel requires checksums drops them"
+                ),
+                "write `nocsum`, or let the reals' tunnels accept packets without a checksum",
+            ),
+            _ => {}
+        }
+        vs.tun_type = kind;
+        vs.tun_port = port.unwrap_or(0);
     }
 
     fn fail(&mut self, n: &Node, msg: impl Into<String>, fix: impl Into<String>) {

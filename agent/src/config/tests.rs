@@ -1390,3 +1390,42 @@ fn address_options_load_as_keepalived_loads_them() {
         "{diags}"
     );
 }
+
+/// `lb_kind TUN type ipip|gue|gre [port N] [nocsum|csum|remcsum]` with
+/// keepalived's rules (check_parser.c svr_forwarding_handler): gue needs a
+/// port and only gue takes one, ipip has no checksum option, gre no remote
+/// one; xvrrp sends without checksums, so csum is a warning saying so.
+#[test]
+fn lb_kind_tun_types_follow_keepalived() {
+    use crate::config::lvs::TunType;
+    let load = |kind: &str| {
+        let text = format!(
+            "virtual_server 192.0.2.10 80 {{\n lb_kind {kind}\n real_server 198.51.100.1 80 {{\n }}\n}}\n"
+        );
+        let (cfg, diags) = parse_str(&text, Path::new("mem.conf"), &LoadOptions::default());
+        (
+            cfg.and_then(|c| c.virtual_servers.first().map(|v| (v.tun_type, v.tun_port))),
+            diags.to_string(),
+        )
+    };
+    assert_eq!(load("TUN").0, Some((TunType::Ipip, 0)));
+    assert_eq!(load("TUN type ipip nocsum").0, Some((TunType::Ipip, 0)));
+    assert_eq!(load("TUN type gre").0, Some((TunType::Gre, 0)));
+    assert_eq!(load("TUN type gue port 6080").0, Some((TunType::Gue, 6080)));
+    for (kind, says) in [
+        ("TUN type gue", "gue tunnels require a port"),
+        ("TUN type gre port 6080", "gue tunnels require a port"),
+        ("TUN type gue port 0", "invalid gue tunnel port"),
+        ("TUN type vxlan", "unknown tunnel type"),
+        ("TUN type ipip csum", "ipip tunnels have no checksum option"),
+        ("TUN type gre remcsum", "no remote checksum option"),
+        ("TUN type gre bogus", "invalid tunnel option"),
+    ] {
+        let (cfg, diags) = load(kind);
+        assert!(cfg.is_none(), "{kind}: loaded");
+        assert!(diags.contains(says), "{kind}: {diags}");
+    }
+    let (cfg, diags) = load("TUN type gue port 6080 csum");
+    assert_eq!(cfg, Some((TunType::Gue, 6080)), "{diags}");
+    assert!(diags.contains("without a checksum"), "{diags}");
+}

@@ -151,8 +151,7 @@ impl Engine {
                 .iter()
                 .map(|r| r.checkers.iter().map(|c| !c.alpha).collect())
                 .collect();
-            let in_xdp =
-                cfg.lb_kind == LbKind::Dr || (cfg.lb_kind == LbKind::Tun && cfg.tun_type == "ipip");
+            let in_xdp = matches!(cfg.lb_kind, LbKind::Dr | LbKind::Tun);
             if in_xdp && dr.add(i, cfg, &addrs) {
                 info!(
                     "virtual_server {}: lb_kind {}, forwarded by the XDP program (Maglev)",

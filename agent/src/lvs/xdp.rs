@@ -15,12 +15,12 @@ use std::{
 use tracing::{info, warn};
 use xvrrp_common::{
     LbReal, LbService, LbServiceKey, FAMILY_V4, LB_ACTIVE, LB_BY_CLIENT, LB_MAGLEV_SIZE,
-    LB_REAL_ALIVE, LB_TUN, MAX_LB_REALS, MAX_LB_SERVICES,
+    LB_REAL_ALIVE, LB_TUN, LB_TUN_GRE, LB_TUN_GUE, MAX_LB_REALS, MAX_LB_SERVICES,
 };
 
 use super::maglev;
 use crate::{
-    config::lvs::{LbProtocol, VirtualServer},
+    config::lvs::{LbKind, LbProtocol, TunType, VirtualServer},
     dataplane::lb::LbMaps,
     net::{iface, probe::Prober, rtnl},
 };
@@ -40,8 +40,8 @@ struct Service {
     index: u32,
     keys: Vec<LbServiceKey>,
     by_client: bool,
-    /// lb_kind TUN: IPIP to the real.
-    tun: bool,
+    /// lb_kind TUN: the tunnel to the real, its LB_TUN* flags and port.
+    tun: Option<(u32, u16)>,
     /// The reals' indexes in LB_REALS, by the virtual server's real order.
     reals: Vec<u32>,
     /// The (primary, fallback) tables last written.
@@ -148,7 +148,14 @@ impl DrForwarder {
                 index,
                 keys,
                 by_client: cfg.persistence_timeout.is_some() || cfg.lb_algo == "sh",
-                tun: cfg.lb_kind == crate::config::lvs::LbKind::Tun,
+                tun: (cfg.lb_kind == LbKind::Tun).then(|| {
+                    let kind = match cfg.tun_type {
+                        TunType::Ipip => 0,
+                        TunType::Gue => LB_TUN_GUE,
+                        TunType::Gre => LB_TUN_GRE,
+                    };
+                    (LB_TUN | kind, cfg.tun_port)
+                }),
                 reals,
                 written: [None, None],
                 flags: None,
@@ -227,9 +234,10 @@ impl DrForwarder {
         if svc.by_client {
             flags |= LB_BY_CLIENT;
         }
-        if svc.tun {
-            flags |= LB_TUN;
-        }
+        let tun_port = svc.tun.map_or(0, |(tun, port)| {
+            flags |= tun;
+            port
+        });
         let before = std::mem::take(&mut svc.written);
         let maps = self.maps.clone();
         let (index, keys) = (svc.index, svc.keys.clone());
@@ -260,7 +268,15 @@ impl DrForwarder {
                     }
                 }
                 for k in &keys {
-                    if let Err(e) = m.set_service(*k, LbService { index, flags }) {
+                    if let Err(e) = m.set_service(
+                        *k,
+                        LbService {
+                            index,
+                            flags,
+                            tun_port,
+                            _pad: 0,
+                        },
+                    ) {
                         warn!(
                             "virtual_server {target_owned}: {}: service: {e:#}",
                             m.interface

@@ -58,6 +58,9 @@ pub struct LbService {
     pub index: u32,
     /// LB_* flags.
     pub flags: u32,
+    /// LB_TUN_GUE: the outer UDP header's destination port.
+    pub tun_port: u16,
+    pub _pad: u16,
 }
 
 /// Forward now (this host is Active for the address, or none holds it).
@@ -68,6 +71,24 @@ pub const LB_BY_CLIENT: u32 = 2;
 /// lb_kind TUN: the packet goes to the real inside an outer IPv4 header
 /// (IPIP, protocol 4) from `LbReal::local` to `LbReal::addr`.
 pub const LB_TUN: u32 = 4;
+/// With LB_TUN, `tun_type gue`: IPv4 / UDP to `tun_port` / GUE (variant 0,
+/// proto 4) / the packet, as IPVS's GUE tunnels (no UDP checksum).
+pub const LB_TUN_GUE: u32 = 8;
+/// With LB_TUN, `tun_type gre`: IPv4 / GRE (RFC 2784, no checksum, type
+/// 0x0800) / the packet, as IPVS's GRE tunnels.
+pub const LB_TUN_GRE: u32 = 16;
+
+/// Bytes a TUN packet grows by, by its LB_* flags: the outer IPv4 header,
+/// plus GRE's 4 or UDP's 8 and GUE's 4.
+pub const fn lb_tun_overhead(flags: u32) -> u32 {
+    if flags & LB_TUN_GUE != 0 {
+        20 + 8 + 4
+    } else if flags & LB_TUN_GRE != 0 {
+        20 + 4
+    } else {
+        20
+    }
+}
 
 /// One real server: where its frames go.
 #[repr(C)]

@@ -12,11 +12,12 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use xvrrp_common::{
-    counter, lb_flow_words, lb_hash, reason, AdvertRecord, LastAdvert, LbFlowKey, LbReal,
-    LbService, LbServiceKey, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES, FAMILY_V4, FAMILY_V6,
-    LB_ACTIVE, LB_BY_CLIENT, LB_FLOWS, LB_MAGLEV_SIZE, LB_REAL_ALIVE, LB_TUN, LEASE_LENGTH,
-    LEASE_RENEWED, LEASE_SLOTS, MAX_LB_REALS, MAX_LB_SERVICES, MAX_VIPS, MAX_VRS, VIP_ACCEPT,
-    VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
+    counter, lb_flow_words, lb_hash, lb_tun_overhead, reason, AdvertRecord, LastAdvert, LbFlowKey,
+    LbReal, LbService, LbServiceKey, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES, FAMILY_V4,
+    FAMILY_V6, LB_ACTIVE, LB_BY_CLIENT, LB_FLOWS, LB_MAGLEV_SIZE, LB_REAL_ALIVE, LB_TUN,
+    LB_TUN_GRE, LB_TUN_GUE, LEASE_LENGTH, LEASE_RENEWED, LEASE_SLOTS, MAX_LB_REALS,
+    MAX_LB_SERVICES, MAX_VIPS, MAX_VRS, VIP_ACCEPT, VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE,
+    VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
 };
 
 #[map(name = "COUNTERS")]
@@ -106,6 +107,7 @@ const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMP: u8 = 1;
 const IPPROTO_IPIP: u8 = 4;
+const IPPROTO_GRE: u8 = 47;
 const TCP_SYN: u8 = 0x02;
 const TCP_ACK: u8 = 0x10;
 const IPPROTO_ICMPV6: u8 = 58;
@@ -476,15 +478,23 @@ fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
     };
     if svc.flags & LB_TUN != 0 {
         let total = u16::from_be_bytes([h[2], h[3]]) as u32;
-        if total + IPV4_HLEN as u32 > real.mtu {
+        let overhead = lb_tun_overhead(svc.flags);
+        if total + overhead > real.mtu {
             return Some(if h[6] & 0x40 != 0 {
-                too_big(ctx, &real)
+                too_big(ctx, &real, overhead)
             } else {
                 count(counter::LB_TOO_BIG_PASSED);
                 xdp_action::XDP_PASS
             });
         }
-        encapsulate(ctx, &real, h[1], total as u16)?;
+        // GUE's UDP source port carries the flow's hash (entropy for ECMP
+        // and RSS on the way, as the kernel's udp_flow_src_port).
+        let sport = if svc.flags & LB_TUN_GUE != 0 {
+            0xc000 | (lb_hash(&lb_flow_words(&flow, false)) & 0x3fff) as u16
+        } else {
+            0
+        };
+        encapsulate(ctx, &real, &svc, sport, h[1], total as u16)?;
     } else {
         let eth = ptr_mut::<[u8; 12]>(ctx, 0)?;
         let mut e = [0u8; 12];
@@ -532,14 +542,47 @@ fn ipv4_header(tos: u8, total: u16, proto: u8, src: [u8; 4], dst: [u8; 4]) -> [u
 }
 
 /// lb_kind TUN: the frame grows by an outer IPv4 header (IPIP, RFC 2003)
-/// from this load balancer to the real, the inner packet untouched.
+/// from this load balancer to the real, the inner packet untouched; with
+/// `tun_type gre` a GRE header (RFC 2784) follows it, with `gue` a UDP
+/// header to `tun_port` and a GUE header (IPVS's GUE: variant 0, proto
+/// IPIP, no checksum).
 #[inline(always)]
-fn encapsulate(ctx: &XdpContext, real: &LbReal, tos: u8, inner_total: u16) -> Option<()> {
+fn encapsulate(
+    ctx: &XdpContext,
+    real: &LbReal,
+    svc: &LbService,
+    sport: u16,
+    tos: u8,
+    inner_total: u16,
+) -> Option<()> {
+    let overhead = lb_tun_overhead(svc.flags);
     // SAFETY: the helper moves the frame's start; every access after it
     // is bounds-checked again by ptr_at.
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(IPV4_HLEN as i32)) } != 0 {
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(overhead as i32)) } != 0 {
         return None;
     }
+    let (proto, extra) = if svc.flags & LB_TUN_GUE != 0 {
+        let udp_len = inner_total + 8 + 4;
+        let out = ptr_mut::<[u8; 12]>(ctx, ETH_HLEN + IPV4_HLEN)?;
+        let mut u = [0u8; 12];
+        u[..2].copy_from_slice(&sport.to_be_bytes());
+        u[2..4].copy_from_slice(&svc.tun_port.to_be_bytes());
+        u[4..6].copy_from_slice(&udp_len.to_be_bytes());
+        // u[6..8]: no UDP checksum (IPVS's default, `nocsum`); u[8]: GUE
+        // version 0, no control, no extension words.
+        u[9] = IPPROTO_IPIP;
+        // SAFETY: checked by ptr_mut.
+        unsafe { *out = u };
+        (IPPROTO_UDP, 12)
+    } else if svc.flags & LB_TUN_GRE != 0 {
+        let out = ptr_mut::<[u8; 4]>(ctx, ETH_HLEN + IPV4_HLEN)?;
+        // No checksum, key or sequence; the payload is IPv4.
+        // SAFETY: checked by ptr_mut.
+        unsafe { *out = [0, 0, 0x08, 0x00] };
+        (IPPROTO_GRE, 4)
+    } else {
+        (IPPROTO_IPIP, 0)
+    };
     let out = ptr_mut::<[u8; ETH_HLEN + IPV4_HLEN]>(ctx, 0)?;
     let mut f = [0u8; ETH_HLEN + IPV4_HLEN];
     f[..6].copy_from_slice(&real.mac);
@@ -547,8 +590,8 @@ fn encapsulate(ctx: &XdpContext, real: &LbReal, tos: u8, inner_total: u16) -> Op
     f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
     f[ETH_HLEN..].copy_from_slice(&ipv4_header(
         tos,
-        inner_total + IPV4_HLEN as u16,
-        IPPROTO_IPIP,
+        inner_total + IPV4_HLEN as u16 + extra,
+        proto,
         real.local,
         real.addr,
     ));
@@ -563,7 +606,7 @@ fn encapsulate(ctx: &XdpContext, real: &LbReal, tos: u8, inner_total: u16) -> Op
 /// from this load balancer's address, quoting the packet's IP header and
 /// first 8 bytes, the frame cut to its 70 bytes and sent back.
 #[inline(always)]
-fn too_big(ctx: &XdpContext, real: &LbReal) -> u32 {
+fn too_big(ctx: &XdpContext, real: &LbReal, overhead: u32) -> u32 {
     const QUOTE: usize = IPV4_HLEN + 8;
     const ICMP_LEN: usize = 8 + QUOTE;
     const FRAME: usize = ETH_HLEN + IPV4_HLEN + ICMP_LEN;
@@ -599,7 +642,7 @@ fn too_big(ctx: &XdpContext, real: &LbReal) -> u32 {
     let icmp = ETH_HLEN + IPV4_HLEN;
     f[icmp] = 3;
     f[icmp + 1] = 4;
-    let mtu = (real.mtu as u16).saturating_sub(IPV4_HLEN as u16);
+    let mtu = (real.mtu as u16).saturating_sub(overhead as u16);
     f[icmp + 6..icmp + 8].copy_from_slice(&mtu.to_be_bytes());
     f[icmp + 8..].copy_from_slice(&q);
     let sum = !(ones_sum(&f[icmp..]) as u16);

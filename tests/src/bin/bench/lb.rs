@@ -160,7 +160,7 @@ pub fn failover_kept(path: Path, n: usize) -> anyhow::Result<usize> {
         Path::Tun => {
             let f = Farm::direct("bench-lb-tun", 3, &[VIP])?;
             for r in &f.reals {
-                xvrrp_tests::decap::attach(&r.ns, "eth0")?;
+                xvrrp_tests::decap::attach(&r.ns, "eth0", xvrrp_tests::decap::Tunnel::Ipip)?;
             }
             f
         }
