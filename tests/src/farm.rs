@@ -204,6 +204,36 @@ impl Farm {
         Ok(())
     }
 
+    /// A real in 10.79.0.0/24 behind real `via` of a `direct` farm, which
+    /// becomes its router (forwarding on, the VIPs off its loopback: a
+    /// router drops packets from its own addresses); the new real holds
+    /// `vips` on its loopback and serves HTTP on eth0. Its index in `reals`.
+    pub fn routed_real(&mut self, via: usize, vips: &[&str]) -> anyhow::Result<usize> {
+        let k = self.reals.len();
+        let router = &self.reals[via].ns;
+        for vip in vips {
+            router.ip(&["addr", "del", &format!("{vip}/32"), "dev", "lo"])?;
+        }
+        router.exec("sysctl", &["-qw", "net.ipv4.ip_forward=1"])?;
+        let ns = Netns::new("rr")?;
+        let addr = Ipv4Addr::new(10, 79, 0, 11 + k as u8);
+        let (_, end) = crate::veth(router, &["10.79.0.1/24"], &ns, &[&format!("{addr}/24")])?;
+        for args in [
+            &["link", "set", &end, "down"][..],
+            &["link", "set", &end, "name", "eth0"],
+            &["link", "set", "eth0", "up"],
+            &["route", "add", "default", "via", "10.79.0.1"],
+        ] {
+            ns.ip(args)?;
+        }
+        for vip in vips {
+            ns.ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
+        }
+        self.reals.push(Real::new(ns, addr, k, &self.lan.logs)?);
+        self.serve(k, true)?;
+        Ok(k)
+    }
+
     /// Starts (or stops) real `k`'s HTTP server; started means listening.
     pub fn serve(&mut self, k: usize, on: bool) -> anyhow::Result<()> {
         let logs = self.lan.logs.clone();

@@ -158,6 +158,28 @@ fn spreads_by_weight_and_flows_survive_a_failover(kind: &str) {
         tunnel.is_some(),
         "encapsulated only for TUN"
     );
+    // Per-real packets and bytes, as IPVS counts them: every real that
+    // answered was sent packets (a connection is 5 or more from the client).
+    let counted = |a: &xvrrp_tests::lan::Agent| -> Vec<(u64, u64)> {
+        a.status()
+            .ok()
+            .and_then(|s| {
+                s.virtual_servers
+                    .first()
+                    .map(|v| v.reals.iter().map(|r| (r.packets, r.bytes)).collect())
+            })
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let c = counted(&lb1);
+            c.len() == 3
+                && (0..3)
+                    .all(|k| c[k].0 >= 5 * n(&format!("real{k}")) as u64 && c[k].1 > c[k].0 * 40)
+        }),
+        "per-real counters {:?} for {t:?}",
+        counted(&lb1)
+    );
 
     // real2's server stops: out of the table, its share to the others.
     farm.serve(2, false).unwrap();
@@ -288,4 +310,41 @@ fn dr_flows_keep_their_real_when_the_new_active_disagrees_about_another_real() {
         before.len(),
         on("real2")
     );
+}
+
+/// A TUN real behind a router, as TUN exists for: the load balancer sends
+/// the IPIP packet to the gateway its route to the real names (the
+/// gateway's MAC, the real's address in the outer header); the real
+/// decapsulates and answers the client through its own router.
+#[test]
+fn tun_reaches_a_real_behind_a_router() {
+    use xvrrp_tests::decap::{self, Tunnel};
+    require_root();
+    let mut farm = Farm::direct("lvs-tun-gw", 1, &[VIP]).unwrap();
+    let k = farm.routed_real(0, &[VIP]).unwrap();
+    let remote = farm.reals[k].addr;
+    decap::attach(&farm.reals[k].ns, "eth0", Tunnel::Ipip).unwrap();
+    let lb = &farm.lan.hosts[1].ns;
+    lb.ip(&["route", "add", "10.79.0.0/24", "via", "10.77.0.11"])
+        .unwrap();
+    let conf = format!(
+        "vrrp_instance FRONT {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind TUN\n    protocol TCP\n    real_server {remote} 80 {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n}}\n"
+    );
+    let lb1 = farm.lan.xvrrp(1, "lb1", &conf).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || lb1.state("FRONT") == "Active"
+            && forwarding(&lb1)
+            && alive(&lb1) == 1),
+        "{}",
+        lb1.proc.log_text()
+    );
+    let t = tally(&farm.ask(VIP, 80, 20));
+    assert_eq!(
+        t.get(&farm.reals[k].name).copied(),
+        Some(20),
+        "{t:?}\n{}",
+        lb1.proc.log_text()
+    );
+    assert!(lb1.xdp_counter("lb_encapsulated") >= 20);
 }

@@ -4,10 +4,10 @@
 //! Maglev table is 65,537 writes).
 
 use anyhow::{anyhow, Context as _};
-use aya::maps::{Array, DevMap, HashMap as AyaHashMap, Map, MapData};
+use aya::maps::{Array, DevMap, HashMap as AyaHashMap, Map, MapData, PerCpuArray, PerCpuValues};
 use xvrrp_common::{
-    LbReal, LbService, LbServiceKey, LB_MAGLEV_SIZE, MAP_LB_MAGLEV, MAP_LB_REALS, MAP_LB_SERVICES,
-    MAP_LB_TX,
+    LbReal, LbRealStats, LbService, LbServiceKey, LB_MAGLEV_SIZE, MAP_LB_MAGLEV, MAP_LB_REALS,
+    MAP_LB_REAL_STATS, MAP_LB_SERVICES, MAP_LB_TX,
 };
 
 pub struct LbMaps {
@@ -17,6 +17,7 @@ pub struct LbMaps {
     maglev: Array<MapData, u32>,
     reals: Array<MapData, LbReal>,
     tx: DevMap<MapData>,
+    stats: PerCpuArray<MapData, LbRealStats>,
 }
 
 /// One of a loaded program's maps, by name, through the program's id.
@@ -48,6 +49,7 @@ impl LbMaps {
             maglev: Array::try_from(open(MAP_LB_MAGLEV)?)?,
             reals: Array::try_from(open(MAP_LB_REALS)?)?,
             tx: DevMap::try_from(open(MAP_LB_TX)?)?,
+            stats: PerCpuArray::try_from(open(MAP_LB_REAL_STATS)?)?,
         })
     }
 
@@ -73,6 +75,22 @@ impl LbMaps {
                 .map_err(|e| anyhow!("devmap slot {index}: {e}"))?;
         }
         Ok(self.reals.set(index, real, 0)?)
+    }
+
+    /// (packets, bytes) forwarded to real `index`, summed over the CPUs.
+    pub fn real_stats(&self, index: u32) -> (u64, u64) {
+        self.stats.get(&index, 0).map_or((0, 0), |per_cpu| {
+            per_cpu
+                .iter()
+                .fold((0, 0), |(p, b), s| (p + s.packets, b + s.bytes))
+        })
+    }
+
+    /// Zeroes real `index`'s counters (the index is given to a real anew).
+    pub fn reset_real_stats(&mut self, index: u32) -> anyhow::Result<()> {
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| anyhow!("the CPU count: {e}"))?;
+        let zero = PerCpuValues::try_from(vec![LbRealStats::default(); cpus])?;
+        Ok(self.stats.set(index, zero, 0)?)
     }
 
     /// Writes one of a service's Maglev tables (`fallback`: the live

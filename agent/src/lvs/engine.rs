@@ -349,16 +349,18 @@ impl State {
                     self.publish(None);
                 }
                 _ = counters.tick() => {
-                    if self.dr.waiting() {
+                    if self.dr.refresh_due() || self.dr.waiting() {
                         for v in 0..self.vss.len() {
                             if self.dr.handles(v) {
                                 self.write_dr(v).await;
                             }
                         }
                     }
-                    if let Ok(c) = nft::counters().await {
-                        self.publish(Some(&c));
-                    }
+                    // NAT's from nftables' counting rules, DR/TUN's from
+                    // the XDP program's per-real counters.
+                    let mut c = nft::counters().await.unwrap_or_default();
+                    c.extend(self.dr.stats().await);
+                    self.publish(Some(&c));
                 }
             }
         }

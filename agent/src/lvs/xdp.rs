@@ -22,8 +22,15 @@ use super::maglev;
 use crate::{
     config::lvs::{LbKind, LbProtocol, TunType, VirtualServer},
     dataplane::lb::LbMaps,
-    net::{iface, probe::Prober, rtnl},
+    net::{
+        iface,
+        probe::{format_mac, Prober},
+        rtnl,
+    },
 };
+
+/// How often the reals' MACs (and TUN gateways) are looked up afresh.
+const REFRESH: Duration = Duration::from_secs(30);
 
 /// Where a real's frames go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +61,12 @@ pub struct DrForwarder {
     maps: Arc<Mutex<Vec<LbMaps>>>,
     /// By the engine's virtual server index.
     services: HashMap<usize, Service>,
-    links: HashMap<IpAddr, Link>,
+    /// By (real, routed): a TUN real may be reached through a gateway.
+    links: HashMap<(IpAddr, bool), Link>,
+    /// Links to look up afresh at their next write (every `REFRESH`).
+    stale: std::collections::HashSet<(IpAddr, bool)>,
+    /// When the links were last marked stale.
+    refreshed: std::time::Instant,
     /// Reals whose MAC could not be found (said once, asked again).
     unresolved: std::collections::HashSet<IpAddr>,
     next_real: u32,
@@ -80,6 +92,8 @@ impl DrForwarder {
             maps: Arc::new(Mutex::new(maps)),
             services: HashMap::new(),
             links: HashMap::new(),
+            stale: Default::default(),
+            refreshed: std::time::Instant::now(),
             unresolved: Default::default(),
             next_real: 0,
         }
@@ -141,6 +155,15 @@ impl DrForwarder {
             return false;
         }
         self.next_real += reals.len() as u32;
+        // Counters start afresh with the indexes (a reload may give them
+        // to other reals).
+        for m in self.maps.lock().expect("lb maps").iter_mut() {
+            for i in &reals {
+                if let Err(e) = m.reset_real_stats(*i) {
+                    warn!("{}: zeroing real {i}'s counters: {e:#}", m.interface);
+                }
+            }
+        }
         let index = self.services.len() as u32;
         self.services.insert(
             v,
@@ -173,16 +196,32 @@ impl DrForwarder {
         !self.unresolved.is_empty()
     }
 
+    /// Every `REFRESH` the reals' links are looked up afresh (a real
+    /// replaced by another host at its address, a gateway that moved):
+    /// true when the engine should write every virtual server again.
+    pub fn refresh_due(&mut self) -> bool {
+        if self.refreshed.elapsed() < REFRESH {
+            return false;
+        }
+        self.refreshed = std::time::Instant::now();
+        self.stale = self.links.keys().copied().collect();
+        true
+    }
+
     /// Writes what virtual server `v` forwards now: its reals' links, its
     /// Maglev table (only the slots that changed) and whether it forwards.
     pub async fn write(&mut self, v: usize, target: &str, want: Want) {
-        let Some(indexes) = self.services.get(&v).map(|s| s.reals.clone()) else {
+        let Some((indexes, routed)) = self
+            .services
+            .get(&v)
+            .map(|s| (s.reals.clone(), s.tun.is_some()))
+        else {
             return;
         };
         let mut entries = Vec::new();
         let mut reals = Vec::new();
         for (r, addr, weight) in &want.reals {
-            let Some(link) = self.link(addr.ip(), target).await else {
+            let Some(link) = self.link(addr.ip(), routed, target).await else {
                 continue;
             };
             let index = indexes[*r];
@@ -309,6 +348,32 @@ impl DrForwarder {
         }
     }
 
+    /// Packets and bytes forwarded to each real, by (virtual server, real's
+    /// position in its config), summed over the interfaces and CPUs.
+    pub async fn stats(&self) -> super::nft::Counters {
+        let which: Vec<(usize, usize, u32)> = self
+            .services
+            .iter()
+            .flat_map(|(v, s)| s.reals.iter().enumerate().map(|(r, i)| (*v, r, *i)))
+            .collect();
+        let maps = self.maps.clone();
+        tokio::task::spawn_blocking(move || {
+            let maps = maps.lock().expect("lb maps");
+            which
+                .into_iter()
+                .map(|(v, r, i)| {
+                    let sum = maps.iter().fold((0, 0), |(p, b), m| {
+                        let (mp, mb) = m.real_stats(i);
+                        (p + mp, b + mb)
+                    });
+                    ((v, r), sum)
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
     /// Removes services a previous run left that this engine does not have.
     pub async fn forget_others(&self) {
         let ours: Vec<LbServiceKey> = self
@@ -344,11 +409,15 @@ impl DrForwarder {
 
     /// The link a real is reached on: an interface with the program whose
     /// subnet holds the real (DR needs the real on the same link), and the
-    /// real's MAC there.
-    async fn link(&mut self, ip: IpAddr, target: &str) -> Option<Link> {
-        if let Some(l) = self.links.get(&ip) {
-            return Some(*l);
+    /// real's MAC there; `routed` (TUN): else the kernel's route to it, out
+    /// of an interface with the program, and its gateway's MAC.
+    async fn link(&mut self, ip: IpAddr, routed: bool, target: &str) -> Option<Link> {
+        let key = (ip, routed);
+        let old = self.links.get(&key).copied();
+        if let Some(l) = old.filter(|_| !self.stale.contains(&key)) {
+            return Some(l);
         }
+        self.stale.remove(&key);
         let interfaces: Vec<(String, u32)> = self
             .maps
             .lock()
@@ -356,7 +425,7 @@ impl DrForwarder {
             .iter()
             .map(|m| (m.interface.clone(), m.ifindex))
             .collect();
-        let found = tokio::task::spawn_blocking(move || resolve(ip, &interfaces))
+        let found = tokio::task::spawn_blocking(move || resolve(ip, routed, &interfaces))
             .await
             .unwrap_or_else(|e| Err(e.to_string()));
         match found {
@@ -364,9 +433,21 @@ impl DrForwarder {
                 if self.unresolved.remove(&ip) {
                     info!("real_server {ip}: MAC found, back in the table");
                 }
-                self.links.insert(ip, l);
+                if let Some(o) = old.filter(|o| *o != l) {
+                    info!(
+                        "real_server {ip}: now reached at {} on interface {} (was {} on {})",
+                        format_mac(&l.mac),
+                        l.ifindex,
+                        format_mac(&o.mac),
+                        o.ifindex
+                    );
+                }
+                self.links.insert(key, l);
                 Some(l)
             }
+            // A refresh that finds nothing keeps the link that worked (one
+            // lost ARP answer must not take a real out).
+            Err(_) if old.is_some() => old,
             Err(why) => {
                 if self.unresolved.insert(ip) {
                     warn!("virtual_server {target}: real_server {ip}: {why}: left out of the table until it answers");
@@ -387,27 +468,45 @@ fn on_subnet(ip: IpAddr, addr: IpAddr, prefix: u8) -> bool {
     }
 }
 
-/// Finds the interface and asks for the real's MAC (blocking: a netlink
-/// dump, then an ARP request of 300 ms at most).
-fn resolve(ip: IpAddr, interfaces: &[(String, u32)]) -> Result<Link, String> {
-    let Some((name, ifindex)) = interfaces.iter().find(|(name, _)| {
+/// Finds the interface and asks for the MAC of the real (or, `routed`,
+/// of the gateway the kernel's route to it names) — blocking: netlink, then
+/// an ARP request of 300 ms at most.
+fn resolve(ip: IpAddr, routed: bool, interfaces: &[(String, u32)]) -> Result<Link, String> {
+    let on_link = interfaces.iter().find(|(name, _)| {
         iface::addresses(name)
             .iter()
             .any(|(a, p)| on_subnet(ip, *a, *p))
-    }) else {
-        return Err(format!(
-            "on no subnet of an interface with the XDP program ({}); DR needs the real on the same link",
-            interfaces.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
-        ));
+    });
+    let (name, ifindex, next_hop) = match on_link {
+        Some((name, ifindex)) => (name, ifindex, ip),
+        None if routed => {
+            let (oif, gateway) = rtnl::route_to(ip)
+                .map_err(|e| format!("no route to it: {e}"))?
+                .ok_or("no route to it")?;
+            let Some((name, ifindex)) = interfaces.iter().find(|(_, i)| *i == oif) else {
+                return Err(format!(
+                    "its route leaves by interface {oif}, which has no XDP program ({}); \
+                     TUN reals are reached through an interface of a vrrp_instance",
+                    interfaces.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            };
+            (name, ifindex, gateway.unwrap_or(ip))
+        }
+        None => {
+            return Err(format!(
+                "on no subnet of an interface with the XDP program ({}); DR needs the real on the same link",
+                interfaces.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        }
     };
     let src_mac = match iface::mac(name) {
         Ok(m) => m,
         Err(e) => return Err(format!("{e:#}")),
     };
-    let mac = match rtnl::neighbour_mac(*ifindex, ip) {
+    let mac = match rtnl::neighbour_mac(*ifindex, next_hop) {
         Ok(Some(m)) => Some(m),
         _ => Prober::open(name)
-            .and_then(|p| p.who_has(ip, Duration::from_millis(300)))
+            .and_then(|p| p.who_has(next_hop, Duration::from_millis(300)))
             .ok()
             .and_then(|set| set.into_iter().next()),
     };
@@ -427,6 +526,9 @@ fn resolve(ip: IpAddr, interfaces: &[(String, u32)]) -> Result<Link, String> {
             local,
             mtu,
         }),
+        None if next_hop != ip => Err(format!(
+            "no MAC for its gateway {next_hop} on {name} (no neighbour entry, no ARP answer)"
+        )),
         None => Err(format!(
             "no MAC for it on {name} (no neighbour entry, no ARP answer)"
         )),

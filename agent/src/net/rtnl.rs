@@ -256,6 +256,37 @@ pub fn neighbour_mac(ifindex: u32, addr: IpAddr) -> io::Result<Option<[u8; 6]>> 
     })
 }
 
+/// The kernel's route to `addr` (`ip route get ADDR`): the outgoing
+/// interface and the gateway, None when on-link.
+pub fn route_to(addr: IpAddr) -> io::Result<Option<(u32, Option<IpAddr>)>> {
+    use futures::TryStreamExt as _;
+    use rtnetlink::{
+        packet_route::route::{RouteAddress, RouteAttribute},
+        RouteMessageBuilder,
+    };
+    let prefix = if addr.is_ipv4() { 32 } else { 128 };
+    let msg = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(addr, prefix)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?
+        .build();
+    call("looking up a route", move |h| async move {
+        let mut answer = h.route().get(msg).execute();
+        let Some(route) = answer.try_next().await? else {
+            return Ok(None);
+        };
+        let oif = route.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Oif(i) => Some(*i),
+            _ => None,
+        });
+        let gateway = route.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Gateway(RouteAddress::Inet(v)) => Some(IpAddr::V4(*v)),
+            RouteAttribute::Gateway(RouteAddress::Inet6(v)) => Some(IpAddr::V6(*v)),
+            _ => None,
+        });
+        Ok(oif.map(|o| (o, gateway)))
+    })
+}
+
 /// Sets a link's interface group (IFLA_GROUP, `ip link set … group`).
 pub fn set_group(ifindex: u32, group: u32) -> io::Result<()> {
     use rtnetlink::packet_route::link::LinkAttribute;

@@ -22,6 +22,7 @@ pub const MAP_LB_SERVICES: &str = "LB_SERVICES";
 pub const MAP_LB_MAGLEV: &str = "LB_MAGLEV";
 pub const MAP_LB_REALS: &str = "LB_REALS";
 pub const MAP_LB_TX: &str = "LB_TX";
+pub const MAP_LB_REAL_STATS: &str = "LB_REAL_STATS";
 
 /// Virtual servers forwarded in XDP (lb_kind DR) per program.
 pub const MAX_LB_SERVICES: u32 = 16;
@@ -115,6 +116,16 @@ pub struct LbReal {
 /// The real is in its pool: a remembered flow to it is kept. A flow to a
 /// real without it is chosen again.
 pub const LB_REAL_ALIVE: u32 = 1;
+
+/// Per real's index and CPU: what the program forwarded to it (IPVS's
+/// per-destination packets and bytes; bytes are the IP packets' lengths
+/// before any tunnel header).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbRealStats {
+    pub packets: u64,
+    pub bytes: u64,
+}
 
 /// An established flow: key of the per-CPU flow LRU (value: the real's
 /// index + 1; 0 where another CPU inserted the key).
@@ -493,6 +504,8 @@ pub struct AdvertRecord {
 
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for AdvertRecord {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for LbRealStats {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for VipKey {}
 #[cfg(feature = "user")]

@@ -13,8 +13,8 @@ use aya_ebpf::{
 };
 use xvrrp_common::{
     counter, lb_flow_words, lb_hash, lb_tun_overhead, reason, AdvertRecord, LastAdvert, LbFlowKey,
-    LbReal, LbService, LbServiceKey, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES, FAMILY_V4,
-    FAMILY_V6, LB_ACTIVE, LB_BY_CLIENT, LB_FLOWS, LB_MAGLEV_SIZE, LB_REAL_ALIVE, LB_TUN,
+    LbReal, LbRealStats, LbService, LbServiceKey, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES,
+    FAMILY_V4, FAMILY_V6, LB_ACTIVE, LB_BY_CLIENT, LB_FLOWS, LB_MAGLEV_SIZE, LB_REAL_ALIVE, LB_TUN,
     LB_TUN_GRE, LB_TUN_GUE, LEASE_LENGTH, LEASE_RENEWED, LEASE_SLOTS, MAX_LB_REALS,
     MAX_LB_SERVICES, MAX_VIPS, MAX_VRS, VIP_ACCEPT, VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE,
     VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
@@ -46,6 +46,10 @@ static LB_REALS: Array<LbReal> = Array::with_max_entries(MAX_LB_REALS, 0);
 /// they came in on.
 #[map(name = "LB_TX")]
 static LB_TX: DevMap = DevMap::with_max_entries(MAX_LB_REALS, 0);
+
+/// Per real's index, per CPU: packets and bytes forwarded to it.
+#[map(name = "LB_REAL_STATS")]
+static LB_REAL_STATS: PerCpuArray<LbRealStats> = PerCpuArray::with_max_entries(MAX_LB_REALS, 0);
 
 /// Established flows and their real's index + 1, per CPU (Katran's
 /// connection table): a weight change rewrites the Maglev table, not these.
@@ -476,8 +480,8 @@ fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
             (r, real)
         }
     };
+    let total = u16::from_be_bytes([h[2], h[3]]) as u32;
     if svc.flags & LB_TUN != 0 {
-        let total = u16::from_be_bytes([h[2], h[3]]) as u32;
         let overhead = lb_tun_overhead(svc.flags);
         if total + overhead > real.mtu {
             return Some(if h[6] & 0x40 != 0 {
@@ -504,6 +508,13 @@ fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
         unsafe { *eth = e };
     }
     count(counter::LB_FORWARDED);
+    if let Some(st) = LB_REAL_STATS.get_ptr_mut(index) {
+        // SAFETY: per-CPU slot, no concurrent writer on this CPU.
+        unsafe {
+            (*st).packets += 1;
+            (*st).bytes += u64::from(total);
+        }
+    }
     // SAFETY: reads the xdp_md context the kernel handed us.
     let ingress = unsafe { (*ctx.ctx).ingress_ifindex };
     if real.ifindex == 0 || real.ifindex == ingress {
