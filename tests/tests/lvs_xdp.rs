@@ -348,3 +348,63 @@ fn tun_reaches_a_real_behind_a_router() {
     );
     assert!(lb1.xdp_counter("lb_encapsulated") >= 20);
 }
+
+/// keepalived's sorry server with lb_kind DR: quorum 2 over two reals of
+/// weight 1; one real's server stops, quorum is lost, and every new
+/// connection goes to the sorry server, forwarded by the XDP program like
+/// the reals; the real returns and the sorry server leaves.
+#[test]
+fn dr_sorry_server_takes_over_when_quorum_is_lost() {
+    require_root();
+    let mut farm = Farm::direct("lvs-dr-sorry", 3, &[VIP]).unwrap();
+    let real = |k: usize| {
+        format!(
+            "    real_server {} 80 {{\n        TCP_CHECK {{\n            connect_timeout 1\n            retry 1\n            delay_before_retry 0.5\n        }}\n    }}\n",
+            farm.reals[k].addr
+        )
+    };
+    let conf = format!(
+        "vrrp_instance FRONT {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\
+         virtual_server {VIP} 80 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n    quorum 2\n    sorry_server {} 80\n{}{}}}\n",
+        farm.reals[2].addr,
+        real(0),
+        real(1)
+    );
+    let lb1 = farm.lan.xvrrp(1, "lb1", &conf).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || lb1.state("FRONT") == "Active"
+            && forwarding(&lb1)
+            && alive(&lb1) == 2),
+        "{}",
+        lb1.proc.log_text()
+    );
+    let t = tally(&farm.ask(VIP, 80, 40));
+    assert_eq!(
+        t.get("real2"),
+        None,
+        "the sorry server while quorum holds: {t:?}"
+    );
+    assert_eq!(t.values().sum::<usize>(), 40, "{t:?}");
+
+    farm.serve(1, false).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || alive(&lb1) == 1),
+        "{}",
+        lb1.proc.log_text()
+    );
+    // The pool switches to the sorry server at the same check.
+    std::thread::sleep(Duration::from_millis(300));
+    let t = tally(&farm.ask(VIP, 80, 40));
+    assert_eq!(t.get("real2"), Some(&40), "quorum lost: {t:?}");
+
+    farm.serve(1, true).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(10), || alive(&lb1) == 2),
+        "{}",
+        lb1.proc.log_text()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let t = tally(&farm.ask(VIP, 80, 40));
+    assert_eq!(t.get("real2"), None, "quorum back: {t:?}");
+    assert_eq!(t.values().sum::<usize>(), 40, "{t:?}");
+}

@@ -547,9 +547,9 @@ impl State {
         }
     }
 
-    /// A DR virtual server's reals and weights into the XDP program. The
-    /// sorry server is not forwarded in XDP: without quorum the table is
-    /// empty and the kernel gets the packets.
+    /// A DR/TUN virtual server's reals and weights into the XDP program;
+    /// without quorum its sorry server alone, forwarded the same way (as
+    /// keepalived puts it in the IPVS service with the service's lb_kind).
     async fn write_dr(&mut self, v: usize) {
         let vs = &self.vss[v];
         let reals = match vs.pool.destinations() {
@@ -557,7 +557,11 @@ impl State {
                 .into_iter()
                 .map(|(r, weight)| (r, vs.cfg.reals[r].addr, weight))
                 .collect(),
-            Destinations::Sorry => Vec::new(),
+            Destinations::Sorry => vs
+                .cfg
+                .sorry_server
+                .map(|addr| vec![(vs.cfg.reals.len(), addr, 1)])
+                .unwrap_or_default(),
         };
         let all = vs
             .cfg

@@ -49,7 +49,8 @@ struct Service {
     by_client: bool,
     /// lb_kind TUN: the tunnel to the real, its LB_TUN* flags and port.
     tun: Option<(u32, u16)>,
-    /// The reals' indexes in LB_REALS, by the virtual server's real order.
+    /// The reals' indexes in LB_REALS, by the virtual server's real order
+    /// (then the sorry server's).
     reals: Vec<u32>,
     /// The (primary, fallback) tables last written.
     written: [Option<Vec<u32>>; 2],
@@ -80,7 +81,9 @@ pub struct Want {
     /// load balancer with this config and weights.
     pub all: Vec<(usize, SocketAddr, u32)>,
     /// The reals in the pool now, at their weight (0: inhibit_on_failure):
-    /// the fallback table, and which reals the primary may pick.
+    /// the fallback table, and which reals the primary may pick. Quorum
+    /// lost: the sorry server alone, at position `reals.len()` of the
+    /// config (every real is then not alive, so every slot takes it).
     pub reals: Vec<(usize, SocketAddr, u32)>,
 }
 
@@ -144,7 +147,10 @@ impl DrForwarder {
         if keys.is_empty() {
             return false;
         }
-        let reals = (0..cfg.reals.len() as u32)
+        // The sorry server, if any, is one more real after the configured
+        // ones (position reals.len()).
+        let count = cfg.reals.len() + usize::from(cfg.sorry_server.is_some());
+        let reals = (0..count as u32)
             .map(|k| self.next_real + k)
             .collect::<Vec<_>>();
         if self.next_real + reals.len() as u32 > MAX_LB_REALS {
