@@ -144,9 +144,13 @@ impl Farm {
             let ns = Netns::new("rs")?;
             let addr = Ipv4Addr::new(10, 77, 0, 11 + k as u8);
             plug(&lan.switch, &ns, "eth0", &format!("{addr}/24"))?;
+            // fd77::11, ::12, … on the LAN's IPv6 prefix too.
+            let v6 = format!("fd77::{}/64", 11 + k);
+            ns.ip(&["addr", "add", &v6, "dev", "eth0", "nodad"])?;
             ns.ip(&["link", "set", "lo", "up"])?;
             for vip in vips {
-                ns.ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"])?;
+                let len = if vip.contains(':') { 128 } else { 32 };
+                ns.ip(&["addr", "add", &format!("{vip}/{len}"), "dev", "lo"])?;
             }
             for key in ["all", "eth0"] {
                 ns.exec(
@@ -244,7 +248,8 @@ impl Farm {
         }
         let log = logs.join(format!("{}-http.log", real.name));
         let dir = real.dir.to_str().expect("UTF-8").to_owned();
-        // Any address: a direct-routing real answers on the VIP.
+        // Any address of both families (Python's http.server makes `::`
+        // dual-stack): a direct-routing real answers on the VIP.
         real.server = Some(real.ns.spawn(
             "python3",
             &[
@@ -252,7 +257,7 @@ impl Farm {
                 "http.server",
                 "80",
                 "--bind",
-                "0.0.0.0",
+                "::",
                 "--directory",
                 &dir,
             ],
@@ -315,7 +320,7 @@ impl Farm {
     /// connection: the name of the real that answered each (or "" when none
     /// did within a second).
     pub fn ask(&self, vip: &str, port: u16, n: usize) -> Vec<String> {
-        let target: SocketAddr = format!("{vip}:{port}").parse().expect("address");
+        let target = SocketAddr::new(vip.parse().expect("address"), port);
         self.lan.hosts[0]
             .ns
             .run(move || {

@@ -2,7 +2,7 @@
 //! its per-packet benchmark (BPF_PROG_TEST_RUN): a client, a VIP, a load
 //! balancer and two reals, all on one link.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aya::{
     maps::{Array, HashMap},
@@ -10,8 +10,8 @@ use aya::{
 };
 use xvrrp::wire::{ethernet, ip};
 use xvrrp_common::{
-    LbReal, LbService, LbServiceKey, FAMILY_V4, LB_MAGLEV_SIZE, LB_REAL_ALIVE, MAP_LB_MAGLEV,
-    MAP_LB_REALS, MAP_LB_SERVICES,
+    LbReal, LbService, LbServiceKey, FAMILY_V4, FAMILY_V6, LB_MAGLEV_SIZE, LB_REAL_ALIVE,
+    MAP_LB_MAGLEV, MAP_LB_REALS, MAP_LB_SERVICES,
 };
 
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0c];
@@ -21,6 +21,13 @@ pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
 pub const LB_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 pub const REAL_ADDRS: [Ipv4Addr; 2] = [Ipv4Addr::new(10, 77, 0, 11), Ipv4Addr::new(10, 77, 0, 12)];
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x100);
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 3);
+pub const LB_ADDR6: Ipv6Addr = Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
+pub const REAL_ADDRS6: [Ipv6Addr; 2] = [
+    Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x11),
+    Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 0x12),
+];
 /// The MTU the reals' link has in these tests.
 pub const MTU: u32 = 1500;
 pub const IPPROTO_TCP: u8 = 6;
@@ -30,6 +37,22 @@ pub const ACK: u8 = 0x10;
 
 /// A TCP or UDP frame from the client to VIP:dport.
 pub fn frame(proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    frame_between(proto, sport, dport, flags, CLIENT.into(), VIP.into())
+}
+
+/// The same over IPv6, from CLIENT6 to VIP6.
+pub fn frame6(proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    frame_between(proto, sport, dport, flags, CLIENT6.into(), VIP6.into())
+}
+
+fn frame_between(
+    proto: u8,
+    sport: u16,
+    dport: u16,
+    flags: u8,
+    src: IpAddr,
+    dst: IpAddr,
+) -> Vec<u8> {
     let mut l4 = vec![0u8; if proto == IPPROTO_TCP { 20 } else { 8 }];
     l4[0..2].copy_from_slice(&sport.to_be_bytes());
     l4[2..4].copy_from_slice(&dport.to_be_bytes());
@@ -41,8 +64,8 @@ pub fn frame(proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
     }
     l4.extend_from_slice(b"payload");
     let iph = ip::Repr {
-        src: CLIENT.into(),
-        dst: VIP.into(),
+        src,
+        dst,
         protocol: proto,
         ttl: 64,
         payload_len: l4.len(),
@@ -52,7 +75,11 @@ pub fn frame(proto: u8, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
             dst: LB_MAC,
             src: CLIENT_MAC,
             vlan: None,
-            ethertype: ethernet::ethertype::IPV4,
+            ethertype: if src.is_ipv6() {
+                ethernet::ethertype::IPV6
+            } else {
+                ethernet::ethertype::IPV4
+            },
         },
         &iph.packet(&l4),
     )
@@ -73,17 +100,28 @@ pub fn set_service(ebpf: &mut aya::Ebpf, flags: u32) {
 
 /// `set_service` with a GUE tunnel's UDP port.
 pub fn set_tun_service(ebpf: &mut aya::Ebpf, flags: u32, tun_port: u16) {
+    set_service_on(ebpf, VIP.into(), flags, tun_port);
+}
+
+/// VIP6:80/tcp as service 0.
+pub fn set_service6(ebpf: &mut aya::Ebpf, flags: u32) {
+    set_service_on(ebpf, VIP6.into(), flags, 0);
+}
+
+fn set_service_on(ebpf: &mut aya::Ebpf, vip: IpAddr, flags: u32, tun_port: u16) {
     let mut m: HashMap<_, LbServiceKey, LbService> =
         HashMap::try_from(ebpf.map_mut(MAP_LB_SERVICES).expect("LB_SERVICES"))
             .expect("LB_SERVICES");
-    let mut addr = [0u8; 16];
-    addr[..4].copy_from_slice(&VIP.octets());
+    let (addr, family) = match vip {
+        IpAddr::V4(a) => (v4_16(a), FAMILY_V4),
+        IpAddr::V6(a) => (a.octets(), FAMILY_V6),
+    };
     m.insert(
         LbServiceKey {
             addr,
             port: 80,
             proto: IPPROTO_TCP,
-            family: FAMILY_V4,
+            family,
         },
         LbService {
             index: 0,
@@ -96,6 +134,12 @@ pub fn set_tun_service(ebpf: &mut aya::Ebpf, flags: u32, tun_port: u16) {
     .expect("LB_SERVICES insert");
 }
 
+fn v4_16(a: Ipv4Addr) -> [u8; 16] {
+    let mut o = [0u8; 16];
+    o[..4].copy_from_slice(&a.octets());
+    o
+}
+
 /// Real `r` (XDP_TX on the same link), alive or not.
 pub fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
     set_real_on(ebpf, r, alive, 0)
@@ -103,6 +147,36 @@ pub fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
 
 /// Real `r` behind interface `ifindex` (0: the one frames come in on).
 pub fn set_real_on(ebpf: &mut aya::Ebpf, r: usize, alive: bool, ifindex: u32) {
+    put_real(
+        ebpf,
+        r,
+        alive,
+        ifindex,
+        v4_16(REAL_ADDRS[r]),
+        v4_16(LB_ADDR),
+    );
+}
+
+/// Real `r` at its IPv6 address (TUN's outer header from LB_ADDR6).
+pub fn set_real6(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
+    put_real(
+        ebpf,
+        r,
+        alive,
+        0,
+        REAL_ADDRS6[r].octets(),
+        LB_ADDR6.octets(),
+    );
+}
+
+fn put_real(
+    ebpf: &mut aya::Ebpf,
+    r: usize,
+    alive: bool,
+    ifindex: u32,
+    addr: [u8; 16],
+    local: [u8; 16],
+) {
     let mut m: Array<_, LbReal> =
         Array::try_from(ebpf.map_mut(MAP_LB_REALS).expect("LB_REALS")).expect("LB_REALS");
     m.set(
@@ -112,8 +186,8 @@ pub fn set_real_on(ebpf: &mut aya::Ebpf, r: usize, alive: bool, ifindex: u32) {
             src_mac: LB_MAC,
             ifindex,
             flags: if alive { LB_REAL_ALIVE } else { 0 },
-            addr: REAL_ADDRS[r].octets(),
-            local: LB_ADDR.octets(),
+            addr,
+            local,
             mtu: MTU,
         },
         0,

@@ -408,3 +408,54 @@ fn dr_sorry_server_takes_over_when_quorum_is_lost() {
     assert_eq!(t.get("real2"), None, "quorum back: {t:?}");
     assert_eq!(t.values().sum::<usize>(), 40, "{t:?}");
 }
+
+/// lb_kind DR over IPv6: a virtual server on an IPv6 address (no VRRP for
+/// it here: a virtual server no instance holds always forwards), three
+/// reals on the LAN with the VIP on their loopback (IPv6 answers neighbour
+/// solicitations only for addresses of the interface asked on, so no
+/// arp_ignore is needed); connections spread over all three by the XDP
+/// program, counted per real.
+#[test]
+fn dr_over_ipv6() {
+    require_root();
+    const VIP6: &str = "fd77::100";
+    let farm = Farm::direct("lvs-dr6", 3, &[VIP, VIP6]).unwrap();
+    let lb = &farm.lan.hosts[1].ns;
+    lb.ip(&["addr", "add", &format!("{VIP6}/64"), "dev", "eth0", "nodad"])
+        .unwrap();
+    let reals: String = (0..3)
+        .map(|k| {
+            format!(
+                "    real_server fd77::{} 80 {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n",
+                11 + k
+            )
+        })
+        .collect();
+    let conf = format!(
+        "vrrp_instance FRONT {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {{\n        {VIP}/24\n    }}\n}}\n\
+         virtual_server {VIP6} 80 {{\n    delay_loop 1\n    lb_algo mh\n    lb_kind DR\n    protocol TCP\n{reals}}}\n"
+    );
+    let lb1 = farm.lan.xvrrp(1, "lb1", &conf).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), || forwarding(&lb1)
+            && alive(&lb1) == 3),
+        "{}",
+        lb1.proc.log_text()
+    );
+    let t = tally(&farm.ask(VIP6, 80, 60));
+    assert_eq!(
+        t.values().sum::<usize>(),
+        60,
+        "{t:?}\n{}",
+        lb1.proc.log_text()
+    );
+    assert_eq!(t.len(), 3, "all three reals: {t:?}");
+    assert!(lb1.xdp_counter("lb_forwarded") >= 60 * 3);
+    assert!(
+        wait_until(Duration::from_secs(5), || lb1.status().is_ok_and(|s| s
+            .virtual_servers
+            .first()
+            .is_some_and(|v| v.reals.iter().all(|r| r.packets > 0)))),
+        "per-real counters"
+    );
+}

@@ -392,3 +392,90 @@ fn a_real_behind_another_interface_is_reached_by_redirect() {
         .unwrap();
     assert_eq!(got, (4, true), "XDP_REDIRECT with the real's MACs");
 }
+
+/// IPv6: DR rewrites only the MACs; TUN wraps the packet in an outer IPv6
+/// header (next header 41, traffic class copied, the flow's hash as flow
+/// label, hop limit 64) from the load balancer to the real; a packet too
+/// big once wrapped is answered with ICMPv6 Packet Too Big (MTU - 40),
+/// quoting the first 1,232 bytes of the packet (RFC 4443 §2.4: as much as
+/// fits in 1,280), its checksum checked here independently.
+#[test]
+fn ipv6_dr_and_tun_and_packet_too_big() {
+    use xvrrp::wire::checksum;
+    use xvrrp_common::{lb_flow_words, lb_hash, LbFlowKey, FAMILY_V6, LB_TUN};
+    use xvrrp_tests::lbpkt::{
+        frame6, set_real6, set_service6, CLIENT6, CLIENT_MAC, LB_ADDR6, LB_MAC, MTU, REAL_ADDRS6,
+        REAL_MACS, VIP6,
+    };
+    require_root();
+    let mut ebpf = dataplane::load().unwrap();
+    set_real6(&mut ebpf, 0, true);
+    fill_table(&mut ebpf, Some(0));
+    set_service6(&mut ebpf, LB_ACTIVE);
+    let syn = frame6(IPPROTO_TCP, 44000, 80, SYN);
+    assert_eq!(run(&mut ebpf, &syn), (XDP_TX, to_real(&syn, 0)), "DR");
+    let other = frame6(IPPROTO_TCP, 44000, 81, SYN);
+    assert_eq!(
+        run(&mut ebpf, &other),
+        (XDP_PASS, other.clone()),
+        "not a service"
+    );
+
+    set_service6(&mut ebpf, LB_ACTIVE | LB_TUN);
+    let inner = syn[14..].to_vec();
+    let flow = LbFlowKey {
+        src: CLIENT6.octets(),
+        dst: VIP6.octets(),
+        sport: 44000,
+        dport: 80,
+        proto: IPPROTO_TCP,
+        family: FAMILY_V6,
+        ..Default::default()
+    };
+    let label = lb_hash(&lb_flow_words(&flow, false)) & 0xfffff;
+    let tclass = (inner[0] << 4) | (inner[1] >> 4);
+    let mut want = REAL_MACS[0].to_vec();
+    want.extend_from_slice(&LB_MAC);
+    want.extend_from_slice(&[0x86, 0xdd]);
+    want.extend_from_slice(&((6u32 << 28) | (u32::from(tclass) << 20) | label).to_be_bytes());
+    want.extend_from_slice(&(inner.len() as u16).to_be_bytes());
+    want.extend_from_slice(&[41, 64]);
+    want.extend_from_slice(&LB_ADDR6.octets());
+    want.extend_from_slice(&REAL_ADDRS6[0].octets());
+    want.extend_from_slice(&inner);
+    assert_eq!(run(&mut ebpf, &syn), (XDP_TX, want), "TUN: IPv6 in IPv6");
+
+    // 1,461 bytes of IPv6 + 40 of tunnel > 1,500.
+    let mut big = frame6(IPPROTO_TCP, 44001, 80, ACK);
+    let total = (MTU - 39) as usize;
+    big.resize(14 + total, 0xab);
+    for (i, b) in big[14 + 60..].iter_mut().enumerate() {
+        *b = i as u8; // a quote whose bytes differ
+    }
+    big[18..20].copy_from_slice(&((total - 40) as u16).to_be_bytes());
+    let quote = &big[14..14 + 1232];
+    let mut icmp = vec![2, 0, 0, 0];
+    icmp.extend_from_slice(&(MTU - 40).to_be_bytes());
+    icmp.extend_from_slice(quote);
+    let sum = checksum::finish(checksum::combine(
+        checksum::pseudo_v6(LB_ADDR6, CLIENT6, 58, icmp.len() as u32),
+        checksum::sum(&icmp),
+    ));
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut want = CLIENT_MAC.to_vec();
+    want.extend_from_slice(&LB_MAC);
+    want.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    want.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    want.extend_from_slice(&[58, 64]);
+    want.extend_from_slice(&LB_ADDR6.octets());
+    want.extend_from_slice(&CLIENT6.octets());
+    want.extend_from_slice(&icmp);
+    assert_eq!(want.len(), 14 + 1280);
+    let before = counter(&ebpf, counter::LB_ICMP_TOO_BIG);
+    let (verdict, out) = run(&mut ebpf, &big);
+    assert_eq!(verdict, XDP_TX);
+    assert_eq!(out.len(), want.len());
+    assert_eq!(out[..62], want[..62], "headers");
+    assert_eq!(out, want, "quote");
+    assert_eq!(counter(&ebpf, counter::LB_ICMP_TOO_BIG), before + 1);
+}

@@ -610,20 +610,17 @@ impl Builder<'_> {
             }
         }
         if matches!(vs.lb_kind, LbKind::Dr | LbKind::Tun) {
-            let in_xdp = match &vs.target {
-                VsTarget::Addr(a) => a.is_ipv4(),
-                VsTarget::Group(_) => true,
-                VsTarget::Fwmark(_) => false,
-            };
+            // Marks are set by netfilter, after XDP has seen the packet.
+            let in_xdp = !matches!(vs.target, VsTarget::Fwmark(_));
             if !in_xdp {
                 self.warn(
                     n,
                     format!(
-                        "virtual_server {}: lb_kind {} is forwarded in XDP for IPv4 addresses and ports only; this one is not forwarded yet (its checkers run)",
+                        "virtual_server {}: lb_kind {} is forwarded in XDP for addresses and ports; a fwmark is set by netfilter after XDP, so this one is not forwarded (its checkers run)",
                         vs.target,
                         vs.lb_kind.name()
                     ),
-                    "use an IPv4 `virtual_server IP PORT` (or a group of them), or `lb_kind NAT`",
+                    "use `virtual_server IP PORT` (or a group of them), or `lb_kind NAT` for a fwmark",
                 );
             } else if !matches!(vs.lb_algo.as_str(), "mh" | "sh") {
                 self.warn(

@@ -14,7 +14,7 @@ use std::{
 
 use tracing::{info, warn};
 use xvrrp_common::{
-    LbReal, LbService, LbServiceKey, FAMILY_V4, LB_ACTIVE, LB_BY_CLIENT, LB_MAGLEV_SIZE,
+    LbReal, LbService, LbServiceKey, FAMILY_V4, FAMILY_V6, LB_ACTIVE, LB_BY_CLIENT, LB_MAGLEV_SIZE,
     LB_REAL_ALIVE, LB_TUN, LB_TUN_GRE, LB_TUN_GUE, MAX_LB_REALS, MAX_LB_SERVICES,
 };
 
@@ -39,7 +39,7 @@ struct Link {
     mac: [u8; 6],
     src_mac: [u8; 6],
     /// The interface's IPv4 address (TUN's outer source) and MTU.
-    local: [u8; 4],
+    local: [u8; 16],
     mtu: u32,
 }
 
@@ -128,24 +128,36 @@ impl DrForwarder {
             );
             return false;
         }
+        // One family per service, as IPVS: the first address's.
+        let v6 = addrs.first().is_some_and(|a| a.is_ipv6());
         let keys: Vec<LbServiceKey> = addrs
             .iter()
-            .filter_map(|a| match a.ip() {
-                IpAddr::V4(ip) => {
-                    let mut addr = [0u8; 16];
-                    addr[..4].copy_from_slice(&ip.octets());
-                    Some(LbServiceKey {
-                        addr,
-                        port: a.port(),
-                        proto,
-                        family: FAMILY_V4,
-                    })
-                }
-                IpAddr::V6(_) => None,
+            .filter(|a| a.is_ipv6() == v6)
+            .map(|a| LbServiceKey {
+                addr: octets16(a.ip()),
+                port: a.port(),
+                proto,
+                family: if v6 { FAMILY_V6 } else { FAMILY_V4 },
             })
             .collect();
         if keys.is_empty() {
             return false;
+        }
+        let family = |v6: bool| if v6 { "IPv6" } else { "IPv4" };
+        if keys.len() < addrs.len() {
+            warn!(
+                "virtual_server {}: mixes IPv4 and IPv6 addresses: only its {} ones are forwarded in XDP",
+                cfg.target,
+                family(v6)
+            );
+        }
+        for r in cfg.reals.iter().filter(|r| r.addr.is_ipv6() != v6) {
+            warn!(
+                "virtual_server {}: real_server {} is not {} like the virtual server: left out (DR and TUN here keep one family)",
+                cfg.target,
+                r.addr,
+                family(v6)
+            );
         }
         // The sorry server, if any, is one more real after the configured
         // ones (position reals.len()).
@@ -217,13 +229,19 @@ impl DrForwarder {
     /// Writes what virtual server `v` forwards now: its reals' links, its
     /// Maglev table (only the slots that changed) and whether it forwards.
     pub async fn write(&mut self, v: usize, target: &str, want: Want) {
-        let Some((indexes, routed)) = self
-            .services
-            .get(&v)
-            .map(|s| (s.reals.clone(), s.tun.is_some()))
-        else {
+        let Some((indexes, routed, v6)) = self.services.get(&v).map(|s| {
+            (
+                s.reals.clone(),
+                s.tun.is_some(),
+                s.keys.first().is_some_and(|k| k.family == FAMILY_V6),
+            )
+        }) else {
             return;
         };
+        // Reals of the other family were warned about at `add`.
+        let mut want = want;
+        want.reals.retain(|(_, a, _)| a.is_ipv6() == v6);
+        want.all.retain(|(_, a, _)| a.is_ipv6() == v6);
         let mut entries = Vec::new();
         let mut reals = Vec::new();
         for (r, addr, weight) in &want.reals {
@@ -238,10 +256,7 @@ impl DrForwarder {
                     src_mac: link.src_mac,
                     ifindex: link.ifindex,
                     flags: if *weight > 0 { LB_REAL_ALIVE } else { 0 },
-                    addr: match addr.ip() {
-                        IpAddr::V4(a) => a.octets(),
-                        IpAddr::V6(_) => [0; 4],
-                    },
+                    addr: octets16(addr.ip()),
                     local: link.local,
                     mtu: link.mtu,
                 },
@@ -464,11 +479,27 @@ impl DrForwarder {
     }
 }
 
+/// An address as the maps hold it: IPv4 in the first four bytes.
+fn octets16(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(a) => {
+            let mut o = [0u8; 16];
+            o[..4].copy_from_slice(&a.octets());
+            o
+        }
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
 fn on_subnet(ip: IpAddr, addr: IpAddr, prefix: u8) -> bool {
     match (ip, addr) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
             let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
             u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
         }
         _ => false,
     }
@@ -516,10 +547,17 @@ fn resolve(ip: IpAddr, routed: bool, interfaces: &[(String, u32)]) -> Result<Lin
             .ok()
             .and_then(|set| set.into_iter().next()),
     };
-    let local = match iface::primary(name, false, &[]) {
-        Some(IpAddr::V4(a)) => a.octets(),
-        _ => [0; 4],
-    };
+    // The outer source: an address of the real's family on the interface
+    // (IPv6: a global one, not the link-local).
+    let local = iface::addresses(name)
+        .into_iter()
+        .map(|(a, _)| a)
+        .find(|a| match (a, ip) {
+            (IpAddr::V4(_), IpAddr::V4(_)) => true,
+            (IpAddr::V6(v), IpAddr::V6(_)) => (v.segments()[0] & 0xffc0) != 0xfe80,
+            _ => false,
+        })
+        .map_or([0; 16], octets16);
     let mtu = std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
         .ok()
         .and_then(|m| m.trim().parse().ok())

@@ -79,15 +79,16 @@ pub const LB_TUN_GUE: u32 = 8;
 /// 0x0800) / the packet, as IPVS's GRE tunnels.
 pub const LB_TUN_GRE: u32 = 16;
 
-/// Bytes a TUN packet grows by, by its LB_* flags: the outer IPv4 header,
-/// plus GRE's 4 or UDP's 8 and GUE's 4.
-pub const fn lb_tun_overhead(flags: u32) -> u32 {
+/// Bytes a TUN packet grows by, by its LB_* flags and family: the outer
+/// IPv4 (20) or IPv6 (40) header, plus GRE's 4 or UDP's 8 and GUE's 4.
+pub const fn lb_tun_overhead(flags: u32, v6: bool) -> u32 {
+    let ip = if v6 { 40 } else { 20 };
     if flags & LB_TUN_GUE != 0 {
-        20 + 8 + 4
+        ip + 8 + 4
     } else if flags & LB_TUN_GRE != 0 {
-        20 + 4
+        ip + 4
     } else {
-        20
+        ip
     }
 }
 
@@ -104,13 +105,16 @@ pub struct LbReal {
     pub ifindex: u32,
     /// LB_REAL_* flags.
     pub flags: u32,
-    /// TUN: the real's IPv4 address (the outer destination).
-    pub addr: [u8; 4],
-    /// TUN: this load balancer's address on that interface (the outer source).
-    pub local: [u8; 4],
     /// TUN: the interface's MTU; a packet that would not fit once
-    /// encapsulated is answered with ICMP "fragmentation needed".
+    /// encapsulated is answered with ICMP "fragmentation needed" / ICMPv6
+    /// "packet too big".
     pub mtu: u32,
+    /// TUN: the real's address (the outer destination; IPv4 in the first
+    /// four bytes).
+    pub addr: [u8; 16],
+    /// TUN: this load balancer's address of the same family on that
+    /// interface (the outer source).
+    pub local: [u8; 16],
 }
 
 /// The real is in its pool: a remembered flow to it is kept. A flow to a

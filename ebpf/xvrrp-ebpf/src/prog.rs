@@ -1,23 +1,22 @@
 use core::ffi::c_void;
 
+mod lb;
+
 use aya_ebpf::{
     bindings::{bpf_timer, xdp_action},
     btf_maps::HashMap as BtfHashMap,
     helpers::{
         bpf_ktime_get_ns, bpf_timer_init, bpf_timer_set_callback, bpf_timer_start,
-        bpf_xdp_adjust_head, bpf_xdp_adjust_tail,
+        bpf_xdp_adjust_tail,
     },
     macros::{btf_map, map, xdp},
-    maps::{Array, DevMap, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use xvrrp_common::{
-    counter, lb_flow_words, lb_hash, lb_tun_overhead, reason, AdvertRecord, LastAdvert, LbFlowKey,
-    LbReal, LbRealStats, LbService, LbServiceKey, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES,
-    FAMILY_V4, FAMILY_V6, LB_ACTIVE, LB_BY_CLIENT, LB_FLOWS, LB_MAGLEV_SIZE, LB_REAL_ALIVE, LB_TUN,
-    LB_TUN_GRE, LB_TUN_GUE, LEASE_LENGTH, LEASE_RENEWED, LEASE_SLOTS, MAX_LB_REALS,
-    MAX_LB_SERVICES, MAX_VIPS, MAX_VRS, VIP_ACCEPT, VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE,
-    VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
+    counter, reason, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES,
+    FAMILY_V4, FAMILY_V6, LEASE_LENGTH, LEASE_RENEWED, LEASE_SLOTS, MAX_VIPS, MAX_VRS, VIP_ACCEPT,
+    VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
 };
 
 #[map(name = "COUNTERS")]
@@ -28,36 +27,6 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
 #[map(name = "VIPS")]
 static VIPS: HashMap<VipKey, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
-
-/// DR virtual servers forwarded here (docs/load-balancing.md).
-#[map(name = "LB_SERVICES")]
-static LB_SERVICES: HashMap<LbServiceKey, LbService> =
-    HashMap::with_max_entries(MAX_LB_SERVICES, 0);
-
-/// Per virtual server, two tables of LB_MAGLEV_SIZE slots (primary, then
-/// fallback): the real's index + 1 (0: none).
-#[map(name = "LB_MAGLEV")]
-static LB_MAGLEV: Array<u32> = Array::with_max_entries(MAX_LB_SERVICES * 2 * LB_MAGLEV_SIZE, 0);
-
-#[map(name = "LB_REALS")]
-static LB_REALS: Array<LbReal> = Array::with_max_entries(MAX_LB_REALS, 0);
-
-/// Per real's index: the interface its frames leave by, when not the one
-/// they came in on.
-#[map(name = "LB_TX")]
-static LB_TX: DevMap = DevMap::with_max_entries(MAX_LB_REALS, 0);
-
-/// Per real's index, per CPU: packets and bytes forwarded to it.
-#[map(name = "LB_REAL_STATS")]
-static LB_REAL_STATS: PerCpuArray<LbRealStats> = PerCpuArray::with_max_entries(MAX_LB_REALS, 0);
-
-/// Established flows and their real's index + 1, per CPU (Katran's
-/// connection table): a weight change rewrites the Maglev table, not these.
-/// A key one CPU inserted reads 0 on the others (per-CPU slots start
-/// zeroed): 0 is "not seen here", never real 0.
-#[map(name = "LB_FLOW_TABLE")]
-static LB_FLOW_TABLE: LruPerCpuHashMap<LbFlowKey, u32> =
-    LruPerCpuHashMap::with_max_entries(LB_FLOWS, 0);
 
 #[map(name = "LEASE")]
 static LEASE: Array<u64> = Array::with_max_entries(LEASE_SLOTS, 0);
@@ -110,8 +79,6 @@ const IPPROTO_VRRP: u8 = 112;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_ICMP: u8 = 1;
-const IPPROTO_IPIP: u8 = 4;
-const IPPROTO_GRE: u8 = 47;
 const TCP_SYN: u8 = 0x02;
 const TCP_ACK: u8 = 0x10;
 const IPPROTO_ICMPV6: u8 = 58;
@@ -129,9 +96,12 @@ pub fn xvrrp(ctx: XdpContext) -> u32 {
     // Two BPF-to-BPF calls, each with its own stack: the verifier adds a
     // caller's frame to its callee's, and the VRRP path's alone is near the
     // 512-byte limit.
-    let action = lb_forward_ipv4(ctx.ctx);
-    if action != NOT_FORWARDED {
-        return action;
+    for forward in [lb::lb_forward_ipv4, lb::lb_forward_ipv6] {
+        match forward(ctx.ctx) {
+            lb::NOT_FORWARDED => {}
+            lb::TUNNEL => return lb::lb_tunnel(ctx.ctx),
+            action => return action,
+        }
     }
     classify_frame(ctx.ctx)
 }
@@ -376,292 +346,6 @@ fn classify_ipv4(ctx: &XdpContext, l3: usize) -> u32 {
     let mut dst = [0u8; 16];
     dst[..4].copy_from_slice(&h[16..20]);
     advert(ctx, l3 + IPV4_HLEN, payload_len, FAMILY_V4, h[8], src, dst)
-}
-
-/// lb_kind DR (keepalived's IPVS direct routing) in XDP: a TCP/UDP packet
-/// to a forwarded virtual server goes to a real by rewriting the MACs
-/// only. A remembered flow keeps its real (unless it left the pool); a new
-/// one, a TCP SYN, or one this CPU has not seen takes the real of its
-/// Maglev slot, which every load balancer with the same table computes
-/// alike, so a flow moved by a failover lands on the same real. None:
-/// not ours, the frame goes on as before.
-/// A BPF-to-BPF call of its own (its stack is not added to the inlined
-/// advert path's, which is near the 512-byte limit).
-#[inline(never)]
-fn lb_forward_ipv4(raw: *mut aya_ebpf::bindings::xdp_md) -> u32 {
-    let ctx = XdpContext::new(raw);
-    lb_choose_ipv4(&ctx).unwrap_or(NOT_FORWARDED)
-}
-
-/// lb_forward_ipv4's answer for a frame it leaves alone.
-const NOT_FORWARDED: u32 = u32::MAX;
-
-#[inline(always)]
-fn lb_choose_ipv4(ctx: &XdpContext) -> Option<u32> {
-    if be16_at(ctx, 12)? != ETH_P_IP {
-        return None;
-    }
-    let hdr = ptr_at::<[u8; IPV4_HLEN]>(ctx, ETH_HLEN)?;
-    // SAFETY: checked by ptr_at.
-    let h = unsafe { *hdr };
-    if h[9] != IPPROTO_TCP && h[9] != IPPROTO_UDP {
-        return None;
-    }
-    // IP options or a fragment: no ports where we look; the kernel has it.
-    if h[0] != 0x45 || (h[6] & 0x3f) != 0 || h[7] != 0 {
-        return None;
-    }
-    let ports = ptr_at::<[u8; 4]>(ctx, ETH_HLEN + IPV4_HLEN)?;
-    // SAFETY: checked by ptr_at.
-    let p = unsafe { *ports };
-    let mut key = LbServiceKey {
-        addr: [0; 16],
-        port: u16::from_be_bytes([p[2], p[3]]),
-        proto: h[9],
-        family: FAMILY_V4,
-    };
-    key.addr[..4].copy_from_slice(&h[16..20]);
-    // SAFETY: copied out at once.
-    let svc = unsafe { LB_SERVICES.get(&key) }.copied()?;
-    if svc.flags & LB_ACTIVE == 0 || svc.index >= MAX_LB_SERVICES {
-        return None;
-    }
-    let mut flow = LbFlowKey {
-        src: [0; 16],
-        dst: key.addr,
-        sport: u16::from_be_bytes([p[0], p[1]]),
-        dport: key.port,
-        proto: h[9],
-        family: FAMILY_V4,
-        _pad: [0; 2],
-    };
-    flow.src[..4].copy_from_slice(&h[12..16]);
-    let new_connection = h[9] == IPPROTO_TCP
-        && u8_at(ctx, ETH_HLEN + IPV4_HLEN + 13)
-            .is_some_and(|f| f & TCP_SYN != 0 && f & TCP_ACK == 0);
-    let mut chosen: Option<(u32, LbReal)> = None;
-    if !new_connection {
-        // SAFETY: copied out at once.
-        if let Some(entry) = unsafe { LB_FLOW_TABLE.get(&flow) }.copied() {
-            let r = entry.wrapping_sub(1);
-            if let Some(real) = LB_REALS.get(r).copied().filter(|_| entry != 0) {
-                if real.flags & LB_REAL_ALIVE != 0 {
-                    count(counter::LB_FLOW_KEPT);
-                    chosen = Some((r, real));
-                }
-            }
-        }
-    }
-    let (index, real) = match chosen {
-        Some(c) => c,
-        None => {
-            let hash = lb_hash(&lb_flow_words(&flow, svc.flags & LB_BY_CLIENT != 0));
-            let slot = hash % LB_MAGLEV_SIZE;
-            let primary = svc.index * 2 * LB_MAGLEV_SIZE;
-            let mut entry = LB_MAGLEV.get(primary + slot).copied().unwrap_or(0);
-            // The primary real is not alive here: the live reals' table.
-            let alive = entry != 0
-                && LB_REALS
-                    .get(entry - 1)
-                    .is_some_and(|r| r.flags & LB_REAL_ALIVE != 0);
-            if !alive {
-                entry = LB_MAGLEV
-                    .get(primary + LB_MAGLEV_SIZE + slot)
-                    .copied()
-                    .unwrap_or(0);
-            }
-            if entry == 0 {
-                count(counter::LB_NO_REAL);
-                return None;
-            }
-            let r = entry - 1;
-            let real = LB_REALS.get(r).copied()?;
-            let _ = LB_FLOW_TABLE.insert(&flow, &entry, 0);
-            (r, real)
-        }
-    };
-    let total = u16::from_be_bytes([h[2], h[3]]) as u32;
-    if svc.flags & LB_TUN != 0 {
-        let overhead = lb_tun_overhead(svc.flags);
-        if total + overhead > real.mtu {
-            return Some(if h[6] & 0x40 != 0 {
-                too_big(ctx, &real, overhead)
-            } else {
-                count(counter::LB_TOO_BIG_PASSED);
-                xdp_action::XDP_PASS
-            });
-        }
-        // GUE's UDP source port carries the flow's hash (entropy for ECMP
-        // and RSS on the way, as the kernel's udp_flow_src_port).
-        let sport = if svc.flags & LB_TUN_GUE != 0 {
-            0xc000 | (lb_hash(&lb_flow_words(&flow, false)) & 0x3fff) as u16
-        } else {
-            0
-        };
-        encapsulate(ctx, &real, &svc, sport, h[1], total as u16)?;
-    } else {
-        let eth = ptr_mut::<[u8; 12]>(ctx, 0)?;
-        let mut e = [0u8; 12];
-        e[..6].copy_from_slice(&real.mac);
-        e[6..].copy_from_slice(&real.src_mac);
-        // SAFETY: checked by ptr_at.
-        unsafe { *eth = e };
-    }
-    count(counter::LB_FORWARDED);
-    if let Some(st) = LB_REAL_STATS.get_ptr_mut(index) {
-        // SAFETY: per-CPU slot, no concurrent writer on this CPU.
-        unsafe {
-            (*st).packets += 1;
-            (*st).bytes += u64::from(total);
-        }
-    }
-    // SAFETY: reads the xdp_md context the kernel handed us.
-    let ingress = unsafe { (*ctx.ctx).ingress_ifindex };
-    if real.ifindex == 0 || real.ifindex == ingress {
-        return Some(xdp_action::XDP_TX);
-    }
-    Some(LB_TX.redirect(index, 0).unwrap_or(xdp_action::XDP_ABORTED))
-}
-
-/// The one's-complement sum of a header's 16-bit words, folded.
-#[inline(always)]
-fn ones_sum(bytes: &[u8]) -> u32 {
-    let mut sum = 0u32;
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        sum += u16::from_be_bytes([bytes[i], bytes[i + 1]]) as u32;
-        i += 2;
-    }
-    fold(sum)
-}
-
-/// An IPv4 header (no options) with its checksum.
-#[inline(always)]
-fn ipv4_header(tos: u8, total: u16, proto: u8, src: [u8; 4], dst: [u8; 4]) -> [u8; IPV4_HLEN] {
-    let mut ip = [0u8; IPV4_HLEN];
-    ip[0] = 0x45;
-    ip[1] = tos;
-    ip[2..4].copy_from_slice(&total.to_be_bytes());
-    ip[6] = 0x40; // DF: the inner packet was sized for the path already
-    ip[8] = 64;
-    ip[9] = proto;
-    ip[12..16].copy_from_slice(&src);
-    ip[16..20].copy_from_slice(&dst);
-    let sum = !(ones_sum(&ip) as u16);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    ip
-}
-
-/// lb_kind TUN: the frame grows by an outer IPv4 header (IPIP, RFC 2003)
-/// from this load balancer to the real, the inner packet untouched; with
-/// `tun_type gre` a GRE header (RFC 2784) follows it, with `gue` a UDP
-/// header to `tun_port` and a GUE header (IPVS's GUE: variant 0, proto
-/// IPIP, no checksum).
-#[inline(always)]
-fn encapsulate(
-    ctx: &XdpContext,
-    real: &LbReal,
-    svc: &LbService,
-    sport: u16,
-    tos: u8,
-    inner_total: u16,
-) -> Option<()> {
-    let overhead = lb_tun_overhead(svc.flags);
-    // SAFETY: the helper moves the frame's start; every access after it
-    // is bounds-checked again by ptr_at.
-    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(overhead as i32)) } != 0 {
-        return None;
-    }
-    let (proto, extra) = if svc.flags & LB_TUN_GUE != 0 {
-        let udp_len = inner_total + 8 + 4;
-        let out = ptr_mut::<[u8; 12]>(ctx, ETH_HLEN + IPV4_HLEN)?;
-        let mut u = [0u8; 12];
-        u[..2].copy_from_slice(&sport.to_be_bytes());
-        u[2..4].copy_from_slice(&svc.tun_port.to_be_bytes());
-        u[4..6].copy_from_slice(&udp_len.to_be_bytes());
-        // u[6..8]: no UDP checksum (IPVS's default, `nocsum`); u[8]: GUE
-        // version 0, no control, no extension words.
-        u[9] = IPPROTO_IPIP;
-        // SAFETY: checked by ptr_mut.
-        unsafe { *out = u };
-        (IPPROTO_UDP, 12)
-    } else if svc.flags & LB_TUN_GRE != 0 {
-        let out = ptr_mut::<[u8; 4]>(ctx, ETH_HLEN + IPV4_HLEN)?;
-        // No checksum, key or sequence; the payload is IPv4.
-        // SAFETY: checked by ptr_mut.
-        unsafe { *out = [0, 0, 0x08, 0x00] };
-        (IPPROTO_GRE, 4)
-    } else {
-        (IPPROTO_IPIP, 0)
-    };
-    let out = ptr_mut::<[u8; ETH_HLEN + IPV4_HLEN]>(ctx, 0)?;
-    let mut f = [0u8; ETH_HLEN + IPV4_HLEN];
-    f[..6].copy_from_slice(&real.mac);
-    f[6..12].copy_from_slice(&real.src_mac);
-    f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
-    f[ETH_HLEN..].copy_from_slice(&ipv4_header(
-        tos,
-        inner_total + IPV4_HLEN as u16 + extra,
-        proto,
-        real.local,
-        real.addr,
-    ));
-    // SAFETY: checked by ptr_at.
-    unsafe { *out = f };
-    count(counter::LB_ENCAPSULATED);
-    Some(())
-}
-
-/// ICMP "fragmentation needed" (RFC 792 type 3 code 4, RFC 1191's next-hop
-/// MTU) to the client, in place of a DF packet too big for the tunnel:
-/// from this load balancer's address, quoting the packet's IP header and
-/// first 8 bytes, the frame cut to its 70 bytes and sent back.
-#[inline(always)]
-fn too_big(ctx: &XdpContext, real: &LbReal, overhead: u32) -> u32 {
-    const QUOTE: usize = IPV4_HLEN + 8;
-    const ICMP_LEN: usize = 8 + QUOTE;
-    const FRAME: usize = ETH_HLEN + IPV4_HLEN + ICMP_LEN;
-    let (Some(eth), Some(quoted)) = (
-        ptr_at::<[u8; 12]>(ctx, 0),
-        ptr_at::<[u8; QUOTE]>(ctx, ETH_HLEN),
-    ) else {
-        return xdp_action::XDP_PASS;
-    };
-    // SAFETY: checked by ptr_at; copied before the frame changes.
-    let (e, q) = unsafe { (*eth, *quoted) };
-    let len = ctx.data_end() - ctx.data();
-    // SAFETY: shrinks the frame to FRAME bytes (it is longer: too big).
-    if unsafe { bpf_xdp_adjust_tail(ctx.ctx, FRAME as i32 - len as i32) } != 0 {
-        return xdp_action::XDP_PASS;
-    }
-    let Some(out) = ptr_mut::<[u8; FRAME]>(ctx, 0) else {
-        return xdp_action::XDP_PASS;
-    };
-    let mut f = [0u8; FRAME];
-    f[..6].copy_from_slice(&e[6..12]);
-    f[6..12].copy_from_slice(&e[..6]);
-    f[12..14].copy_from_slice(&ETH_P_IP.to_be_bytes());
-    let mut client = [0u8; 4];
-    client.copy_from_slice(&q[12..16]);
-    f[ETH_HLEN..ETH_HLEN + IPV4_HLEN].copy_from_slice(&ipv4_header(
-        0,
-        (IPV4_HLEN + ICMP_LEN) as u16,
-        IPPROTO_ICMP,
-        real.local,
-        client,
-    ));
-    let icmp = ETH_HLEN + IPV4_HLEN;
-    f[icmp] = 3;
-    f[icmp + 1] = 4;
-    let mtu = (real.mtu as u16).saturating_sub(overhead as u16);
-    f[icmp + 6..icmp + 8].copy_from_slice(&mtu.to_be_bytes());
-    f[icmp + 8..].copy_from_slice(&q);
-    let sum = !(ones_sum(&f[icmp..]) as u16);
-    f[icmp + 2..icmp + 4].copy_from_slice(&sum.to_be_bytes());
-    // SAFETY: checked by ptr_at.
-    unsafe { *out = f };
-    count(counter::LB_ICMP_TOO_BIG);
-    xdp_action::XDP_TX
 }
 
 #[inline(always)]
