@@ -10,6 +10,7 @@ pub mod lvs;
 pub mod net;
 pub mod notify;
 pub mod proto;
+pub mod sched;
 pub mod supervise;
 pub mod track;
 pub mod wire;

@@ -121,10 +121,11 @@ pub fn verdict(verdict: i32) -> [Insn; 2] {
 }
 
 /// The traffic generator for `frame`, a UDP/IPv4 frame without IP options
-/// (UDP checksum zero): each run writes the frame's 42 bytes of headers
-/// afresh (live frames are recycled pages: the forwarding under test may
-/// have rewritten them in place), gives it a random source port in
-/// 1024..2048 and sends it back out (XDP_TX). Run in live-frames mode
+/// (UDP checksum zero) or an ARP request: each run writes the frame's first
+/// 42 bytes afresh (live frames are recycled pages: the forwarding under
+/// test may have rewritten them in place), puts 2 random bytes at offset 34
+/// (a UDP source port in 1024..2048; an ARP request's target MAC, which
+/// nobody reads) and sends it back out (XDP_TX). Run in live-frames mode
 /// (`send_live`) it is the kernel's own packet generator: 1,024 flows, no
 /// copy to or from user space.
 pub fn trafficgen(frame: &[u8]) -> anyhow::Result<Vec<Insn>> {
@@ -132,7 +133,7 @@ pub fn trafficgen(frame: &[u8]) -> anyhow::Result<Vec<Insn>> {
     const ST_H: u8 = 0x6a;
     anyhow::ensure!(
         frame.len() >= 42,
-        "a UDP/IPv4 frame has 42 bytes of headers"
+        "the generator rewrites 42 bytes of headers"
     );
     let mut prog = vec![
         insn(MOV64_X, 6, 1, 0, 0),  // r6 = ctx

@@ -1179,3 +1179,53 @@ fn garp_extra_if_keeps_announcing_the_vmac_vips() {
         r.proc.log_text()
     );
 }
+
+/// keepalived's vrrp_priority, vrrp_rt_priority, vrrp_rlimit_rttime and
+/// vrrp_no_swap: every thread of the agent runs SCHED_RR at the priority
+/// with the nice value, RLIMIT_RTTIME is set, and its memory is locked —
+/// as the kernel reports them in /proc; the agent still wins the election.
+#[test]
+fn vrrp_priority_rt_priority_and_no_swap_are_applied() {
+    require_root();
+    let lan = Lan::new("sched", 3).unwrap();
+    let text = format!(
+        "global_defs {{\n  vrrp_priority -5\n  vrrp_rt_priority 20\n  vrrp_rlimit_rttime 500000\n  vrrp_no_swap\n}}\n{}",
+        conf(150, "")
+    );
+    let r1 = lan.xvrrp(0, "r1", &text).unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    let pid = r1.proc.pid();
+    let tasks: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(tasks.len() > 1, "a multi-threaded agent: {tasks:?}");
+    for t in &tasks {
+        // /proc/PID/task/TID/stat: field 19 nice, 40 rt_priority, 41 policy
+        // (after the command name in parentheses).
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{t}/stat")).unwrap();
+        let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let (nice, rt, policy) = (f[16], f[37], f[38]);
+        assert_eq!((rt, policy), ("20", "2"), "thread {t}: SCHED_RR 20: {stat}");
+        // A real-time thread's nice value is kept for when it leaves SCHED_RR.
+        assert_eq!(nice, "-5", "thread {t}: {stat}");
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max realtime timeout") && l.contains("500000")),
+        "{limits}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let locked: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmLck:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap_or(0);
+    assert!(locked > 1000, "vrrp_no_swap: VmLck {locked} kB\n{status}");
+}

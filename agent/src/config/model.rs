@@ -90,6 +90,24 @@ pub struct Global {
     /// `vmac_addr_prefix`: the name prefix of use_vmac_addr's vmacs
     /// (else vmac_prefix, else `vrrp`).
     pub vmac_addr_prefix: Option<String>,
+    /// vrrp_priority / vrrp_rt_priority / vrrp_rlimit_rttime / vrrp_no_swap.
+    pub scheduling: Scheduling,
+}
+
+/// How the agent is scheduled (keepalived's VRRP process settings; xvrrp
+/// is one process, so they apply to all of it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Scheduling {
+    /// `vrrp_priority`: the nice value, -20..19.
+    pub nice: Option<i32>,
+    /// `vrrp_rt_priority`: SCHED_RR at this priority, 1..99.
+    pub rt_priority: Option<u32>,
+    /// `vrrp_rlimit_rttime`: CPU µs a real-time thread may use without
+    /// sleeping (RLIMIT_RTTIME) before the kernel stops it; keepalived's
+    /// default 10,000 with a real-time priority.
+    pub rlimit_rttime: Option<u64>,
+    /// `vrrp_no_swap`: every page locked in memory (mlockall).
+    pub no_swap: bool,
 }
 
 /// keepalived's mail alerts: global_defs' notification_email,
@@ -182,6 +200,7 @@ impl Default for Global {
             net_namespace: None,
             vmac_prefix: None,
             vmac_addr_prefix: None,
+            scheduling: Scheduling::default(),
             startup_script: None,
             startup_script_timeout: Duration::from_secs(10),
             shutdown_script: None,

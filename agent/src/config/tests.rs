@@ -1429,3 +1429,34 @@ fn lb_kind_tun_types_follow_keepalived() {
     assert_eq!(cfg, Some((TunType::Gue, 6080)), "{diags}");
     assert!(diags.contains("without a checksum"), "{diags}");
 }
+
+/// vrrp_priority, vrrp_rt_priority, vrrp_rlimit_rttime and vrrp_no_swap
+/// are read with keepalived's ranges (nice -20..19, SCHED_RR 1..99).
+#[test]
+fn scheduling_keywords_follow_keepalived() {
+    use crate::config::model::Scheduling;
+    let (cfg, diags) = parse_str(
+        "global_defs {\n vrrp_priority -20\n vrrp_rt_priority 99\n vrrp_rlimit_rttime 20000\n vrrp_no_swap\n}\n",
+        Path::new("mem.conf"),
+        &LoadOptions::default(),
+    );
+    let cfg = cfg.unwrap_or_else(|| panic!("{diags}"));
+    assert_eq!(
+        cfg.global.scheduling,
+        Scheduling {
+            nice: Some(-20),
+            rt_priority: Some(99),
+            rlimit_rttime: Some(20000),
+            no_swap: true,
+        }
+    );
+    for bad in [
+        " vrrp_priority 20",
+        " vrrp_rt_priority 0",
+        " vrrp_rt_priority 100",
+    ] {
+        let text = format!("global_defs {{\n{bad}\n}}\n");
+        let (_, diags) = parse_str(&text, Path::new("mem.conf"), &LoadOptions::default());
+        assert!(diags.to_string().contains("out of range"), "{bad}: {diags}");
+    }
+}

@@ -48,6 +48,10 @@ const GLOBAL: &[&str] = &[
     "vrrp_gna_interval",
     "vrrp_garp_master_delay",
     "vrrp_garp_master_repeat",
+    "vrrp_priority",
+    "vrrp_rt_priority",
+    "vrrp_rlimit_rttime",
+    "vrrp_no_swap",
     "vrrp_garp_lower_prio_delay",
     "vrrp_garp_lower_prio_repeat",
     "vrrp_lower_prio_no_advert",
@@ -1002,6 +1006,12 @@ impl<'a> Builder<'a> {
                 "vrrp_garp_lower_prio_repeat" => {
                     g.garp_lower_prio_repeat = self.number(n, 0, 10_000)
                 }
+                "vrrp_priority" => g.scheduling.nice = self.number(n, -20, 19),
+                "vrrp_rt_priority" => g.scheduling.rt_priority = self.number(n, 1, 99),
+                "vrrp_rlimit_rttime" => {
+                    g.scheduling.rlimit_rttime = self.number(n, 1, u64::from(u32::MAX))
+                }
+                "vrrp_no_swap" => g.scheduling.no_swap = flag(n),
                 "vrrp_lower_prio_no_advert" => g.lower_prio_no_advert = flag(n),
                 "vrrp_higher_prio_send_advert" => g.higher_prio_send_advert = flag(n),
                 "vrrp_garp_master_refresh" => {

@@ -343,6 +343,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64() * 1e3,
         if resumed > 0 { " (restart: Active groups resumed)" } else { "" }
     );
+    // Once started: the XDP program's verifier and the first tables ran
+    // under the normal policy.
+    crate::sched::apply(&d.config.global.scheduling);
     sd_notify::notify("READY=1");
 
     let mut sigterm = signal(SignalKind::terminate())?;

@@ -66,11 +66,13 @@ impl fmt::Display for AttachMode {
 /// Loads the embedded object and verifies the XDP program, without attaching
 /// it anywhere. Packet tests (BPF_PROG_TEST_RUN) start from here.
 pub fn load() -> anyhow::Result<Ebpf> {
-    let mut ebpf = Ebpf::load(object::bytes()?).context("loading the BPF object")?;
-    program_mut(&mut ebpf)?
-        .load()
-        .context("the kernel refused the XDP program (verifier log above)")?;
-    Ok(ebpf)
+    crate::sched::without_realtime(|| {
+        let mut ebpf = Ebpf::load(object::bytes()?).context("loading the BPF object")?;
+        program_mut(&mut ebpf)?
+            .load()
+            .context("the kernel refused the XDP program (verifier log above)")?;
+        Ok(ebpf)
+    })
 }
 
 /// The XDP program inside a loaded object.

@@ -544,8 +544,9 @@ mod tests {
         assert_eq!(core::mem::size_of::<VrConfig>(), 20);
         assert_eq!(core::mem::size_of::<LastAdvert>(), 40);
         assert_eq!(core::mem::size_of::<LbServiceKey>(), 20);
-        assert_eq!(core::mem::size_of::<LbService>(), 8);
-        assert_eq!(core::mem::size_of::<LbReal>(), 32);
+        assert_eq!(core::mem::size_of::<LbService>(), 12);
+        assert_eq!(core::mem::size_of::<LbReal>(), 56);
+        assert_eq!(core::mem::size_of::<LbRealStats>(), 16);
         assert_eq!(core::mem::size_of::<LbFlowKey>(), 40);
     }
 

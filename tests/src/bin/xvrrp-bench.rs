@@ -19,6 +19,8 @@ use xvrrp_tests::{
     watch::Report,
 };
 
+#[path = "bench/arpflood.rs"]
+mod arpflood;
 #[path = "bench/fwd.rs"]
 mod fwd;
 #[path = "bench/lb.rs"]
@@ -750,7 +752,7 @@ fn main() -> anyhow::Result<()> {
             "--runs" => runs = args.next().context("--runs N")?.parse()?,
             "--out" => out_dir = args.next().context("--out DIR")?.into(),
             "--only" => only = args.next(),
-            other => anyhow::bail!("unknown argument {other} (--runs N, --out DIR, --only 1..11)"),
+            other => anyhow::bail!("unknown argument {other} (--runs N, --out DIR, --only 1..12)"),
         }
     }
     let want = |f: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == f));
@@ -996,17 +998,29 @@ fn main() -> anyhow::Result<()> {
     }
     if want("9") {
         let n = 40;
-        let _ = writeln!(md, "## 9. Long-lived connections across kill -9 of the Active load balancer\n\nTwo load balancers running xvrrp, three reals with a TCP echo server, {n} connections opened through the Active, one line each; kill -9 of the Active; once the Backup is Active and the client's ARP entry points at it, one more line on each connection. Kept: answered by the same real. DR: reals on the LAN with the VIP on loopback, forwarded by the XDP program (no state shared between the load balancers); TUN: the same reals decapsulating IPIP (the tests' own XDP program); NAT: reals behind the load balancers, nftables DNAT + conntrack (no conntrack sync).\n\n| path | connections kept |\n|---|---|");
+        let _ = writeln!(md, "## 9. Long-lived connections across kill -9 of the Active load balancer\n\nTwo load balancers running xvrrp, three reals with a TCP echo server, {n} connections opened through the Active, one line each; kill -9 of the Active; once the Backup is Active and the client's ARP entry points at it, one more line on each connection. Kept: answered by the same real. DR: reals on the LAN with the VIP on loopback, forwarded by the XDP program (no state shared between the load balancers); TUN: the same reals decapsulating IPIP (the tests' own XDP program); NAT: reals behind the load balancers, nftables DNAT + conntrack (no conntrack sync). Last row: the Backup's own checker says real2 is down (a failing MISC_CHECK, as after a checker flap on one host) while the Active's says up: the flows to the other reals must keep theirs (each Maglev slot's primary real, computed over every configured real, is tried before the live reals' table: GLB's stateless second chance); those on real2 go elsewhere.\n\n| path | connections kept |\n|---|---|");
         let mut kept = Vec::new();
         for path in [lb::Path::Dr, lb::Path::Tun, lb::Path::Nat] {
             eprintln!("figure 9: {} ...", path.name());
-            let k = lb::failover_kept(path, n)?;
+            let k = lb::failover_kept(path, n, false)?.kept;
             let _ = writeln!(md, "| {} | {k} / {n} |", path.name());
             kept.push(k);
         }
+        // The new Active's checker says real2 is down (the old one's says
+        // up): the flows to the other reals must keep theirs all the same.
+        eprintln!("figure 9: DR, checkers disagreeing ...");
+        let d = lb::failover_kept(lb::Path::Dr, n, true)?;
+        let _ = writeln!(
+            md,
+            "| {}, the new Active's checker saying one real (real2) is down | {} / {n}; of those not on real2: {} / {} |",
+            lb::Path::Dr.name(),
+            d.kept,
+            d.others_kept,
+            d.others
+        );
         summary.push(format!(
-            "connections kept across kill -9 of the Active load balancer: DR {} / {n}, TUN {} / {n}, NAT {} / {n}",
-            kept[0], kept[1], kept[2]
+            "connections kept across kill -9 of the Active load balancer: DR {} / {n}, TUN {} / {n}, NAT {} / {n}; DR with the new Active's checker disagreeing about one real: {} / {} of the connections to the others",
+            kept[0], kept[1], kept[2], d.others_kept, d.others
         ));
         md.push('\n');
     }
@@ -1062,6 +1076,48 @@ fn main() -> anyhow::Result<()> {
         summary.push(format!(
             "forwarding rate on all CPUs: XDP DR {:.2} Mpps vs nftables netdev fwd {:.2} Mpps vs NAT {:.2} Mpps; CPU per forwarded frame above the sender's: {:.0} vs {:.0} vs {:.0} ns",
             rate(1), rate(2), rate(3), cost(1), cost(2), cost(3)
+        ));
+        md.push('\n');
+    }
+    if want("12") {
+        let per_cpu = 4_000_000;
+        let _ = writeln!(md, "## 12. ARP answers under a flood from a sender that is not the limit\n\nThe sender of figure 11 (the kernel's own packet generator: the bench's XDP program in live-frames mode on every CPU, {per_cpu} requests each) sends ARP requests for a VIP over a veth pair with one queue per CPU; an XDP program on the sender's veth counts and drops the answers. xvrrp: Active for the VIP, its XDP program in driver mode answering in place (XDP_TX). The kernel: the VIP on the interface, a trivial XDP program passing every frame (veth hands XDP-sent frames only to a peer running XDP); this is keepalived's path, which leaves ARP to the kernel. Everything runs in softirq on the sending CPUs: the sender-only row (requests dropped on arrival) is the sender's share; the last column is the rest, the answering plus the answer's way back.\n\n| answered by | answers/s | missed | CPU ns per answer | minus the sender's |\n|---|---|---|---|---|");
+        let mut rows = Vec::new();
+        for path in [
+            arpflood::ArpPath::SenderOnly,
+            arpflood::ArpPath::Xvrrp,
+            arpflood::ArpPath::Kernel,
+        ] {
+            eprintln!("figure 12: {} ...", path.name());
+            rows.push((path, arpflood::arp_answers(path, per_cpu)?));
+        }
+        let sender = rows[0].1.cpu_ns_per_frame;
+        for (path, r) in &rows {
+            let rest = if *path == arpflood::ArpPath::SenderOnly {
+                "—".to_owned()
+            } else {
+                format!("{:.0}", r.cpu_ns_per_frame - sender)
+            };
+            let _ = writeln!(
+                md,
+                "| {} | {:.2} M | {} of {} | {:.0} | {rest} |",
+                path.name(),
+                r.delivered as f64 / r.seconds / 1e6,
+                r.sent.saturating_sub(r.delivered),
+                r.sent,
+                r.cpu_ns_per_frame
+            );
+        }
+        let rest = |i: usize| rows[i].1.cpu_ns_per_frame - sender;
+        summary.push(format!(
+            "ARP flood from the kernel's generator: xvrrp {:.2} M answers/s, {} missed, {:.0} ns CPU per answer above the sender's; the kernel {:.2} M/s, {} missed, {:.0} ns; ratio {:.2}",
+            rows[1].1.delivered as f64 / rows[1].1.seconds / 1e6,
+            rows[1].1.sent.saturating_sub(rows[1].1.delivered),
+            rest(1),
+            rows[2].1.delivered as f64 / rows[2].1.seconds / 1e6,
+            rows[2].1.sent.saturating_sub(rows[2].1.delivered),
+            rest(2),
+            rest(1) / rest(2)
         ));
         md.push('\n');
     }

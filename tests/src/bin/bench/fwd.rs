@@ -60,7 +60,7 @@ const REAL_MACS: [&str; 3] = [
 ];
 
 /// A veth pair with `queues` queues each way, both ends up.
-fn veth(a: &Netns, ea: &str, b: &Netns, eb: &str, queues: usize) -> anyhow::Result<()> {
+pub fn veth(a: &Netns, ea: &str, b: &Netns, eb: &str, queues: usize) -> anyhow::Result<()> {
     let q = queues.to_string();
     sh(
         "ip",
@@ -233,13 +233,27 @@ pub fn forwarding_rate(path: FwdPath, per_cpu: u32) -> anyhow::Result<FwdRun> {
         FwdPath::SenderOnly => (lb, &l0),
         _ => (&sink, &s),
     };
-    let before = counter(counted_ns, counted_if, "rx_packets")?;
+    blast(&gen, &g, &frame, per_cpu, (counted_ns, counted_if))
+}
+
+/// `per_cpu` copies of `frame` sent out of `g` in `gen` from every CPU by
+/// the traffic-generator program in live-frames mode; what `counted`'s
+/// interface received meanwhile, the time and the machine's busy CPU.
+pub fn blast(
+    gen: &Netns,
+    g: &str,
+    frame: &[u8],
+    per_cpu: u32,
+    counted: (&Netns, &str),
+) -> anyhow::Result<FwdRun> {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let before = counter(counted.0, counted.1, "rx_packets")?;
     let busy0 = machine_busy_ns();
     let t0 = std::time::Instant::now();
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let senders: Vec<_> = (0..cpus)
             .map(|cpu| {
-                let (frame, g, gen) = (frame.clone(), g.clone(), &gen);
+                let (frame, g) = (frame.to_vec(), g.to_owned());
                 scope.spawn(move || {
                     gen.run(move || {
                         lbpkt::pin_to_cpu(cpu);
@@ -258,9 +272,9 @@ pub fn forwarding_rate(path: FwdPath, per_cpu: u32) -> anyhow::Result<FwdRun> {
     })?;
     let seconds = t0.elapsed().as_secs_f64();
     let busy = machine_busy_ns() - busy0;
-    // Frames still in a ring reach the sink within a few ms.
+    // Frames still in a ring arrive within a few ms.
     std::thread::sleep(Duration::from_millis(100));
-    let delivered = counter(counted_ns, counted_if, "rx_packets")? - before;
+    let delivered = counter(counted.0, counted.1, "rx_packets")? - before;
     Ok(FwdRun {
         sent: u64::from(per_cpu) * cpus as u64,
         delivered,

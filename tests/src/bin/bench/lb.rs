@@ -112,14 +112,22 @@ impl Path {
     }
 }
 
-fn conf(path: Path, priority: u8, farm: &Farm) -> String {
+/// `real2_down`: this load balancer's own checker says real2 is down (a
+/// MISC_CHECK that fails), whatever the other one sees.
+fn conf(path: Path, priority: u8, farm: &Farm, real2_down: bool) -> String {
     let reals: String = farm
         .reals
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(k, r)| {
             format!(
-                "    real_server {} 7 {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n",
-                r.addr
+                "    real_server {} 7 {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n{}    }}\n",
+                r.addr,
+                if k == 2 && real2_down {
+                    "        MISC_CHECK {\n            misc_path /bin/false\n        }\n"
+                } else {
+                    ""
+                }
             )
         })
         .collect();
@@ -139,18 +147,27 @@ fn conf(path: Path, priority: u8, farm: &Farm) -> String {
     }
 }
 
-fn forwarding(a: &xvrrp_tests::lan::Agent) -> bool {
+/// Forwarding with `alive` reals up in every virtual server.
+fn forwarding(a: &xvrrp_tests::lan::Agent, alive: usize) -> bool {
     a.status().ok().is_some_and(|s| {
         s.virtual_servers
             .iter()
-            .all(|v| v.forwarding && v.reals.iter().all(|r| r.alive))
+            .all(|v| v.forwarding && v.reals.iter().filter(|r| r.alive).count() == alive)
     })
+}
+
+/// What `failover_kept` saw: connections that kept their real, of all and
+/// of those not on real2 (the one the new Active may believe down).
+pub struct Kept {
+    pub kept: usize,
+    pub others_kept: usize,
+    pub others: usize,
 }
 
 /// `n` long-lived connections through the Active, kill -9 of it, one more
 /// line on each through the new Active: how many still answer from the
-/// same real.
-pub fn failover_kept(path: Path, n: usize) -> anyhow::Result<usize> {
+/// same real. `disagree`: the Backup's checker says real2 is down.
+pub fn failover_kept(path: Path, n: usize, disagree: bool) -> anyhow::Result<Kept> {
     anyhow::ensure!(
         !n.is_multiple_of(7),
         "n must be coprime with 7 (the order of the second lines)"
@@ -169,15 +186,21 @@ pub fn failover_kept(path: Path, n: usize) -> anyhow::Result<usize> {
     let _echo = (0..3)
         .map(|k| farm.echo(k, 7))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let lb1 = farm.lan.xvrrp(1, "lb1", &conf(path, 150, &farm))?;
-    let lb2 = farm.lan.xvrrp(2, "lb2", &conf(path, 100, &farm))?;
+    let lb1 = farm.lan.xvrrp(1, "lb1", &conf(path, 150, &farm, false))?;
+    let lb2 = farm
+        .lan
+        .xvrrp(2, "lb2", &conf(path, 100, &farm, disagree))?;
     anyhow::ensure!(
         wait_until(Duration::from_secs(15), || lb1.state("FRONT") == "Active"
-            && forwarding(&lb1)
-            && lb2.status().is_ok_and(|s| s
-                .virtual_servers
-                .iter()
-                .all(|v| v.reals.iter().all(|r| r.alive)))),
+            && forwarding(&lb1, 3)
+            && lb2
+                .status()
+                .is_ok_and(|s| s.virtual_servers.iter().all(|v| v
+                    .reals
+                    .iter()
+                    .filter(|r| r.alive)
+                    .count()
+                    == 3 - usize::from(disagree)))),
         "the farm did not come up: {}",
         lb1.proc.log_text()
     );
@@ -187,7 +210,7 @@ pub fn failover_kept(path: Path, n: usize) -> anyhow::Result<usize> {
     lb1.proc.signal(libc::SIGKILL);
     anyhow::ensure!(
         wait_until(Duration::from_secs(5), || lb2.state("FRONT") == "Active"
-            && forwarding(&lb2)
+            && forwarding(&lb2, 3 - usize::from(disagree))
             && farm.lan.hosts[0].neighbour(VIP) == Some(farm.lan.hosts[2].mac)),
         "the Backup did not take over: {}",
         lb2.proc.log_text()
@@ -197,15 +220,25 @@ pub fn failover_kept(path: Path, n: usize) -> anyhow::Result<usize> {
     // to the one they were opened in (a fixed permutation here: in opening
     // order, a round-robin NAT on the new Active would repeat the old one's
     // choices by coincidence).
-    let mut kept = 0;
+    let (mut kept, mut others_kept, mut others) = (0, 0, 0);
     for i in 0..n {
         let k = (i * 7 + 3) % n;
         let real = before[k].split(' ').next().unwrap_or("");
         if !real.is_empty() && echo_line(&mut conns[k], "after") == format!("{real} after") {
             kept += 1;
+            if real != "real2" {
+                others_kept += 1;
+            }
         }
     }
-    Ok(kept)
+    for line in &before {
+        others += usize::from(!line.starts_with("real2"));
+    }
+    Ok(Kept {
+        kept,
+        others_kept,
+        others,
+    })
 }
 
 /// A host answering TCP on `n` ports from `base` (one Python process,
