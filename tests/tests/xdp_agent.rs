@@ -294,3 +294,48 @@ fn restart_after_a_crash_or_sigquit_resumes_without_a_transition() {
     );
     assert!(!r1.proc.log_text().contains("resuming"));
 }
+
+/// `--xdp-mode auto` on a veth: driver mode when the peer runs an XDP
+/// program (veth delivers driver-mode XDP_TX frames only then), skb mode
+/// when it does not; the client's ARP requests are answered either way.
+#[test]
+fn auto_picks_driver_mode_on_a_veth_whose_peer_runs_xdp() {
+    use xvrrp_tests::xdpasm::{self, XDP_PASS};
+    require_root();
+    let lan = Lan::new("automode", 3).unwrap();
+    // Host 0's port on the switch passes every frame through XDP.
+    xdpasm::attach(
+        &lan.switch,
+        &lan.host(0).port,
+        xdpasm::load("pass", &xdpasm::verdict(XDP_PASS)).unwrap(),
+        xvrrp::dataplane::AttachMode::Driver,
+    )
+    .unwrap();
+    let r1 = lan
+        .xvrrp_with(0, "r1", &conf(150), &["--xdp-mode", "auto"])
+        .unwrap();
+    let r2 = lan
+        .xvrrp_with(1, "r2", &conf(100), &["--xdp-mode", "auto"])
+        .unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    let mode = |a: &xvrrp_tests::lan::Agent| {
+        a.status()
+            .ok()
+            .and_then(|s| s.xdp.first().map(|x| x.mode.clone()))
+            .unwrap_or_default()
+    };
+    assert_eq!(mode(&r1), "driver", "{}", r1.proc.log_text());
+    assert_eq!(mode(&r2), "skb", "{}", r2.proc.log_text());
+    let before = r1.xdp_counter("arp_replied");
+    assert_eq!(
+        lan.host(2).arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
+        vec![lan.host(0).mac],
+        "answered in driver mode"
+    );
+    assert!(r1.xdp_counter("arp_replied") > before);
+}

@@ -25,8 +25,9 @@ use xvrrp_common::{
 /// How to attach the XDP program (`--xdp-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttachMode {
-    /// Native (driver) XDP on physical NICs, generic on virtual devices
-    /// (veth's XDP_TX in driver mode needs a program on the peer too).
+    /// Native (driver) XDP on physical NICs and on veths whose peer runs
+    /// XDP (veth's driver-mode XDP_TX needs it), generic elsewhere; a
+    /// driver that refuses falls back to generic.
     #[default]
     Auto,
     /// Native XDP in the driver; fails where the driver lacks it.
@@ -38,11 +39,19 @@ pub enum AttachMode {
 }
 
 impl AttachMode {
-    /// The concrete mode for `interface`.
-    pub fn resolve(self, interface: &str) -> AttachMode {
+    /// The concrete mode for `interface` (`index`): `auto` is driver mode
+    /// on a physical NIC and on a veth whose peer runs XDP (veth delivers
+    /// driver-mode XDP_TX frames only then), skb mode elsewhere; a driver
+    /// that refuses falls back to skb mode at attach.
+    pub fn resolve(self, interface: &str, index: u32) -> AttachMode {
         match self {
             AttachMode::Auto
                 if std::path::Path::new(&format!("/sys/class/net/{interface}/device")).exists() =>
+            {
+                AttachMode::Driver
+            }
+            AttachMode::Auto
+                if crate::net::rtnl::veth_peer_has_xdp(index).is_ok_and(|p| p == Some(true)) =>
             {
                 AttachMode::Driver
             }
@@ -238,7 +247,7 @@ impl Dataplane {
             bail!("XDP is off (--xdp-mode off)");
         }
         let existing = netlink::query(index)?;
-        let wanted = mode.resolve(interface);
+        let wanted = mode.resolve(interface, index);
         if let Some(att) = existing {
             match adopt(att) {
                 Ok(maps) if readopt && (mode == AttachMode::Auto || att.mode == wanted) => {

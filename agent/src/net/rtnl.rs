@@ -287,6 +287,55 @@ pub fn route_to(addr: IpAddr) -> io::Result<Option<(u32, Option<IpAddr>)>> {
     })
 }
 
+/// For a veth, whether its peer (in whatever namespace) runs an XDP
+/// program: only then does veth deliver the frames this end's driver-mode
+/// XDP_TX sends (or with GRO on the peer, which rtnetlink does not show).
+/// None: not a veth.
+pub fn veth_peer_has_xdp(ifindex: u32) -> io::Result<Option<bool>> {
+    use futures::TryStreamExt as _;
+    use rtnetlink::packet_route::link::{InfoKind, LinkAttribute, LinkInfo, LinkXdp, XdpAttached};
+    call("looking at a veth's peer", move |h| async move {
+        let Some(me) = h
+            .link()
+            .get()
+            .match_index(ifindex)
+            .execute()
+            .try_next()
+            .await?
+        else {
+            return Ok(None);
+        };
+        let veth = me.attributes.iter().any(|a| {
+            matches!(a, LinkAttribute::LinkInfo(infos)
+                if infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Veth))))
+        });
+        let peer = me.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Link(p) => Some(*p),
+            _ => None,
+        });
+        let (true, Some(peer)) = (veth, peer) else {
+            return Ok(None);
+        };
+        let netns = me.attributes.iter().find_map(|a| match a {
+            LinkAttribute::LinkNetNsId(n) => Some(*n),
+            _ => None,
+        });
+        let mut req = h.link().get().match_index(peer);
+        if let Some(n) = netns {
+            req.message_mut()
+                .attributes
+                .push(LinkAttribute::IfNetnsId(n));
+        }
+        let Some(other) = req.execute().try_next().await? else {
+            return Ok(Some(false));
+        };
+        Ok(Some(other.attributes.iter().any(|a| {
+            matches!(a, LinkAttribute::Xdp(x)
+                if x.iter().any(|x| matches!(x, LinkXdp::Attached(m) if *m != XdpAttached::None)))
+        })))
+    })
+}
+
 /// Sets a link's interface group (IFLA_GROUP, `ip link set … group`).
 pub fn set_group(ifindex: u32, group: u32) -> io::Result<()> {
     use rtnetlink::packet_route::link::LinkAttribute;
