@@ -1,4 +1,5 @@
-//! 255 virtual routers at 10 ms adverts: a steady Backup barely wakes.
+//! 255 virtual routers at 10 ms adverts: a steady Backup barely wakes, and
+//! the Active sends each round of adverts in one system call.
 //! In its own test binary, so no other namespace test competes for the
 //! CPU while the Active sends 25,500 adverts a second.
 
@@ -53,12 +54,35 @@ fn a_steady_backup_of_255_routers_at_10ms_barely_wakes() {
             .unwrap_or(0)
     };
     let t0 = transitions(&r2);
+    let active = |name| counter(&r1, name);
     let (w0, a0) = (counter(&r2, "wakeups"), r2.xdp_counter("advert_unchanged"));
+    let active0 = [
+        active("wakeups"),
+        active("advert_send_calls"),
+        active("adverts_sent"),
+    ];
     std::thread::sleep(Duration::from_secs(5));
     let (w1, a1) = (counter(&r2, "wakeups"), r2.xdp_counter("advert_unchanged"));
+    let active1 = [
+        active("wakeups"),
+        active("advert_send_calls"),
+        active("adverts_sent"),
+    ];
     let adverts = a1 - a0;
     let wakeups = w1 - w0;
     eprintln!("steady Backup, 255 VRs at 10 ms, 5 s: {adverts} adverts checked in XDP, {wakeups} agent wake-ups");
+    // The Active: the 255 adverts due each 10 ms leave together, one
+    // wake-up and one sendmmsg per round (500 of each in 5 s), not one
+    // system call per advert (25,500 a second).
+    let [aw, calls, sent] = [0, 1, 2].map(|k| active1[k] - active0[k]);
+    eprintln!(
+        "Active, 255 VRs at 10 ms, 5 s: {sent} adverts sent in {calls} system calls, {aw} wake-ups"
+    );
+    assert!(sent > 255 * 100, "only {sent} adverts sent in 5 s");
+    assert!(
+        calls * 50 < sent && aw * 50 < sent,
+        "{sent} adverts took {calls} system calls and {aw} wake-ups (want near one per 10 ms round)"
+    );
     // Thousands of adverts went by (the Active sends 25,500/s; a loaded
     // machine sends fewer) ...
     assert!(adverts > 255 * 100, "only {adverts} adverts in 5 s");

@@ -220,6 +220,37 @@ fn ipv4(tos: u8, total: u16, proto: u8, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
     h
 }
 
+/// A TCP frame to the VIP of `total` IP bytes, DF set or not, its header
+/// checksum right.
+fn big_frame(sport: u16, total: usize, df: bool) -> Vec<u8> {
+    let mut f = frame(IPPROTO_TCP, sport, 80, ACK);
+    f.resize(14 + total, 0xab);
+    f[16..18].copy_from_slice(&(total as u16).to_be_bytes());
+    f[20] = if df { 0x40 } else { 0 };
+    f[24..26].copy_from_slice(&[0, 0]);
+    let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&f[14..34]));
+    f[24..26].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
+/// The ICMP "fragmentation needed" frame the load balancer sends the
+/// client for `df` (RFC 792 type 3 code 4 with RFC 1191's next-hop MTU,
+/// quoting the IP header and 8 bytes).
+fn frag_needed(df: &[u8], mtu: u16) -> Vec<u8> {
+    use xvrrp_tests::lbpkt::{CLIENT, CLIENT_MAC, LB_ADDR, LB_MAC};
+    let mut icmp = vec![3, 4, 0, 0, 0, 0];
+    icmp.extend_from_slice(&mtu.to_be_bytes());
+    icmp.extend_from_slice(&df[14..14 + 28]);
+    let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&icmp));
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    let mut want = CLIENT_MAC.to_vec();
+    want.extend_from_slice(&LB_MAC);
+    want.extend_from_slice(&[0x08, 0x00]);
+    want.extend_from_slice(&ipv4(0, 56, 1, LB_ADDR.octets(), CLIENT.octets()));
+    want.extend_from_slice(&icmp);
+    want
+}
+
 /// lb_kind TUN: the frame grows by an outer IPv4 header (IPIP) from the
 /// load balancer to the real, the inner packet byte for byte as it came; a
 /// DF packet that would exceed the MTU once encapsulated is answered with
@@ -227,7 +258,7 @@ fn ipv4(tos: u8, total: u16, proto: u8, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
 /// without DF goes to the kernel (counted), never dropped silently.
 #[test]
 fn tun_encapsulates_in_ipip_and_answers_too_big_with_icmp() {
-    use xvrrp_tests::lbpkt::{CLIENT, CLIENT_MAC, LB_ADDR, LB_MAC, MTU, REAL_ADDRS, REAL_MACS};
+    use xvrrp_tests::lbpkt::{LB_ADDR, LB_MAC, MTU, REAL_ADDRS, REAL_MACS};
     require_root();
     let mut ebpf = dataplane::load().unwrap();
     set_real(&mut ebpf, 0, true);
@@ -252,28 +283,9 @@ fn tun_encapsulates_in_ipip_and_answers_too_big_with_icmp() {
     assert_eq!(counter(&ebpf, counter::LB_ENCAPSULATED), before + 1);
 
     // Too big once encapsulated: total length MTU - 19.
-    let big = |df: bool| {
-        let mut f = frame(IPPROTO_TCP, 44001, 80, ACK);
-        let total = (MTU - 19) as usize;
-        f.resize(14 + total, 0xab);
-        f[16..18].copy_from_slice(&(total as u16).to_be_bytes());
-        f[20] = if df { 0x40 } else { 0 };
-        f[24..26].copy_from_slice(&[0, 0]);
-        let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&f[14..34]));
-        f[24..26].copy_from_slice(&sum.to_be_bytes());
-        f
-    };
+    let big = |df: bool| big_frame(44001, (MTU - 19) as usize, df);
     let df = big(true);
-    let mut icmp = vec![3, 4, 0, 0, 0, 0];
-    icmp.extend_from_slice(&((MTU - 20) as u16).to_be_bytes());
-    icmp.extend_from_slice(&df[14..14 + 28]);
-    let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&icmp));
-    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-    let mut want = CLIENT_MAC.to_vec();
-    want.extend_from_slice(&LB_MAC);
-    want.extend_from_slice(&[0x08, 0x00]);
-    want.extend_from_slice(&ipv4(0, 56, 1, LB_ADDR.octets(), CLIENT.octets()));
-    want.extend_from_slice(&icmp);
+    let want = frag_needed(&df, (MTU - 20) as u16);
     assert_eq!(
         run(&mut ebpf, &df),
         (XDP_TX, want),
@@ -294,7 +306,7 @@ fn tun_encapsulates_in_ipip_and_answers_too_big_with_icmp() {
 fn tun_gre_and_gue_wrap_the_packet_as_ipvs_does() {
     use xvrrp_common::{lb_flow_words, lb_hash, LbFlowKey, LB_TUN, LB_TUN_GRE, LB_TUN_GUE};
     use xvrrp_tests::lbpkt::{
-        set_tun_service, CLIENT, CLIENT_MAC, LB_ADDR, LB_MAC, MTU, REAL_ADDRS, REAL_MACS, VIP,
+        set_tun_service, CLIENT, LB_ADDR, LB_MAC, MTU, REAL_ADDRS, REAL_MACS, VIP,
     };
     require_root();
     let mut ebpf = dataplane::load().unwrap();
@@ -342,24 +354,8 @@ fn tun_gre_and_gue_wrap_the_packet_as_ipvs_does() {
     assert_eq!(run(&mut ebpf, &syn), (XDP_TX, want), "GUE");
 
     // Fits with IPIP's 20 bytes, not with GUE's 32: ICMP, next-hop MTU 1468.
-    let mut df = frame(IPPROTO_TCP, 44001, 80, ACK);
-    let total = (MTU - 31) as usize;
-    df.resize(14 + total, 0xab);
-    df[16..18].copy_from_slice(&(total as u16).to_be_bytes());
-    df[20] = 0x40; // DF
-    df[24..26].copy_from_slice(&[0, 0]);
-    let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&df[14..34]));
-    df[24..26].copy_from_slice(&sum.to_be_bytes());
-    let mut icmp = vec![3, 4, 0, 0, 0, 0];
-    icmp.extend_from_slice(&((MTU - 32) as u16).to_be_bytes());
-    icmp.extend_from_slice(&df[14..14 + 28]);
-    let sum = xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(&icmp));
-    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
-    let mut want = CLIENT_MAC.to_vec();
-    want.extend_from_slice(&LB_MAC);
-    want.extend_from_slice(&[0x08, 0x00]);
-    want.extend_from_slice(&ipv4(0, 56, 1, LB_ADDR.octets(), CLIENT.octets()));
-    want.extend_from_slice(&icmp);
+    let df = big_frame(44001, (MTU - 31) as usize, true);
+    let want = frag_needed(&df, (MTU - 32) as u16);
     assert_eq!(run(&mut ebpf, &df), (XDP_TX, want), "GUE: too big");
 }
 

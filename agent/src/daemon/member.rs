@@ -101,6 +101,9 @@ impl Member {
 
     /// Carries out one action of the election.
     pub fn execute(&mut self, action: &Action, router: &Router) {
+        if !matches!(action, Action::SendAdvert(_)) {
+            self.flush_adverts();
+        }
         match action {
             Action::SendAdvert(repr) => self.send_advert(repr),
             Action::AddVips => self.add_vips(),
@@ -199,27 +202,33 @@ impl Member {
         } else {
             self.proto.unicast_peers.clone()
         };
-        let mut sent = false;
+        // Queued: the instances due in one round leave in one sendmmsg when
+        // the event loop (or this instance's next other action) flushes.
+        // The lease is renewed only once an advert really left
+        // (docs/design.md rule 4): an Active that cannot send must not keep
+        // answering ARP for the VIPs.
         for dst in dsts {
             let msg = repr.to_bytes(self.proto.checksum, &vrrp::Endpoints { src, dst });
-            match self.tx.send(&msg, dst) {
-                Ok(()) => {
-                    self.stats.sent += 1;
-                    sent = true;
-                }
-                Err(e) => warn!(instance = self.name(), %dst, "sending advert: {e}"),
-            }
+            let renew = (repr.priority != 0)
+                .then(|| self.xdp.clone())
+                .flatten()
+                .map(|xdp| {
+                    let (lease, name) = (self.lease, self.instance.name.clone());
+                    Box::new(move || {
+                        if let Err(e) = xdp.lock().expect("dataplane lock").renew_lease(lease) {
+                            warn!(instance = name, "renewing the XDP lease: {e:#}");
+                        }
+                    }) as Box<dyn FnOnce() + Send>
+                });
+            self.tx.queue(msg, dst, renew);
+            self.stats.sent += 1;
         }
-        // The lease is renewed from the election loop itself, and only when
-        // an advert really left (docs/design.md rule 4): an Active that cannot
-        // send must not keep answering ARP for the VIPs.
-        if sent && repr.priority != 0 {
-            if let Some(xdp) = &self.xdp {
-                if let Err(e) = xdp.lock().expect("dataplane lock").renew_lease(self.lease) {
-                    warn!(instance = self.name(), "renewing the XDP lease: {e:#}");
-                }
-            }
-        }
+    }
+
+    /// Sends this instance's queued adverts now (before any other action of
+    /// its: the advert goes before the VIPs and the GARP, keepalived's order).
+    pub fn flush_adverts(&self) {
+        super::flush(&self.tx);
     }
 
     pub fn xdp_keys(&self) -> Vec<xvrrp_common::VipKey> {

@@ -354,6 +354,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut sigquit = signal(SignalKind::quit())?;
     let mut watchdog = sd_notify::watchdog_interval().map(tokio::time::interval);
     loop {
+        // What the last round queued (every instance due at once) leaves in
+        // one system call per socket.
+        for tx in d.tx.values() {
+            flush(tx);
+        }
         d.wakeups += 1;
         let next = d.next_deadline();
         let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
@@ -425,6 +430,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let now = Instant::now();
     for g in 0..d.groups.len() {
         d.feed(g, now, 0, Input::Shutdown);
+    }
+    for tx in d.tx.values() {
+        flush(tx);
     }
     for g in &mut d.groups {
         for m in &mut g.members {
@@ -503,8 +511,13 @@ async fn startup_script(cfg: &Config, resuming: bool) {
     }
 }
 
-/// The LVS half, when the config has virtual servers. A table that cannot
-/// be set up (no `nft`) leaves VRRP running, with the error logged.
+/// Sends a socket's queued adverts; what failed is a warning.
+fn flush(tx: &crate::net::advert::AdvertTx) {
+    for (dst, e) in tx.flush() {
+        warn!(ifindex = tx.ifindex, %dst, "sending advert: {e}");
+    }
+}
+
 /// Each TCP/HTTP/… check holds a socket while it runs, and thousands of
 /// real servers checked every second need as many at once: the soft limit
 /// on open files (1024 under systemd) goes up to the hard one when the
@@ -538,6 +551,8 @@ fn raise_open_files_limit(config: &Config) {
     }
 }
 
+/// The LVS half, when the config has virtual servers. A table that cannot
+/// be set up (no `nft`) leaves VRRP running, with the error logged.
 async fn start_lvs(
     config: &Config,
     fifos: Vec<Arc<FifoWriter>>,

@@ -27,6 +27,14 @@ impl Daemon {
             counters: {
                 let mut c = self.counters.clone();
                 c.insert("wakeups".into(), self.wakeups);
+                // Adverts sent and the system calls they took (sendmmsg:
+                // one per socket and round).
+                let (calls, sent) = self.tx.values().fold((0, 0), |(c, s), tx| {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    (c + tx.calls.load(Relaxed), s + tx.sent.load(Relaxed))
+                });
+                c.insert("advert_send_calls".into(), calls);
+                c.insert("adverts_sent".into(), sent);
                 c
             },
             xdp: self

@@ -54,6 +54,10 @@ struct Service {
     reals: Vec<u32>,
     /// The (primary, fallback) tables last written.
     written: [Option<Vec<u32>>; 2],
+    /// What each written table was built from ((address, weight, value)
+    /// per entry): the same input is not built again (a Maglev table is a
+    /// few ms of CPU, and writes repeat every 2 s while a MAC is unknown).
+    built: [Vec<(SocketAddr, u32, u32)>; 2],
     flags: Option<u32>,
 }
 
@@ -199,6 +203,7 @@ impl DrForwarder {
                 }),
                 reals,
                 written: [None, None],
+                built: [Vec::new(), Vec::new()],
                 flags: None,
             },
         );
@@ -277,19 +282,30 @@ impl DrForwarder {
         // The primary does not depend on this host's checkers, nor on
         // which MACs it has found: a real it cannot reach is not alive in
         // LB_REALS, and its slots take the fallback.
-        let primary = maglev::table(
-            &want
-                .all
+        let inputs = [
+            want.all
                 .iter()
-                .map(|(r, addr, weight)| maglev::Entry {
-                    addr: *addr,
-                    weight: *weight,
-                    value: indexes[*r] + 1,
-                })
+                .map(|(r, addr, weight)| (*addr, *weight, indexes[*r] + 1))
                 .collect::<Vec<_>>(),
-            LB_MAGLEV_SIZE,
-        );
-        let tables = [primary, maglev::table(&entries, LB_MAGLEV_SIZE)];
+            entries
+                .iter()
+                .map(|e| (e.addr, e.weight, e.value))
+                .collect::<Vec<_>>(),
+        ];
+        let tables = [0, 1].map(|k| match &svc.written[k] {
+            Some(t) if svc.built[k] == inputs[k] => t.clone(),
+            _ => maglev::table(
+                &inputs[k]
+                    .iter()
+                    .map(|(addr, weight, value)| maglev::Entry {
+                        addr: *addr,
+                        weight: *weight,
+                        value: *value,
+                    })
+                    .collect::<Vec<_>>(),
+                LB_MAGLEV_SIZE,
+            ),
+        });
         let mut flags = if want.forwarding { LB_ACTIVE } else { 0 };
         if svc.by_client {
             flags |= LB_BY_CLIENT;
@@ -352,6 +368,7 @@ impl DrForwarder {
             Ok((ok, tables)) => {
                 let [p, f] = tables;
                 svc.written = if ok { [Some(p), Some(f)] } else { [None, None] };
+                svc.built = if ok { inputs } else { Default::default() };
                 if svc.flags != Some(flags) {
                     info!(
                         "virtual_server {target}: DR in XDP {} ({} reals in its Maglev table)",

@@ -35,7 +35,24 @@ pub struct AdvertTx {
     pub ifindex: u32,
     tx: Socket,
     source: IpAddr,
+    /// Adverts waiting for `flush`: the instances of one round go out in
+    /// one sendmmsg.
+    queue: std::sync::Mutex<Vec<Queued>>,
+    /// sendmmsg calls and adverts they carried (status counters).
+    pub calls: std::sync::atomic::AtomicU64,
+    pub sent: std::sync::atomic::AtomicU64,
 }
+
+/// One queued advert, and what to do once it left (renew the sender's
+/// XDP lease: docs/design.md rule 4, only for an advert that really left).
+struct Queued {
+    msg: Vec<u8>,
+    dst: IpAddr,
+    after: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// Most adverts one sendmmsg carries.
+const BATCH: usize = 256;
 
 fn raw(domain: Domain) -> io::Result<Socket> {
     let s = Socket::new(
@@ -167,6 +184,9 @@ impl AdvertTx {
             ifindex,
             tx,
             source,
+            queue: Default::default(),
+            calls: Default::default(),
+            sent: Default::default(),
         })
     }
 
@@ -174,13 +194,86 @@ impl AdvertTx {
         self.source
     }
 
-    /// Sends `msg` (a whole VRRP message) to `dst`.
-    pub fn send(&self, msg: &[u8], dst: IpAddr) -> io::Result<()> {
-        let addr = match dst {
+    fn sockaddr(&self, dst: IpAddr) -> SockAddr {
+        match dst {
             IpAddr::V4(a) => SockAddr::from(SocketAddr::new(a.into(), 0)),
             IpAddr::V6(a) => SockAddr::from(SocketAddrV6::new(a, 0, 0, self.ifindex)),
-        };
-        self.tx.send_to(msg, &addr).map(|_| ())
+        }
+    }
+
+    /// Sends `msg` (a whole VRRP message) to `dst` now.
+    pub fn send(&self, msg: &[u8], dst: IpAddr) -> io::Result<()> {
+        self.tx.send_to(msg, &self.sockaddr(dst)).map(|_| ())
+    }
+
+    /// Queues `msg` for `dst` until `flush`; `after` runs once it left.
+    pub fn queue(&self, msg: Vec<u8>, dst: IpAddr, after: Option<Box<dyn FnOnce() + Send>>) {
+        self.queue
+            .lock()
+            .expect("advert queue")
+            .push(Queued { msg, dst, after });
+    }
+
+    /// Sends what is queued, up to 256 adverts a system call (sendmmsg),
+    /// runs the `after` of each that left; the errors of those that did not.
+    pub fn flush(&self) -> Vec<(IpAddr, io::Error)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut queued = std::mem::take(&mut *self.queue.lock().expect("advert queue"));
+        let mut errors = Vec::new();
+        let mut i = 0;
+        while i < queued.len() {
+            let end = (i + BATCH).min(queued.len());
+            let n = {
+                let chunk = &queued[i..end];
+                let addrs: Vec<SockAddr> = chunk.iter().map(|q| self.sockaddr(q.dst)).collect();
+                let mut iovs: Vec<libc::iovec> = chunk
+                    .iter()
+                    .map(|q| libc::iovec {
+                        iov_base: q.msg.as_ptr() as *mut libc::c_void,
+                        iov_len: q.msg.len(),
+                    })
+                    .collect();
+                let mut hdrs: Vec<libc::mmsghdr> = addrs
+                    .iter()
+                    .zip(iovs.iter_mut())
+                    .map(|(a, iov)| {
+                        // SAFETY: an all-zero mmsghdr is a valid empty one.
+                        let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                        h.msg_hdr.msg_name = a.as_ptr() as *mut libc::c_void;
+                        h.msg_hdr.msg_namelen = a.len();
+                        h.msg_hdr.msg_iov = iov;
+                        h.msg_hdr.msg_iovlen = 1;
+                        h
+                    })
+                    .collect();
+                // SAFETY: the headers point into `addrs`, `iovs` and the
+                // queued messages, all alive across the call.
+                unsafe {
+                    libc::sendmmsg(
+                        std::os::fd::AsRawFd::as_raw_fd(&self.tx),
+                        hdrs.as_mut_ptr(),
+                        hdrs.len() as u32,
+                        0,
+                    )
+                }
+            };
+            self.calls.fetch_add(1, Relaxed);
+            if n <= 0 {
+                // The first of the chunk failed: its error, then the rest.
+                errors.push((queued[i].dst, io::Error::last_os_error()));
+                i += 1;
+                continue;
+            }
+            let n = n as usize;
+            self.sent.fetch_add(n as u64, Relaxed);
+            for q in &mut queued[i..i + n] {
+                if let Some(after) = q.after.take() {
+                    after();
+                }
+            }
+            i += n;
+        }
+        errors
     }
 }
 

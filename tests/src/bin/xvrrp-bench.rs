@@ -1054,24 +1054,11 @@ fn main() -> anyhow::Result<()> {
             eprintln!("figure 11: {} ...", path.name());
             rows.push((path, fwd::forwarding_rate(path, per_cpu)?));
         }
-        let sender = rows[0].1.cpu_ns_per_frame;
-        for (path, r) in &rows {
-            let rest = if *path == fwd::FwdPath::SenderOnly {
-                "—".to_owned()
-            } else {
-                format!("{:.0}", r.cpu_ns_per_frame - sender)
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {:.2} M | {} of {} | {:.0} | {rest} |",
-                path.name(),
-                r.delivered as f64 / r.seconds / 1e6,
-                r.sent.saturating_sub(r.delivered),
-                r.sent,
-                r.cpu_ns_per_frame
-            );
-        }
-        let rate = |i: usize| rows[i].1.delivered as f64 / rows[i].1.seconds / 1e6;
+        let sender = fwd::write_rows(
+            &mut md,
+            &rows.iter().map(|(p, r)| (p.name(), r)).collect::<Vec<_>>(),
+        );
+        let rate = |i: usize| rows[i].1.mpps();
         let cost = |i: usize| rows[i].1.cpu_ns_per_frame - sender;
         summary.push(format!(
             "forwarding rate on all CPUs: XDP DR {:.2} Mpps vs nftables netdev fwd {:.2} Mpps vs NAT {:.2} Mpps; CPU per forwarded frame above the sender's: {:.0} vs {:.0} vs {:.0} ns",
@@ -1091,31 +1078,18 @@ fn main() -> anyhow::Result<()> {
             eprintln!("figure 12: {} ...", path.name());
             rows.push((path, arpflood::arp_answers(path, per_cpu)?));
         }
-        let sender = rows[0].1.cpu_ns_per_frame;
-        for (path, r) in &rows {
-            let rest = if *path == arpflood::ArpPath::SenderOnly {
-                "—".to_owned()
-            } else {
-                format!("{:.0}", r.cpu_ns_per_frame - sender)
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {:.2} M | {} of {} | {:.0} | {rest} |",
-                path.name(),
-                r.delivered as f64 / r.seconds / 1e6,
-                r.sent.saturating_sub(r.delivered),
-                r.sent,
-                r.cpu_ns_per_frame
-            );
-        }
+        let sender = fwd::write_rows(
+            &mut md,
+            &rows.iter().map(|(p, r)| (p.name(), r)).collect::<Vec<_>>(),
+        );
         let rest = |i: usize| rows[i].1.cpu_ns_per_frame - sender;
         summary.push(format!(
             "ARP flood from the kernel's generator: xvrrp {:.2} M answers/s, {} missed, {:.0} ns CPU per answer above the sender's; the kernel {:.2} M/s, {} missed, {:.0} ns; ratio {:.2}",
-            rows[1].1.delivered as f64 / rows[1].1.seconds / 1e6,
-            rows[1].1.sent.saturating_sub(rows[1].1.delivered),
+            rows[1].1.mpps(),
+            rows[1].1.lost(),
             rest(1),
-            rows[2].1.delivered as f64 / rows[2].1.seconds / 1e6,
-            rows[2].1.sent.saturating_sub(rows[2].1.delivered),
+            rows[2].1.mpps(),
+            rows[2].1.lost(),
             rest(2),
             rest(1) / rest(2)
         ));

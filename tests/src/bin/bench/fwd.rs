@@ -52,6 +52,40 @@ pub struct FwdRun {
     pub cpu_ns_per_frame: f64,
 }
 
+impl FwdRun {
+    /// Millions of frames delivered per second.
+    pub fn mpps(&self) -> f64 {
+        self.delivered as f64 / self.seconds / 1e6
+    }
+
+    pub fn lost(&self) -> u64 {
+        self.sent.saturating_sub(self.delivered)
+    }
+}
+
+/// Figures 11 and 12's table rows, the sender-only run first; the sender's
+/// CPU ns per frame, which the last column subtracts.
+pub fn write_rows(md: &mut String, rows: &[(&str, &FwdRun)]) -> f64 {
+    use std::fmt::Write as _;
+    let sender = rows.first().map_or(0.0, |(_, r)| r.cpu_ns_per_frame);
+    for (i, (name, r)) in rows.iter().enumerate() {
+        let rest = if i == 0 {
+            "—".to_owned()
+        } else {
+            format!("{:.0}", r.cpu_ns_per_frame - sender)
+        };
+        let _ = writeln!(
+            md,
+            "| {name} | {:.2} M | {} of {} | {:.0} | {rest} |",
+            r.mpps(),
+            r.lost(),
+            r.sent,
+            r.cpu_ns_per_frame
+        );
+    }
+    sender
+}
+
 const VIP: &str = "10.77.0.100";
 const REAL_MACS: [&str; 3] = [
     "02:00:00:00:00:a1",
