@@ -471,6 +471,39 @@ struct Scale {
     transitions: u64,
 }
 
+/// Figure 13: a steady Active (`kind`) with `n` routers at 10 ms adverts
+/// heard by an xvrrp Backup (the same listener for both): its CPU and
+/// wake-ups over 10 s, and for xvrrp the send system calls per second.
+fn active_scale(kind: Kind, n: u32) -> anyhow::Result<(Scale, Option<f64>)> {
+    let lan = Lan::new(&format!("bench-active-{}", kind.name()), 2)?;
+    let a = Node::start(&lan, kind, 0, &conf(n, 150, 1, false, false), &[])?;
+    let b = Node::start(&lan, Kind::Xvrrp, 1, &conf(n, 100, 1, false, false), &[])?;
+    wait_until(Duration::from_secs(40), || {
+        b.backups(n as usize) == n as usize
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let before = b.transitions();
+    let calls = || -> Option<u64> {
+        a.xvrrp
+            .as_ref()?
+            .status()
+            .ok()
+            .and_then(|s| s.counters.get("advert_send_calls").copied())
+    };
+    let c0 = calls();
+    let (cpu, wake, rss) = usage(&a, Duration::from_secs(10));
+    let per_s = c0.zip(calls()).map(|(x, y)| (y - x) as f64 / 10.0);
+    Ok((
+        Scale {
+            cpu_s_per_min: cpu,
+            wakeups_per_s: wake,
+            rss_kib: rss,
+            transitions: b.transitions() - before,
+        },
+        per_s,
+    ))
+}
+
 /// Figure 4: a steady Backup (`kind`) with `n` routers at 10 ms adverts,
 /// the Active being xvrrp for both kinds (the same sender).
 fn scale(kind: Kind, n: u32) -> anyhow::Result<Scale> {
@@ -752,7 +785,7 @@ fn main() -> anyhow::Result<()> {
             "--runs" => runs = args.next().context("--runs N")?.parse()?,
             "--out" => out_dir = args.next().context("--out DIR")?.into(),
             "--only" => only = args.next(),
-            other => anyhow::bail!("unknown argument {other} (--runs N, --out DIR, --only 1..12)"),
+            other => anyhow::bail!("unknown argument {other} (--runs N, --out DIR, --only 1..13)"),
         }
     }
     let want = |f: &str| only.as_deref().is_none_or(|o| o.split(',').any(|x| x == f));
@@ -1093,6 +1126,28 @@ fn main() -> anyhow::Result<()> {
             rest(2),
             rest(1) / rest(2)
         ));
+        md.push('\n');
+    }
+    if want("13") {
+        let _ = writeln!(md, "## 13. A steady Active at scale, 10 ms adverts\n\nThe Active under test (same keepalived.conf for both) with 16 and 255 virtual routers, heard by an xvrrp Backup. Over 10 s: CPU seconds per minute and context switches per second of every thread of the Active (as figure 4), the Backup's transitions (should be 0), and xvrrp's advert system calls per second (its `advert_send_calls`: the adverts due together leave in one sendmmsg).\n\n| VRs | | CPU s/min | wake-ups/s | send calls/s | transitions |\n|---|---|---|---|---|---|");
+        for n in [16u32, 255] {
+            let mut row = Vec::new();
+            for k in kinds {
+                eprintln!("figure 13: {} Active with {n} VRs ...", k.name());
+                let (s, calls) = active_scale(k, n)?;
+                let _ = writeln!(
+                    md,
+                    "| {n} | {} | {:.2} | {:.0} | {} | {} |",
+                    k.name(),
+                    s.cpu_s_per_min,
+                    s.wakeups_per_s,
+                    calls.map_or("—".to_owned(), |c| format!("{c:.0}")),
+                    s.transitions
+                );
+                row.push(s);
+            }
+            summary.push(format!("steady Active {n} VRs @10ms: CPU s/min xvrrp {:.2} vs keepalived {:.2} (ratio {}), wake-ups/s {:.0} vs {:.0}", row[0].cpu_s_per_min, row[1].cpu_s_per_min, ratio(row[0].cpu_s_per_min, row[1].cpu_s_per_min), row[0].wakeups_per_s, row[1].wakeups_per_s));
+        }
         md.push('\n');
     }
     let _ = writeln!(md, "## Summary\n");
