@@ -421,8 +421,20 @@ fn dr_over_ipv6() {
     const VIP6: &str = "fd77::100";
     let farm = Farm::direct("lvs-dr6", 3, &[VIP, VIP6]).unwrap();
     let lb = &farm.lan.hosts[1].ns;
-    lb.ip(&["addr", "add", &format!("{VIP6}/64"), "dev", "eth0", "nodad"])
-        .unwrap();
+    // Deprecated (preferred_lft 0), as IPv6 VIPs are held: never chosen as
+    // the source of the load balancer's own connections (its checks), whose
+    // answers would go to the reals' own copy of the VIP instead.
+    lb.ip(&[
+        "addr",
+        "add",
+        &format!("{VIP6}/64"),
+        "dev",
+        "eth0",
+        "nodad",
+        "preferred_lft",
+        "0",
+    ])
+    .unwrap();
     let reals: String = (0..3)
         .map(|k| {
             format!(
