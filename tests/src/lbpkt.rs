@@ -10,8 +10,8 @@ use aya::{
 };
 use xvrrp::wire::{ethernet, ip};
 use xvrrp_common::{
-    LbReal, LbService, LbServiceKey, FAMILY_V4, FAMILY_V6, LB_MAGLEV_SIZE, LB_REAL_ALIVE,
-    MAP_LB_MAGLEV, MAP_LB_REALS, MAP_LB_SERVICES,
+    LbReal, LbService, LbServiceKey, LB_MAGLEV_SIZE, LB_REAL_ALIVE, MAP_LB_MAGLEV, MAP_LB_REALS,
+    MAP_LB_SERVICES,
 };
 
 pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0c];
@@ -112,10 +112,7 @@ fn set_service_on(ebpf: &mut aya::Ebpf, vip: IpAddr, flags: u32, tun_port: u16) 
     let mut m: HashMap<_, LbServiceKey, LbService> =
         HashMap::try_from(ebpf.map_mut(MAP_LB_SERVICES).expect("LB_SERVICES"))
             .expect("LB_SERVICES");
-    let (addr, family) = match vip {
-        IpAddr::V4(a) => (v4_16(a), FAMILY_V4),
-        IpAddr::V6(a) => (a.octets(), FAMILY_V6),
-    };
+    let (family, addr) = xvrrp::dataplane::map_address(vip);
     m.insert(
         LbServiceKey {
             addr,
@@ -134,12 +131,6 @@ fn set_service_on(ebpf: &mut aya::Ebpf, vip: IpAddr, flags: u32, tun_port: u16) 
     .expect("LB_SERVICES insert");
 }
 
-fn v4_16(a: Ipv4Addr) -> [u8; 16] {
-    let mut o = [0u8; 16];
-    o[..4].copy_from_slice(&a.octets());
-    o
-}
-
 /// Real `r` (XDP_TX on the same link), alive or not.
 pub fn set_real(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
     set_real_on(ebpf, r, alive, 0)
@@ -152,21 +143,14 @@ pub fn set_real_on(ebpf: &mut aya::Ebpf, r: usize, alive: bool, ifindex: u32) {
         r,
         alive,
         ifindex,
-        v4_16(REAL_ADDRS[r]),
-        v4_16(LB_ADDR),
+        REAL_ADDRS[r].into(),
+        LB_ADDR.into(),
     );
 }
 
 /// Real `r` at its IPv6 address (TUN's outer header from LB_ADDR6).
 pub fn set_real6(ebpf: &mut aya::Ebpf, r: usize, alive: bool) {
-    put_real(
-        ebpf,
-        r,
-        alive,
-        0,
-        REAL_ADDRS6[r].octets(),
-        LB_ADDR6.octets(),
-    );
+    put_real(ebpf, r, alive, 0, REAL_ADDRS6[r].into(), LB_ADDR6.into());
 }
 
 fn put_real(
@@ -174,8 +158,8 @@ fn put_real(
     r: usize,
     alive: bool,
     ifindex: u32,
-    addr: [u8; 16],
-    local: [u8; 16],
+    addr: IpAddr,
+    local: IpAddr,
 ) {
     let mut m: Array<_, LbReal> =
         Array::try_from(ebpf.map_mut(MAP_LB_REALS).expect("LB_REALS")).expect("LB_REALS");
@@ -186,8 +170,8 @@ fn put_real(
             src_mac: LB_MAC,
             ifindex,
             flags: if alive { LB_REAL_ALIVE } else { 0 },
-            addr,
-            local,
+            addr: xvrrp::dataplane::map_address(addr).1,
+            local: xvrrp::dataplane::map_address(local).1,
             mtu: MTU,
         },
         0,

@@ -472,12 +472,7 @@ impl Member {
 
     /// The VIPS key of one of our addresses.
     fn xdp_key(&self, addr: IpAddr) -> xvrrp_common::VipKey {
-        let (family, bytes) = match addr {
-            IpAddr::V4(v) => (xvrrp_common::FAMILY_V4, v.octets().to_vec()),
-            IpAddr::V6(v) => (xvrrp_common::FAMILY_V6, v.octets().to_vec()),
-        };
-        let mut key = [0u8; 16];
-        key[..bytes.len()].copy_from_slice(&bytes);
+        let (family, key) = crate::dataplane::map_address(addr);
         // Requests reach the XDP program on the VRRP interface.
         xvrrp_common::VipKey {
             ifindex: self.ifindex,

@@ -615,6 +615,19 @@ pub fn addr_sum(addrs: &[std::net::IpAddr]) -> u32 {
     sum
 }
 
+/// An IP address as the maps hold it: its family and 16 bytes (IPv4 in the
+/// first 4), the inverse of `address`.
+pub fn map_address(ip: std::net::IpAddr) -> (u8, [u8; 16]) {
+    match ip {
+        std::net::IpAddr::V4(a) => {
+            let mut o = [0u8; 16];
+            o[..4].copy_from_slice(&a.octets());
+            (xvrrp_common::FAMILY_V4, o)
+        }
+        std::net::IpAddr::V6(a) => (xvrrp_common::FAMILY_V6, a.octets()),
+    }
+}
+
 /// A map's address bytes (IPv4 in the first 4) as an IP address.
 pub fn address(family: u8, bytes: &[u8; 16]) -> std::net::IpAddr {
     if family == xvrrp_common::FAMILY_V4 {

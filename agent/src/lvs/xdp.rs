@@ -14,14 +14,14 @@ use std::{
 
 use tracing::{info, warn};
 use xvrrp_common::{
-    LbReal, LbService, LbServiceKey, FAMILY_V4, FAMILY_V6, LB_ACTIVE, LB_BY_CLIENT, LB_MAGLEV_SIZE,
+    LbReal, LbService, LbServiceKey, FAMILY_V6, LB_ACTIVE, LB_BY_CLIENT, LB_MAGLEV_SIZE,
     LB_REAL_ALIVE, LB_TUN, LB_TUN_GRE, LB_TUN_GUE, MAX_LB_REALS, MAX_LB_SERVICES,
 };
 
 use super::maglev;
 use crate::{
     config::lvs::{LbKind, LbProtocol, TunType, VirtualServer},
-    dataplane::lb::LbMaps,
+    dataplane::{lb::LbMaps, map_address},
     net::{
         iface,
         probe::{format_mac, Prober},
@@ -38,7 +38,8 @@ struct Link {
     ifindex: u32,
     mac: [u8; 6],
     src_mac: [u8; 6],
-    /// The interface's IPv4 address (TUN's outer source) and MTU.
+    /// The interface's address of the real's family (TUN's outer source;
+    /// IPv4 in the first four bytes) and MTU.
     local: [u8; 16],
     mtu: u32,
 }
@@ -137,11 +138,14 @@ impl DrForwarder {
         let keys: Vec<LbServiceKey> = addrs
             .iter()
             .filter(|a| a.is_ipv6() == v6)
-            .map(|a| LbServiceKey {
-                addr: octets16(a.ip()),
-                port: a.port(),
-                proto,
-                family: if v6 { FAMILY_V6 } else { FAMILY_V4 },
+            .map(|a| {
+                let (family, addr) = map_address(a.ip());
+                LbServiceKey {
+                    addr,
+                    port: a.port(),
+                    proto,
+                    family,
+                }
             })
             .collect();
         if keys.is_empty() {
@@ -261,7 +265,7 @@ impl DrForwarder {
                     src_mac: link.src_mac,
                     ifindex: link.ifindex,
                     flags: if *weight > 0 { LB_REAL_ALIVE } else { 0 },
-                    addr: octets16(addr.ip()),
+                    addr: map_address(addr.ip()).1,
                     local: link.local,
                     mtu: link.mtu,
                 },
@@ -496,18 +500,6 @@ impl DrForwarder {
     }
 }
 
-/// An address as the maps hold it: IPv4 in the first four bytes.
-fn octets16(ip: IpAddr) -> [u8; 16] {
-    match ip {
-        IpAddr::V4(a) => {
-            let mut o = [0u8; 16];
-            o[..4].copy_from_slice(&a.octets());
-            o
-        }
-        IpAddr::V6(a) => a.octets(),
-    }
-}
-
 fn on_subnet(ip: IpAddr, addr: IpAddr, prefix: u8) -> bool {
     match (ip, addr) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
@@ -574,7 +566,7 @@ fn resolve(ip: IpAddr, routed: bool, interfaces: &[(String, u32)]) -> Result<Lin
             (IpAddr::V6(v), IpAddr::V6(_)) => (v.segments()[0] & 0xffc0) != 0xfe80,
             _ => false,
         })
-        .map_or([0; 16], octets16);
+        .map_or([0; 16], |a| map_address(a).1);
     let mtu = std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
         .ok()
         .and_then(|m| m.trim().parse().ok())
