@@ -387,6 +387,178 @@ fn the_kernel_times_the_active_down_interval() {
     );
 }
 
+/// The kernel-side takeover (docs/design.md rule 3): when the Active_Down
+/// timer of a Backup the agent marked eligible (VR_TAKEOVER) fires, the
+/// program answers ARP/ND for its VIPs at once, before the agent wakes; an
+/// advert that re-arms the timer ends it, and so does one lease length
+/// without the agent. A router not marked eligible (Fault, sync group
+/// waiting, preempt_delay) stays silent until the agent decides.
+#[test]
+fn the_kernel_takes_over_an_eligible_backup_when_its_timer_fires() {
+    use aya::maps::Array;
+    use xvrrp::wire::{arp, ethernet};
+    use xvrrp_common::{VipKey, VipValue, VIP_ACCEPT, VIP_VR_V6, VR_TAKEOVER};
+    use xvrrp_tests::lbpkt::run;
+    const XDP_TX: u32 = 3;
+    const VMAC: [u8; 6] = [0, 0, 0x5e, 0, 1, 62];
+    const CLIENT: [u8; 6] = [2, 0, 0, 0, 0, 0x0c];
+    require_root();
+    let mut ebpf = dataplane::load().unwrap();
+    // (vrid, VIP, eligible): IPv4 62 eligible, 63 not; IPv6 64 eligible.
+    let routers: [(u8, IpAddr, bool); 3] = [
+        (62, "10.77.0.162".parse().unwrap(), true),
+        (63, "10.77.0.163".parse().unwrap(), false),
+        (64, "fd77::164".parse().unwrap(), true),
+    ];
+    let family = |a: &IpAddr| if a.is_ipv6() { FAMILY_V6 } else { FAMILY_V4 };
+    {
+        let mut vrs: HashMap<_, VrKey, VrConfig> =
+            HashMap::try_from(ebpf.map_mut(xvrrp_common::MAP_VRS).unwrap()).unwrap();
+        for (vrid, vip, eligible) in &routers {
+            let mut c = cfg(&[&vip.to_string()], None);
+            c.priority = 254;
+            c.flags |= VR_DOWN_TIMER;
+            if *eligible {
+                c.flags |= VR_TAKEOVER;
+            }
+            vrs.insert(vr(family(vip), *vrid), c, 0).unwrap();
+        }
+    }
+    {
+        let mut vips: HashMap<_, VipKey, VipValue> =
+            HashMap::try_from(ebpf.map_mut(xvrrp_common::MAP_VIPS).unwrap()).unwrap();
+        for (vrid, vip, _) in &routers {
+            let (fam, addr) = dataplane::map_address(*vip);
+            let vr_v6 = if vip.is_ipv6() { VIP_VR_V6 } else { 0 };
+            vips.insert(
+                VipKey {
+                    ifindex: 1,
+                    family: fam as u32,
+                    addr,
+                },
+                // A Backup's entry: not VIP_ACTIVE.
+                VipValue {
+                    mac: VMAC,
+                    flags: VIP_ACCEPT | vr_v6,
+                    vrid: *vrid,
+                },
+                0,
+            )
+            .unwrap();
+        }
+    }
+    // The lease of the interface: long, and never renewed (a Backup host
+    // sends no adverts): the takeover's answers do not depend on it.
+    let set_lease_length = |ebpf: &mut aya::Ebpf, ns: u64| {
+        let mut lease: Array<_, u64> =
+            Array::try_from(ebpf.map_mut(xvrrp_common::MAP_LEASE).unwrap()).unwrap();
+        lease.set(xvrrp_common::LEASE_LENGTH, ns, 0).unwrap();
+    };
+    set_lease_length(&mut ebpf, 60_000_000_000);
+    let (_rt, mut events) = events_of(&mut ebpf);
+    let advert = |vip: IpAddr, vrid: u8, priority: u8| {
+        let src: IpAddr = if vip.is_ipv6() {
+            "fe80::1".parse().unwrap()
+        } else {
+            "10.77.0.1".parse().unwrap()
+        };
+        build::advert(
+            [2, 0, 0, 0, 0, 1],
+            src,
+            255,
+            &vrrp::Repr {
+                version: vrrp::Version::V3,
+                vrid,
+                priority,
+                interval_cs: 10,
+                auth: vrrp::Auth::None,
+                addresses: vec![vip],
+            },
+            vrrp::ChecksumMode::PseudoHeader,
+        )
+    };
+    let client4: std::net::Ipv4Addr = "10.77.0.3".parse().unwrap();
+    let client6: std::net::Ipv6Addr = "fd77::3".parse().unwrap();
+    let request = |vip: IpAddr| match vip {
+        IpAddr::V4(v) => build::arp_request(CLIENT, client4, v),
+        IpAddr::V6(v) => build::neighbor_solicit(CLIENT, client6, v),
+    };
+    let fired = |ebpf: &aya::Ebpf| {
+        dataplane::read_counters(ebpf)
+            .unwrap()
+            .get(counter::DOWN_EXPIRED)
+    };
+    let wait_fired = |ebpf: &aya::Ebpf, n: u64| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while fired(ebpf) < n && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        fired(ebpf)
+    };
+
+    // Backups before any timer fired: requests for the VIPs dropped.
+    for (_, vip, _) in &routers {
+        assert_eq!(run(&mut ebpf, &request(*vip)).0, XDP_DROP, "{vip} before");
+    }
+    // The Active leaves (priority 0): Skew_Time at priority 254 is 0.8 ms.
+    for (vrid, vip, _) in &routers {
+        assert_eq!(verdict(&mut ebpf, &advert(*vip, *vrid, 0)), XDP_DROP);
+    }
+    assert_eq!(wait_fired(&ebpf, 3), 3);
+    for (vrid, vip, eligible) in &routers {
+        let (v, out) = run(&mut ebpf, &request(*vip));
+        if !eligible {
+            assert_eq!(v, XDP_DROP, "VRID {vrid} is not eligible: still silent");
+            continue;
+        }
+        assert_eq!(v, XDP_TX, "VRID {vrid}: answered from the timer's expiry");
+        let (eth, payload) = ethernet::split(&out).unwrap();
+        assert_eq!((eth.src, eth.dst), (VMAC, CLIENT));
+        if let IpAddr::V4(v4) = vip {
+            let a = arp::Repr::parse(&arp::Packet::new_checked(payload).unwrap()).unwrap();
+            assert_eq!(
+                (a.operation, a.sender_ip, a.sender_mac),
+                (arp::Operation::Reply, *v4, VMAC)
+            );
+        }
+    }
+    let c = dataplane::read_counters(&ebpf).unwrap();
+    assert_eq!(c.get(counter::KERNEL_TAKEOVER), 2);
+    assert_eq!(c.get(counter::TAKEOVER_ANSWERED), 2);
+    assert_eq!(c.get(counter::ARP_REPLIED), 1);
+    assert_eq!(c.get(counter::NA_SENT), 1);
+    // The records tell the agent which ones the kernel took over.
+    let mut took: Vec<(u8, u8)> = events
+        .try_drain()
+        .iter()
+        .filter(|r| r.reason == reason::DOWN_EXPIRED)
+        .map(|r| (r.vrid, r.detail))
+        .collect();
+    took.sort();
+    assert_eq!(took, vec![(62, 1), (63, 0), (64, 1)]);
+
+    // Another Active's advert (one that re-arms the timer) ends it.
+    let (vrid, vip, _) = routers[0];
+    assert_eq!(verdict(&mut ebpf, &advert(vip, vrid, 200)), XDP_DROP);
+    assert_eq!(
+        run(&mut ebpf, &request(vip)).0,
+        XDP_DROP,
+        "an Active is heard again: the takeover ended"
+    );
+    // The IPv6 one keeps answering while the agent has not decided ...
+    let (vrid6, vip6, _) = routers[2];
+    assert_eq!(run(&mut ebpf, &request(vip6)).0, XDP_TX);
+    // ... but for one lease length only (a stalled agent's host falls
+    // silent, as an Active's does when its lease runs out).
+    set_lease_length(&mut ebpf, 1_000_000);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    assert_eq!(
+        run(&mut ebpf, &request(vip6)).0,
+        XDP_DROP,
+        "VRID {vrid6}: past the lease length"
+    );
+}
+
 /// What the kernel made of an advert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernel {
@@ -503,7 +675,7 @@ fn the_kernel_and_the_election_accept_the_same_adverts() {
                 HashMap::try_from(ebpf.map_mut(xvrrp_common::MAP_VRS).unwrap()).unwrap();
             vrs.insert(
                 vr(FAMILY_V4, 51),
-                dataplane::rules::vr_config(cfg, cfg.priority, false),
+                dataplane::rules::vr_config(cfg, cfg.priority, false, false),
                 0,
             )
             .unwrap();

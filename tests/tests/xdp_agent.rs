@@ -339,3 +339,93 @@ fn auto_picks_driver_mode_on_a_veth_whose_peer_runs_xdp() {
     );
     assert!(r1.xdp_counter("arp_replied") > before);
 }
+
+/// The kernel-side takeover (docs/design.md rule 3) with real agents: the
+/// Backup's agent is stopped (SIGSTOP) before the Active is killed, so only
+/// its XDP program can answer. For VI_1, eligible, the program answers the
+/// client's ARP for the VIP from the moment the Active_Down timer fires;
+/// for VI_2, in Fault (a track_file says so), it stays silent. Once the
+/// agent runs again it follows: VI_1 Active, VI_2 still Fault.
+#[test]
+fn the_program_takes_over_for_an_eligible_backup_while_its_agent_is_stopped() {
+    require_root();
+    let lan = Lan::new("ktakeover", 3).unwrap();
+    let fault_file = lan.logs.join("vi2-fault");
+    std::fs::write(&fault_file, "1\n").unwrap();
+    let vi2_vip = Ipv4Addr::new(10, 77, 0, 101);
+    let conf = |prio: u8, track: &str| {
+        format!(
+            "vrrp_track_file fault {{\n  file {}\n  weight 0\n}}\n\
+             vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  advert_int 1\n  virtual_ipaddress {{\n    10.77.0.100/24\n  }}\n}}\n\
+             vrrp_instance VI_2 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 52\n  priority {prio}\n  advert_int 1\n  virtual_ipaddress {{\n    10.77.0.101/24\n  }}\n{track}}}\n",
+            fault_file.display()
+        )
+    };
+    let mut r1 = lan.xvrrp(0, "r1", &conf(150, "")).unwrap();
+    let r2 = lan
+        .xvrrp(1, "r2", &conf(100, "  track_file {\n    fault\n  }\n"))
+        .unwrap();
+    assert!(
+        r1.wait_state("VI_1", "Active", SETTLE) && r1.wait_state("VI_2", "Active", SETTLE),
+        "{}",
+        r1.proc.log_text()
+    );
+    assert!(r2.wait_state("VI_1", "Backup", SETTLE));
+    assert!(
+        r2.wait_state("VI_2", "Fault", SETTLE),
+        "{}",
+        r2.proc.log_text()
+    );
+    // The kernel times r2's Active_Down interval once it has heard r1.
+    assert!(
+        wait_until(Duration::from_secs(5), || r2
+            .xdp_counter("advert_unchanged")
+            >= 2),
+        "{:?}",
+        r2.status().map(|s| s.xdp)
+    );
+
+    r2.proc.signal(libc::SIGSTOP);
+    r1.proc.signal(libc::SIGKILL);
+    r1.proc.wait_exit(Duration::from_secs(5));
+    // r1's program answers until its lease runs out, 3 s after its last
+    // advert; r2's timer fires 3.6 s after it, and r2's program answers
+    // for one lease length (3 s) from then. Asked every 300 ms: r1, then
+    // nobody, then r2, never both.
+    let client = lan.host(2);
+    let (r1_mac, r2_mac) = (lan.host(0).mac, lan.host(1).mac);
+    let mut r2_answered = false;
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    while !r2_answered && std::time::Instant::now() < until {
+        let who: Vec<[u8; 6]> = client.arp_who_has(VIP).into_iter().collect();
+        assert!(
+            who.is_empty() || who == vec![r1_mac] || who == vec![r2_mac],
+            "answered by {who:02x?}: one host at a time"
+        );
+        r2_answered = who == vec![r2_mac];
+    }
+    assert!(r2_answered, "r2's program never answered for VI_1");
+    assert!(
+        client.arp_who_has(vi2_vip).is_empty(),
+        "VI_2 is in Fault: its timer fired, but nobody may answer"
+    );
+
+    r2.proc.signal(libc::SIGCONT);
+    assert!(
+        r2.wait_state("VI_1", "Active", SETTLE),
+        "{}",
+        r2.proc.log_text()
+    );
+    assert_eq!(r2.state("VI_2"), "Fault");
+    assert_eq!(r2.xdp_counter("kernel_takeover"), 1);
+    assert!(r2.xdp_counter("takeover_answered") >= 1);
+    assert_eq!(r2.xdp_counter("down_expired"), 2);
+    // The agent followed: the VIP is on r2 and answered as an Active's.
+    let before = r2.xdp_counter("arp_replied");
+    assert_eq!(
+        client.arp_who_has(VIP).into_iter().collect::<Vec<_>>(),
+        vec![lan.host(1).mac]
+    );
+    assert!(r2.xdp_counter("arp_replied") > before);
+    assert!(client.arp_who_has(vi2_vip).is_empty());
+}

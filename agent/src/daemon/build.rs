@@ -141,6 +141,7 @@ impl Daemon {
             kernel_armed: false,
             kernel_timer_failing: false,
             last_fed_ns: 0,
+            kernel_took_over: false,
             logged_discards: Default::default(),
             lease: parts.lease,
         })
@@ -531,13 +532,20 @@ impl Daemon {
 /// XDP program's maps.
 pub(super) fn provision_xdp(groups: &mut [Group]) {
     for g in groups {
-        let priorities: Vec<(u8, bool)> =
+        let priorities: Vec<(u8, bool, bool)> =
             g.sg.members()
                 .iter()
-                .map(|r| (r.priority(), r.state() == State::Active))
+                .enumerate()
+                .map(|(i, r)| {
+                    (
+                        r.priority(),
+                        r.state() == State::Active,
+                        g.sg.takes_over_on_expiry(i),
+                    )
+                })
                 .collect();
-        for (m, (p, active)) in g.members.iter_mut().zip(priorities) {
-            m.provision_xdp(p, active);
+        for (m, (p, active, takeover)) in g.members.iter_mut().zip(priorities) {
+            m.provision_xdp(p, active, takeover);
         }
     }
 }

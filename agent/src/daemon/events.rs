@@ -15,10 +15,20 @@ impl Daemon {
                 *self.counters.entry("vrid_conflict".into()).or_default() += 1;
             }
         }
-        for (member, router) in group.members.iter_mut().zip(group.sg.members()) {
-            member.provision_xdp(router.priority(), router.state() == State::Active);
+        for (i, (member, router)) in group.members.iter_mut().zip(group.sg.members()).enumerate() {
+            member.provision_xdp(
+                router.priority(),
+                router.state() == State::Active,
+                group.sg.takes_over_on_expiry(i),
+            );
             if router.state() != State::Backup {
                 member.kernel_armed = false;
+            }
+            // The election has had its say since the kernel took over
+            // (Active, or held / sent back to Backup by an advert or its
+            // group): the kernel's interim answers end.
+            if member.kernel_took_over && !router.down_due(now) {
+                member.end_kernel_takeover();
             }
         }
         if self.lvs.is_some() {
@@ -207,6 +217,7 @@ impl Daemon {
                     // again: the next advert fed hands it back to the kernel.
                     member.kernel_armed = false;
                     match rec.reason {
+                        reason::DOWN_EXPIRED if rec.detail == 1 => member.kernel_took_over = true,
                         reason::TIMER_FAILED => member.kernel_timer_failing = true,
                         reason::TIMER_ARMED_AGAIN => member.kernel_timer_failing = false,
                         _ => {}

@@ -90,6 +90,10 @@ pub struct Member {
     pub kernel_timer_failing: bool,
     /// bpf_ktime of the last kernel-seen advert given to the election.
     pub last_fed_ns: u64,
+    /// The kernel took this router over when its timer fired (VR_TAKEOVER,
+    /// a DOWN_EXPIRED record with detail 1): its TAKEOVER entry is removed
+    /// once the election has decided (Active: the VIP map rules again).
+    pub kernel_took_over: bool,
     /// (source, reason) of discarded adverts already logged.
     pub logged_discards: std::collections::HashSet<(IpAddr, &'static str)>,
 }
@@ -247,6 +251,9 @@ impl Member {
         if self.router_flag {
             flags |= xvrrp_common::VIP_ROUTER;
         }
+        if self.proto.family == vrrp::Family::V6 {
+            flags |= xvrrp_common::VIP_VR_V6;
+        }
         let mut dp = xdp.lock().expect("dataplane lock");
         for a in &self.vips {
             // Answered with the MAC of the link the VIP is on (a vmac's
@@ -277,7 +284,7 @@ impl Member {
         if !dp.resumed() || !dp.lease_fresh() {
             return false;
         }
-        let (key, cfg) = self.vr_entry(self.proto.priority, true);
+        let (key, cfg) = self.vr_entry(self.proto.priority, true, false);
         // The priority is the effective one, which health may have moved.
         dp.vr(&key).map(|c| xvrrp_common::VrConfig {
             priority: cfg.priority,
@@ -292,13 +299,21 @@ impl Member {
     /// Tells the XDP program what this virtual router's adverts must carry,
     /// so it checks them in the kernel and keeps the last one in LAST.
     /// Written again when `priority` (the effective one) or `active` changes.
-    pub fn provision_xdp(&mut self, priority: u8, active: bool) {
+    pub fn provision_xdp(&mut self, priority: u8, active: bool, takeover: bool) {
         let Some(xdp) = &self.xdp else { return };
-        let (key, cfg) = self.vr_entry(priority, active);
+        let takeover = takeover && !self.kernel_timer_failing;
+        let (key, cfg) = self.vr_entry(priority, active, takeover);
         if self.provisioned == Some(cfg) {
             return;
         }
-        match xdp.lock().expect("dataplane lock").set_vr(key, cfg) {
+        let mut dp = xdp.lock().expect("dataplane lock");
+        // The kernel's takeover answers for one lease length.
+        if cfg.flags & xvrrp_common::VR_TAKEOVER != 0 {
+            if let Err(e) = dp.set_lease_length(self.lease) {
+                warn!(instance = self.name(), "XDP lease length: {e:#}");
+            }
+        }
+        match dp.set_vr(key, cfg) {
             Ok(()) => self.provisioned = Some(cfg),
             Err(e) => warn!(instance = self.name(), "XDP VRS map: {e:#}"),
         }
@@ -373,11 +388,26 @@ impl Member {
         &self,
         priority: u8,
         active: bool,
+        takeover: bool,
     ) -> (xvrrp_common::VrKey, xvrrp_common::VrConfig) {
         (
             self.vr_key(),
-            crate::dataplane::rules::vr_config(&self.proto, priority, active),
+            crate::dataplane::rules::vr_config(&self.proto, priority, active, takeover),
         )
+    }
+
+    /// The election has decided after a takeover the kernel started: the
+    /// program's TAKEOVER entry goes (Active: the VIP map answers now;
+    /// still Backup: it must stop answering).
+    pub fn end_kernel_takeover(&mut self) {
+        if !std::mem::take(&mut self.kernel_took_over) {
+            return;
+        }
+        if let Some(xdp) = &self.xdp {
+            xdp.lock()
+                .expect("dataplane lock")
+                .end_takeover(&self.vr_key());
+        }
     }
 
     /// A reload in place (the election's side is `Input::Reconfigure`): the
@@ -490,6 +520,7 @@ impl Member {
             dp.remove_vip(&key);
         }
         dp.remove_vr(&self.vr_key());
+        self.kernel_took_over = false;
     }
 
     /// keepalived's `virtual_routes`, after the VIPs (a route's src may be

@@ -18,8 +18,8 @@ use tokio::io::unix::AsyncFd;
 use tracing::info;
 use xvrrp_common::{
     counter, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, LEASE_LENGTH,
-    LEASE_OBJECT, LEASE_RENEWED, MAP_COUNTERS, MAP_EVENTS, MAP_LAST, MAP_LEASE, MAP_TIMERS,
-    MAP_VIPS, MAP_VRS, PROGRAM_NAME,
+    LEASE_OBJECT, LEASE_RENEWED, MAP_COUNTERS, MAP_EVENTS, MAP_LAST, MAP_LEASE, MAP_TAKEOVER,
+    MAP_TIMERS, MAP_VIPS, MAP_VRS, PROGRAM_NAME,
 };
 
 /// How to attach the XDP program (`--xdp-mode`).
@@ -96,7 +96,7 @@ pub fn program_mut(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
 /// refuses bpf_timer_init (EPERM) in a map no process holds, and cancels a
 /// map's timers when its last holder goes, so a dead agent's Backups stop
 /// timing (they are silent anyway) and a re-adopting agent's work again.
-const AGENT_MAPS: [&str; 7] = [
+const AGENT_MAPS: [&str; 8] = [
     MAP_VIPS,
     MAP_LEASE,
     MAP_VRS,
@@ -104,6 +104,7 @@ const AGENT_MAPS: [&str; 7] = [
     MAP_COUNTERS,
     MAP_EVENTS,
     MAP_TIMERS,
+    MAP_TAKEOVER,
 ];
 
 /// The program attached to one interface, through rtnetlink (see
@@ -438,6 +439,13 @@ impl Dataplane {
     pub fn remove_vr(&mut self, key: &VrKey) {
         self.remove::<VrKey, VrConfig>(MAP_VRS, key);
         self.remove::<VrKey, LastAdvert>(MAP_LAST, key);
+        self.end_takeover(key);
+    }
+
+    /// Ends the answers the program gives for a router it took over when
+    /// its timer fired (VR_TAKEOVER): the election has decided.
+    pub fn end_takeover(&mut self, key: &VrKey) {
+        self.remove::<VrKey, u64>(MAP_TAKEOVER, key);
     }
 
     /// The (possibly inherited) lease still runs: the program still answers
@@ -468,6 +476,17 @@ impl Dataplane {
         map.set(LEASE_RENEWED, now, 0)?;
         map.set(LEASE_LENGTH, length, 0)?;
         self.lease_written = Some((now, length));
+        Ok(())
+    }
+
+    /// Writes the lease's length alone (not a renewal): a Backup sends no
+    /// adverts, yet the kernel's takeover answers for one lease length.
+    pub fn set_lease_length(&mut self, length: std::time::Duration) -> anyhow::Result<()> {
+        let length = length.as_nanos() as u64;
+        let mut map: Array<_, u64> = Array::try_from(self.map_mut(MAP_LEASE)?)?;
+        if map.get(&LEASE_LENGTH, 0).ok() != Some(length) {
+            map.set(LEASE_LENGTH, length, 0)?;
+        }
         Ok(())
     }
 

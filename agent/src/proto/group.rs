@@ -47,6 +47,20 @@ impl SyncGroup {
         }
     }
 
+    /// Whether member `index` would go Active the moment its Active_Down
+    /// timer runs out: a Backup (so not Fault) whose group lets it — every
+    /// other member Active already, or waiting for its own takeover
+    /// (`gate_takeover`'s rule). The kernel may then take over for it.
+    pub fn takes_over_on_expiry(&self, index: usize) -> bool {
+        self.members[index].state() == State::Backup
+            && self
+                .members
+                .iter()
+                .zip(&self.wants_active)
+                .enumerate()
+                .all(|(j, (m, w))| j == index || m.state() == State::Active || *w)
+    }
+
     #[must_use]
     pub fn next_deadline(&self) -> Option<Instant> {
         self.members.iter().filter_map(|m| m.next_deadline()).min()

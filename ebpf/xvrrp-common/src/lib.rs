@@ -17,6 +17,7 @@ pub const MAP_LEASE: &str = "LEASE";
 pub const MAP_VRS: &str = "VRS";
 pub const MAP_LAST: &str = "LAST";
 pub const MAP_TIMERS: &str = "TIMERS";
+pub const MAP_TAKEOVER: &str = "TAKEOVER";
 pub const MAP_REPORTED: &str = "REPORTED";
 pub const MAP_LB_SERVICES: &str = "LB_SERVICES";
 pub const MAP_LB_MAGLEV: &str = "LB_MAGLEV";
@@ -254,6 +255,13 @@ pub const VR_ACTIVE: u8 = 8;
 /// accepts an advert the election would discard.
 pub const VR_SOCKET: u8 = 16;
 
+/// The agent would go Active when this router's Active_Down timer fires (a
+/// Backup, not Fault, no preempt_delay, its sync group agreeing): the
+/// program starts answering ARP/ND for its VIPs the moment the timer fires
+/// (`TAKEOVER`), and the agent follows with the advert, the addresses and
+/// the GARP. Takes the agent's wake-up out of the takeover's critical path.
+pub const VR_TAKEOVER: u8 = 32;
+
 /// The last valid advert seen for a virtual router.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -280,7 +288,8 @@ pub mod reason {
     pub const UNCONFIGURED: u8 = 32;
     /// An invalid advert (rate limited per source); `detail` is its counter.
     pub const INVALID: u8 = 64;
-    /// The kernel's Active_Down timer fired (only ifindex/family/vrid set).
+    /// The kernel's Active_Down timer fired (only ifindex/family/vrid set;
+    /// `detail` 1: the program took over, VR_TAKEOVER).
     pub const DOWN_EXPIRED: u8 = 128;
     /// The kernel could not arm the down timer: the agent times it instead
     /// until TIMER_ARMED_AGAIN; `detail` is the helper's errno. Sent once
@@ -323,6 +332,9 @@ pub const VIP_ACTIVE: u8 = 1;
 pub const VIP_ACCEPT: u8 = 2;
 /// Neighbor Advertisements carry R=1 (the host forwards IPv6).
 pub const VIP_ROUTER: u8 = 4;
+/// The virtual router the VIP belongs to runs over IPv6 (its `VrKey` is
+/// the VIP key's ifindex, this family and `VipValue::vrid`).
+pub const VIP_VR_V6: u8 = 8;
 
 /// `LEASE` array slots: the agent's last renewal and the lease length, in
 /// CLOCK_MONOTONIC ns (the clock of bpf_ktime_get_ns).
@@ -422,8 +434,14 @@ pub mod counter {
     /// TUN: too big once encapsulated, DF clear: XDP cannot fragment, so
     /// the kernel gets it (counted, never dropped silently).
     pub const LB_TOO_BIG_PASSED: u32 = 39;
+    /// Active_Down timers that fired for an eligible Backup (VR_TAKEOVER):
+    /// the program answers for its VIPs until the agent follows.
+    pub const KERNEL_TAKEOVER: u32 = 40;
+    /// ARP requests / Neighbor Solicitations answered for a VIP whose
+    /// router the kernel took over, before the agent made it Active.
+    pub const TAKEOVER_ANSWERED: u32 = 41;
     /// Number of counters.
-    pub const COUNT: u32 = 40;
+    pub const COUNT: u32 = 42;
 
     /// Names for status output and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
@@ -467,6 +485,8 @@ pub mod counter {
         "lb_encapsulated",
         "lb_icmp_too_big",
         "lb_too_big_passed",
+        "kernel_takeover",
+        "takeover_answered",
     ];
 }
 

@@ -16,7 +16,8 @@ use aya_ebpf::{
 use xvrrp_common::{
     counter, reason, AdvertRecord, LastAdvert, VipKey, VipValue, VrConfig, VrKey, EVENTS_BYTES,
     FAMILY_V4, FAMILY_V6, LEASE_LENGTH, LEASE_RENEWED, LEASE_SLOTS, MAX_VIPS, MAX_VRS, VIP_ACCEPT,
-    VIP_ACTIVE, VIP_ROUTER, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT, VR_SOCKET,
+    VIP_ACTIVE, VIP_ROUTER, VIP_VR_V6, VR_ACTIVE, VR_AUTH_PASS, VR_DOWN_TIMER, VR_PREEMPT,
+    VR_SOCKET, VR_TAKEOVER,
 };
 
 #[map(name = "COUNTERS")]
@@ -55,6 +56,12 @@ pub struct DownTimer {
     failing: u32,
     _pad: u32,
 }
+
+/// Routers the kernel took over when their timer fired (VR_TAKEOVER): when
+/// (bpf_ktime_get_ns). Their VIPs are answered for one lease length from
+/// then, or until an advert re-arms the timer or the agent decides.
+#[map(name = "TAKEOVER")]
+static TAKEOVER: HashMap<VrKey, u64> = HashMap::with_max_entries(MAX_VRS, 0);
 
 #[btf_map]
 static TIMERS: BtfHashMap<VrKey, DownTimer, { MAX_VRS as usize }> = BtfHashMap::new();
@@ -135,14 +142,33 @@ fn vip_verdict(ctx: &XdpContext, family: u32, addr: [u8; 16], backup: u32, stale
     let Some(vip) = (unsafe { VIPS.get(&key) }).copied() else {
         return Verdict::NotOurs;
     };
+    let length = LEASE.get(LEASE_LENGTH).copied().unwrap_or(0);
+    // SAFETY: helper without arguments.
+    let now = unsafe { bpf_ktime_get_ns() };
     if vip.flags & VIP_ACTIVE == 0 {
+        // The router's timer fired and the kernel took over: answer for
+        // one lease length (the agent follows well within it; a dead
+        // agent's host stops answering as an Active's does, rule 4).
+        let vr = VrKey {
+            ifindex,
+            family: if vip.flags & VIP_VR_V6 != 0 {
+                FAMILY_V6
+            } else {
+                FAMILY_V4
+            },
+            vrid: vip.vrid,
+            _pad: [0; 2],
+        };
+        // SAFETY: copied out at once.
+        let taken = unsafe { TAKEOVER.get(&vr) }.copied().unwrap_or(0);
+        if taken != 0 && now <= taken.saturating_add(length) {
+            count(counter::TAKEOVER_ANSWERED);
+            return Verdict::Answer(vip);
+        }
         count(backup);
         return Verdict::Drop;
     }
     let renewed = LEASE.get(LEASE_RENEWED).copied().unwrap_or(0);
-    let length = LEASE.get(LEASE_LENGTH).copied().unwrap_or(0);
-    // SAFETY: helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
     if now > renewed.saturating_add(length) {
         count(stale);
         return Verdict::Drop;
@@ -867,6 +893,14 @@ fn arm_down_timer(key: &VrKey, cfg: &VrConfig, priority: u8, interval_cs: u16) {
     } else {
         return;
     };
+    // An advert that keeps us Backup ends a takeover the kernel started
+    // (another Backup got there first, or the Active is back).
+    if cfg.flags & VR_TAKEOVER != 0 {
+        // SAFETY: only tested for presence.
+        if unsafe { TAKEOVER.get(key) }.is_some() {
+            let _ = TAKEOVER.remove(key);
+        }
+    }
     let timer = match TIMERS.get_ptr_mut(key) {
         Some(t) => t,
         None => {
@@ -942,7 +976,22 @@ extern "C" fn down_expired(_map: *mut c_void, key: *mut VrKey, _value: *mut Down
     // SAFETY: the kernel passes the key of the element whose timer fired.
     let key = unsafe { *key };
     count(counter::DOWN_EXPIRED);
-    emit_timer_event(&key, reason::DOWN_EXPIRED, 0);
+    // RFC 9568 §6.4.2: Active_Down_Timer fired, the Backup transitions to
+    // Active. For a router the agent marked eligible, the ARP/ND answers
+    // start here, without waiting for the agent to wake up.
+    // SAFETY: copied out at once.
+    let eligible = unsafe { VRS.get(&key) }
+        .is_some_and(|c| c.flags & VR_TAKEOVER != 0 && c.flags & VR_ACTIVE == 0);
+    let mut took = 0;
+    if eligible {
+        // SAFETY: helper without arguments.
+        let now = unsafe { bpf_ktime_get_ns() };
+        if TAKEOVER.insert(&key, &now, 0).is_ok() {
+            count(counter::KERNEL_TAKEOVER);
+            took = 1;
+        }
+    }
+    emit_timer_event(&key, reason::DOWN_EXPIRED, took);
     // aya-log, on a rare event only (a takeover), never per packet: the
     // agent relays it to its own log (dataplane::logs).
     aya_log_ebpf::info!(

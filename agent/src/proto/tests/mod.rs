@@ -854,8 +854,15 @@ fn sync_group_moves_together_and_faults_together() {
     a.name = "A".into();
     let mut b = Config::new("B", 52, ip("10.0.0.1"), vec![ip("10.0.0.101")]);
     b.priority = 100;
-    let mut g = group::SyncGroup::new("G", vec![Router::new(a), Router::new(b)]);
+    let mut g = group::SyncGroup::new("G", vec![Router::new(a.clone()), Router::new(b)]);
     let _ = g.handle(t0, 0, Input::Startup);
+    // The kernel may take over for a member (VR_TAKEOVER) only when the
+    // group would follow its timer: not while the other member has not
+    // asked for Active itself.
+    assert!(!g.takes_over_on_expiry(0) && !g.takes_over_on_expiry(1));
+    let mut alone = group::SyncGroup::new("alone", vec![Router::new(a)]);
+    let _ = alone.handle(t0, 0, Input::Startup);
+    assert!(alone.takes_over_on_expiry(0), "a lone Backup is eligible");
     let b_hears = |g: &mut group::SyncGroup, at: Instant| {
         g.handle(
             at,
@@ -900,6 +907,9 @@ fn sync_group_moves_together_and_faults_together() {
         "{out:?}"
     );
     assert!(g.members().iter().all(|m| m.state() == State::Backup));
+    // A's timer ran out and it waits, held, for B: B's own expiry moves
+    // the group, so B is eligible; A is not (B still hears an Active).
+    assert!(g.takes_over_on_expiry(1) && !g.takes_over_on_expiry(0));
     // B's Active goes silent: now every member wants Active, and the group
     // moves as one.
     let quiet = t0 + Duration::from_secs(10);
@@ -927,6 +937,7 @@ fn sync_group_moves_together_and_faults_together() {
         })
         .count();
     assert_eq!(into_active, 2, "{out:?}");
+    assert!(!g.takes_over_on_expiry(0), "Active already");
 
     // One member's fault puts the group in Fault, and recovery releases both.
     let t = t0 + Duration::from_secs(5);
@@ -940,6 +951,7 @@ fn sync_group_moves_together_and_faults_together() {
     );
     assert_eq!(g.state(), State::Fault);
     assert!(g.members().iter().all(|m| m.state() == State::Fault));
+    assert!(!g.takes_over_on_expiry(0) && !g.takes_over_on_expiry(1));
     let _ = g.handle(
         t + Duration::from_secs(1),
         1,
