@@ -101,10 +101,12 @@ impl Node {
         netns_pids(&self.ns)
     }
 
-    fn kill9(&mut self) {
-        for p in self.pids() {
+    /// kill -9 of `pids` (found beforehand: finding them scans /proc, which
+    /// takes milliseconds a timed kill must not include).
+    fn kill9_pids(&mut self, pids: &[u32]) {
+        for p in pids {
             // SAFETY: plain kill(2).
-            unsafe { libc::kill(p as i32, libc::SIGKILL) };
+            unsafe { libc::kill(*p as i32, libc::SIGKILL) };
         }
         self.reap();
     }
@@ -286,11 +288,12 @@ fn failovers(
         // each implementation's start-up timing and biases from-kill times).
         let phase = interval.mul_f64((jitter() % 1000) as f64 / 1000.0);
         std::thread::sleep((interval * 4).max(Duration::from_millis(300)) + phase);
+        let pids = nodes[a].pids();
         let t0 = capture::now_ns();
         if graceful {
             nodes[a].signal(libc::SIGTERM);
         } else {
-            nodes[a].kill9();
+            nodes[a].kill9_pids(&pids);
         }
         let limit = down * 4 + Duration::from_secs(3);
         let done = wait_until(limit, || {
