@@ -142,6 +142,8 @@ impl Daemon {
             kernel_timer_failing: false,
             last_fed_ns: 0,
             kernel_took_over: false,
+            advert_cache: Vec::new(),
+            renewal: None,
             logged_discards: Default::default(),
             lease: parts.lease,
         })

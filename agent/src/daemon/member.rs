@@ -18,6 +18,10 @@ use crate::{
     wire::{build, vrrp},
 };
 
+/// What an advert's bytes depend on besides its `Repr`: source,
+/// destination, checksum form.
+pub type AdvertKey = (IpAddr, IpAddr, vrrp::ChecksumMode);
+
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub sent: u64,
@@ -94,6 +98,11 @@ pub struct Member {
     /// a DOWN_EXPIRED record with detail 1): its TAKEOVER entry is removed
     /// once the election has decided (Active: the VIP map rules again).
     pub kernel_took_over: bool,
+    /// Adverts as last built, per destination (`advert_bytes`).
+    pub advert_cache: Vec<(vrrp::Repr, AdvertKey, Arc<[u8]>)>,
+    /// The lease renewal the adverts share (`renewal`); made again after a
+    /// reload (the lease length may change).
+    pub renewal: Option<crate::net::advert::AfterSent>,
     /// (source, reason) of discarded adverts already logged.
     pub logged_discards: std::collections::HashSet<(IpAddr, &'static str)>,
 }
@@ -211,22 +220,52 @@ impl Member {
         // The lease is renewed only once an advert really left
         // (docs/design.md rule 4): an Active that cannot send must not keep
         // answering ARP for the VIPs.
+        let renew = if repr.priority != 0 {
+            self.renewal()
+        } else {
+            None
+        };
         for dst in dsts {
-            let msg = repr.to_bytes(self.proto.checksum, &vrrp::Endpoints { src, dst });
-            let renew = (repr.priority != 0)
-                .then(|| self.xdp.clone())
-                .flatten()
-                .map(|xdp| {
-                    let (lease, name) = (self.lease, self.instance.name.clone());
-                    Box::new(move || {
-                        if let Err(e) = xdp.lock().expect("dataplane lock").renew_lease(lease) {
-                            warn!(instance = name, "renewing the XDP lease: {e:#}");
-                        }
-                    }) as Box<dyn FnOnce() + Send>
-                });
-            self.tx.queue(msg, dst, renew);
+            let msg = self.advert_bytes(repr, src, dst);
+            self.tx.queue(msg, dst, renew.clone());
             self.stats.sent += 1;
         }
+    }
+
+    /// The bytes of `repr` from `src` to `dst`: built once and kept while
+    /// they stay the same (a steady Active's adverts never change), so an
+    /// advert costs no allocation and no checksum.
+    fn advert_bytes(&mut self, repr: &vrrp::Repr, src: IpAddr, dst: IpAddr) -> Arc<[u8]> {
+        let key = (src, dst, self.proto.checksum);
+        if let Some((_, _, bytes)) = self
+            .advert_cache
+            .iter()
+            .find(|(r, k, _)| r == repr && *k == key)
+        {
+            return bytes.clone();
+        }
+        let bytes: Arc<[u8]> = repr
+            .to_bytes(self.proto.checksum, &vrrp::Endpoints { src, dst })
+            .into();
+        // One entry per destination (unicast peers), replaced on change.
+        self.advert_cache.retain(|(_, k, _)| k.1 != dst);
+        self.advert_cache.push((repr.clone(), key, bytes.clone()));
+        bytes
+    }
+
+    /// What renews this instance's XDP lease once one of its adverts left
+    /// (made once, shared by every advert: no allocation per advert).
+    fn renewal(&mut self) -> Option<crate::net::advert::AfterSent> {
+        if self.renewal.is_none() {
+            let xdp = self.xdp.clone()?;
+            let (lease, name) = (self.lease, self.instance.name.clone());
+            self.renewal = Some(Arc::new(move || {
+                if let Err(e) = xdp.lock().expect("dataplane lock").renew_lease(lease) {
+                    warn!(instance = name, "renewing the XDP lease: {e:#}");
+                }
+            }));
+        }
+        self.renewal.clone()
     }
 
     /// Sends this instance's queued adverts now (before any other action of
@@ -476,6 +515,8 @@ impl Member {
         self.tx = parts.tx;
         self.mcast_group = parts.mcast_group;
         self.lease = parts.lease;
+        self.renewal = None;
+        self.advert_cache.clear();
         if let Some(n) = parts.notifier {
             self.notifier = n;
         }

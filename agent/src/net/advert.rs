@@ -43,12 +43,18 @@ pub struct AdvertTx {
     pub sent: std::sync::atomic::AtomicU64,
 }
 
-/// One queued advert, and what to do once it left (renew the sender's
-/// XDP lease: docs/design.md rule 4, only for an advert that really left).
+/// What to do once an advert left (renew the sender's XDP lease:
+/// docs/design.md rule 4, only for an advert that really left). One per
+/// sender, shared by its adverts: run once per flush however many of them
+/// left together.
+pub type AfterSent = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// One queued advert: its bytes (kept by the sender while they do not
+/// change, so queueing one allocates nothing), where to, what after.
 struct Queued {
-    msg: Vec<u8>,
+    msg: std::sync::Arc<[u8]>,
     dst: IpAddr,
-    after: Option<Box<dyn FnOnce() + Send>>,
+    after: Option<AfterSent>,
 }
 
 /// Most adverts one sendmmsg carries.
@@ -207,7 +213,7 @@ impl AdvertTx {
     }
 
     /// Queues `msg` for `dst` until `flush`; `after` runs once it left.
-    pub fn queue(&self, msg: Vec<u8>, dst: IpAddr, after: Option<Box<dyn FnOnce() + Send>>) {
+    pub fn queue(&self, msg: std::sync::Arc<[u8]>, dst: IpAddr, after: Option<AfterSent>) {
         self.queue
             .lock()
             .expect("advert queue")
@@ -218,7 +224,7 @@ impl AdvertTx {
     /// runs the `after` of each that left; the errors of those that did not.
     pub fn flush(&self) -> Vec<(IpAddr, io::Error)> {
         use std::sync::atomic::Ordering::Relaxed;
-        let mut queued = std::mem::take(&mut *self.queue.lock().expect("advert queue"));
+        let queued = std::mem::take(&mut *self.queue.lock().expect("advert queue"));
         let mut errors = Vec::new();
         let mut i = 0;
         while i < queued.len() {
@@ -266,9 +272,14 @@ impl AdvertTx {
             }
             let n = n as usize;
             self.sent.fetch_add(n as u64, Relaxed);
-            for q in &mut queued[i..i + n] {
-                if let Some(after) = q.after.take() {
-                    after();
+            // Each sender's `after` once, however many of its adverts left.
+            let mut done: Vec<&AfterSent> = Vec::new();
+            for q in &queued[i..i + n] {
+                if let Some(after) = &q.after {
+                    if !done.iter().any(|d| std::sync::Arc::ptr_eq(d, after)) {
+                        after();
+                        done.push(after);
+                    }
                 }
             }
             i += n;
