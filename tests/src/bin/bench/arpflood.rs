@@ -15,7 +15,7 @@ use xvrrp_tests::{
     Netns,
 };
 
-use super::fwd::{blast, veth, FwdRun};
+use super::fwd::{blast, veth, FwdRun, Pace};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum ArpPath {
@@ -39,9 +39,10 @@ impl ArpPath {
 
 const VIP: [u8; 4] = [10, 79, 0, 100];
 
-/// `per_cpu` ARP requests for the VIP from each CPU; answers counted where
-/// the requests came from (requests, for the sender-only row).
-pub fn arp_answers(path: ArpPath, per_cpu: u32) -> anyhow::Result<FwdRun> {
+/// `per_cpu` ARP requests for the VIP from each CPU, at the generator's
+/// highest rate or `pace`'s; answers counted where the requests came from
+/// (requests, for the sender-only row).
+pub fn arp_answers(path: ArpPath, per_cpu: u32, pace: Option<Pace>) -> anyhow::Result<FwdRun> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let lan = Lan::new("bench-arpflood", 1)?;
     let host = &lan.host(0).ns;
@@ -100,5 +101,5 @@ pub fn arp_answers(path: ArpPath, per_cpu: u32) -> anyhow::Result<FwdRun> {
         ArpPath::SenderOnly => (host, r.as_str()),
         _ => (&gen, g.as_str()),
     };
-    blast(&gen, &g, &frame, per_cpu, counted)
+    blast(&gen, &g, &frame, per_cpu, pace, counted)
 }

@@ -267,17 +267,25 @@ pub fn forwarding_rate(path: FwdPath, per_cpu: u32) -> anyhow::Result<FwdRun> {
         FwdPath::SenderOnly => (lb, &l0),
         _ => (&sink, &s),
     };
-    blast(&gen, &g, &frame, per_cpu, (counted_ns, counted_if))
+    blast(&gen, &g, &frame, per_cpu, None, (counted_ns, counted_if))
 }
 
+/// A fixed rate: this many frames from each CPU every this long.
+pub type Pace = (u32, Duration);
+
 /// `per_cpu` copies of `frame` sent out of `g` in `gen` from every CPU by
-/// the traffic-generator program in live-frames mode; what `counted`'s
-/// interface received meanwhile, the time and the machine's busy CPU.
+/// the traffic-generator program in live-frames mode: as fast as it goes
+/// (`pace` None), or a burst of `pace.0` every `pace.1` (each live-frames
+/// run waits tens of milliseconds in the kernel, sleeping, so bursts are
+/// the finest pacing it has; a packet socket costs a whole CPU at 250 k
+/// frames/s here, too much to measure beside); what `counted`'s interface
+/// received meanwhile, the time and the machine's busy CPU.
 pub fn blast(
     gen: &Netns,
     g: &str,
     frame: &[u8],
     per_cpu: u32,
+    pace: Option<Pace>,
     counted: (&Netns, &str),
 ) -> anyhow::Result<FwdRun> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -293,7 +301,20 @@ pub fn blast(
                         lbpkt::pin_to_cpu(cpu);
                         let prog = xdpasm::load("trafficgen", &xdpasm::trafficgen(&frame)?)?;
                         let index = xvrrp::net::iface::ifindex(&g)?;
-                        xdpasm::send_live(prog.as_fd(), index, &frame, per_cpu)
+                        let Some((chunk, every)) = pace else {
+                            return xdpasm::send_live(prog.as_fd(), index, &frame, per_cpu);
+                        };
+                        let (mut left, mut next) = (per_cpu, std::time::Instant::now());
+                        while left > 0 {
+                            let n = chunk.min(left);
+                            xdpasm::send_live(prog.as_fd(), index, &frame, n)?;
+                            left -= n;
+                            next += every;
+                            std::thread::sleep(
+                                next.saturating_duration_since(std::time::Instant::now()),
+                            );
+                        }
+                        Ok(Duration::ZERO)
                     })
                 })
             })
