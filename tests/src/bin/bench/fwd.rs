@@ -126,7 +126,7 @@ pub fn veth(a: &Netns, ea: &str, b: &Netns, eb: &str, queues: usize) -> anyhow::
     Ok(())
 }
 
-fn counter(ns: &Netns, ifname: &str, what: &str) -> anyhow::Result<u64> {
+pub fn counter(ns: &Netns, ifname: &str, what: &str) -> anyhow::Result<u64> {
     Ok(ns
         .exec(
             "cat",
