@@ -272,13 +272,13 @@ impl AdvertTx {
             }
             let n = n as usize;
             self.sent.fetch_add(n as u64, Relaxed);
-            // Each sender's `after` once, however many of its adverts left.
-            let mut done: Vec<&AfterSent> = Vec::new();
+            // Each sender's `after` once, however many of its adverts left
+            // (a set: 255 instances' renewals in one chunk).
+            let mut done = std::collections::HashSet::new();
             for q in &queued[i..i + n] {
                 if let Some(after) = &q.after {
-                    if !done.iter().any(|d| std::sync::Arc::ptr_eq(d, after)) {
+                    if done.insert(std::sync::Arc::as_ptr(after).cast::<()>()) {
                         after();
-                        done.push(after);
                     }
                 }
             }
