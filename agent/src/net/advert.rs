@@ -274,7 +274,7 @@ impl AdvertTx {
             self.sent.fetch_add(n as u64, Relaxed);
             // Each sender's `after` once, however many of its adverts left
             // (a set: 255 instances' renewals in one chunk).
-            let mut done = std::collections::HashSet::new();
+            let mut done = std::collections::HashSet::with_capacity(n);
             for q in &queued[i..i + n] {
                 if let Some(after) = &q.after {
                     if done.insert(std::sync::Arc::as_ptr(after).cast::<()>()) {
