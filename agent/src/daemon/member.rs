@@ -210,10 +210,14 @@ impl Member {
 
     fn send_advert(&mut self, repr: &vrrp::Repr) {
         let src = self.tx.source();
-        let dsts: Vec<IpAddr> = if self.proto.unicast_peers.is_empty() {
-            vec![self.mcast_group]
-        } else {
-            self.proto.unicast_peers.clone()
+        // The group, or each unicast peer (no list built per advert).
+        let peers = self.proto.unicast_peers.len();
+        let dst = |m: &Self, i: usize| {
+            m.proto
+                .unicast_peers
+                .get(i)
+                .copied()
+                .unwrap_or(m.mcast_group)
         };
         // Queued: the instances due in one round leave in one sendmmsg when
         // the event loop (or this instance's next other action) flushes.
@@ -225,7 +229,8 @@ impl Member {
         } else {
             None
         };
-        for dst in dsts {
+        for i in 0..peers.max(1) {
+            let dst = dst(self, i);
             let msg = self.advert_bytes(repr, src, dst);
             self.tx.queue(msg, dst, renew.clone());
             self.stats.sent += 1;

@@ -224,7 +224,12 @@ impl AdvertTx {
     /// runs the `after` of each that left; the errors of those that did not.
     pub fn flush(&self) -> Vec<(IpAddr, io::Error)> {
         use std::sync::atomic::Ordering::Relaxed;
-        let queued = std::mem::take(&mut *self.queue.lock().expect("advert queue"));
+        // The next round queues as many: room for them at once.
+        let queued = {
+            let mut q = self.queue.lock().expect("advert queue");
+            let room = q.len();
+            std::mem::replace(&mut *q, Vec::with_capacity(room))
+        };
         let mut errors = Vec::new();
         let mut i = 0;
         while i < queued.len() {
