@@ -7,14 +7,17 @@ impl Daemon {
     /// Feeds an input to group `g` (member `m`) and carries out the actions.
     pub(super) fn feed(&mut self, g: usize, now: Instant, m: usize, input: Input) {
         let group = &mut self.groups[g];
-        let actions = group.sg.handle(now, m, input);
-        for (i, action) in actions {
+        let mut actions = std::mem::take(&mut self.actions);
+        actions.clear();
+        group.sg.handle_into(now, m, input, &mut actions);
+        for (i, action) in actions.drain(..) {
             let router = &group.sg.members()[i];
             group.members[i].execute(&action, router);
             if let Action::Conflict { .. } = action {
                 *self.counters.entry("vrid_conflict".into()).or_default() += 1;
             }
         }
+        self.actions = actions;
         for (i, (member, router)) in group.members.iter_mut().zip(group.sg.members()).enumerate() {
             member.provision_xdp(
                 router.priority(),

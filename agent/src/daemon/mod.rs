@@ -102,6 +102,9 @@ struct Daemon {
     xdp: HashMap<u32, Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>>,
     /// Times the event loop woke (the wake-up metric of docs/design.md rule 3).
     wakeups: u64,
+    /// The election's actions for one input, carried out in order (kept:
+    /// no allocation per input).
+    actions: Vec<(usize, crate::proto::Action)>,
     /// Background tasks, supervised: one failing ends the agent.
     tasks: crate::supervise::Tasks,
     /// Per interface: whether a killed agent's host falls silent, and why.
@@ -253,6 +256,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         fifos: Vec::new(),
         xdp: HashMap::new(),
         wakeups: 0,
+        actions: Vec::new(),
         tasks,
         fail_silent: BTreeMap::new(),
         sweep_at: Instant::now() + KERNEL_TIMER_SWEEP,

@@ -622,13 +622,15 @@ pub fn record_source(record: &AdvertRecord) -> std::net::IpAddr {
 /// without a loop over a list (`VrConfig::addr_sum`).
 pub fn addr_sum(addrs: &[std::net::IpAddr]) -> u32 {
     let mut sum = 0u32;
-    for a in addrs {
-        let bytes = match a {
-            std::net::IpAddr::V4(v) => v.octets().to_vec(),
-            std::net::IpAddr::V6(v) => v.octets().to_vec(),
-        };
+    let mut add = |bytes: &[u8]| {
         for w in bytes.chunks(4) {
             sum = sum.wrapping_add(u32::from_be_bytes(w.try_into().expect("4 bytes")));
+        }
+    };
+    for a in addrs {
+        match a {
+            std::net::IpAddr::V4(v) => add(&v.octets()),
+            std::net::IpAddr::V6(v) => add(&v.octets()),
         }
     }
     sum

@@ -18,6 +18,9 @@ pub struct SyncGroup {
     members: Vec<Router>,
     /// Members whose Active_Down timer ran out and that wait for the rest.
     wants_active: Vec<bool>,
+    /// One member's actions while they are tagged (kept: no allocation
+    /// per input).
+    scratch: Vec<Action>,
 }
 
 impl SyncGroup {
@@ -26,6 +29,7 @@ impl SyncGroup {
             name: name.to_owned(),
             wants_active: vec![false; members.len()],
             members,
+            scratch: Vec::new(),
         }
     }
 
@@ -35,12 +39,12 @@ impl SyncGroup {
 
     /// The group's state: Fault if any member is, else Active if any is.
     pub fn state(&self) -> State {
-        let states: Vec<State> = self.members.iter().map(|m| m.state()).collect();
-        if states.contains(&State::Fault) {
+        let any = |s: State| self.members.iter().any(|m| m.state() == s);
+        if any(State::Fault) {
             State::Fault
-        } else if states.contains(&State::Active) {
+        } else if any(State::Active) {
             State::Active
-        } else if states.contains(&State::Backup) {
+        } else if any(State::Backup) {
             State::Backup
         } else {
             State::Initialize
@@ -71,18 +75,34 @@ impl SyncGroup {
     /// the member they belong to.
     #[must_use]
     pub fn handle(&mut self, now: Instant, index: usize, input: Input) -> Vec<(usize, Action)> {
-        let mut out: Vec<(usize, Action)> = Vec::new();
+        let mut out = Vec::new();
+        self.handle_into(now, index, input, &mut out);
+        out
+    }
+
+    /// `handle`, appending the tagged actions to `out` (a buffer the caller
+    /// keeps: a steady Active's interval costs no allocation).
+    pub fn handle_into(
+        &mut self,
+        now: Instant,
+        index: usize,
+        input: Input,
+        out: &mut Vec<(usize, Action)>,
+    ) {
+        let start = out.len();
         if let Input::Timeout = input {
             self.gate_takeover(now);
         }
-        let targets: Vec<usize> = match input {
+        let targets = match input {
             Input::Startup | Input::Shutdown | Input::Timeout | Input::Resume => {
-                (0..self.members.len()).collect()
+                0..self.members.len()
             }
-            _ => vec![index],
+            _ => index..index + 1,
         };
+        let mut actions = std::mem::take(&mut self.scratch);
         for i in targets {
-            let actions = self.members[i].handle(now, input.clone());
+            actions.clear();
+            self.members[i].handle_into(now, input.clone(), &mut actions);
             // An advert the member followed: it hears an Active again.
             if matches!(input, Input::Advert(_))
                 && !actions
@@ -92,16 +112,17 @@ impl SyncGroup {
             {
                 self.wants_active[i] = false;
             }
-            out.extend(actions.into_iter().map(|a| (i, a)));
+            out.extend(actions.drain(..).map(|a| (i, a)));
         }
+        self.scratch = actions;
         if self.members.iter().all(|m| m.state() != State::Backup) {
             self.wants_active.iter_mut().for_each(|w| *w = false);
         }
         if matches!(input, Input::Shutdown) {
-            return out;
+            return;
         }
         // A member that moved on its own (not pushed by the group).
-        let moved = out.iter().rev().find_map(|(_, a)| match a {
+        let moved = out[start..].iter().rev().find_map(|(_, a)| match a {
             Action::Transition { to, reason, .. }
                 if !matches!(reason, Reason::Group(_))
                     && matches!(to, State::Active | State::Backup) =>
@@ -122,17 +143,16 @@ impl SyncGroup {
             }
         };
         if self.members.iter().any(|m| m.own_fault()) {
-            push(self, &mut out, State::Fault, &|m| {
+            push(self, out, State::Fault, &|m| {
                 !m.held_by_group() && !m.own_fault()
             });
         } else if self.members.iter().any(|m| m.held_by_group()) {
-            push(self, &mut out, State::Backup, &|m| m.held_by_group());
+            push(self, out, State::Backup, &|m| m.held_by_group());
         } else if let Some(to) = moved {
-            push(self, &mut out, to, &|m| {
+            push(self, out, to, &|m| {
                 m.state() != to && matches!(m.state(), State::Active | State::Backup)
             });
         }
-        out
     }
 
     /// Before a Timeout: members whose timer ran out want Active. Unless

@@ -300,8 +300,9 @@ impl Discard {
 /// What the agent must do, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Send this advert (to the group, or to every unicast peer).
-    SendAdvert(vrrp::Repr),
+    /// Send this advert (to the group, or to every unicast peer). Shared:
+    /// a steady Active hands out the same one every interval.
+    SendAdvert(std::sync::Arc<vrrp::Repr>),
     AddVips,
     RemoveVips,
     /// One round of gratuitous ARP (IPv4 VIPs) / unsolicited NA (IPv6 VIPs).

@@ -54,6 +54,9 @@ pub struct Router {
     not_peers_reported: HashSet<IpAddr>,
     /// When each lower-priority Active was last reported (split brain).
     split_brain_reported: Vec<(IpAddr, Instant)>,
+    /// The last advert built, per version (v2 first): sent again while its
+    /// priority holds; a new config clears them.
+    adverts: [Option<std::sync::Arc<vrrp::Repr>>; 2],
 }
 
 impl Router {
@@ -76,6 +79,7 @@ impl Router {
             reported_conflicts: HashSet::new(),
             not_peers_reported: HashSet::new(),
             split_brain_reported: Vec::new(),
+            adverts: [None, None],
         }
     }
 
@@ -152,17 +156,23 @@ impl Router {
     #[must_use]
     pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         let mut out = Vec::new();
-        match input {
-            Input::Startup => self.startup(now, &mut out),
-            Input::Shutdown => self.shutdown(&mut out),
-            Input::Timeout => self.timeout(now, &mut out),
-            Input::Advert(rx) => self.advert(now, rx, &mut out),
-            Input::Health { weight, fault } => self.health(now, weight, fault, &mut out),
-            Input::Group(state) => self.group(now, state, &mut out),
-            Input::Resume => self.resume(now, &mut out),
-            Input::Reconfigure(config) => self.reconfigure(now, *config, &mut out),
-        }
+        self.handle_into(now, input, &mut out);
         out
+    }
+
+    /// `handle`, appending the actions to `out` (a buffer the caller
+    /// keeps: no allocation per input).
+    pub fn handle_into(&mut self, now: Instant, input: Input, out: &mut Vec<Action>) {
+        match input {
+            Input::Startup => self.startup(now, out),
+            Input::Shutdown => self.shutdown(out),
+            Input::Timeout => self.timeout(now, out),
+            Input::Advert(rx) => self.advert(now, rx, out),
+            Input::Health { weight, fault } => self.health(now, weight, fault, out),
+            Input::Group(state) => self.group(now, state, out),
+            Input::Resume => self.resume(now, out),
+            Input::Reconfigure(config) => self.reconfigure(now, *config, out),
+        }
     }
 
     // ---- transitions -------------------------------------------------------
@@ -193,16 +203,32 @@ impl Router {
         }
     }
 
-    fn send_advert(&self, priority: u8, out: &mut Vec<Action>) {
+    fn send_advert(&mut self, priority: u8, out: &mut Vec<Action>) {
         out.push(Action::SendAdvert(
-            self.advert_repr(priority, self.config.version),
+            self.shared_advert(priority, self.config.version),
         ));
         // RFC 9568 §8.4: in mixed mode also speak v2 to the v2 routers.
         if self.config.mixed_v2
             && self.config.version == Version::V3
             && self.config.family == Family::V4
         {
-            out.push(Action::SendAdvert(self.advert_repr(priority, Version::V2)));
+            out.push(Action::SendAdvert(
+                self.shared_advert(priority, Version::V2),
+            ));
+        }
+    }
+
+    /// The advert of `priority` in `version`: the last one built while the
+    /// priority is the same (everything else in it comes from the config).
+    fn shared_advert(&mut self, priority: u8, version: Version) -> std::sync::Arc<vrrp::Repr> {
+        let slot = &mut self.adverts[usize::from(version == Version::V3)];
+        match slot {
+            Some(repr) if repr.priority == priority => repr.clone(),
+            _ => {
+                let repr = std::sync::Arc::new(self.advert_repr(priority, version));
+                self.adverts[usize::from(version == Version::V3)] = Some(repr.clone());
+                repr
+            }
         }
     }
 
@@ -388,6 +414,7 @@ impl Router {
     fn reconfigure(&mut self, now: Instant, config: Config, out: &mut Vec<Action>) {
         let before = self.priority();
         let old = std::mem::replace(&mut self.config, config);
+        self.adverts = [None, None];
         let after = self.priority();
         if before != after {
             out.push(Action::Priority {

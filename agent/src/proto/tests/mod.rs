@@ -257,6 +257,52 @@ fn rfc9568_6_4_3_active_advertises_every_interval() {
     assert_eq!(sent_priorities(&a), [255; 5]);
 }
 
+/// The adverts sent, in order (shared: the same one again is the same `Arc`).
+fn sent_adverts(actions: &[Action]) -> Vec<std::sync::Arc<Repr>> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::SendAdvert(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A steady Active hands out one advert every interval, built once (no
+/// allocation per advert); a new priority or config builds a new one.
+#[test]
+fn a_steady_active_shares_one_advert_until_priority_or_config_change() {
+    let (mut r, t0) = started(200);
+    let a = run_until(&mut r, t0 + Duration::from_millis(8500));
+    assert_eq!(r.state(), State::Active);
+    let sent = sent_adverts(&a);
+    assert!(sent.len() >= 4, "{sent:?}");
+    assert!(sent
+        .windows(2)
+        .all(|w| std::sync::Arc::ptr_eq(&w[0], &w[1])));
+    let t1 = t0 + Duration::from_millis(8500);
+    let _ = r.handle(
+        t1,
+        Input::Health {
+            weight: -10,
+            fault: false,
+        },
+    );
+    let after = sent_adverts(&run_until(&mut r, t1 + Duration::from_millis(2500)));
+    assert_eq!(after.last().map(|r| r.priority), Some(190));
+    assert!(!std::sync::Arc::ptr_eq(&sent[0], after.last().unwrap()));
+    let mut c = cfg(200);
+    c.vips.push(ip("10.0.0.101"));
+    let t2 = t1 + Duration::from_millis(2500);
+    let a = r.handle(t2, Input::Reconfigure(Box::new(c)));
+    let new = sent_adverts(&a);
+    assert_eq!(
+        new.last().map(|r| r.addresses.clone()),
+        Some(vec![ip("10.0.0.100"), ip("10.0.0.101")]),
+        "a reload's new addresses are in the next advert"
+    );
+}
+
 #[test]
 fn rfc9568_6_4_3_higher_priority_sends_the_active_to_backup() {
     let (mut r, t0) = started(100);
@@ -1043,7 +1089,7 @@ fn reload_of_an_actives_interval_and_addresses_is_advertised_at_once() {
     let sent: Vec<&Repr> = a
         .iter()
         .filter_map(|a| match a {
-            Action::SendAdvert(r) => Some(r),
+            Action::SendAdvert(r) => Some(&**r),
             _ => None,
         })
         .collect();

@@ -123,7 +123,7 @@ impl Lan {
     fn apply(&mut self, from: usize, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::SendAdvert(repr) => self.broadcast(from, repr),
+                Action::SendAdvert(repr) => self.broadcast(from, Repr::clone(&repr)),
                 Action::Transition { .. } => self.nodes[from].transitions += 1,
                 _ => {}
             }
