@@ -210,15 +210,6 @@ impl Member {
 
     fn send_advert(&mut self, repr: &vrrp::Repr) {
         let src = self.tx.source();
-        // The group, or each unicast peer (no list built per advert).
-        let peers = self.proto.unicast_peers.len();
-        let dst = |m: &Self, i: usize| {
-            m.proto
-                .unicast_peers
-                .get(i)
-                .copied()
-                .unwrap_or(m.mcast_group)
-        };
         // Queued: the instances due in one round leave in one sendmmsg when
         // the event loop (or this instance's next other action) flushes.
         // The lease is renewed only once an advert really left
@@ -229,8 +220,14 @@ impl Member {
         } else {
             None
         };
-        for i in 0..peers.max(1) {
-            let dst = dst(self, i);
+        // The group, or each unicast peer (no list built per advert).
+        for i in 0..self.proto.unicast_peers.len().max(1) {
+            let dst = self
+                .proto
+                .unicast_peers
+                .get(i)
+                .copied()
+                .unwrap_or(self.mcast_group);
             let msg = self.advert_bytes(repr, src, dst);
             self.tx.queue(msg, dst, renew.clone());
             self.stats.sent += 1;

@@ -221,12 +221,12 @@ impl Router {
     /// The advert of `priority` in `version`: the last one built while the
     /// priority is the same (everything else in it comes from the config).
     fn shared_advert(&mut self, priority: u8, version: Version) -> std::sync::Arc<vrrp::Repr> {
-        let slot = &mut self.adverts[usize::from(version == Version::V3)];
-        match slot {
+        let slot = usize::from(version == Version::V3);
+        match &self.adverts[slot] {
             Some(repr) if repr.priority == priority => repr.clone(),
             _ => {
                 let repr = std::sync::Arc::new(self.advert_repr(priority, version));
-                self.adverts[usize::from(version == Version::V3)] = Some(repr.clone());
+                self.adverts[slot] = Some(repr.clone());
                 repr
             }
         }
