@@ -474,6 +474,32 @@ struct Scale {
     transitions: u64,
 }
 
+/// Figure 12's table: the sender alone, xvrrp, the kernel, each sent
+/// `per_cpu` ARP requests from every CPU (at `pace`, or flat out); their
+/// runs and each one's CPU per answer above the sender's.
+fn arp_rows(
+    md: &mut String,
+    per_cpu: u32,
+    pace: Option<fwd::Pace>,
+) -> anyhow::Result<(Vec<fwd::FwdRun>, Vec<f64>)> {
+    let _ = writeln!(md, "| answered by | answers/s | missed | CPU ns per answer | minus the sender's |\n|---|---|---|---|---|");
+    let mut rows = Vec::new();
+    for path in [
+        arpflood::ArpPath::SenderOnly,
+        arpflood::ArpPath::Xvrrp,
+        arpflood::ArpPath::Kernel,
+    ] {
+        eprintln!("figure 12 ({per_cpu} per CPU): {} ...", path.name());
+        rows.push((path.name(), arpflood::arp_answers(path, per_cpu, pace)?));
+    }
+    let sender = fwd::write_rows(md, &rows.iter().map(|(p, r)| (*p, r)).collect::<Vec<_>>());
+    let rest = rows
+        .iter()
+        .map(|(_, r)| r.cpu_ns_per_frame - sender)
+        .collect();
+    Ok((rows.into_iter().map(|(_, r)| r).collect(), rest))
+}
+
 /// Figure 13: host `i`'s switch port takes what the host sends in a
 /// kernel thread of its own, as a NIC's wire would, behind a transmit
 /// queue as a NIC's. A veth's peer otherwise runs the bridge and every
@@ -1270,61 +1296,31 @@ fn main() -> anyhow::Result<()> {
     }
     if want("12") {
         let per_cpu = 4_000_000;
-        let _ = writeln!(md, "## 12. ARP answers under a flood from a sender that is not the limit\n\nThe sender of figure 11 (the kernel's own packet generator: the bench's XDP program in live-frames mode on every CPU, {per_cpu} requests each) sends ARP requests for a VIP over a veth pair with one queue per CPU; an XDP program on the sender's veth counts and drops the answers. xvrrp: Active for the VIP, its XDP program in driver mode answering in place (XDP_TX). The kernel: the VIP on the interface, a trivial XDP program passing every frame (veth hands XDP-sent frames only to a peer running XDP); this is keepalived's path, which leaves ARP to the kernel. Everything runs in softirq on the sending CPUs: the sender-only row (requests dropped on arrival) is the sender's share; the last column is the rest, the answering plus the answer's way back.\n\n| answered by | answers/s | missed | CPU ns per answer | minus the sender's |\n|---|---|---|---|---|");
-        let mut rows = Vec::new();
-        for path in [
-            arpflood::ArpPath::SenderOnly,
-            arpflood::ArpPath::Xvrrp,
-            arpflood::ArpPath::Kernel,
-        ] {
-            eprintln!("figure 12: {} ...", path.name());
-            rows.push((path, arpflood::arp_answers(path, per_cpu, None)?));
-        }
-        let sender = fwd::write_rows(
-            &mut md,
-            &rows.iter().map(|(p, r)| (p.name(), r)).collect::<Vec<_>>(),
-        );
-        let rest = |i: usize| rows[i].1.cpu_ns_per_frame - sender;
+        let _ = writeln!(md, "## 12. ARP answers under a flood from a sender that is not the limit\n\nThe sender of figure 11 (the kernel's own packet generator: the bench's XDP program in live-frames mode on every CPU, {per_cpu} requests each) sends ARP requests for a VIP over a veth pair with one queue per CPU; an XDP program on the sender's veth counts and drops the answers. xvrrp: Active for the VIP, its XDP program in driver mode answering in place (XDP_TX). The kernel: the VIP on the interface, a trivial XDP program passing every frame (veth hands XDP-sent frames only to a peer running XDP); this is keepalived's path, which leaves ARP to the kernel. Everything runs in softirq on the sending CPUs: the sender-only row (requests dropped on arrival) is the sender's share; the last column is the rest, the answering plus the answer's way back.\n");
+        let (rows, rest) = arp_rows(&mut md, per_cpu, None)?;
         summary.push(format!(
             "ARP flood from the kernel's generator: xvrrp {:.2} M answers/s, {} missed, {:.0} ns CPU per answer above the sender's; the kernel {:.2} M/s, {} missed, {:.0} ns; ratio {:.2}",
-            rows[1].1.mpps(),
-            rows[1].1.lost(),
-            rest(1),
-            rows[2].1.mpps(),
-            rows[2].1.lost(),
-            rest(2),
-            rest(1) / rest(2)
+            rows[1].mpps(),
+            rows[1].lost(),
+            rest[1],
+            rows[2].mpps(),
+            rows[2].lost(),
+            rest[2],
+            rest[1] / rest[2]
         ));
-        // The same at a fixed rate both reach, for 4 s.
-        let (chunk, every) = (20_000u32, Duration::from_millis(100));
-        let fixed =
-            chunk as u64 * 10 * std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        let _ = writeln!(md, "\nAt a fixed rate both reach: {chunk} requests per CPU every 100 ms ({} k/s in all) for 4 s, each burst as fast as the pipeline takes it (a live-frames run waits tens of ms in the kernel, so bursts are the finest pacing the generator has).\n\n| answered by | answers/s | missed | CPU ns per answer | minus the sender's |\n|---|---|---|---|---|", fixed / 1000);
-        let mut paced = Vec::new();
-        for path in [
-            arpflood::ArpPath::SenderOnly,
-            arpflood::ArpPath::Xvrrp,
-            arpflood::ArpPath::Kernel,
-        ] {
-            eprintln!("figure 12 at {} k/s: {} ...", fixed / 1000, path.name());
-            paced.push((
-                path,
-                arpflood::arp_answers(path, chunk * 40, Some((chunk, every)))?,
-            ));
-        }
-        let sender = fwd::write_rows(
-            &mut md,
-            &paced.iter().map(|(p, r)| (p.name(), r)).collect::<Vec<_>>(),
-        );
-        let rest = |i: usize| paced[i].1.cpu_ns_per_frame - sender;
+        // The same at a fixed rate both reach: `rounds` bursts per CPU.
+        let (chunk, every, rounds) = (20_000u32, Duration::from_millis(100), 40u32);
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let k_per_s = f64::from(chunk) * cpus / every.as_secs_f64() / 1000.0;
+        let _ = writeln!(md, "\nAt a fixed rate both reach: {chunk} requests per CPU every {} ms ({k_per_s:.0} k/s in all) for {:.0} s, each burst as fast as the pipeline takes it (a live-frames run waits tens of ms in the kernel, so bursts are the finest pacing the generator has).\n", every.as_millis(), (every * rounds).as_secs_f64());
+        let (paced, rest) = arp_rows(&mut md, chunk * rounds, Some((chunk, every)))?;
         summary.push(format!(
-            "ARP at a fixed {} k/s: xvrrp {} missed, {:.0} ns CPU per answer above the sender's; the kernel {} missed, {:.0} ns; ratio {:.2}",
-            fixed / 1000,
-            paced[1].1.lost(),
-            rest(1),
-            paced[2].1.lost(),
-            rest(2),
-            rest(1) / rest(2)
+            "ARP at a fixed {k_per_s:.0} k/s: xvrrp {} missed, {:.0} ns CPU per answer above the sender's; the kernel {} missed, {:.0} ns; ratio {:.2}",
+            paced[1].lost(),
+            rest[1],
+            paced[2].lost(),
+            rest[2],
+            rest[1] / rest[2]
         ));
         md.push('\n');
     }
