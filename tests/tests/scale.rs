@@ -111,5 +111,16 @@ fn a_steady_backup_of_255_routers_at_10ms_barely_wakes() {
         "a Backup changed state: {}",
         r2.proc.log_text()
     );
+    // The event loop's wake index (one entry per group, kept where the
+    // groups change) matched the instances' own timers at every safety
+    // sweep, on the Active and on the Backup.
+    for (who, a) in [("Active", &r1), ("Backup", &r2)] {
+        assert_eq!(
+            counter(a, "wake_index_stale"),
+            0,
+            "the {who}'s wake index went stale: {}",
+            a.proc.log_text()
+        );
+    }
     drop(r1);
 }

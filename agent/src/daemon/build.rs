@@ -460,7 +460,11 @@ impl Daemon {
         }
     }
 
+    /// Rebuilds what is kept per group and instance beside `groups` (after
+    /// groups came or went): the VRID index, the vmac listeners, the event
+    /// loop's wake index.
     pub(super) fn reindex(&mut self) {
+        self.refresh_wake_all();
         self.index.clear();
         self.heard_on_vmac.clear();
         for (g, group) in self.groups.iter().enumerate() {

@@ -3,6 +3,32 @@
 
 use super::*;
 
+/// When the event loop must wake for one group: kept beside the groups
+/// (`Daemon::wake`) so the loop's look at every group each turn reads one
+/// small array, not each instance's state.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(super) struct Wake {
+    /// The group's earliest timer.
+    pub at: Option<Instant>,
+    /// Every member is a Backup whose Active_Down interval the kernel
+    /// times: the loop does not wake for it (the kernel's record or the
+    /// sweep does).
+    pub kernel: bool,
+}
+
+impl Wake {
+    fn of(g: &Group) -> Wake {
+        Wake {
+            at: g.sg.next_deadline(),
+            kernel: g
+                .members
+                .iter()
+                .zip(g.sg.members())
+                .all(|(m, r)| m.kernel_armed && r.state() == State::Backup),
+        }
+    }
+}
+
 impl Daemon {
     /// Feeds an input to group `g` (member `m`) and carries out the actions.
     pub(super) fn feed(&mut self, g: usize, now: Instant, m: usize, input: Input) {
@@ -37,6 +63,7 @@ impl Daemon {
         if self.lvs.is_some() {
             self.tell_lvs_group(g);
         }
+        self.refresh_wake(g);
         let group = &mut self.groups[g];
         // vrrp_sync_group notify: once per group state (priority 0, as keepalived).
         let state = group.sg.state();
@@ -109,27 +136,61 @@ impl Daemon {
     /// When the loop must wake next. A group whose members are all Backups
     /// with the kernel timing their Active_Down interval has no deadline
     /// here: the kernel's record wakes us (a slow sweep guards the kernel).
+    /// Read from `wake`, one small entry per group: the loop looks at every
+    /// group each turn, and at 255 instances reading each one's state for
+    /// it cost more than the adverts due.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         let mut watched = false;
         let next = self
-            .groups
+            .wake
             .iter()
-            .filter_map(|g| {
-                let kernel = g
-                    .members
-                    .iter()
-                    .zip(g.sg.members())
-                    .all(|(m, r)| m.kernel_armed && r.state() == State::Backup);
-                watched |= kernel;
-                if kernel {
+            .filter_map(|w| {
+                watched |= w.kernel;
+                if w.kernel {
                     None
                 } else {
-                    g.sg.next_deadline()
+                    w.at
                 }
             })
             .min();
         let sweep = watched.then_some(self.sweep_at);
         next.into_iter().chain(sweep).min()
+    }
+
+    /// Notes group `g`'s timers and kernel timing in `wake` (after anything
+    /// that may change them: `feed`, a kernel record).
+    pub(super) fn refresh_wake(&mut self, g: usize) {
+        if self.wake.len() != self.groups.len() {
+            self.wake.resize(self.groups.len(), Wake::default());
+        }
+        self.wake[g] = Wake::of(&self.groups[g]);
+    }
+
+    /// `refresh_wake` for every group (after a reload: groups come and go).
+    pub(super) fn refresh_wake_all(&mut self) {
+        self.wake = self.groups.iter().map(Wake::of).collect();
+    }
+
+    /// On each safety sweep: `refresh_wake_all`, counting entries found
+    /// stale. The index is kept where the groups change, so there should be
+    /// none; one would be repaired here, within a sweep.
+    fn check_wake(&mut self) {
+        let now: Vec<Wake> = self.groups.iter().map(Wake::of).collect();
+        if self.wake.iter().zip(&now).any(|(a, b)| a != b) || self.wake.len() != now.len() {
+            self.count_once("wake_index_stale", IpAddr::from([0, 0, 0, 0]), || {
+                "an instance's timers changed without the event loop's index hearing of it \
+                 (repaired by the safety sweep; a bug: please report it)"
+                    .to_owned()
+            });
+        }
+        self.wake = now;
+    }
+
+    /// Groups whose earliest timer is due at `now`.
+    fn due(&self, now: Instant) -> Vec<usize> {
+        (0..self.wake.len())
+            .filter(|&g| self.wake[g].at.is_some_and(|t| t <= now))
+            .collect()
     }
 
     pub(super) fn timeouts(&mut self, now: Instant) {
@@ -139,10 +200,12 @@ impl Daemon {
         let sweep = now >= self.sweep_at;
         if sweep {
             self.sweep_at = now + KERNEL_TIMER_SWEEP;
+            self.check_wake();
         }
-        self.refresh_from_kernel(now, sweep);
-        for g in 0..self.groups.len() {
-            if self.groups[g].sg.next_deadline().is_some_and(|t| t <= now) {
+        let due = self.due(now);
+        self.refresh_from_kernel(if sweep { None } else { Some(&due) });
+        for g in due {
+            if self.wake[g].at.is_some_and(|t| t <= now) {
                 self.feed(g, now, 0, Input::Timeout);
             }
         }
@@ -152,10 +215,11 @@ impl Daemon {
     /// a sweep) on an XDP interface gets the last advert the kernel saw
     /// (LAST, with its arrival time), so a timer that fires while adverts
     /// still arrive is re-armed, not obeyed.
-    pub(super) fn refresh_from_kernel(&mut self, now: Instant, all: bool) {
+    /// `only`: those groups (the due ones), else every group (a sweep).
+    pub(super) fn refresh_from_kernel(&mut self, only: Option<&[usize]>) {
         let mut inputs = Vec::new();
         for (g, group) in self.groups.iter_mut().enumerate() {
-            if !all && group.sg.next_deadline().is_none_or(|t| t > now) {
+            if only.is_some_and(|due| !due.contains(&g)) {
                 continue;
             }
             for (m, (member, router)) in
@@ -225,6 +289,7 @@ impl Daemon {
                         reason::TIMER_ARMED_AGAIN => member.kernel_timer_failing = false,
                         _ => {}
                     }
+                    self.refresh_wake(g);
                 }
                 continue;
             }
@@ -264,6 +329,7 @@ impl Daemon {
             let member = &mut group.members[m];
             member.kernel_armed = router.state() == State::Backup
                 && member.kernel_rearms(rec.priority, router.priority());
+            self.refresh_wake(g);
         }
     }
 

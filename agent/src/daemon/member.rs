@@ -84,8 +84,11 @@ pub struct Member {
     /// renewed with every advert (shorter than any Backup's down interval).
     pub xdp: Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>,
     pub lease: std::time::Duration,
-    /// What the VRS map holds for this router (written again on change).
-    pub provisioned: Option<xvrrp_common::VrConfig>,
+    /// What the VRS map entry was written for: (priority, Active, takeover).
+    /// The entry follows from these and `proto` alone (a reload, which
+    /// replaces `proto`, clears this), so a steady router's every advert
+    /// costs a comparison, not the entry built again.
+    pub provisioned: Option<(u8, bool, bool)>,
     /// The kernel's Active_Down timer is running for this Backup: the agent
     /// does not time it (docs/design.md rule 3) and hears when it fires.
     pub kernel_armed: bool,
@@ -99,7 +102,9 @@ pub struct Member {
     /// once the election has decided (Active: the VIP map rules again).
     pub kernel_took_over: bool,
     /// Adverts as last built, per destination (`advert_bytes`).
-    pub advert_cache: Vec<(vrrp::Repr, AdvertKey, Arc<[u8]>)>,
+    /// The election hands out one shared advert while it stays the same, so
+    /// the same `Arc` is a hit without comparing the adverts.
+    pub advert_cache: Vec<(Arc<vrrp::Repr>, AdvertKey, Arc<[u8]>)>,
     /// The lease renewal the adverts share (`renewal`); made again after a
     /// reload (the lease length may change).
     pub renewal: Option<crate::net::advert::AfterSent>,
@@ -208,7 +213,7 @@ impl Member {
         }
     }
 
-    fn send_advert(&mut self, repr: &vrrp::Repr) {
+    fn send_advert(&mut self, repr: &Arc<vrrp::Repr>) {
         let src = self.tx.source();
         // Queued: the instances due in one round leave in one sendmmsg when
         // the event loop (or this instance's next other action) flushes.
@@ -237,12 +242,12 @@ impl Member {
     /// The bytes of `repr` from `src` to `dst`: built once and kept while
     /// they stay the same (a steady Active's adverts never change), so an
     /// advert costs no allocation and no checksum.
-    fn advert_bytes(&mut self, repr: &vrrp::Repr, src: IpAddr, dst: IpAddr) -> Arc<[u8]> {
+    fn advert_bytes(&mut self, repr: &Arc<vrrp::Repr>, src: IpAddr, dst: IpAddr) -> Arc<[u8]> {
         let key = (src, dst, self.proto.checksum);
         if let Some((_, _, bytes)) = self
             .advert_cache
             .iter()
-            .find(|(r, k, _)| r == repr && *k == key)
+            .find(|(r, k, _)| *k == key && (Arc::ptr_eq(r, repr) || r == repr))
         {
             return bytes.clone();
         }
@@ -343,10 +348,11 @@ impl Member {
     pub fn provision_xdp(&mut self, priority: u8, active: bool, takeover: bool) {
         let Some(xdp) = &self.xdp else { return };
         let takeover = takeover && !self.kernel_timer_failing;
-        let (key, cfg) = self.vr_entry(priority, active, takeover);
-        if self.provisioned == Some(cfg) {
+        let inputs = (priority, active, takeover);
+        if self.provisioned == Some(inputs) {
             return;
         }
+        let (key, cfg) = self.vr_entry(priority, active, takeover);
         let mut dp = xdp.lock().expect("dataplane lock");
         // The kernel's takeover answers for one lease length.
         if cfg.flags & xvrrp_common::VR_TAKEOVER != 0 {
@@ -355,7 +361,7 @@ impl Member {
             }
         }
         match dp.set_vr(key, cfg) {
-            Ok(()) => self.provisioned = Some(cfg),
+            Ok(()) => self.provisioned = Some(inputs),
             Err(e) => warn!(instance = self.name(), "XDP VRS map: {e:#}"),
         }
     }

@@ -123,6 +123,8 @@ struct Daemon {
     /// When the kernel-timer safety sweep runs next (its own schedule,
     /// whatever else wakes the loop).
     sweep_at: Instant,
+    /// When the loop must wake for each group (`events::Wake`).
+    wake: Vec<events::Wake>,
 }
 
 /// Exit status after SIGQUIT (EX_TEMPFAIL): the unit restarts on it.
@@ -260,6 +262,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         tasks,
         fail_silent: BTreeMap::new(),
         sweep_at: Instant::now() + KERNEL_TIMER_SWEEP,
+        wake: Vec::new(),
         statics: Default::default(),
         mailer: None,
         lvs: None,
