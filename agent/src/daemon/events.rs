@@ -203,7 +203,11 @@ impl Daemon {
             self.check_wake();
         }
         let due = self.due(now);
-        self.refresh_from_kernel(if sweep { None } else { Some(&due) });
+        if sweep {
+            self.refresh_from_kernel(&(0..self.groups.len()).collect::<Vec<_>>());
+        } else {
+            self.refresh_from_kernel(&due);
+        }
         for g in due {
             if self.wake[g].at.is_some_and(|t| t <= now) {
                 self.feed(g, now, 0, Input::Timeout);
@@ -215,13 +219,11 @@ impl Daemon {
     /// a sweep) on an XDP interface gets the last advert the kernel saw
     /// (LAST, with its arrival time), so a timer that fires while adverts
     /// still arrive is re-armed, not obeyed.
-    /// `only`: those groups (the due ones), else every group (a sweep).
-    pub(super) fn refresh_from_kernel(&mut self, only: Option<&[usize]>) {
+    /// `groups`: the due ones, or every group on a sweep.
+    pub(super) fn refresh_from_kernel(&mut self, groups: &[usize]) {
         let mut inputs = Vec::new();
-        for (g, group) in self.groups.iter_mut().enumerate() {
-            if only.is_some_and(|due| !due.contains(&g)) {
-                continue;
-            }
+        for &g in groups {
+            let group = &mut self.groups[g];
             for (m, (member, router)) in
                 group.members.iter_mut().zip(group.sg.members()).enumerate()
             {
