@@ -131,13 +131,9 @@ impl Netns {
         &self,
         f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let path = format!("/run/netns/{}", self.name);
+        let name = self.name.clone();
         thread::spawn(move || {
-            let file = File::open(&path).with_context(|| format!("opening {path}"))?;
-            // SAFETY: a valid namespace fd; affects only this thread.
-            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                bail!("setns {path}: {}", std::io::Error::last_os_error());
-            }
+            enter_netns(&name)?;
             f()
         })
         .join()
@@ -149,6 +145,18 @@ impl Netns {
         let text = self.exec("cat", &[&format!("/sys/class/net/{ifname}/address")])?;
         parse_mac(text.trim())
     }
+}
+
+/// Moves the calling thread into the network namespace `name`: sockets and
+/// BPF attachments it makes from then on belong to the namespace.
+pub fn enter_netns(name: &str) -> anyhow::Result<()> {
+    let path = format!("/run/netns/{name}");
+    let file = File::open(&path).with_context(|| format!("opening {path}"))?;
+    // SAFETY: a valid namespace fd; affects only this thread.
+    if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        bail!("setns {path}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `XVRRP_TEST_XDP_MODE=off`: the scenarios run on the agent's socket path.
