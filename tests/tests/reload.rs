@@ -207,4 +207,15 @@ fn reload_on_the_active_moves_nothing_and_applies_every_change() {
         "notify log: {:?}",
         std::fs::read_to_string(&notify_log)
     );
+    // The event loop's wake index followed every reload and transition
+    // (it is checked against the instances on each one-a-second sweep).
+    for a in [&r1, &r2] {
+        let counters = a.status().unwrap().counters;
+        assert_eq!(
+            counters.get("wake_index_stale"),
+            None,
+            "{}",
+            a.proc.log_text()
+        );
+    }
 }
