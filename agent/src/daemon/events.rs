@@ -177,11 +177,15 @@ impl Daemon {
     fn check_wake(&mut self) {
         let now: Vec<Wake> = self.groups.iter().map(Wake::of).collect();
         if self.wake.iter().zip(&now).any(|(a, b)| a != b) || self.wake.len() != now.len() {
-            self.count_once("wake_index_stale", IpAddr::from([0, 0, 0, 0]), || {
-                "an instance's timers changed without the event loop's index hearing of it \
-                 (repaired by the safety sweep; a bug: please report it)"
-                    .to_owned()
-            });
+            let stale = self.counters.entry("wake_index_stale".into()).or_default();
+            *stale += 1;
+            if *stale == 1 {
+                warn!(
+                    "an instance's timers changed without the event loop's wake index hearing of it: \
+                     repaired by the safety sweep, counted as wake_index_stale in `xvrrp status` \
+                     (a bug: please report it with the log)"
+                );
+            }
         }
         self.wake = now;
     }
