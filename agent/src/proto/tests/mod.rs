@@ -43,14 +43,19 @@ fn started(prio: u8) -> (Router, Instant) {
     (r, t0)
 }
 
-fn sent_priorities(actions: &[Action]) -> Vec<u8> {
+/// The adverts sent, in order (shared: the same one again is the same `Arc`).
+fn sent_adverts(actions: &[Action]) -> Vec<std::sync::Arc<Repr>> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::SendAdvert(r) => Some(r.priority),
+            Action::SendAdvert(r) => Some(r.clone()),
             _ => None,
         })
         .collect()
+}
+
+fn sent_priorities(actions: &[Action]) -> Vec<u8> {
+    sent_adverts(actions).iter().map(|r| r.priority).collect()
 }
 
 fn transitions(actions: &[Action]) -> Vec<State> {
@@ -255,17 +260,6 @@ fn rfc9568_6_4_3_active_advertises_every_interval() {
     let (mut r, t0) = started(255);
     let a = run_until(&mut r, t0 + Duration::from_millis(5500));
     assert_eq!(sent_priorities(&a), [255; 5]);
-}
-
-/// The adverts sent, in order (shared: the same one again is the same `Arc`).
-fn sent_adverts(actions: &[Action]) -> Vec<std::sync::Arc<Repr>> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::SendAdvert(r) => Some(r.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A steady Active hands out one advert every interval, built once (no
@@ -621,11 +615,7 @@ fn rfc3768_v2_adverts_carry_whole_seconds_and_auth() {
     let t0 = Instant::now();
     let mut r = Router::new(c);
     let a = r.handle(t0, Input::Startup);
-    let adv = a.iter().find_map(|x| match x {
-        Action::SendAdvert(r) => Some(r.clone()),
-        _ => None,
-    });
-    let adv = adv.unwrap();
+    let adv = sent_adverts(&a).remove(0);
     assert_eq!(adv.version, Version::V2);
     assert_eq!(adv.interval_cs, 100);
     assert_eq!(adv.auth, Auth::pass("secret"));
@@ -651,13 +641,7 @@ fn rfc9568_8_4_mixed_mode_sends_both_and_hears_v2() {
     let t0 = Instant::now();
     let mut r = Router::new(c);
     let a = r.handle(t0, Input::Startup);
-    let versions: Vec<Version> = a
-        .iter()
-        .filter_map(|x| match x {
-            Action::SendAdvert(r) => Some(r.version),
-            _ => None,
-        })
-        .collect();
+    let versions: Vec<Version> = sent_adverts(&a).iter().map(|r| r.version).collect();
     assert_eq!(versions, [Version::V3, Version::V2]);
 
     // A mixed Backup follows a v2 Active even of lower priority (never
@@ -1086,13 +1070,7 @@ fn reload_of_an_actives_interval_and_addresses_is_advertised_at_once() {
     c.vips.push(ip("10.0.0.101"));
     let a = r.handle(now, Input::Reconfigure(Box::new(c)));
     assert_eq!(transitions(&a), []);
-    let sent: Vec<&Repr> = a
-        .iter()
-        .filter_map(|a| match a {
-            Action::SendAdvert(r) => Some(&**r),
-            _ => None,
-        })
-        .collect();
+    let sent = sent_adverts(&a);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].interval_cs, 50);
     assert_eq!(sent[0].addresses, [ip("10.0.0.100"), ip("10.0.0.101")]);
