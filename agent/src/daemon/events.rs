@@ -175,8 +175,9 @@ impl Daemon {
     /// stale. The index is kept where the groups change, so there should be
     /// none; one would be repaired here, within a sweep.
     fn check_wake(&mut self) {
-        let now: Vec<Wake> = self.groups.iter().map(Wake::of).collect();
-        if self.wake.iter().zip(&now).any(|(a, b)| a != b) || self.wake.len() != now.len() {
+        let kept = std::mem::take(&mut self.wake);
+        self.refresh_wake_all();
+        if kept != self.wake {
             let stale = self.counters.entry("wake_index_stale".into()).or_default();
             *stale += 1;
             if *stale == 1 {
@@ -187,7 +188,6 @@ impl Daemon {
                 );
             }
         }
-        self.wake = now;
     }
 
     /// Groups whose earliest timer is due at `now`.
