@@ -154,6 +154,9 @@ impl Drop for Capture {
 pub struct VrrpSeen {
     pub eth: ethernet::Repr,
     pub ip: ip::Repr,
+    /// The IP header's bytes as received (for the fields `ip` leaves out:
+    /// TOS / traffic class, flags, id).
+    pub ip_header: Vec<u8>,
     /// The VRRP message (what the IP header announces).
     pub vrrp: Vec<u8>,
 }
@@ -186,6 +189,7 @@ pub fn vrrp_received(ns: &str, period: Duration) -> anyhow::Result<Vec<VrrpSeen>
                     seen.push(VrrpSeen {
                         eth,
                         ip,
+                        ip_header: payload[..ip.header_len()].to_vec(),
                         vrrp: body.to_vec(),
                     });
                 }

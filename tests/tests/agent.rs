@@ -608,6 +608,9 @@ fn use_vmac_addr_gives_other_addresses_vmacs_of_their_own() {
 /// 224.0.0.18 / ff02::12 (with their multicast MACs); an IPv6 advert leaves
 /// from the interface's link-local address (not a VIP, even a link-local
 /// one); a unicast instance sends to each peer and never to the group.
+/// IPv4 adverts carry the header keepalived writes (vrrp_build_ip4, sent
+/// with IP_HDRINCL as xvrrp does): TOS 0xc0, no fragment flags, a 20-byte
+/// header whose checksum holds.
 #[test]
 fn sent_adverts_have_ttl_255_and_the_rfc_source_and_destination() {
     use std::net::IpAddr;
@@ -689,6 +692,19 @@ fn sent_adverts_have_ttl_255_and_the_rfc_source_and_destination() {
                 lan.host(2).mac
             ),
             "unicast advert: to this peer only, never to the group"
+        );
+    }
+    for p in of(61).chain(of(63)) {
+        let h = &p.ip_header;
+        assert_eq!(
+            (h[0], h[1], [h[6], h[7]]),
+            (0x45, 0xc0, [0, 0]),
+            "IPv4 advert header (version/IHL, TOS, flags/fragment): {h:02x?}"
+        );
+        assert_eq!(
+            xvrrp::wire::checksum::finish(xvrrp::wire::checksum::sum(h)),
+            0,
+            "IPv4 header checksum: {h:02x?}"
         );
     }
 }
