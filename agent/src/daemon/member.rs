@@ -101,7 +101,8 @@ pub struct Member {
     /// a DOWN_EXPIRED record with detail 1): its TAKEOVER entry is removed
     /// once the election has decided (Active: the VIP map rules again).
     pub kernel_took_over: bool,
-    /// Adverts as last built, per destination (`advert_bytes`).
+    /// Adverts as last built, per destination, as they go to the socket
+    /// (`advert_bytes`: with their IPv4 header, `AdvertTx::packet`).
     /// The election hands out one shared advert while it stays the same, so
     /// the same `Arc` is a hit without comparing the adverts.
     pub advert_cache: Vec<(Arc<vrrp::Repr>, AdvertKey, Arc<[u8]>)>,
@@ -251,9 +252,8 @@ impl Member {
         {
             return bytes.clone();
         }
-        let bytes: Arc<[u8]> = repr
-            .to_bytes(self.proto.checksum, &vrrp::Endpoints { src, dst })
-            .into();
+        let msg = repr.to_bytes(self.proto.checksum, &vrrp::Endpoints { src, dst });
+        let bytes: Arc<[u8]> = self.tx.packet(&msg, dst).into();
         // One entry per destination (unicast peers), replaced on change.
         self.advert_cache.retain(|(_, k, _)| k.1 != dst);
         self.advert_cache.push((repr.clone(), key, bytes.clone()));

@@ -215,30 +215,15 @@ impl AdvertTx {
         }
     }
 
-    /// The IPv4 header `flush` puts before `msg` to `dst` (IPv6: none, the
-    /// kernel writes it). TTL 255 to the group, `unicast_ttl` to a peer.
-    fn ip_header(&self, msg: &[u8], dst: IpAddr) -> Option<[u8; ip::IPV4_HEADER_LEN]> {
-        let IpAddr::V4(_) = self.source else {
-            return None;
-        };
-        let mut h = [0u8; ip::IPV4_HEADER_LEN];
-        ip::Repr {
-            src: self.source,
-            dst,
-            protocol: vrrp::PROTOCOL,
-            ttl: if is_group(&dst) {
-                vrrp::TTL
-            } else {
-                self.unicast_ttl
-            },
-            payload_len: msg.len(),
-        }
-        .emit(&mut h)
-        .ok()?;
-        Some(h)
+    /// What goes to `dst` for the VRRP message `msg` (`packet_to`), built
+    /// once per advert that changes and kept by the caller: queueing it
+    /// costs no building.
+    pub fn packet(&self, msg: &[u8], dst: IpAddr) -> Vec<u8> {
+        packet_to(self.source, self.unicast_ttl, msg, dst)
     }
 
-    /// Queues `msg` for `dst` until `flush`; `after` runs once it left.
+    /// Queues `msg` (what `packet` built for `dst`) until `flush`; `after`
+    /// runs once it left.
     pub fn queue(&self, msg: std::sync::Arc<[u8]>, dst: IpAddr, after: Option<AfterSent>) {
         self.queue
             .lock()
@@ -263,48 +248,28 @@ impl AdvertTx {
             let n = {
                 let chunk = &queued[i..end];
                 let addrs: Vec<SockAddr> = chunk.iter().map(|q| self.sockaddr(q.dst)).collect();
-                let ip_headers: Vec<Option<[u8; ip::IPV4_HEADER_LEN]>> = chunk
+                let mut iovs: Vec<libc::iovec> = chunk
                     .iter()
-                    .map(|q| self.ip_header(&q.msg, q.dst))
-                    .collect();
-                // Each message: its IPv4 header (if any), then the advert.
-                let mut iovs: Vec<[libc::iovec; 2]> = chunk
-                    .iter()
-                    .zip(&ip_headers)
-                    .map(|(q, h)| {
-                        let advert = libc::iovec {
-                            iov_base: q.msg.as_ptr() as *mut libc::c_void,
-                            iov_len: q.msg.len(),
-                        };
-                        match h {
-                            Some(h) => [
-                                libc::iovec {
-                                    iov_base: h.as_ptr() as *mut libc::c_void,
-                                    iov_len: h.len(),
-                                },
-                                advert,
-                            ],
-                            // IPv6: the advert alone (msg_iovlen 1 below).
-                            None => [advert, advert],
-                        }
+                    .map(|q| libc::iovec {
+                        iov_base: q.msg.as_ptr() as *mut libc::c_void,
+                        iov_len: q.msg.len(),
                     })
                     .collect();
                 let mut hdrs: Vec<libc::mmsghdr> = addrs
                     .iter()
                     .zip(iovs.iter_mut())
-                    .zip(&ip_headers)
-                    .map(|((a, iov), h)| {
+                    .map(|(a, iov)| {
                         // SAFETY: an all-zero mmsghdr is a valid empty one.
-                        let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                        m.msg_hdr.msg_name = a.as_ptr() as *mut libc::c_void;
-                        m.msg_hdr.msg_namelen = a.len();
-                        m.msg_hdr.msg_iov = iov.as_mut_ptr();
-                        m.msg_hdr.msg_iovlen = if h.is_some() { 2 } else { 1 };
-                        m
+                        let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                        h.msg_hdr.msg_name = a.as_ptr() as *mut libc::c_void;
+                        h.msg_hdr.msg_namelen = a.len();
+                        h.msg_hdr.msg_iov = iov;
+                        h.msg_hdr.msg_iovlen = 1;
+                        h
                     })
                     .collect();
-                // SAFETY: the headers point into `addrs`, `ip_headers`,
-                // `iovs` and the queued messages, all alive across the call.
+                // SAFETY: the headers point into `addrs`, `iovs` and the
+                // queued messages, all alive across the call.
                 unsafe {
                     libc::sendmmsg(
                         std::os::fd::AsRawFd::as_raw_fd(&self.tx),
@@ -337,6 +302,28 @@ impl AdvertTx {
         }
         errors
     }
+}
+
+/// What a send socket from `source` hands the kernel for the VRRP message
+/// `msg` to `dst`: IPv4, the IP header (TTL 255 to a group, `unicast_ttl`
+/// to a peer; IP_HDRINCL) and `msg`; IPv6, `msg` alone (the kernel writes
+/// that header).
+fn packet_to(source: IpAddr, unicast_ttl: u8, msg: &[u8], dst: IpAddr) -> Vec<u8> {
+    let IpAddr::V4(_) = source else {
+        return msg.to_vec();
+    };
+    ip::Repr {
+        src: source,
+        dst,
+        protocol: vrrp::PROTOCOL,
+        ttl: if is_group(&dst) {
+            vrrp::TTL
+        } else {
+            unicast_ttl
+        },
+        payload_len: msg.len(),
+    }
+    .packet(msg)
 }
 
 /// IPV6_RECVPKTINFO and IPV6_RECVHOPLIMIT: what `recv_v6` reads.
@@ -412,6 +399,33 @@ pub fn is_group(dst: &IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use std::net::{Ipv6Addr, UdpSocket};
+
+    /// IPv4 adverts go with keepalived's header (vrrp_build_ip4): TOS 0xc0,
+    /// no DF, TTL 255 to the group and unicast_ttl to a peer; IPv6 ones
+    /// without a header (the kernel writes it).
+    #[test]
+    fn ipv4_adverts_carry_keepalived_header_and_ipv6_ones_none() {
+        use crate::wire::{checksum, ip, vrrp};
+        use std::net::{IpAddr, Ipv4Addr};
+        let (src, peer) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        let msg = [0x31, 7, 100, 1, 0, 100, 0, 0, 10, 0, 0, 9];
+        for (dst, ttl) in [(IpAddr::from(vrrp::MCAST_V4), 255), (peer.into(), 9)] {
+            let p = super::packet_to(src.into(), 9, &msg, dst);
+            let (h, body) = ip::Repr::parse(&p).unwrap();
+            assert_eq!(
+                (h.src, h.dst, h.protocol, h.ttl),
+                (src.into(), dst, 112, ttl)
+            );
+            assert_eq!(body, msg);
+            assert_eq!((p[1], [p[6], p[7]]), (0xc0, [0, 0]), "TOS, flags/fragment");
+            assert_eq!(checksum::finish(checksum::sum(&p[..20])), 0);
+        }
+        let v6 = IpAddr::from(vrrp::MCAST_V6);
+        assert_eq!(
+            super::packet_to(Ipv6Addr::LOCALHOST.into(), 9, &msg, v6),
+            msg
+        );
+    }
 
     /// The control messages `recv_v6` reads, off a UDP socket on ::1 (no
     /// privilege needed; the same recvmsg path as the raw VRRP socket).

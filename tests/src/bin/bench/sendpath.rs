@@ -180,10 +180,15 @@ struct RawIp {
 
 impl RawIp {
     fn open(ifindex: u32, src: IpAddr, adverts: Vec<Vec<u8>>) -> anyhow::Result<Self> {
+        let tx = AdvertTx::open("eth0", ifindex, src, 255)?;
+        let group = xvrrp::wire::vrrp::MCAST_V4.into();
         Ok(RawIp {
-            tx: AdvertTx::open("eth0", ifindex, src, 255)?,
-            adverts: adverts.into_iter().map(Arc::from).collect(),
-            group: xvrrp::wire::vrrp::MCAST_V4.into(),
+            adverts: adverts
+                .iter()
+                .map(|m| Arc::from(tx.packet(m, group)))
+                .collect(),
+            tx,
+            group,
         })
     }
 }
