@@ -113,7 +113,7 @@ impl Daemon {
         .map(|s| s.trim() == "1")
         .unwrap_or(false);
         Ok(Member {
-            instance: i.clone(),
+            instance: Box::new(i.clone()),
             deleting: None,
             group: group.map(str::to_owned),
             proto: parts.proto,
@@ -133,7 +133,7 @@ impl Daemon {
             last_transition: None,
             router_flag: forwarding,
             vmac,
-            notifier: self.notifier(cfg, i),
+            notifier: Box::new(self.notifier(cfg, i)),
             health: None,
             checks: Vec::new(),
             xdp,
@@ -143,7 +143,7 @@ impl Daemon {
             last_fed_ns: 0,
             kernel_took_over: false,
             advert_cache: Vec::new(),
-            renewal: None,
+            renewal: parts.renewal,
             logged_discards: Default::default(),
             lease: parts.lease,
         })
@@ -286,12 +286,14 @@ impl Daemon {
             }
             vips.push(address(v, dev_index));
         }
+        let lease = lease_length(cfg, &i.interface);
         Ok(MemberParts {
             proto,
             tx,
             mcast_group: i.mcast_group(&cfg.global),
             vips,
-            lease: lease_length(cfg, &i.interface),
+            lease,
+            renewal: self.renewal_for(&i.interface, ifindex, lease),
             notifier: None,
             addr_vmacs,
             announcers,
@@ -310,6 +312,29 @@ impl Daemon {
 
     /// The XDP program on `interface`, attached (or re-adopted) the first time;
     /// when it cannot attach, says why once and the socket path carries on.
+    /// What renews the XDP lease on `ifindex` for `lease` once an advert
+    /// left (docs/design.md rule 4): one per interface and lease length,
+    /// shared by the adverts of every instance there, so a flush renews
+    /// once however many instances sent. None without XDP there.
+    fn renewal_for(
+        &mut self,
+        interface: &str,
+        ifindex: u32,
+        lease: Duration,
+    ) -> Option<crate::net::advert::AfterSent> {
+        let xdp = self.xdp.get(&ifindex)?.clone()?;
+        let (for_xdp, renewal) = self
+            .renewals
+            .entry((ifindex, lease))
+            .or_insert_with(|| (xdp.clone(), renew_lease(xdp.clone(), interface, lease)));
+        // The interface's program is attached once per agent; should it
+        // ever be another, the renewal follows it.
+        if !Arc::ptr_eq(for_xdp, &xdp) {
+            (*for_xdp, *renewal) = (xdp.clone(), renew_lease(xdp, interface, lease));
+        }
+        Some(renewal.clone())
+    }
+
     pub(super) fn xdp_for(
         &mut self,
         interface: &str,
@@ -561,6 +586,20 @@ pub(super) fn provision_xdp(groups: &mut [Group]) {
 /// (down_timer_adverts x advert interval; the skew only lengthens it), so a
 /// dead agent's host is silent before any Backup takes over. Renewed after
 /// every advert really sent.
+/// Renews `xdp`'s lease for `lease`: what runs once an advert left.
+fn renew_lease(
+    xdp: Arc<std::sync::Mutex<crate::dataplane::Dataplane>>,
+    interface: &str,
+    lease: Duration,
+) -> crate::net::advert::AfterSent {
+    let name = interface.to_owned();
+    Arc::new(move || {
+        if let Err(e) = xdp.lock().expect("dataplane lock").renew_lease(lease) {
+            warn!(interface = name, "renewing the XDP lease: {e:#}");
+        }
+    })
+}
+
 pub(super) fn lease_length(cfg: &Config, interface: &str) -> Duration {
     cfg.instances
         .iter()

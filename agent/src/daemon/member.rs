@@ -41,6 +41,9 @@ pub struct MemberParts {
     pub mcast_group: IpAddr,
     pub vips: Vec<rtnl::Address>,
     pub lease: std::time::Duration,
+    /// What renews the interface's XDP lease once an advert left (shared by
+    /// its instances; None without XDP).
+    pub renewal: Option<crate::net::advert::AfterSent>,
     /// A reload's new notifier, when the notify settings changed.
     pub notifier: Option<crate::notify::Notifier>,
     /// use_vmac_addr's vmacs (and `use_vmac` on address lines).
@@ -50,7 +53,9 @@ pub struct MemberParts {
 }
 
 pub struct Member {
-    pub instance: Instance,
+    /// The instance's config: read when it changes, not per advert (boxed:
+    /// the fields the adverts touch stay close together).
+    pub instance: Box<Instance>,
     /// A reload removed this instance: Some(whether it was in FAULT), for
     /// keepalived's DELETED/FAULT notify instead of STOP.
     pub deleting: Option<bool>,
@@ -76,7 +81,8 @@ pub struct Member {
     pub addr_vmacs: Vec<crate::net::vmac::Vmac>,
     /// Per link a VIP is on: the socket and the MAC its GARP/NA go with.
     pub announcers: HashMap<u32, (Arc<PacketSocket>, [u8; 6])>,
-    pub notifier: crate::notify::Notifier,
+    /// Boxed for the same reason as `instance`.
+    pub notifier: Box<crate::notify::Notifier>,
     /// The last (weight, fault) given to the election, and the checks behind it.
     pub health: Option<(i32, bool)>,
     pub checks: Vec<crate::track::CheckStatus>,
@@ -106,8 +112,9 @@ pub struct Member {
     /// The election hands out one shared advert while it stays the same, so
     /// the same `Arc` is a hit without comparing the adverts.
     pub advert_cache: Vec<(Arc<vrrp::Repr>, AdvertKey, Arc<[u8]>)>,
-    /// The lease renewal the adverts share (`renewal`); made again after a
-    /// reload (the lease length may change).
+    /// What renews the interface's XDP lease once one of this instance's
+    /// adverts left: the interface's, shared with its other instances
+    /// (`MemberParts::renewal`), replaced by a reload.
     pub renewal: Option<crate::net::advert::AfterSent>,
     /// (source, reason) of discarded adverts already logged.
     pub logged_discards: std::collections::HashSet<(IpAddr, &'static str)>,
@@ -222,7 +229,7 @@ impl Member {
         // (docs/design.md rule 4): an Active that cannot send must not keep
         // answering ARP for the VIPs.
         let renew = if repr.priority != 0 {
-            self.renewal()
+            self.renewal.clone()
         } else {
             None
         };
@@ -258,21 +265,6 @@ impl Member {
         self.advert_cache.retain(|(_, k, _)| k.1 != dst);
         self.advert_cache.push((repr.clone(), key, bytes.clone()));
         bytes
-    }
-
-    /// What renews this instance's XDP lease once one of its adverts left
-    /// (made once, shared by every advert: no allocation per advert).
-    fn renewal(&mut self) -> Option<crate::net::advert::AfterSent> {
-        if self.renewal.is_none() {
-            let xdp = self.xdp.clone()?;
-            let (lease, name) = (self.lease, self.instance.name.clone());
-            self.renewal = Some(Arc::new(move || {
-                if let Err(e) = xdp.lock().expect("dataplane lock").renew_lease(lease) {
-                    warn!(instance = name, "renewing the XDP lease: {e:#}");
-                }
-            }));
-        }
-        self.renewal.clone()
     }
 
     /// Sends this instance's queued adverts now (before any other action of
@@ -513,7 +505,7 @@ impl Member {
             self.instance.virtual_rules = minus(&instance.virtual_rules, &old_rules);
             self.add_routes();
         }
-        self.instance = instance;
+        *self.instance = instance;
         self.group = group;
         self.proto = parts.proto;
         self.vips = parts.vips;
@@ -523,10 +515,10 @@ impl Member {
         self.tx = parts.tx;
         self.mcast_group = parts.mcast_group;
         self.lease = parts.lease;
-        self.renewal = None;
+        self.renewal = parts.renewal;
         self.advert_cache.clear();
         if let Some(n) = parts.notifier {
-            self.notifier = n;
+            *self.notifier = n;
         }
         // Written again below and by provision_xdp.
         self.provisioned = None;

@@ -100,6 +100,16 @@ struct Daemon {
     fifos: Vec<Arc<FifoWriter>>,
     /// The XDP program per interface (ifindex), None where it could not attach.
     xdp: HashMap<u32, Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>>,
+    /// What renews each interface's XDP lease (per lease length), shared by
+    /// the adverts of every instance on it (`Daemon::renewal_for`).
+    #[allow(clippy::type_complexity)]
+    renewals: HashMap<
+        (u32, std::time::Duration),
+        (
+            Arc<std::sync::Mutex<crate::dataplane::Dataplane>>,
+            crate::net::advert::AfterSent,
+        ),
+    >,
     /// Times the event loop woke (the wake-up metric of docs/design.md rule 3).
     wakeups: u64,
     /// The election's actions for one input, carried out in order (kept:
@@ -257,6 +267,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         track_tx,
         fifos: Vec::new(),
         xdp: HashMap::new(),
+        renewals: HashMap::new(),
         wakeups: 0,
         actions: Vec::new(),
         tasks,
