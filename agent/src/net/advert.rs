@@ -5,9 +5,9 @@
 //! IPv4 adverts leave with the IP header written here (IP_HDRINCL), as
 //! keepalived sends them (vrrp_build_ip4: TOS 0xc0, no DF, id and checksum
 //! left to the kernel): the kernel then skips building one per advert
-//! (ip_append_data and its cork; bench figure 13: 2.7 against 3.1 µs of
-//! kernel time per advert) — routing, netfilter's OUTPUT hook and the qdisc
-//! still apply.
+//! (ip_append_data and its cork; bench figure 13: 2.7–2.9 against 3.1 µs
+//! of kernel time per advert) — routing, netfilter's OUTPUT hook and the
+//! qdisc still apply.
 
 use std::{
     io,
@@ -52,10 +52,10 @@ pub struct AdvertTx {
     pub sent: std::sync::atomic::AtomicU64,
 }
 
-/// What to do once an advert left (renew the sender's XDP lease:
+/// What to do once an advert left (renew the interface's XDP lease:
 /// docs/design.md rule 4, only for an advert that really left). One per
-/// sender, shared by its adverts: run once per flush however many of them
-/// left together.
+/// interface, shared by its instances' adverts: run once per flush however
+/// many of them left together.
 pub type AfterSent = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// One queued advert: its bytes (kept by the sender while they do not
