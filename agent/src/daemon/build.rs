@@ -310,8 +310,6 @@ impl Daemon {
         Ok(p)
     }
 
-    /// The XDP program on `interface`, attached (or re-adopted) the first time;
-    /// when it cannot attach, says why once and the socket path carries on.
     /// What renews the XDP lease on `ifindex` for `lease` once an advert
     /// left (docs/design.md rule 4): one per interface and lease length,
     /// shared by the adverts of every instance there, so a flush renews
@@ -322,19 +320,18 @@ impl Daemon {
         ifindex: u32,
         lease: Duration,
     ) -> Option<crate::net::advert::AfterSent> {
+        // Keyed by interface: its program, once attached, is never replaced
+        // (`xdp_for`).
         let xdp = self.xdp.get(&ifindex)?.clone()?;
-        let (for_xdp, renewal) = self
+        let renewal = self
             .renewals
             .entry((ifindex, lease))
-            .or_insert_with(|| (xdp.clone(), renew_lease(xdp.clone(), interface, lease)));
-        // The interface's program is attached once per agent; should it
-        // ever be another, the renewal follows it.
-        if !Arc::ptr_eq(for_xdp, &xdp) {
-            (*for_xdp, *renewal) = (xdp.clone(), renew_lease(xdp, interface, lease));
-        }
+            .or_insert_with(|| renew_lease(xdp, interface, lease));
         Some(renewal.clone())
     }
 
+    /// The XDP program on `interface`, attached (or re-adopted) the first time;
+    /// when it cannot attach, says why once and the socket path carries on.
     pub(super) fn xdp_for(
         &mut self,
         interface: &str,
@@ -581,11 +578,6 @@ pub(super) fn provision_xdp(groups: &mut [Group]) {
     }
 }
 
-/// The fail-silent lease of an interface's program: the shortest
-/// Active_Down_Interval a Backup of any instance there can have
-/// (down_timer_adverts x advert interval; the skew only lengthens it), so a
-/// dead agent's host is silent before any Backup takes over. Renewed after
-/// every advert really sent.
 /// Renews `xdp`'s lease for `lease`: what runs once an advert left.
 fn renew_lease(
     xdp: Arc<std::sync::Mutex<crate::dataplane::Dataplane>>,
@@ -600,6 +592,11 @@ fn renew_lease(
     })
 }
 
+/// The fail-silent lease of an interface's program: the shortest
+/// Active_Down_Interval a Backup of any instance there can have
+/// (down_timer_adverts x advert interval; the skew only lengthens it), so a
+/// dead agent's host is silent before any Backup takes over. Renewed after
+/// every advert really sent.
 pub(super) fn lease_length(cfg: &Config, interface: &str) -> Duration {
     cfg.instances
         .iter()

@@ -102,14 +102,7 @@ struct Daemon {
     xdp: HashMap<u32, Option<Arc<std::sync::Mutex<crate::dataplane::Dataplane>>>>,
     /// What renews each interface's XDP lease (per lease length), shared by
     /// the adverts of every instance on it (`Daemon::renewal_for`).
-    #[allow(clippy::type_complexity)]
-    renewals: HashMap<
-        (u32, std::time::Duration),
-        (
-            Arc<std::sync::Mutex<crate::dataplane::Dataplane>>,
-            crate::net::advert::AfterSent,
-        ),
-    >,
+    renewals: HashMap<(u32, std::time::Duration), crate::net::advert::AfterSent>,
     /// Times the event loop woke (the wake-up metric of docs/design.md rule 3).
     wakeups: u64,
     /// The election's actions for one input, carried out in order (kept:

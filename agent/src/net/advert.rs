@@ -170,7 +170,7 @@ impl AdvertTx {
                         format!("{source} is not an address of this host (check unicast_src_ip)")
                     })?;
                 // SO_BINDTODEVICE picks the output device for multicast too.
-                // TTL and TOS are in the header `flush` writes.
+                // TTL and TOS are in the header `packet` writes.
                 tx.set_header_included_v4(true).context("IP_HDRINCL")?;
                 tx.set_multicast_loop_v4(false)
                     .context("IP_MULTICAST_LOOP")?;
