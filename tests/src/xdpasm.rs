@@ -75,10 +75,15 @@ fn bpf(cmd: i64, attr: &mut [u8; 128]) -> std::io::Result<i64> {
 
 /// Loads an XDP program (BPF_PROG_LOAD), its verifier log on refusal.
 pub fn load(name: &str, prog: &[Insn]) -> anyhow::Result<OwnedFd> {
+    load_typed(name, 6, prog) // BPF_PROG_TYPE_XDP
+}
+
+/// Loads a program of `prog_type` (linux/bpf.h `enum bpf_prog_type`).
+fn load_typed(name: &str, prog_type: u32, prog: &[Insn]) -> anyhow::Result<OwnedFd> {
     let license = c"GPL";
-    let mut log = vec![0u8; 64 * 1024];
+    let mut log = vec![0u8; 256 * 1024];
     let mut attr = [0u8; 128];
-    attr[0..4].copy_from_slice(&6u32.to_ne_bytes()); // BPF_PROG_TYPE_XDP
+    attr[0..4].copy_from_slice(&prog_type.to_ne_bytes());
     attr[4..8].copy_from_slice(&(prog.len() as u32).to_ne_bytes());
     attr[8..16].copy_from_slice(&(prog.as_ptr() as u64).to_ne_bytes());
     attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
@@ -93,7 +98,7 @@ pub fn load(name: &str, prog: &[Insn]) -> anyhow::Result<OwnedFd> {
         Err(err) => {
             let text = String::from_utf8_lossy(&log);
             anyhow::bail!(
-                "loading the XDP program {name}: {err}\n{}",
+                "loading the BPF program {name}: {err}\n{}",
                 text.trim_end_matches('\0')
             )
         }
@@ -190,4 +195,61 @@ pub fn send_live(
     bpf(10, &mut attr).context("BPF_PROG_TEST_RUN in live-frames mode")?;
     let ns = u32::from_ne_bytes(attr[36..40].try_into().expect("4 bytes"));
     Ok(std::time::Duration::from_nanos(u64::from(ns)))
+}
+
+/// A tc program that fans one frame out into `count` frames on egress:
+/// a frame whose mark is `mark` (the sender's SO_MARK) has the mark
+/// cleared, then `count - 1` times gets the byte at `at` set to the round's
+/// number and a clone sent out of `ifindex` (bpf_clone_redirect), before
+/// leaving itself. The kernel builds the frames: one send hands it
+/// `count`.
+pub fn fanout(mark: u32, ifindex: u32, at: i32, count: i32) -> Vec<Insn> {
+    const STX_B: u8 = 0x73;
+    const JLT_K: u8 = 0xa5;
+    const BPF_FUNC_SKB_STORE_BYTES: i32 = 9;
+    const BPF_FUNC_CLONE_REDIRECT: i32 = 13;
+    let mut prog = vec![
+        insn(MOV64_X, 6, 1, 0, 0),         // r6 = skb
+        insn(LDX_W, 2, 6, 8, 0),           // r2 = skb->mark
+        insn(JNE_K, 2, 0, 0, mark as i32), // not ours: pass (offset set below)
+        insn(MOV64_K, 2, 0, 0, 0),
+        insn(STX_W, 6, 2, 8, 0),   // skb->mark = 0: the clones pass
+        insn(MOV64_K, 7, 0, 0, 1), // r7 = 1
+    ];
+    let top = prog.len();
+    prog.extend([
+        insn(STX_B, 10, 7, -8, 0), // fp[-8] = r7
+        insn(MOV64_X, 1, 6, 0, 0),
+        insn(MOV64_K, 2, 0, 0, at),
+        insn(MOV64_X, 3, 10, 0, 0),
+        insn(ADD64_K, 3, 0, 0, -8),
+        insn(MOV64_K, 4, 0, 0, 1),
+        insn(MOV64_K, 5, 0, 0, 0),
+        insn(CALL, 0, 0, 0, BPF_FUNC_SKB_STORE_BYTES),
+        insn(MOV64_X, 1, 6, 0, 0),
+        insn(MOV64_K, 2, 0, 0, ifindex as i32),
+        insn(MOV64_K, 3, 0, 0, 0), // egress
+        insn(CALL, 0, 0, 0, BPF_FUNC_CLONE_REDIRECT),
+        insn(ADD64_K, 7, 0, 0, 1),
+    ]);
+    let back = top as i16 - prog.len() as i16 - 1;
+    prog.push(insn(JLT_K, 7, 0, back, count));
+    let pass = prog.len() as i16;
+    prog[2].set_off(pass - 3);
+    prog.extend(verdict(0)); // TC_ACT_OK
+    prog
+}
+
+/// Loads `prog` as a tc program (BPF_PROG_TYPE_SCHED_CLS) and attaches it
+/// to the egress of interface `ifindex` of the calling thread's namespace
+/// (a tcx link, BPF_LINK_CREATE): attached while the link lives.
+pub fn tcx_egress(name: &str, prog: &[Insn], ifindex: u32) -> anyhow::Result<OwnedFd> {
+    let prog = load_typed(name, 3, prog)?;
+    let mut attr = [0u8; 128];
+    attr[0..4].copy_from_slice(&(prog.as_raw_fd() as u32).to_ne_bytes());
+    attr[4..8].copy_from_slice(&ifindex.to_ne_bytes());
+    attr[8..12].copy_from_slice(&47u32.to_ne_bytes()); // BPF_TCX_EGRESS
+    let fd = bpf(28, &mut attr).context("BPF_LINK_CREATE (tcx egress)")?;
+    // SAFETY: a new descriptor the kernel just returned.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
