@@ -199,13 +199,14 @@ pub fn send_live(
 
 /// A tc program that fans one frame out into `count` frames on egress:
 /// a frame whose mark is `mark` (the sender's SO_MARK) has the mark
-/// cleared, then `count - 1` times gets the byte at `at` set to the round's
-/// number and a clone sent out of `ifindex` (bpf_clone_redirect), before
-/// leaving itself. The kernel builds the frames: one send hands it
-/// `count`.
+/// cleared, then `count - 1` times is cloned out of `ifindex`
+/// (bpf_clone_redirect) and gets the byte at `at` set to the next number,
+/// before leaving itself: a frame sent with 1 there leaves as 1, 2, ...,
+/// `count`. Nothing else changes (a VRRP checksum goes stale). The kernel
+/// builds the frames: one send hands it `count`.
 pub fn fanout(mark: u32, ifindex: u32, at: i32, count: i32) -> Vec<Insn> {
     const STX_B: u8 = 0x73;
-    const JLT_K: u8 = 0xa5;
+    const JLE_K: u8 = 0xb5;
     const BPF_FUNC_SKB_STORE_BYTES: i32 = 9;
     const BPF_FUNC_CLONE_REDIRECT: i32 = 13;
     let mut prog = vec![
@@ -214,10 +215,14 @@ pub fn fanout(mark: u32, ifindex: u32, at: i32, count: i32) -> Vec<Insn> {
         insn(JNE_K, 2, 0, 0, mark as i32), // not ours: pass (offset set below)
         insn(MOV64_K, 2, 0, 0, 0),
         insn(STX_W, 6, 2, 8, 0),   // skb->mark = 0: the clones pass
-        insn(MOV64_K, 7, 0, 0, 1), // r7 = 1
+        insn(MOV64_K, 7, 0, 0, 2), // r7 = 2: the number after the frame's
     ];
     let top = prog.len();
     prog.extend([
+        insn(MOV64_X, 1, 6, 0, 0),
+        insn(MOV64_K, 2, 0, 0, ifindex as i32),
+        insn(MOV64_K, 3, 0, 0, 0), // egress
+        insn(CALL, 0, 0, 0, BPF_FUNC_CLONE_REDIRECT),
         insn(STX_B, 10, 7, -8, 0), // fp[-8] = r7
         insn(MOV64_X, 1, 6, 0, 0),
         insn(MOV64_K, 2, 0, 0, at),
@@ -226,14 +231,10 @@ pub fn fanout(mark: u32, ifindex: u32, at: i32, count: i32) -> Vec<Insn> {
         insn(MOV64_K, 4, 0, 0, 1),
         insn(MOV64_K, 5, 0, 0, 0),
         insn(CALL, 0, 0, 0, BPF_FUNC_SKB_STORE_BYTES),
-        insn(MOV64_X, 1, 6, 0, 0),
-        insn(MOV64_K, 2, 0, 0, ifindex as i32),
-        insn(MOV64_K, 3, 0, 0, 0), // egress
-        insn(CALL, 0, 0, 0, BPF_FUNC_CLONE_REDIRECT),
         insn(ADD64_K, 7, 0, 0, 1),
     ]);
     let back = top as i16 - prog.len() as i16 - 1;
-    prog.push(insn(JLT_K, 7, 0, back, count));
+    prog.push(insn(JLE_K, 7, 0, back, count));
     let pass = prog.len() as i16;
     prog[2].set_off(pass - 3);
     prog.extend(verdict(0)); // TC_ACT_OK
