@@ -197,6 +197,10 @@ pub fn send_live(
     Ok(std::time::Duration::from_nanos(u64::from(ns)))
 }
 
+/// The mark (SO_MARK) that has `fanout` fan a frame out: any other frame
+/// passes as it is.
+pub const FANOUT_MARK: u32 = 0x7872_7270;
+
 /// A tc program that fans one frame out into `count` frames on egress:
 /// a frame whose mark is `mark` (the sender's SO_MARK) has the mark
 /// cleared, then `count - 1` times is cloned out of `ifindex`

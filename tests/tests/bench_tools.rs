@@ -10,7 +10,6 @@ use xvrrp_tests::{capture, lan::Lan, require_root, xdpasm};
 #[test]
 fn tc_fanout_sends_each_vrid_of_the_round_once() {
     require_root();
-    const MARK: u32 = 0x7872_7270;
     const COUNT: u8 = 40;
     let lan = Lan::new("fanout", 2).unwrap();
     let host = lan.host(0);
@@ -27,11 +26,11 @@ fn tc_fanout_sends_each_vrid_of_the_round_once() {
             let ifindex = xvrrp::net::iface::ifindex("eth0")?;
             let _link = xdpasm::tcx_egress(
                 "fanout_test",
-                &xdpasm::fanout(MARK, ifindex, 14 + 20 + 1, i32::from(COUNT)),
+                &xdpasm::fanout(xdpasm::FANOUT_MARK, ifindex, 14 + 20 + 1, i32::from(COUNT)),
                 ifindex,
             )?;
             let sock = PacketSocket::open("eth0", false)?;
-            let mark = MARK as i32;
+            let mark = xdpasm::FANOUT_MARK as i32;
             // SAFETY: an int option of the size given, on our own socket.
             let r = unsafe {
                 libc::setsockopt(

@@ -466,11 +466,10 @@ impl Round for XdpFrames {
     }
 }
 
-/// One frame a round through a packet socket marked `FANOUT_MARK`; the tc
-/// program on the interface's egress (`xdpasm::fanout`) sends the other
-/// adverts as clones of it, each with its own VRID.
-const FANOUT_MARK: u32 = 0x7872_7270;
-
+/// One frame a round through a packet socket marked
+/// `xdpasm::FANOUT_MARK`; the tc program on the interface's egress
+/// (`xdpasm::fanout`) sends the other adverts as clones of it, each with
+/// its own VRID.
 struct TcFanout {
     packet: Packet,
     _link: OwnedFd,
@@ -481,7 +480,7 @@ impl TcFanout {
         let count = frames.len() as i32;
         let link = xdpasm::tcx_egress(
             "advert_fanout",
-            &xdpasm::fanout(FANOUT_MARK, ifindex, 14 + 20 + 1, count),
+            &xdpasm::fanout(xdpasm::FANOUT_MARK, ifindex, 14 + 20 + 1, count),
             ifindex,
         )?;
         let packet = Packet::open(ifindex, frames.into_iter().take(1).collect())?;
@@ -489,7 +488,7 @@ impl TcFanout {
             &packet.fd,
             libc::SOL_SOCKET,
             libc::SO_MARK,
-            FANOUT_MARK as i32,
+            xdpasm::FANOUT_MARK as i32,
             "SO_MARK",
         )?;
         Ok(TcFanout {
