@@ -29,11 +29,14 @@ fn main() -> anyhow::Result<()> {
     aya_build::build_ebpf([package], aya_build::Toolchain::default())?;
     // With AYA_BUILD_SKIP=1 nothing is built: leave an empty object so the host
     // code compiles; loading it then fails with an explanation (object.rs).
-    let object = PathBuf::from(env::var("OUT_DIR")?).join("xvrrp");
-    if !object.exists() {
-        fs::write(&object, [])?;
-    } else if fs::metadata(&object)?.len() > 0 {
-        strip_dwarf(&object);
+    // Both objects: the XDP program and the advert fan-out (tc).
+    for name in ["xvrrp", "xvrrp-fanout"] {
+        let object = PathBuf::from(env::var("OUT_DIR")?).join(name);
+        if !object.exists() {
+            fs::write(&object, [])?;
+        } else if fs::metadata(&object)?.len() > 0 {
+            strip_dwarf(&object);
+        }
     }
     Ok(())
 }

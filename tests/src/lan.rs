@@ -277,7 +277,14 @@ impl Agent {
         Ok(serde_json::from_str(&out)?)
     }
 
-    /// The state of `instance` ("Active", "Backup", …), or "" when unknown.
+    /// One of the agent's counters (`xvrrp status`), 0 when unknown.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.status()
+            .ok()
+            .and_then(|s| s.counters.get(name).copied())
+            .unwrap_or(0)
+    }
+
     /// One of the XDP program's counters (first interface), 0 when unknown.
     pub fn xdp_counter(&self, name: &str) -> u64 {
         self.status()
@@ -286,6 +293,7 @@ impl Agent {
             .unwrap_or(0)
     }
 
+    /// The state of `instance` ("Active", "Backup", …), or "" when unknown.
     pub fn state(&self, instance: &str) -> String {
         self.status()
             .ok()

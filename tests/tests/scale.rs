@@ -1,5 +1,5 @@
 //! 255 virtual routers at 10 ms adverts: a steady Backup barely wakes, and
-//! the Active sends each round of adverts in one system call.
+//! the Active sends each round of adverts in one system call (a fan-out).
 //! In its own test binary, so no other namespace test competes for the
 //! CPU while the Active sends 25,500 adverts a second.
 
@@ -16,13 +16,6 @@ fn many(prio: u8) -> String {
             )
         })
         .collect()
-}
-
-fn counter(a: &xvrrp_tests::lan::Agent, name: &str) -> u64 {
-    a.status()
-        .ok()
-        .and_then(|s| s.counters.get(name).copied())
-        .unwrap_or(0)
 }
 
 /// docs/design.md rule 3, shown: a steady Backup of 255 virtual routers at 10 ms
@@ -54,19 +47,23 @@ fn a_steady_backup_of_255_routers_at_10ms_barely_wakes() {
             .unwrap_or(0)
     };
     let t0 = transitions(&r2);
-    let active = |name| counter(&r1, name);
-    let (w0, a0) = (counter(&r2, "wakeups"), r2.xdp_counter("advert_unchanged"));
+    let active = |name| r1.counter(name);
+    let (w0, a0) = (r2.counter("wakeups"), r2.xdp_counter("advert_unchanged"));
     let active0 = [
         active("wakeups"),
         active("advert_send_calls"),
         active("adverts_sent"),
+        active("fanout_rounds"),
+        active("fanout_clones"),
     ];
     std::thread::sleep(Duration::from_secs(5));
-    let (w1, a1) = (counter(&r2, "wakeups"), r2.xdp_counter("advert_unchanged"));
+    let (w1, a1) = (r2.counter("wakeups"), r2.xdp_counter("advert_unchanged"));
     let active1 = [
         active("wakeups"),
         active("advert_send_calls"),
         active("adverts_sent"),
+        active("fanout_rounds"),
+        active("fanout_clones"),
     ];
     let adverts = a1 - a0;
     let wakeups = w1 - w0;
@@ -74,11 +71,26 @@ fn a_steady_backup_of_255_routers_at_10ms_barely_wakes() {
     // The Active: the 255 adverts due each 10 ms leave together, one
     // wake-up and one sendmmsg per round (500 of each in 5 s), not one
     // system call per advert (25,500 a second).
-    let [aw, calls, sent] = [0, 1, 2].map(|k| active1[k] - active0[k]);
+    let [aw, calls, sent, rounds, clones] = [0, 1, 2, 3, 4].map(|k| active1[k] - active0[k]);
     eprintln!(
         "Active, 255 VRs at 10 ms, 5 s: {sent} adverts sent in {calls} system calls, {aw} wake-ups"
     );
     assert!(sent > 255 * 100, "only {sent} adverts sent in 5 s");
+    // Each round left as a fan-out (docs/design.md rule 3): one frame
+    // through the socket, the kernel sending it again with each of the
+    // other 254 adverts; none failed.
+    assert!(
+        rounds * 10 >= calls * 9 && clones >= rounds * 250,
+        "{calls} send calls, {rounds} fan-out rounds, {clones} clones\n{}",
+        r1.proc.log_text()
+    );
+    for name in [
+        "fanout_clone_failed",
+        "fanout_write_failed",
+        "fanout_fallbacks",
+    ] {
+        assert_eq!(r1.counter(name), 0, "{name}");
+    }
     assert!(
         calls * 50 < sent && aw * 50 < sent,
         "{sent} adverts took {calls} system calls and {aw} wake-ups (want near one per 10 ms round)"
@@ -116,7 +128,7 @@ fn a_steady_backup_of_255_routers_at_10ms_barely_wakes() {
     // sweep, on the Active and on the Backup.
     for (who, a) in [("Active", &r1), ("Backup", &r2)] {
         assert_eq!(
-            counter(a, "wake_index_stale"),
+            a.counter("wake_index_stale"),
             0,
             "the {who}'s wake index went stale: {}",
             a.proc.log_text()

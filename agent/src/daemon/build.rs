@@ -145,6 +145,7 @@ impl Daemon {
             advert_cache: Vec::new(),
             renewal: parts.renewal,
             logged_discards: Default::default(),
+            round: None,
             lease: parts.lease,
         })
     }

@@ -32,6 +32,7 @@ impl Wake {
 impl Daemon {
     /// Feeds an input to group `g` (member `m`) and carries out the actions.
     pub(super) fn feed(&mut self, g: usize, now: Instant, m: usize, input: Input) {
+        self.take_back_timers(g);
         let group = &mut self.groups[g];
         let mut actions = std::mem::take(&mut self.actions);
         actions.clear();
@@ -63,6 +64,7 @@ impl Daemon {
         if self.lvs.is_some() {
             self.tell_lvs_group(g);
         }
+        self.lend_timers(g);
         self.refresh_wake(g);
         let group = &mut self.groups[g];
         // vrrp_sync_group notify: once per group state (priority 0, as keepalived).
@@ -72,6 +74,93 @@ impl Daemon {
             if let Some(n) = &group.notifier {
                 n.state(state, 0);
             }
+        }
+    }
+
+    /// Gives group `g`'s Actives their lent Adver_Timers back (before any
+    /// input: the election then times its adverts again), with the adverts
+    /// sent meanwhile counted.
+    pub(super) fn take_back_timers(&mut self, g: usize) {
+        let group = &mut self.groups[g];
+        for (i, member) in group.members.iter_mut().enumerate() {
+            let Some(slot) = member.round.take() else {
+                continue;
+            };
+            if let Some((due, sent)) = self.rounds.take(slot) {
+                group.sg.return_adver_timer(i, due);
+                member.stats.sent += sent;
+            }
+        }
+    }
+
+    /// Lends each Active of group `g` its Adver_Timer to `rounds` (after
+    /// an input), with the adverts a firing sends built once.
+    pub(super) fn lend_timers(&mut self, g: usize) {
+        for i in 0..self.groups[g].members.len() {
+            let group = &mut self.groups[g];
+            let member = &mut group.members[i];
+            if member.round.is_some() {
+                continue;
+            }
+            let Some(lent) = group.sg.lend_adver_timer(i) else {
+                continue;
+            };
+            let mut sends = member.round_sends(&lent.adverts);
+            let fanout = sends
+                .first()
+                .and_then(|s| self.fanouts.get(&s.tx.ifindex).cloned().flatten());
+            if let Some(f) = &fanout {
+                let mut f = f.lock().expect("fan-out lock");
+                // One frame a round carries one link header: group
+                // adverts only (a unicast peer's has its own).
+                for s in sends.iter_mut().filter(|s| is_group(&s.dst)) {
+                    s.frame = f.keep(&s.msg).unwrap_or_else(|e| {
+                        warn!("{e:#}; the advert goes through the socket on its own");
+                        None
+                    });
+                }
+            }
+            let slot = self
+                .rounds
+                .lend(g, i, lent.due, lent.interval, sends, fanout);
+            self.groups[g].members[i].round = Some(slot);
+        }
+    }
+
+    /// Attaches the advert fan-out (docs/design.md rule 3) to every
+    /// interface an IPv4 instance sends its adverts to a group from, where
+    /// it is not yet: at start and after a reload, not at a takeover (the
+    /// verifier's work would compete with the takeover for the CPU). None
+    /// for IPv6 (the kernel writes that header) or with `--xdp-mode off`
+    /// (the kernel does no per-packet work); one that cannot attach is said
+    /// once and its adverts go one by one through the socket.
+    pub(super) fn attach_fanouts(&mut self) {
+        if self.opts.xdp_mode == crate::dataplane::AttachMode::Off {
+            return;
+        }
+        let txs: Vec<Arc<AdvertTx>> = self
+            .groups
+            .iter()
+            .flat_map(|g| &g.members)
+            .filter(|m| m.proto.unicast_peers.is_empty() && m.tx.source().is_ipv4())
+            .map(|m| m.tx.clone())
+            .collect();
+        for tx in txs {
+            self.fanouts.entry(tx.ifindex).or_insert_with(|| {
+                match crate::dataplane::fanout::Fanout::attach(&tx.interface) {
+                    Ok(f) => {
+                        info!(interface = tx.interface, "advert fan-out attached (tc egress)");
+                        Some(Arc::new(std::sync::Mutex::new(f)))
+                    }
+                    Err(e) => {
+                        warn!(
+                            interface = tx.interface,
+                            "advert fan-out unavailable, adverts leave one by one through the socket: {e:#}"
+                        );
+                        None
+                    }
+                }
+            });
         }
     }
 
@@ -154,7 +243,10 @@ impl Daemon {
             })
             .min();
         let sweep = watched.then_some(self.sweep_at);
-        next.into_iter().chain(sweep).min()
+        next.into_iter()
+            .chain(sweep)
+            .chain(self.rounds.next_due())
+            .min()
     }
 
     /// Notes group `g`'s timers and kernel timing in `wake` (after anything
@@ -198,6 +290,7 @@ impl Daemon {
     }
 
     pub(super) fn timeouts(&mut self, now: Instant) {
+        self.rounds.fire(now);
         // The safety sweep looks at every kernel-timed Backup on its own
         // schedule: a kernel expiry record lost (ring full) still leads to
         // a takeover within KERNEL_TIMER_SWEEP.

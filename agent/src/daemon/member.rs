@@ -18,6 +18,8 @@ use crate::{
     wire::{build, vrrp},
 };
 
+use super::rounds::RoundSend;
+
 /// What an advert's bytes depend on besides its `Repr`: source,
 /// destination, checksum form.
 pub type AdvertKey = (IpAddr, IpAddr, vrrp::ChecksumMode);
@@ -118,6 +120,9 @@ pub struct Member {
     pub renewal: Option<crate::net::advert::AfterSent>,
     /// (source, reason) of discarded adverts already logged.
     pub logged_discards: std::collections::HashSet<(IpAddr, &'static str)>,
+    /// While Active between inputs: the slot of `Daemon::rounds` holding
+    /// its lent Adver_Timer (docs/design.md rule 3).
+    pub round: Option<usize>,
 }
 
 impl Member {
@@ -222,29 +227,53 @@ impl Member {
     }
 
     fn send_advert(&mut self, repr: &Arc<vrrp::Repr>) {
-        let src = self.tx.source();
         // Queued: the instances due in one round leave in one sendmmsg when
         // the event loop (or this instance's next other action) flushes.
+        for s in self.advert_sends(repr) {
+            s.tx.queue(s.msg, s.dst, s.after);
+            self.stats.sent += 1;
+        }
+    }
+
+    /// What sending `repr` puts on the socket: to the group, or to each
+    /// unicast peer, the bytes built once (`advert_bytes`).
+    fn advert_sends(&mut self, repr: &Arc<vrrp::Repr>) -> Vec<RoundSend> {
+        let src = self.tx.source();
         // The lease is renewed only once an advert really left
         // (docs/design.md rule 4): an Active that cannot send must not keep
         // answering ARP for the VIPs.
-        let renew = if repr.priority != 0 {
+        let after = if repr.priority != 0 {
             self.renewal.clone()
         } else {
             None
         };
-        // The group, or each unicast peer (no list built per advert).
-        for i in 0..self.proto.unicast_peers.len().max(1) {
-            let dst = self
-                .proto
-                .unicast_peers
-                .get(i)
-                .copied()
-                .unwrap_or(self.mcast_group);
-            let msg = self.advert_bytes(repr, src, dst);
-            self.tx.queue(msg, dst, renew.clone());
-            self.stats.sent += 1;
-        }
+        (0..self.proto.unicast_peers.len().max(1))
+            .map(|i| {
+                let dst = self
+                    .proto
+                    .unicast_peers
+                    .get(i)
+                    .copied()
+                    .unwrap_or(self.mcast_group);
+                RoundSend {
+                    tx: self.tx.clone(),
+                    msg: self.advert_bytes(repr, src, dst),
+                    dst,
+                    after: after.clone(),
+                    frame: None,
+                }
+            })
+            .collect()
+    }
+
+    /// What each firing of a lent Adver_Timer sends (`Daemon::rounds`):
+    /// the election's periodic adverts, as `send_advert` would send them.
+    pub(super) fn round_sends(&mut self, adverts: &[Option<Arc<vrrp::Repr>>]) -> Vec<RoundSend> {
+        adverts
+            .iter()
+            .flatten()
+            .flat_map(|repr| self.advert_sends(repr))
+            .collect()
     }
 
     /// The bytes of `repr` from `src` to `dst`: built once and kept while

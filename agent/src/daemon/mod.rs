@@ -6,6 +6,7 @@ mod events;
 pub mod member;
 pub mod monitor;
 pub mod reload;
+mod rounds;
 pub mod sd_notify;
 mod statics;
 mod status;
@@ -103,6 +104,11 @@ struct Daemon {
     /// What renews each interface's XDP lease (per lease length), shared by
     /// the adverts of every instance on it (`Daemon::renewal_for`).
     renewals: HashMap<(u32, std::time::Duration), crate::net::advert::AfterSent>,
+    /// Every Active's Adver_Timer between inputs: a round of adverts is a
+    /// walk over this table (docs/design.md rule 3).
+    rounds: rounds::Rounds,
+    /// Each interface's advert fan-out (None where it could not attach).
+    fanouts: HashMap<u32, Option<rounds::SharedFanout>>,
     /// Times the event loop woke (the wake-up metric of docs/design.md rule 3).
     wakeups: u64,
     /// The election's actions for one input, carried out in order (kept:
@@ -261,6 +267,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         fifos: Vec::new(),
         xdp: HashMap::new(),
         renewals: HashMap::new(),
+        rounds: Default::default(),
+        fanouts: HashMap::new(),
         wakeups: 0,
         actions: Vec::new(),
         tasks,
@@ -288,6 +296,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     d.groups = groups;
     d.reconcile_xdp();
     d.reindex();
+    d.attach_fanouts();
     let fifos = crate::notify::lvs_fifos(&d.config.global, &mut d.fifos);
     d.lvs = start_lvs(&d.config, fifos, d.lb_maps()).await;
     if !d.config.global.startup_delay.is_zero() {

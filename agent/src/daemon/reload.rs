@@ -270,6 +270,11 @@ mod apply {
                     }
                 }
             }
+            // Group numbers change below: every lent Adver_Timer goes back
+            // first (each group's next input lends it again).
+            for g in 0..self.groups.len() {
+                self.take_back_timers(g);
+            }
             let now = Instant::now();
             let mut old: Vec<Option<Group>> = std::mem::take(&mut self.groups)
                 .into_iter()
@@ -355,6 +360,12 @@ mod apply {
                 info!(group = %self.groups[*g].sg.name, "reload: starting (new, or its interface, VRID or family changed)");
                 self.feed(*g, now, 0, Input::Startup);
             }
+            self.attach_fanouts();
+            // A group that no input reached since lends its timers here.
+            for g in 0..self.groups.len() {
+                self.lend_timers(g);
+            }
+            self.refresh_wake_all();
             // Receivers for interfaces no longer used.
             // (A vmac's own receiver counts as used: build.rs.)
             let used: Vec<(u32, Family)> = self

@@ -11,6 +11,12 @@ impl Daemon {
                 }
             }
         }
+        // The adverts of lent Adver_Timers, counted in the table meanwhile.
+        for (g, m, sent) in self.rounds.count() {
+            if let Some(member) = self.groups.get_mut(g).and_then(|g| g.members.get_mut(m)) {
+                member.stats.sent += sent;
+            }
+        }
         Status {
             pid: std::process::id(),
             config: self.opts.config.display().to_string(),
@@ -35,6 +41,13 @@ impl Daemon {
                 });
                 c.insert("advert_send_calls".into(), calls);
                 c.insert("adverts_sent".into(), sent);
+                // The advert fan-out's rounds (docs/design.md rule 3).
+                c.insert("fanout_fallbacks".into(), self.rounds.fallbacks);
+                for f in self.fanouts.values().flatten() {
+                    for (name, v) in f.lock().expect("fan-out lock").counters() {
+                        *c.entry(name.into()).or_default() += v;
+                    }
+                }
                 c
             },
             xdp: self

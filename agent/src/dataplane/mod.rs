@@ -1,6 +1,7 @@
 //! The eBPF side: load the embedded XDP program, attach it to an interface,
 //! read its counters and drain its ring buffer of advert records.
 
+pub mod fanout;
 pub mod lb;
 pub mod netlink;
 pub mod object;

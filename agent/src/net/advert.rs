@@ -40,6 +40,8 @@ pub struct AdvertRx {
 /// Sends adverts from one source address out of one interface.
 pub struct AdvertTx {
     pub ifindex: u32,
+    /// The interface's name (its fan-out attaches by name).
+    pub interface: String,
     tx: Socket,
     source: IpAddr,
     /// TTL of unicast IPv4 adverts (multicast ones: 255 always).
@@ -195,6 +197,7 @@ impl AdvertTx {
         };
         Ok(AdvertTx {
             ifindex,
+            interface: interface.to_owned(),
             tx,
             source,
             unicast_ttl,
@@ -202,6 +205,28 @@ impl AdvertTx {
             calls: Default::default(),
             sent: Default::default(),
         })
+    }
+
+    /// A sender whose socket sends nothing anywhere (a UDP socket, no
+    /// privileges): for tests of what is queued.
+    #[cfg(test)]
+    pub fn for_test() -> Self {
+        AdvertTx {
+            ifindex: 0,
+            interface: String::new(),
+            tx: Socket::new(Domain::IPV4, Type::DGRAM, None).expect("a UDP socket"),
+            source: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            unicast_ttl: vrrp::TTL,
+            queue: Default::default(),
+            calls: Default::default(),
+            sent: Default::default(),
+        }
+    }
+
+    /// Adverts queued and not yet flushed.
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        self.queue.lock().expect("advert queue").len()
     }
 
     pub fn source(&self) -> IpAddr {
@@ -229,6 +254,25 @@ impl AdvertTx {
             .lock()
             .expect("advert queue")
             .push(Queued { msg, dst, after });
+    }
+
+    /// Sends one IPv4 advert `msg` (what `packet` built) to `dst` with
+    /// `id` as its IPv4 identification: the frame that carries an armed
+    /// fan-out round (docs/design.md rule 3), `adverts` of them in all.
+    /// Counted as one system call and `adverts` adverts once it left.
+    pub fn send_with_id(&self, msg: &[u8], dst: IpAddr, id: u16, adverts: usize) -> io::Result<()> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut frame = msg.to_vec();
+        if frame.len() < ip::IPV4_HEADER_LEN {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        }
+        // The kernel keeps a non-zero identification (IP_HDRINCL) and
+        // writes the header checksum itself.
+        frame[4..6].copy_from_slice(&id.to_be_bytes());
+        self.calls.fetch_add(1, Relaxed);
+        self.tx.send_to(&frame, &self.sockaddr(dst))?;
+        self.sent.fetch_add(adverts as u64, Relaxed);
+        Ok(())
     }
 
     /// Sends what is queued, up to 256 adverts a system call (sendmmsg),

@@ -37,6 +37,16 @@ impl SyncGroup {
         &self.members
     }
 
+    /// Member `index`'s Adver_Timer, lent (`Router::lend_adver_timer`).
+    pub fn lend_adver_timer(&mut self, index: usize) -> Option<super::router::LentTimer> {
+        self.members[index].lend_adver_timer()
+    }
+
+    /// Gives member `index` its lent Adver_Timer back.
+    pub fn return_adver_timer(&mut self, index: usize, due: Instant) {
+        self.members[index].return_adver_timer(due);
+    }
+
     /// The group's state: Fault if any member is, else Active if any is.
     pub fn state(&self) -> State {
         let any = |s: State| self.members.iter().any(|m| m.state() == s);

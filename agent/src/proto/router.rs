@@ -22,6 +22,18 @@ const MAX_TRACKED_SOURCES: usize = 256;
 /// notify_master_rx_lower_pri run) at most this often.
 pub const SPLIT_BRAIN_REPORT_EVERY: Duration = Duration::from_secs(10);
 
+/// An Active's Adver_Timer while another sender times it
+/// (`Router::lend_adver_timer`).
+#[derive(Debug, Clone)]
+pub struct LentTimer {
+    /// The next periodic advert.
+    pub due: Instant,
+    /// Adver_Interval: the time between two.
+    pub interval: Duration,
+    /// What each one sends, in order (the second only in mixed mode).
+    pub adverts: [Option<std::sync::Arc<vrrp::Repr>>; 2],
+}
+
 /// The election state of one virtual router.
 #[derive(Debug, Clone)]
 pub struct Router {
@@ -204,17 +216,48 @@ impl Router {
     }
 
     fn send_advert(&mut self, priority: u8, out: &mut Vec<Action>) {
-        out.push(Action::SendAdvert(
-            self.shared_advert(priority, self.config.version),
-        ));
-        // RFC 9568 §8.4: in mixed mode also speak v2 to the v2 routers.
-        if self.config.mixed_v2
+        for repr in self.adverts_of(priority).into_iter().flatten() {
+            out.push(Action::SendAdvert(repr));
+        }
+    }
+
+    /// The adverts one sending carries at `priority`: the configured
+    /// version's, and in mixed mode (RFC 9568 §8.4) a v2 twin for the v2
+    /// routers.
+    fn adverts_of(&mut self, priority: u8) -> [Option<std::sync::Arc<vrrp::Repr>>; 2] {
+        let mixed = self.config.mixed_v2
             && self.config.version == Version::V3
-            && self.config.family == Family::V4
-        {
-            out.push(Action::SendAdvert(
-                self.shared_advert(priority, Version::V2),
-            ));
+            && self.config.family == Family::V4;
+        [
+            Some(self.shared_advert(priority, self.config.version)),
+            mixed.then(|| self.shared_advert(priority, Version::V2)),
+        ]
+    }
+
+    /// Lends an Active's Adver_Timer (RFC 9568 §6.4.3) to a sender that
+    /// times many routers' periodic adverts in one table (docs/design.md
+    /// rule 3): when the next is due, how often, and what each firing
+    /// sends — what the timer itself would send. While it is lent the
+    /// router sends no periodic advert and its `next_deadline` leaves the
+    /// timer out; the borrower gives it back (`return_adver_timer`) before
+    /// the router's next input. None unless Active.
+    pub fn lend_adver_timer(&mut self) -> Option<LentTimer> {
+        if self.state != State::Active {
+            return None;
+        }
+        let due = self.adver_timer.take()?;
+        Some(LentTimer {
+            due,
+            interval: self.adver_interval(),
+            adverts: self.adverts_of(self.priority()),
+        })
+    }
+
+    /// Takes back a lent Adver_Timer, next due at `due` (the borrower's
+    /// last firing plus the interval).
+    pub fn return_adver_timer(&mut self, due: Instant) {
+        if self.state == State::Active && self.adver_timer.is_none() {
+            self.adver_timer = Some(due);
         }
     }
 

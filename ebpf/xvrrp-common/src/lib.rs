@@ -526,6 +526,71 @@ pub struct AdvertRecord {
     pub _pad: u8,
 }
 
+/// The advert fan-out: a tc program on an interface's egress that sends a
+/// round of an Active's adverts from one frame (docs/design.md rule 3).
+/// The agent keeps each advert's bytes (IPv4 header and VRRP message) in
+/// `FANOUT_FRAMES`, writes the round's frame numbers to `FANOUT_ROUND` with
+/// a nonce, and sends the first advert with the nonce as its IPv4
+/// identification: the program sends that frame, then, for each further
+/// number, writes that frame's bytes into it and sends it again.
+pub const FANOUT_PROGRAM_NAME: &str = "xvrrp_fanout";
+pub const MAP_FANOUT_ROUND: &str = "FANOUT_ROUND";
+pub const MAP_FANOUT_FRAMES: &str = "FANOUT_FRAMES";
+pub const MAP_FANOUT_COUNTERS: &str = "FANOUT_COUNTERS";
+/// Advert frames one interface's fan-out holds.
+pub const FANOUT_FRAMES: u32 = 1024;
+/// Adverts shorter than this are fanned out, IPv4 header included (a v3
+/// advert of up to 120 addresses); longer ones go through the socket one
+/// by one. A power of two: the program masks lengths with it.
+pub const FANOUT_FRAME_MAX: usize = 512;
+/// Most frames one round (one sent frame) carries.
+pub const FANOUT_ROUND_MAX: usize = 256;
+
+/// One advert as the fan-out writes it: IPv4 header and VRRP message.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct FanoutFrame {
+    /// Bytes used in `bytes` (20..FANOUT_FRAME_MAX).
+    pub len: u32,
+    pub bytes: [u8; FANOUT_FRAME_MAX],
+}
+
+/// The round the next frame with IPv4 identification `nonce` carries.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct FanoutRound {
+    /// 0: none armed. The program disarms a round as it sends it.
+    pub nonce: u32,
+    /// Frames in the round, the sent one (`frames[0]`) included.
+    pub count: u32,
+    /// `FANOUT_FRAMES` indexes, in sending order.
+    pub frames: [u16; FANOUT_ROUND_MAX],
+}
+
+/// `FANOUT_COUNTERS` indexes.
+pub mod fanout_counter {
+    /// Rounds fanned out.
+    pub const ROUNDS: u32 = 0;
+    /// Frames sent again with another advert's bytes (clones).
+    pub const CLONES: u32 = 1;
+    /// Clones the kernel refused (bpf_clone_redirect failed).
+    pub const CLONE_FAILED: u32 = 2;
+    /// Frames not written: a bad frame number or length, or a failed
+    /// resize or store (the round's next clone repeats the last advert).
+    pub const WRITE_FAILED: u32 = 3;
+    pub const COUNT: u32 = 4;
+    pub const NAMES: [&str; COUNT as usize] = [
+        "fanout_rounds",
+        "fanout_clones",
+        "fanout_clone_failed",
+        "fanout_write_failed",
+    ];
+}
+
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for FanoutFrame {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for FanoutRound {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for AdvertRecord {}
 #[cfg(feature = "user")]
@@ -568,10 +633,16 @@ mod tests {
         assert_eq!(core::mem::size_of::<LbReal>(), 56);
         assert_eq!(core::mem::size_of::<LbRealStats>(), 16);
         assert_eq!(core::mem::size_of::<LbFlowKey>(), 40);
+        assert_eq!(core::mem::size_of::<FanoutFrame>(), 4 + FANOUT_FRAME_MAX);
+        assert_eq!(
+            core::mem::size_of::<FanoutRound>(),
+            8 + 2 * FANOUT_ROUND_MAX
+        );
     }
 
     #[test]
     fn every_counter_has_a_name() {
         assert_eq!(counter::NAMES.len(), counter::COUNT as usize);
+        assert_eq!(fanout_counter::NAMES.len(), fanout_counter::COUNT as usize);
     }
 }

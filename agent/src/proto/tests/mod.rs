@@ -255,6 +255,47 @@ fn keepalived_preempt_delay_holds_off_preemption() {
     )));
 }
 
+/// A lent Adver_Timer (docs/design.md rule 3): the router stops timing
+/// its periodic adverts and hands out what they carry; given back, it
+/// sends at the due time the borrower names, and a Backup lends nothing.
+#[test]
+fn a_lent_adver_timer_moves_the_periodic_adverts_to_the_borrower() {
+    let (mut b, _) = started(100);
+    assert!(
+        b.lend_adver_timer().is_none(),
+        "a Backup has no Adver_Timer"
+    );
+    let (mut r, t0) = started(255);
+    let lent = r.lend_adver_timer().expect("an Active lends its timer");
+    assert_eq!(lent.interval, Duration::from_secs(1));
+    assert!(lent.due > t0 && lent.due <= t0 + Duration::from_secs(1));
+    let [first, twin] = &lent.adverts;
+    assert_eq!(first.as_ref().map(|a| a.priority), Some(255));
+    assert!(twin.is_none(), "v2 twin only in mixed mode");
+    assert!(r.lend_adver_timer().is_none(), "lent once");
+    // While lent: no periodic advert, the timer out of next_deadline (the
+    // GARP refresh of the start still runs).
+    let a = run_until(&mut r, t0 + Duration::from_millis(5500));
+    assert!(sent_adverts(&a).is_empty(), "{a:?}");
+    assert!(r
+        .next_deadline()
+        .is_none_or(|t| t > t0 + Duration::from_millis(5500)));
+    // Given back due at 6 s: the next advert leaves then, and every second on.
+    let back = t0 + Duration::from_secs(6);
+    r.return_adver_timer(back);
+    assert_eq!(r.next_deadline(), Some(back));
+    let a = run_until(&mut r, t0 + Duration::from_millis(8500));
+    assert_eq!(sent_priorities(&a), [255; 3]);
+    // Mixed mode lends both adverts, v3 first.
+    let mut c = cfg(255);
+    c.mixed_v2 = true;
+    let mut m = Router::new(c);
+    let _ = m.handle(t0, Input::Startup);
+    let lent = m.lend_adver_timer().expect("Active");
+    let versions: Vec<_> = lent.adverts.iter().flatten().map(|a| a.version).collect();
+    assert_eq!(versions, [Version::V3, Version::V2]);
+}
+
 #[test]
 fn rfc9568_6_4_3_active_advertises_every_interval() {
     let (mut r, t0) = started(255);

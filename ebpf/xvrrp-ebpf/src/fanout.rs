@@ -1,0 +1,135 @@
+//! The advert fan-out (docs/design.md rule 3): a tc program on an
+//! interface's egress. The agent sends the first advert of a round through
+//! its raw IPv4 socket — so netfilter's OUTPUT and POSTROUTING hooks see a
+//! real advert — with the round's nonce as IPv4 identification; this
+//! program sends that frame, then rewrites it with each further advert of
+//! the round (`FANOUT_FRAMES`, as listed in `FANOUT_ROUND`) and sends it
+//! again (bpf_clone_redirect to the same interface's egress). One system
+//! call hands the kernel a round of adverts, each its own frame through
+//! the interface's queue. Any other frame passes untouched.
+#![cfg_attr(target_arch = "bpf", no_std)]
+#![cfg_attr(target_arch = "bpf", no_main)]
+
+#[cfg(target_arch = "bpf")]
+mod prog {
+    use aya_ebpf::{
+        bindings::TC_ACT_OK,
+        helpers::{bpf_skb_change_tail, bpf_skb_store_bytes},
+        macros::{classifier, map},
+        maps::{Array, PerCpuArray},
+        programs::TcContext,
+    };
+    use xvrrp_common::{
+        fanout_counter, FanoutFrame, FanoutRound, FANOUT_FRAMES, FANOUT_FRAME_MAX, FANOUT_ROUND_MAX,
+    };
+
+    #[map(name = "FANOUT_ROUND")]
+    static ROUND: Array<FanoutRound> = Array::with_max_entries(1, 0);
+
+    #[map(name = "FANOUT_FRAMES")]
+    static FRAMES: Array<FanoutFrame> = Array::with_max_entries(FANOUT_FRAMES, 0);
+
+    #[map(name = "FANOUT_COUNTERS")]
+    static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(fanout_counter::COUNT, 0);
+
+    const ETH_HLEN: usize = 14;
+    const ETH_P_IP: u16 = 0x0800;
+    const IPPROTO_VRRP: u8 = 112;
+    /// An IPv4 header without options.
+    const IPV4_HLEN: u32 = 20;
+
+    fn count(index: u32) {
+        if let Some(c) = COUNTERS.get_ptr_mut(index) {
+            // SAFETY: a per-CPU slot of this map.
+            unsafe { *c += 1 };
+        }
+    }
+
+    #[classifier]
+    pub fn xvrrp_fanout(ctx: TcContext) -> i32 {
+        fan_out(&ctx);
+        TC_ACT_OK as i32
+    }
+
+    fn fan_out(ctx: &TcContext) {
+        // An IPv4 VRRP frame on Ethernet whose identification arms a round.
+        match ctx.load::<u16>(12) {
+            Ok(t) if u16::from_be(t) == ETH_P_IP => {}
+            _ => return,
+        }
+        match ctx.load::<u8>(ETH_HLEN + 9) {
+            Ok(IPPROTO_VRRP) => {}
+            _ => return,
+        }
+        let Ok(id) = ctx.load::<u16>(ETH_HLEN + 4) else {
+            return;
+        };
+        let Some(round) = ROUND.get_ptr_mut(0) else {
+            return;
+        };
+        // SAFETY: the map's only slot; the agent writes it only before it
+        // sends a round's frame, and this program is the only other writer.
+        let round = unsafe { &mut *round };
+        let nonce = u32::from(u16::from_be(id));
+        if round.nonce == 0 || round.nonce != nonce {
+            return;
+        }
+        round.nonce = 0;
+        count(fanout_counter::ROUNDS);
+        let n = round.count as usize;
+        // SAFETY: the context's own socket buffer.
+        let skb = unsafe { (*ctx.skb.skb).ifindex };
+        let mut i = 1;
+        while i < FANOUT_ROUND_MAX && i < n {
+            // Send the frame as it is, then make it the next advert.
+            if ctx.clone_redirect(skb, 0).is_err() {
+                count(fanout_counter::CLONE_FAILED);
+            } else {
+                count(fanout_counter::CLONES);
+            }
+            if !write(ctx, round.frames[i]) {
+                count(fanout_counter::WRITE_FAILED);
+            }
+            i += 1;
+        }
+    }
+
+    /// Writes frame `index` over the IPv4 packet of `ctx` (resized to it).
+    fn write(ctx: &TcContext, index: u16) -> bool {
+        let Some(frame) = FRAMES.get(u32::from(index)) else {
+            return false;
+        };
+        // Masked, not range-checked: the verifier must see the bound on
+        // the very register the store helper gets (the agent keeps only
+        // frames shorter than FANOUT_FRAME_MAX, a power of two).
+        let len = frame.len & (FANOUT_FRAME_MAX as u32 - 1);
+        if len < IPV4_HLEN {
+            return false;
+        }
+        let want = ETH_HLEN as u32 + len;
+        if ctx.len() != want {
+            // SAFETY: the helper checks the new length itself.
+            if unsafe { bpf_skb_change_tail(ctx.skb.skb, want, 0) } != 0 {
+                return false;
+            }
+        }
+        // SAFETY: `len` is within the frame's bytes (checked above).
+        unsafe {
+            bpf_skb_store_bytes(
+                ctx.skb.skb.cast(),
+                ETH_HLEN as u32,
+                frame.bytes.as_ptr().cast(),
+                len,
+                0,
+            ) == 0
+        }
+    }
+
+    #[panic_handler]
+    fn panic(_info: &core::panic::PanicInfo) -> ! {
+        loop {}
+    }
+}
+
+#[cfg(not(target_arch = "bpf"))]
+fn main() {}
