@@ -53,17 +53,23 @@ mod prog {
 
     fn fan_out(ctx: &TcContext) {
         // An IPv4 VRRP frame on Ethernet whose identification arms a round.
-        match ctx.load::<u16>(12) {
-            Ok(t) if u16::from_be(t) == ETH_P_IP => {}
-            _ => return,
-        }
-        match ctx.load::<u8>(ETH_HLEN + 9) {
-            Ok(IPPROTO_VRRP) => {}
-            _ => return,
-        }
-        let Ok(id) = ctx.load::<u16>(ETH_HLEN + 4) else {
+        // Read in place (no helper call): every frame the interface sends
+        // comes through here, each advert a round sends included.
+        let (data, end) = (ctx.data(), ctx.data_end());
+        if data + ETH_HLEN + IPV4_HLEN as usize > end {
             return;
+        }
+        // SAFETY: within [data, end), checked above.
+        let (ethertype, protocol, id) = unsafe {
+            (
+                core::ptr::read_unaligned((data + 12) as *const u16),
+                *((data + ETH_HLEN + 9) as *const u8),
+                core::ptr::read_unaligned((data + ETH_HLEN + 4) as *const u16),
+            )
         };
+        if u16::from_be(ethertype) != ETH_P_IP || protocol != IPPROTO_VRRP {
+            return;
+        }
         let Some(round) = ROUND.get_ptr_mut(0) else {
             return;
         };
