@@ -42,7 +42,9 @@ impl Path {
 
     pub fn name(self) -> &'static str {
         match self {
-            Path::RawIp => "raw IP socket, one sendmmsg (keepalived's socket; xvrrp's without its fan-out)",
+            Path::RawIp => {
+                "raw IP socket, one sendmmsg (keepalived's socket; xvrrp's without its fan-out)"
+            }
             Path::Packet => "packet socket, one sendmmsg of whole frames",
             Path::PacketRing => "packet socket, PACKET_MMAP TX ring, one send",
             Path::XdpFrames => "XDP frames: BPF_PROG_TEST_RUN live frames, XDP_TX",
