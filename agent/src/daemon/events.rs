@@ -109,15 +109,31 @@ impl Daemon {
             let fanout = sends
                 .first()
                 .and_then(|s| self.fanouts.get(&s.tx.ifindex).cloned().flatten());
+            let mut failed = None;
             if let Some(f) = &fanout {
                 let mut f = f.lock().expect("fan-out lock");
                 // One frame a round carries one link header: group
                 // adverts only (a unicast peer's has its own).
                 for s in sends.iter_mut().filter(|s| is_group(&s.dst)) {
                     s.frame = f.keep(&s.msg).unwrap_or_else(|e| {
-                        warn!("{e:#}; the advert goes through the socket on its own");
+                        failed = Some(e);
                         None
                     });
+                }
+            }
+            if let Some(e) = failed {
+                // Counted every time, logged at the 1st, 2nd, 4th, ... time.
+                let n = self
+                    .counters
+                    .entry("fanout_keep_failed".into())
+                    .or_default();
+                *n += 1;
+                if n.is_power_of_two() {
+                    warn!(
+                        failed = *n,
+                        "{e:#}: the advert goes through the socket on its own \
+                         (counted as fanout_keep_failed in `xvrrp status`)"
+                    );
                 }
             }
             let slot = self
