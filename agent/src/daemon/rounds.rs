@@ -17,7 +17,7 @@ use tracing::warn;
 
 use crate::{
     dataplane::fanout::{Fanout, ROUND_MAX},
-    net::advert::{AdvertTx, AfterSent},
+    net::advert::{run_each_once, AdvertTx, AfterSent},
 };
 
 /// An interface's advert fan-out, shared by the timers lent on it.
@@ -75,7 +75,8 @@ pub(super) struct Rounds {
     /// No slot is due before this (an early guess after a removal only
     /// costs a wake-up that fires nothing).
     next: Option<Instant>,
-    /// This firing's fan-out rounds (kept: their room is reused).
+    /// This firing's fan-out rounds (the list's room is kept between
+    /// firings).
     batches: Vec<Batch>,
     /// Fan-out rounds whose frame did not leave: their adverts went
     /// through the socket one by one (`xvrrp status`: fanout_fallbacks).
@@ -210,10 +211,17 @@ impl Rounds {
     /// socket's buffer was full) is disarmed and its adverts are queued one
     /// by one, as without a fan-out.
     fn send_round(&mut self, b: &Batch, chunk: &[Fanned]) {
-        let sent = if chunk.len() < 2 {
-            Err(anyhow::anyhow!("a round of one"))
-        } else {
-            let frames: Vec<u16> = chunk.iter().map(|a| a.frame).collect();
+        let queue_each = || {
+            for a in chunk {
+                b.tx.queue(a.msg.clone(), b.dst, a.after.clone());
+            }
+        };
+        if chunk.len() < 2 {
+            // A round of one is an advert like any other.
+            return queue_each();
+        }
+        let frames: Vec<u16> = chunk.iter().map(|a| a.frame).collect();
+        let sent = {
             let mut fanout = b.fanout.lock().expect("fan-out lock");
             let sent = fanout.arm(&frames).and_then(|nonce| {
                 b.tx.send_with_id(&chunk[0].msg, b.dst, nonce, chunk.len())
@@ -225,32 +233,19 @@ impl Rounds {
             sent
         };
         match sent {
-            Ok(()) => {
-                let mut done: Vec<*const ()> = Vec::new();
-                for after in chunk.iter().filter_map(|a| a.after.as_ref()) {
-                    let p = Arc::as_ptr(after).cast::<()>();
-                    if !done.contains(&p) {
-                        done.push(p);
-                        after();
-                    }
-                }
-            }
+            Ok(()) => run_each_once(chunk.iter().filter_map(|a| a.after.as_ref())),
             Err(e) => {
-                if chunk.len() >= 2 {
-                    self.fallbacks += 1;
-                    if self.fallbacks.is_power_of_two() {
-                        warn!(
-                            interface = b.tx.interface,
-                            dst = %b.dst,
-                            fallbacks = self.fallbacks,
-                            "advert fan-out round not sent ({e:#}): its adverts go one by one \
-                             through the socket (counted as fanout_fallbacks in `xvrrp status`)"
-                        );
-                    }
+                self.fallbacks += 1;
+                if self.fallbacks.is_power_of_two() {
+                    warn!(
+                        interface = b.tx.interface,
+                        dst = %b.dst,
+                        fallbacks = self.fallbacks,
+                        "advert fan-out round not sent ({e:#}): its adverts go one by one \
+                         through the socket (counted as fanout_fallbacks in `xvrrp status`)"
+                    );
                 }
-                for a in chunk {
-                    b.tx.queue(a.msg.clone(), b.dst, a.after.clone());
-                }
+                queue_each();
             }
         }
     }

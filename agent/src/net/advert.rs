@@ -68,6 +68,18 @@ struct Queued {
     after: Option<AfterSent>,
 }
 
+/// Runs each distinct `after` once, however many adverts that left
+/// together carry it (one per interface: 255 instances' renewals in one
+/// send are one renewal).
+pub fn run_each_once<'a>(afters: impl Iterator<Item = &'a AfterSent>) {
+    let mut done = std::collections::HashSet::new();
+    for after in afters {
+        if done.insert(std::sync::Arc::as_ptr(after).cast::<()>()) {
+            after();
+        }
+    }
+}
+
 /// Most adverts one sendmmsg carries.
 const BATCH: usize = 256;
 
@@ -332,16 +344,7 @@ impl AdvertTx {
             }
             let n = n as usize;
             self.sent.fetch_add(n as u64, Relaxed);
-            // Each sender's `after` once, however many of its adverts left
-            // (a set: 255 instances' renewals in one chunk).
-            let mut done = std::collections::HashSet::with_capacity(n);
-            for q in &queued[i..i + n] {
-                if let Some(after) = &q.after {
-                    if done.insert(std::sync::Arc::as_ptr(after).cast::<()>()) {
-                        after();
-                    }
-                }
-            }
+            run_each_once(queued[i..i + n].iter().filter_map(|q| q.after.as_ref()));
             i += n;
         }
         errors
