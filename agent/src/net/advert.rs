@@ -70,11 +70,14 @@ struct Queued {
 
 /// Runs each distinct `after` once, however many adverts that left
 /// together carry it (one per interface: 255 instances' renewals in one
-/// send are one renewal).
+/// send are one renewal). The distinct ones are a handful (interfaces),
+/// so a list beats hashing each of 255 pointers.
 pub fn run_each_once<'a>(afters: impl Iterator<Item = &'a AfterSent>) {
-    let mut done = std::collections::HashSet::new();
+    let mut done: Vec<*const ()> = Vec::new();
     for after in afters {
-        if done.insert(std::sync::Arc::as_ptr(after).cast::<()>()) {
+        let at = std::sync::Arc::as_ptr(after).cast::<()>();
+        if !done.contains(&at) {
+            done.push(at);
             after();
         }
     }
