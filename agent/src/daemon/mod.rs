@@ -2,6 +2,7 @@
 //! loop fed by advert sockets, timers, signals; status on the control socket.
 
 mod build;
+mod deadline;
 mod events;
 pub mod member;
 pub mod monitor;
@@ -373,6 +374,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigquit = signal(SignalKind::quit())?;
     let mut watchdog = sd_notify::watchdog_interval().map(tokio::time::interval);
+    let mut deadline = deadline::Deadline::new().context("creating the event loop's timerfd")?;
+    let mut deadline_failed = 0u64;
     loop {
         // What the last round queued (every instance due at once) leaves in
         // one system call per socket.
@@ -381,9 +384,30 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         }
         d.wakeups += 1;
         let next = d.next_deadline();
-        let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(
-            next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
-        ));
+        let armed = match deadline.set(next) {
+            Ok(()) => true,
+            Err(e) => {
+                // Never seen; tokio's timer then wakes this turn.
+                deadline_failed += 1;
+                if deadline_failed.is_power_of_two() {
+                    warn!(
+                        failed = deadline_failed,
+                        "arming the event loop's timerfd: {e}"
+                    );
+                }
+                false
+            }
+        };
+        let sleep = async {
+            if armed {
+                deadline.fired().await
+            } else {
+                tokio::time::sleep_until(tokio::time::Instant::from_std(
+                    next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600)),
+                ))
+                .await
+            }
+        };
         let tick = async {
             match watchdog.as_mut() {
                 Some(w) => {

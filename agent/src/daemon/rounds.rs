@@ -357,14 +357,15 @@ impl Rounds {
         let sent = {
             let mut fanout = route.fanout.lock().expect("fan-out lock");
             let first = self.send_of(from[0].0, from[0].1);
-            let sent = fanout.arm(frames).and_then(|nonce| {
-                let first =
-                    first.ok_or_else(|| anyhow::anyhow!("the round's first advert is gone"))?;
-                route
-                    .tx
-                    .send_with_id(&first.msg, route.dst, nonce, frames.len())
-                    .map_err(anyhow::Error::from)
-            });
+            let nonce = fanout.arm(frames);
+            let sent = first
+                .ok_or_else(|| anyhow::anyhow!("the round's first advert is gone"))
+                .and_then(|first| {
+                    route
+                        .tx
+                        .send_with_id(&first.msg, route.dst, nonce, frames.len())
+                        .map_err(anyhow::Error::from)
+                });
             if sent.is_err() {
                 fanout.disarm();
             }

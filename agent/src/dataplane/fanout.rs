@@ -3,6 +3,8 @@
 //! held while this lives: a dead agent's adverts stop with it), the
 //! adverts' bytes it writes, and the rounds the agent arms.
 
+use std::sync::atomic::Ordering;
+
 use anyhow::{anyhow, Context as _};
 use aya::{
     maps::{Array, MapData, PerCpuArray},
@@ -18,7 +20,7 @@ use xvrrp_common::{
 pub struct Fanout {
     /// Holds the program and its tcx link.
     _object: Ebpf,
-    round: Array<MapData, FanoutRound>,
+    round: RoundMapping,
     frames: Array<MapData, FanoutFrame>,
     counters: PerCpuArray<MapData, u64>,
     /// Frame numbers not in use.
@@ -41,7 +43,7 @@ impl Fanout {
             o.take_map(name)
                 .ok_or_else(|| anyhow!("no map {name} in the fan-out object"))
         };
-        let round = Array::try_from(take(&mut object, MAP_FANOUT_ROUND)?)?;
+        let round = RoundMapping::new(take(&mut object, MAP_FANOUT_ROUND)?)?;
         let frames = Array::try_from(take(&mut object, MAP_FANOUT_FRAMES)?)?;
         let counters = PerCpuArray::try_from(take(&mut object, MAP_FANOUT_COUNTERS)?)?;
         let prog: &mut SchedClassifier = object
@@ -93,29 +95,15 @@ impl Fanout {
 
     /// Arms a round of `frames` (the first the one about to be sent):
     /// returns the nonce the sent frame carries as IPv4 identification.
-    pub fn arm(&mut self, frames: &[u16]) -> anyhow::Result<u16> {
+    pub fn arm(&mut self, frames: &[u16]) -> u16 {
         self.nonce = self.nonce.wrapping_add(1).max(1);
-        let mut round = FanoutRound {
-            nonce: u32::from(self.nonce),
-            count: frames.len().min(ROUND_MAX) as u32,
-            frames: [0; ROUND_MAX],
-        };
-        let n = frames.len().min(ROUND_MAX);
-        round.frames[..n].copy_from_slice(&frames[..n]);
-        self.round
-            .set(0, round, 0)
-            .context("arming a fan-out round")?;
-        Ok(self.nonce)
+        self.round.arm(self.nonce, frames);
+        self.nonce
     }
 
     /// Disarms a round whose frame did not leave.
     pub fn disarm(&mut self) {
-        let round = FanoutRound {
-            nonce: 0,
-            count: 0,
-            frames: [0; ROUND_MAX],
-        };
-        let _ = self.round.set(0, round, 0);
+        self.round.disarm();
     }
 
     /// The program's counters, summed over CPUs, by name.
@@ -130,5 +118,89 @@ impl Fanout {
                 (fanout_counter::NAMES[i as usize], v)
             })
             .collect()
+    }
+}
+
+/// FANOUT_ROUND's only slot, mapped into the agent (the map is
+/// BPF_F_MMAPABLE): a round is armed by plain stores, the nonce last, where
+/// a map update was a system call and a copy of the whole slot each round.
+struct RoundMapping {
+    slot: std::ptr::NonNull<FanoutRound>,
+    len: usize,
+    /// Keeps the map (and so the mapping's memory) alive.
+    _map: MapData,
+}
+
+// SAFETY: the mapping is this value's alone; the kernel program is the
+// only other party and synchronises on the nonce.
+unsafe impl Send for RoundMapping {}
+
+impl RoundMapping {
+    fn new(map: aya::maps::Map) -> anyhow::Result<RoundMapping> {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        let aya::maps::Map::Array(map) = map else {
+            anyhow::bail!("{MAP_FANOUT_ROUND} is not an array map");
+        };
+        let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096) as usize;
+        let len = std::mem::size_of::<FanoutRound>().next_multiple_of(page);
+        // SAFETY: maps the array's values (its one slot) shared and
+        // writable, as the kernel allows for a BPF_F_MMAPABLE array.
+        let at = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if at == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error())
+                .context("mapping the fan-out's round (FANOUT_ROUND, BPF_F_MMAPABLE)");
+        }
+        let slot = std::ptr::NonNull::new(at.cast()).ok_or_else(|| anyhow!("mmap gave null"))?;
+        Ok(RoundMapping {
+            slot,
+            len,
+            _map: map,
+        })
+    }
+
+    /// The nonce field, as the program reads and clears it.
+    fn nonce(&self) -> &std::sync::atomic::AtomicU32 {
+        // SAFETY: `nonce` is the slot's first field, a u32 aligned to 4 in
+        // mapped memory that lives as long as self.
+        unsafe { std::sync::atomic::AtomicU32::from_ptr(&raw mut (*self.slot.as_ptr()).nonce) }
+    }
+
+    /// Writes `frames` (at most FANOUT_ROUND_MAX) and their count, then
+    /// `nonce`: the program takes a round only once its nonce is there.
+    fn arm(&mut self, nonce: u16, frames: &[u16]) {
+        let n = frames.len().min(ROUND_MAX);
+        self.nonce().store(0, Ordering::Release);
+        // SAFETY: the slot is mapped and ours; the program reads these
+        // fields only after it found the nonce, stored after them.
+        unsafe {
+            let slot = self.slot.as_ptr();
+            (&mut (*slot).frames)[..n].copy_from_slice(&frames[..n]);
+            (*slot).count = n as u32;
+        }
+        self.nonce().store(u32::from(nonce), Ordering::Release);
+    }
+
+    /// No round armed.
+    fn disarm(&mut self) {
+        self.nonce().store(0, Ordering::Release);
+    }
+}
+
+impl Drop for RoundMapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `new`, unmapped once.
+        unsafe { libc::munmap(self.slot.as_ptr().cast(), self.len) };
     }
 }

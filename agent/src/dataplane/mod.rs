@@ -473,9 +473,15 @@ impl Dataplane {
                 return Ok(());
             }
         }
+        let new_length = self.lease_written.map(|(_, len)| len) != Some(length);
         let mut map: Array<_, u64> = Array::try_from(self.map_mut(MAP_LEASE)?)?;
+        // The length first: the program never sees a renewal with an older,
+        // longer length. Written only when it changes (one system call a
+        // renewal, not two).
+        if new_length {
+            map.set(LEASE_LENGTH, length, 0)?;
+        }
         map.set(LEASE_RENEWED, now, 0)?;
-        map.set(LEASE_LENGTH, length, 0)?;
         self.lease_written = Some((now, length));
         Ok(())
     }
@@ -487,6 +493,8 @@ impl Dataplane {
         let mut map: Array<_, u64> = Array::try_from(self.map_mut(MAP_LEASE)?)?;
         if map.get(&LEASE_LENGTH, 0).ok() != Some(length) {
             map.set(LEASE_LENGTH, length, 0)?;
+            // A renewal writes the length only when it differs from this.
+            self.lease_written = self.lease_written.map(|(at, _)| (at, length));
         }
         Ok(())
     }

@@ -23,8 +23,12 @@ mod prog {
         fanout_counter, FanoutFrame, FanoutRound, FANOUT_FRAMES, FANOUT_FRAME_MAX, FANOUT_ROUND_MAX,
     };
 
+    /// Memory-mapped by the agent (BPF_F_MMAPABLE): arming a round is a
+    /// store, not a system call.
     #[map(name = "FANOUT_ROUND")]
-    static ROUND: Array<FanoutRound> = Array::with_max_entries(1, 0);
+    static ROUND: Array<FanoutRound> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+
+    const BPF_F_MMAPABLE: u32 = 1 << 10;
 
     #[map(name = "FANOUT_FRAMES")]
     static FRAMES: Array<FanoutFrame> = Array::with_max_entries(FANOUT_FRAMES, 0);
