@@ -293,6 +293,12 @@ impl Agent {
             .unwrap_or(0)
     }
 
+    /// Whether the agent runs exactly `n` instances, every one in `state`.
+    pub fn all_in(&self, n: usize, state: &str) -> bool {
+        self.status()
+            .is_ok_and(|s| s.instances.len() == n && s.instances.iter().all(|i| i.state == state))
+    }
+
     /// The state of `instance` ("Active", "Backup", …), or "" when unknown.
     pub fn state(&self, instance: &str) -> String {
         self.status()

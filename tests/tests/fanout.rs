@@ -25,11 +25,6 @@ fn routers(n: u8, prio: u8) -> String {
         .collect()
 }
 
-fn all_in(a: &xvrrp_tests::lan::Agent, n: usize, state: &str) -> bool {
-    a.status()
-        .is_ok_and(|s| s.instances.len() == n && s.instances.iter().all(|i| i.state == state))
-}
-
 /// 24 Actives of four advert lengths: every advert on the wire is a valid
 /// VRRP message (its checksum over the pseudo-header, the addresses its
 /// router has) in a valid IPv4 header, each router's about ten a second,
@@ -42,7 +37,7 @@ fn a_round_leaves_from_one_frame_and_every_advert_is_whole() {
     let lan = Lan::new("fanout", 2).unwrap();
     let a = lan.xvrrp(0, "a", &routers(N, 150)).unwrap();
     assert!(
-        wait_until(Duration::from_secs(20), || all_in(&a, N.into(), "Active")),
+        wait_until(Duration::from_secs(20), || a.all_in(N.into(), "Active")),
         "{}",
         a.proc.log_text()
     );
@@ -114,13 +109,13 @@ fn a_rule_dropping_vrrp_in_output_silences_the_whole_round() {
     let lan = Lan::new("fanout-nf", 2).unwrap();
     let a = lan.xvrrp(0, "a", &routers(N, 150)).unwrap();
     assert!(
-        wait_until(Duration::from_secs(20), || all_in(&a, N.into(), "Active")),
+        wait_until(Duration::from_secs(20), || a.all_in(N.into(), "Active")),
         "{}",
         a.proc.log_text()
     );
     let b = lan.xvrrp(1, "b", &routers(N, 100)).unwrap();
     assert!(
-        wait_until(Duration::from_secs(20), || all_in(&b, N.into(), "Backup")),
+        wait_until(Duration::from_secs(20), || b.all_in(N.into(), "Backup")),
         "{}",
         b.proc.log_text()
     );
@@ -135,14 +130,14 @@ fn a_rule_dropping_vrrp_in_output_silences_the_whole_round() {
     )
     .unwrap();
     assert!(
-        wait_until(Duration::from_secs(5), || all_in(&b, N.into(), "Active")),
+        wait_until(Duration::from_secs(5), || b.all_in(N.into(), "Active")),
         "the Backup still hears the Active with VRRP dropped in OUTPUT\nb: {}",
         b.proc.log_text()
     );
     assert!(a.counter("fanout_fallbacks") > 0, "{}", a.proc.log_text());
     ns.exec("nft", &["delete table ip xvrrp_test"]).unwrap();
     assert!(
-        wait_until(Duration::from_secs(5), || all_in(&b, N.into(), "Backup")),
+        wait_until(Duration::from_secs(5), || b.all_in(N.into(), "Backup")),
         "the Active did not take its routers back\na: {}\nb: {}",
         a.proc.log_text(),
         b.proc.log_text()

@@ -28,13 +28,9 @@ fn a_steady_backup_of_255_routers_at_10ms_barely_wakes() {
     let lan = Lan::new("wakeups", 2).unwrap();
     let r1 = lan.xvrrp(0, "r1", &many(150)).unwrap();
     let r2 = lan.xvrrp(1, "r2", &many(100)).unwrap();
-    let all = |a: &xvrrp_tests::lan::Agent, state: &str| {
-        a.status()
-            .is_ok_and(|s| s.instances.len() == 255 && s.instances.iter().all(|i| i.state == state))
-    };
     assert!(
-        wait_until(Duration::from_secs(30), || all(&r1, "Active")
-            && all(&r2, "Backup")),
+        wait_until(Duration::from_secs(30), || r1.all_in(255, "Active")
+            && r2.all_in(255, "Backup")),
         "r1: {}\nr2: {}",
         r1.proc.log_text(),
         r2.proc.log_text()
