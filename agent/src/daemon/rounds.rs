@@ -63,10 +63,9 @@ struct Lent {
     member: usize,
     due: Instant,
     interval: Duration,
-    /// Its adverts that leave in fan-out rounds.
+    /// Its adverts that leave in fan-out rounds; any other of `sends` is
+    /// queued on its socket.
     fans: [Option<Fan>; FANS],
-    /// Some advert of `sends` has no fan-out frame: the firing queues it.
-    queues: bool,
     /// Read by a firing only for adverts queued on the socket, a round's
     /// first advert and a round that fell back.
     sends: Vec<RoundSend>,
@@ -83,11 +82,19 @@ struct Route {
     tx: Arc<AdvertTx>,
     dst: IpAddr,
     fanout: SharedFanout,
-    /// This firing's adverts: frame numbers, and where each one's bytes
-    /// are (slot, send) with its renewal, in the same order (the lists'
-    /// room is kept between firings).
-    frames: Vec<u16>,
-    from: Vec<(u32, u8, Option<u16>)>,
+    /// This firing's adverts on it (the list's room is kept between
+    /// firings).
+    picks: Vec<Pick>,
+}
+
+/// An advert of this firing's round: the lent timer's slot and its send
+/// (where the bytes are), its frame, its renewal.
+#[derive(Clone, Copy)]
+struct Pick {
+    slot: u32,
+    send: u8,
+    frame: u16,
+    after: Option<u16>,
 }
 
 /// A table of items shared by several lent timers, in slots that stay
@@ -187,7 +194,6 @@ impl Rounds {
             .find(|l| l.interval == interval)
             .map_or(due, |l| in_step(due, l.due, interval));
         let mut fans = [None; FANS];
-        let mut queues = false;
         let mut n = 0;
         for (i, s) in sends.iter().enumerate() {
             match (s.frame, &fanout) {
@@ -198,8 +204,7 @@ impl Rounds {
                             tx: s.tx.clone(),
                             dst: s.dst,
                             fanout: f.clone(),
-                            frames: Vec::new(),
-                            from: Vec::new(),
+                            picks: Vec::new(),
                         },
                     );
                     let after = s
@@ -214,7 +219,7 @@ impl Rounds {
                     });
                     n += 1;
                 }
-                _ => queues = true,
+                _ => {}
             }
         }
         let lent = Lent {
@@ -223,7 +228,6 @@ impl Rounds {
             due,
             interval,
             fans,
-            queues,
             sends,
             fanout,
             sent: 0,
@@ -286,11 +290,15 @@ impl Rounds {
                 for f in lent.fans.iter().flatten() {
                     if let Some(Some((route, _))) = self.routes.slots.get_mut(usize::from(f.route))
                     {
-                        route.frames.push(f.frame);
-                        route.from.push((slot as u32, f.send, f.after));
+                        route.picks.push(Pick {
+                            slot: slot as u32,
+                            send: f.send,
+                            frame: f.frame,
+                            after: f.after,
+                        });
                     }
                 }
-                if lent.queues {
+                if lent.sends.len() > lent.fans.iter().flatten().count() {
                     for (i, s) in lent.sends.iter().enumerate() {
                         if !lent.fans.iter().flatten().any(|f| usize::from(f.send) == i) {
                             s.tx.queue(s.msg.clone(), s.dst, s.after.clone());
@@ -311,15 +319,13 @@ impl Rounds {
             let Some(Some((route, _))) = self.routes.slots.get_mut(r) else {
                 continue;
             };
-            let mut frames = std::mem::take(&mut route.frames);
-            let mut from = std::mem::take(&mut route.from);
-            for (f, w) in frames.chunks(ROUND_MAX).zip(from.chunks(ROUND_MAX)) {
-                self.send_round(r as u16, f, w);
+            let mut picks = std::mem::take(&mut route.picks);
+            for round in picks.chunks(ROUND_MAX) {
+                self.send_round(r as u16, round);
             }
             if let Some(Some((route, _))) = self.routes.slots.get_mut(r) {
-                frames.clear();
-                from.clear();
-                (route.frames, route.from) = (frames, from);
+                picks.clear();
+                route.picks = picks;
             }
         }
     }
@@ -333,37 +339,34 @@ impl Rounds {
             .get(usize::from(send))
     }
 
-    /// One fan-out round on route `r`: `frames`' first advert through the
+    /// One fan-out round on route `r`: `round`'s first advert through the
     /// socket, the kernel sending the rest from it; each renewal run once
     /// when it left. A round whose frame did not leave (netfilter dropped
     /// it, the socket's buffer was full) is disarmed and its adverts are
     /// queued one by one, as without a fan-out.
-    fn send_round(&mut self, r: u16, frames: &[u16], from: &[(u32, u8, Option<u16>)]) {
+    fn send_round(&mut self, r: u16, round: &[Pick]) {
         let Some(route) = self.routes.get(r) else {
             return;
         };
         let queue_each = || {
-            for s in from
-                .iter()
-                .filter_map(|&(slot, send, _)| self.send_of(slot, send))
-            {
+            for s in round.iter().filter_map(|p| self.send_of(p.slot, p.send)) {
                 route.tx.queue(s.msg.clone(), route.dst, s.after.clone());
             }
         };
-        if frames.len() < 2 {
+        if round.len() < 2 {
             // A round of one is an advert like any other.
             return queue_each();
         }
         let sent = {
             let mut fanout = route.fanout.lock().expect("fan-out lock");
-            let first = self.send_of(from[0].0, from[0].1);
-            let nonce = fanout.arm(frames);
+            let first = self.send_of(round[0].slot, round[0].send);
+            let nonce = fanout.arm(round.iter().map(|p| p.frame));
             let sent = first
                 .ok_or_else(|| anyhow::anyhow!("the round's first advert is gone"))
                 .and_then(|first| {
                     route
                         .tx
-                        .send_with_id(&first.msg, route.dst, nonce, frames.len())
+                        .send_with_id(&first.msg, route.dst, nonce, round.len())
                         .map_err(anyhow::Error::from)
                 });
             if sent.is_err() {
@@ -372,7 +375,7 @@ impl Rounds {
             sent
         };
         let Err(e) = sent else {
-            let afters = from.iter().filter_map(|w| w.2);
+            let afters = round.iter().filter_map(|p| p.after);
             return run_each_once(afters.filter_map(|a| self.afters.get(a)));
         };
         queue_each();

@@ -95,7 +95,7 @@ impl Fanout {
 
     /// Arms a round of `frames` (the first the one about to be sent):
     /// returns the nonce the sent frame carries as IPv4 identification.
-    pub fn arm(&mut self, frames: &[u16]) -> u16 {
+    pub fn arm(&mut self, frames: impl IntoIterator<Item = u16>) -> u16 {
         self.nonce = self.nonce.wrapping_add(1).max(1);
         self.round.arm(self.nonce, frames);
         self.nonce
@@ -177,17 +177,21 @@ impl RoundMapping {
         unsafe { std::sync::atomic::AtomicU32::from_ptr(&raw mut (*self.slot.as_ptr()).nonce) }
     }
 
-    /// Writes `frames` (at most FANOUT_ROUND_MAX) and their count, then
+    /// Writes `frames` (the first FANOUT_ROUND_MAX) and their count, then
     /// `nonce`: the program takes a round only once its nonce is there.
-    fn arm(&mut self, nonce: u16, frames: &[u16]) {
-        let n = frames.len().min(ROUND_MAX);
+    fn arm(&mut self, nonce: u16, frames: impl IntoIterator<Item = u16>) {
         self.nonce().store(0, Ordering::Release);
         // SAFETY: the slot is mapped and ours; the program reads these
         // fields only after it found the nonce, stored after them.
         unsafe {
             let slot = self.slot.as_ptr();
-            (&mut (*slot).frames)[..n].copy_from_slice(&frames[..n]);
-            (*slot).count = n as u32;
+            let out: &mut [u16; ROUND_MAX] = &mut (*slot).frames;
+            let mut n = 0;
+            for (to, frame) in out.iter_mut().zip(frames) {
+                *to = frame;
+                n += 1;
+            }
+            (*slot).count = n;
         }
         self.nonce().store(u32::from(nonce), Ordering::Release);
     }
